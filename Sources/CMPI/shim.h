@@ -1,0 +1,4 @@
+#ifndef EPSIM_CMPI_H
+#define EPSIM_CMPI_H
+#include <mpi.h>
+#endif

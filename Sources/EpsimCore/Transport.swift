@@ -1,0 +1,126 @@
+/// The collective operations the simulator needs, with one rank's view of them.
+///
+/// Two implementations share these semantics exactly: `MPITransport` (one process per
+/// rank, Open MPI underneath) and `EmulatedTransport` (N ranks as threads of one
+/// process). The simulation loop is written against this protocol only, so it cannot
+/// tell which one it has.
+///
+/// Rules every caller follows, as with MPI communicators:
+/// - every rank calls the same collectives in the same order;
+/// - a transport object belongs to one rank and is used from one thread at a time;
+/// - counts and displacements are in elements of `T`, one entry per rank;
+/// - buffers handed to a non-blocking call stay valid and untouched until `wait()`
+///   has returned.
+///
+/// Every method throws `TransportError` (or the MPI wrapper's `MPIError`) instead of
+/// hanging when a peer has failed.
+public protocol Transport: AnyObject {
+    /// This rank, in `0..<size`.
+    var rank: Int { get }
+    /// The number of ranks.
+    var size: Int { get }
+    /// A short name for reports: "mpi" or "emulated".
+    var kindName: String { get }
+
+    /// Blocks until every rank has called `barrier()`.
+    func barrier() throws
+
+    /// Element-wise reduction across ranks; every rank receives the result in place.
+    func allreduce(_ values: UnsafeMutableBufferPointer<Double>, op: ReduceOp) throws
+    /// Element-wise reduction across ranks; every rank receives the result in place.
+    func allreduce(_ values: UnsafeMutableBufferPointer<Int64>, op: ReduceOp) throws
+
+    /// Every rank contributes `send.count` elements (the same count on every rank);
+    /// `recv.count == size * send.count` and receives rank r's block at `r * send.count`.
+    func allgather<T: BitwiseCopyable>(
+        _ send: UnsafeBufferPointer<T>, into recv: UnsafeMutableBufferPointer<T>) throws
+
+    /// Variable-size gather of raw bytes to `root`. Returns one array per rank on
+    /// `root` (index = source rank) and an empty array elsewhere.
+    func gatherBytes(_ send: [UInt8], root: Int) throws -> [[UInt8]]
+
+    /// Fixed-size all-to-all: `send[p]` goes to rank p and arrives at `recv[rank]`
+    /// there; `send.count == recv.count == size`. Used to exchange counts.
+    func alltoall(_ send: UnsafeBufferPointer<Int>, into recv: UnsafeMutableBufferPointer<Int>) throws
+
+    /// Variable all-to-all: `sendCounts[p]` elements starting at `sendDispls[p]` of
+    /// `send` go to rank p, where they land at `recvDispls[rank]` of its `recv`.
+    /// Counts of any size are allowed (the MPI implementation splits counts that do
+    /// not fit MPI's `int`).
+    func alltoallv<T: BitwiseCopyable>(
+        send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
+        recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]) throws
+
+    /// Non-blocking form of `alltoallv`. The exchange is complete when the returned
+    /// request's `wait()` returns; until then neither buffer may be touched.
+    func ialltoallv<T: BitwiseCopyable>(
+        send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
+        recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
+    ) throws -> any TransportRequest
+}
+
+/// A pending non-blocking collective. `wait()` must be called exactly once.
+public protocol TransportRequest: AnyObject {
+    func wait() throws
+}
+
+/// Reduction operators for `Transport.allreduce`.
+public enum ReduceOp: Sendable, CaseIterable {
+    case sum, min, max
+}
+
+/// Failures raised by transports themselves (as opposed to MPI's own error codes).
+public enum TransportError: Error, Equatable, CustomStringConvertible {
+    /// Another rank failed; this rank stopped waiting for it.
+    case peerFailed(rank: Int, reason: String)
+    /// Arguments that violate the collective's contract (wrong counts, bad root, ...).
+    case invalidArgument(String)
+
+    public var description: String {
+        switch self {
+        case let .peerFailed(rank, reason): return "rank \(rank) failed: \(reason)"
+        case let .invalidArgument(what): return "invalid collective arguments: \(what)"
+        }
+    }
+}
+
+extension Transport {
+    /// Convenience: reduces an array and returns the result.
+    public func allreduce(_ values: [Double], op: ReduceOp) throws -> [Double] {
+        var result = values
+        try result.withUnsafeMutableBufferPointer { try allreduce($0, op: op) }
+        return result
+    }
+
+    /// Convenience: reduces an array and returns the result.
+    public func allreduce(_ values: [Int64], op: ReduceOp) throws -> [Int64] {
+        var result = values
+        try result.withUnsafeMutableBufferPointer { try allreduce($0, op: op) }
+        return result
+    }
+
+    /// Convenience: gathers `values` (same count on every rank) from all ranks.
+    public func allgather<T: BitwiseCopyable>(_ values: [T]) throws -> [T] {
+        // The count is the same on every rank, so an empty call is skipped everywhere.
+        guard let first = values.first else { return [] }
+        var result = Array(repeating: first, count: values.count * size)
+        try values.withUnsafeBufferPointer { send in
+            try result.withUnsafeMutableBufferPointer { recv in
+                try allgather(send, into: recv)
+            }
+        }
+        return result
+    }
+
+    /// Convenience: exchanges one `Int` with every rank.
+    public func alltoall(_ values: [Int]) throws -> [Int] {
+        precondition(values.count == size, "alltoall needs one value per rank")
+        var result = [Int](repeating: 0, count: size)
+        try values.withUnsafeBufferPointer { send in
+            try result.withUnsafeMutableBufferPointer { recv in
+                try alltoall(send, into: recv)
+            }
+        }
+        return result
+    }
+}

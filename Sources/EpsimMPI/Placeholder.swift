@@ -1,0 +1,3 @@
+import CMPI
+import CMPIShim
+func _probe() -> OpaquePointer? { cmpishim_comm_world() }
