@@ -1,0 +1,68 @@
+/// The capacity formulas and the priority orders of DESIGN.md, as pure functions
+/// shared by the fast path (`CapacityDecider`) and the reference.
+public enum Capacity {
+    /// Per-source-rank capacity for `scope: local`:
+    /// C = max(min_capacity, ceil(T_r * k / E * cf)), in double precision, evaluated in
+    /// Megatron-Core's order (tokens per expert first, then the factor). nil = dropless.
+    public static func local(_ config: CapacityConfig, tokens: Int, topK: Int, experts: Int) -> Int? {
+        guard let factor = config.factor else { return nil }
+        let raw = (Double(tokens * topK) / Double(experts) * factor).rounded(.up)
+        return max(config.minCapacity, Int(raw))
+    }
+
+    /// Whole-world capacity for `scope: global`: the same formula on sum_r T_r.
+    public static func global(_ config: CapacityConfig, totalTokens: Int, topK: Int, experts: Int) -> Int? {
+        local(config, tokens: totalTokens, topK: topK, experts: experts)
+    }
+
+    /// Fills `order` with the assignment indices a = t*k + j of one rank, in the order
+    /// in which they claim room at a full expert:
+    /// - position: token, then slot (per expert this is token order);
+    /// - slot_position: slot, then token (every first choice before any second);
+    /// - score: slot weight descending, then token, then slot.
+    public static func priorityOrder(
+        _ priority: Priority, tokens: Int, topK: Int,
+        weights: UnsafeBufferPointer<Float>, into order: UnsafeMutableBufferPointer<Int32>
+    ) {
+        let n = tokens * topK
+        assert(order.count >= n && weights.count >= n)
+        switch priority {
+        case .position:
+            for a in 0..<n { order[a] = Int32(a) }
+        case .slotPosition:
+            var i = 0
+            for j in 0..<topK {
+                for t in 0..<tokens {
+                    order[i] = Int32(t * topK + j)
+                    i += 1
+                }
+            }
+        case .score:
+            for a in 0..<n { order[a] = Int32(a) }
+            // Ties by index a = t*k + j are ties by token, then slot.
+            var head = UnsafeMutableBufferPointer(rebasing: order[0..<n])
+            head.sort { x, y in
+                let wx = weights[Int(x)], wy = weights[Int(y)]
+                return wx > wy || (wx == wy && x < y)
+            }
+        }
+    }
+}
+
+/// What happened to one (token, slot) assignment.
+public enum Outcome: UInt8, Sendable, CaseIterable, CustomStringConvertible {
+    /// Accepted by its first-choice expert.
+    case accepted = 0
+    /// Its expert was full; accepted by another expert further down the token's preferences.
+    case rerouted = 1
+    /// Discarded: contributes nothing to the token's output.
+    case dropped = 2
+
+    public var description: String {
+        switch self {
+        case .accepted: return "accepted"
+        case .rerouted: return "rerouted"
+        case .dropped: return "dropped"
+        }
+    }
+}

@@ -1,0 +1,193 @@
+/// The resolved description of one simulated layout: every field has its default
+/// filled in and has been range-checked (see `ConfigLoader`). docs/config.md lists
+/// every key, its default and its unit.
+public struct SimConfig: Sendable, Equatable {
+    public var model = ModelConfig()
+    /// Tokens per rank: one number for every rank, or one entry per rank.
+    public var tokens: TokenCounts = .uniform(512)
+    public var router = RouterConfig()
+    public var workload: Workload = .gating
+    public var capacity = CapacityConfig()
+    public var overflow = OverflowConfig()
+    public var placement = PlacementConfig()
+    public var precision = PrecisionConfig()
+    public var compute: ComputeMode = .real
+    /// Counted steps (after warm-up).
+    public var steps = 10
+    /// Steps run before counting starts; excluded from every report.
+    public var warmupSteps = 2
+    /// Seeds inputs, weights and synthetic routing.
+    public var seed: UInt64 = 1234
+    /// If set, the world size the layout expects; a run on any other size is an error.
+    public var ranks: Int? = nil
+    /// Where the config was read from, for messages (not part of the layout).
+    public var sourcePath: String? = nil
+
+    public init() {}
+
+    /// Tokens on `rank` in a world of `size` ranks.
+    public func tokens(rank: Int, size: Int) -> Int {
+        switch tokens {
+        case let .uniform(n): return n
+        case let .perRank(list): return list[rank]
+        }
+    }
+}
+
+public enum TokenCounts: Sendable, Equatable {
+    case uniform(Int)
+    case perRank([Int])
+}
+
+public struct ModelConfig: Sendable, Equatable {
+    /// H: width of a token.
+    public var hidden = 256
+    /// F: inner width of an expert FFN.
+    public var ffn = 512
+    /// E: routed (logical) experts.
+    public var experts = 8
+    /// k: experts per token.
+    public var topK = 2
+    /// S: shared experts, always active, present on every rank.
+    public var sharedExperts = 0
+    public var activation: Activation = .swiglu
+    /// MoE layers run in sequence (x + MoE(x)).
+    public var layers = 1
+    public init() {}
+}
+
+public enum Activation: String, Sendable, CaseIterable { case swiglu, gelu }
+
+public struct RouterConfig: Sendable, Equatable {
+    public var score: ScoreFunction = .softmax
+    public var weights: WeightMode = .softmaxTopK
+    /// Standard deviation of seeded Gaussian noise added to the gating logits (0: none).
+    public var noiseStd: Double = 0
+    /// Per-expert selection bias: added to scores for choosing, never to weights.
+    /// Empty, or exactly E entries.
+    public var bias: [Float] = []
+    /// G: expert groups for group-limited routing (1: off). Must divide E.
+    public var groups = 1
+    /// Groups a token may use when `groups > 1`.
+    public var groupsPerToken = 1
+    /// Seeds the gate matrix Wg and the noise; nil means derived from `SimConfig.seed`.
+    public var seed: UInt64? = nil
+    public init() {}
+}
+
+public enum ScoreFunction: String, Sendable, CaseIterable { case softmax, sigmoid }
+
+public enum WeightMode: String, Sendable, CaseIterable {
+    /// softmax over the k chosen logits (Mixtral, Megatron-Core default).
+    case softmaxTopK = "softmax_topk"
+    /// chosen probabilities divided by their sum (DeepSeek).
+    case normalized
+    /// the probability itself (Switch top-1, DeepSpeed top-k).
+    case raw
+}
+
+public enum Workload: Sendable, Equatable {
+    /// Real gating: logits = x · Wg.
+    case gating
+    /// Every expert equally likely.
+    case uniform
+    /// Expert i (0-based) has popularity proportional to 1 / (i+1)^exponent.
+    case zipf(exponent: Double)
+    /// `experts` share `fraction` of first choices; the rest share the remainder.
+    case hot(experts: [Int], fraction: Double)
+    /// Recorded router logits from NumPy .npy files of shape [tokens, E] float32:
+    /// one file split across ranks in rank order, or one file per rank.
+    case trace(files: [String])
+
+    public var name: String {
+        switch self {
+        case .gating: return "gating"
+        case .uniform: return "uniform"
+        case .zipf: return "zipf"
+        case .hot: return "hot"
+        case .trace: return "trace"
+        }
+    }
+}
+
+public struct CapacityConfig: Sendable, Equatable {
+    /// cf; nil means dropless (no capacity limit).
+    public var factor: Double? = 1.25
+    public var minCapacity = 0
+    public var scope: CapacityScope = .local
+    public var priority: Priority = .score
+    public init() {}
+}
+
+public enum CapacityScope: String, Sendable, CaseIterable { case local, global }
+
+public enum Priority: String, Sendable, CaseIterable {
+    /// Per expert, earlier tokens first, whatever the slot.
+    case position
+    /// All first choices before any second choice; within a slot earlier tokens first.
+    case slotPosition = "slot_position"
+    /// Per expert, higher slot weight first; ties to the earlier token.
+    case score
+}
+
+public struct OverflowConfig: Sendable, Equatable {
+    public var policy: OverflowPolicy = .drop
+    /// Candidates a rerouted slot may consider; nil: every remaining expert.
+    public var maxReroutes: Int? = nil
+    public var rerouteScope: RerouteScope = .any
+    /// Divide each token's surviving weights by their sum.
+    public var renormalize = false
+    public init() {}
+}
+
+public enum OverflowPolicy: String, Sendable, CaseIterable { case drop, reroute }
+
+public enum RerouteScope: String, Sendable, CaseIterable {
+    case any
+    /// Experts on the rank that holds the full expert (traffic pattern unchanged).
+    case sameRank = "same_rank"
+    /// Experts on the token's own rank (no communication).
+    case sourceRank = "source_rank"
+}
+
+/// Placement of logical experts on ranks.
+public struct PlacementConfig: Sendable, Equatable {
+    public enum Base: Sendable, Equatable {
+        /// Rank r holds experts [r*E/P, (r+1)*E/P), the first E mod P ranks one more.
+        case contiguous
+        /// Per rank, the logical experts it holds; an expert listed on several ranks
+        /// has several copies.
+        case explicit([[Int]])
+    }
+    public var base: Base = .contiguous
+    /// Extra copies on top of `base`: logical expert -> ranks that also hold it.
+    public var replicas: [Replica] = []
+
+    public struct Replica: Sendable, Equatable {
+        public var expert: Int
+        public var ranks: [Int]
+        public init(expert: Int, ranks: [Int]) {
+            self.expert = expert
+            self.ranks = ranks
+        }
+    }
+    public init() {}
+}
+
+public enum WirePrecision: String, Sendable, CaseIterable {
+    case fp32, bf16, fp16
+    case fp8E4M3 = "fp8_e4m3"
+}
+
+public struct PrecisionConfig: Sendable, Equatable {
+    public var dispatch: WirePrecision = .fp32
+    public var combine: WirePrecision = .fp32
+    public init() {}
+}
+
+public enum ComputeMode: Sendable, Equatable {
+    /// Real arithmetic through BLAS.
+    case real
+    /// No arithmetic: charge FLOPs / (tflops * 1e12 * efficiency) seconds instead.
+    case modeled(tflops: Double, efficiency: Double)
+}

@@ -1,0 +1,119 @@
+/// Where every logical expert lives: one or more physical slots (rank, local index).
+///
+/// Built from `PlacementConfig` for a given world size. Capacity belongs to logical
+/// experts; the layout only decides where accepted work runs.
+public struct ExpertLayout: Sendable, Equatable {
+    /// One physical copy of a logical expert.
+    public struct Slot: Sendable, Equatable, Hashable {
+        public var rank: Int
+        /// Index among the experts held by `rank` (its position in `local[rank]`).
+        public var localIndex: Int
+    }
+
+    public let experts: Int
+    public let ranks: Int
+    /// Per rank: the logical experts it holds, in local-index order.
+    public let local: [[Int]]
+    /// Per logical expert: its copies ordered by rank. Never empty.
+    public let copies: [[Slot]]
+    /// [rank * experts + expert] -> local index on that rank, or -1.
+    private let localIndexTable: [Int32]
+
+    /// Builds and checks the layout. Errors name the placement key and the value.
+    public init(_ placement: PlacementConfig, experts: Int, ranks: Int) throws(ConfigError) {
+        precondition(experts > 0 && ranks > 0)
+        var local: [[Int]]
+        switch placement.base {
+        case .contiguous:
+            local = ExpertLayout.contiguousLists(experts: experts, ranks: ranks)
+        case let .explicit(lists):
+            guard lists.count == ranks else {
+                throw ConfigError(keyPath: "placement.ranks",
+                    "explicit placement lists \(lists.count) ranks, but the run has \(ranks)")
+            }
+            for (r, list) in lists.enumerated() {
+                for e in list where !(0..<experts).contains(e) {
+                    throw ConfigError(keyPath: "placement.ranks[\(r)]",
+                        "expert \(e) is out of range 0..<\(experts)")
+                }
+                if Set(list).count != list.count {
+                    throw ConfigError(keyPath: "placement.ranks[\(r)]",
+                        "rank \(r) lists an expert twice: \(list)")
+                }
+            }
+            local = lists
+        }
+        for (i, replica) in placement.replicas.enumerated() {
+            guard (0..<experts).contains(replica.expert) else {
+                throw ConfigError(keyPath: "placement.replicas[\(i)].expert",
+                    "expert \(replica.expert) is out of range 0..<\(experts)")
+            }
+            for r in replica.ranks {
+                guard (0..<ranks).contains(r) else {
+                    throw ConfigError(keyPath: "placement.replicas[\(i)].ranks",
+                        "rank \(r) is out of range 0..<\(ranks)")
+                }
+                if !local[r].contains(replica.expert) { local[r].append(replica.expert) }
+            }
+        }
+        var table = [Int32](repeating: -1, count: ranks * experts)
+        var copies = [[Slot]](repeating: [], count: experts)
+        for r in 0..<ranks {
+            for (i, e) in local[r].enumerated() {
+                table[r * experts + e] = Int32(i)
+                copies[e].append(Slot(rank: r, localIndex: i))
+            }
+        }
+        if let missing = copies.firstIndex(where: \.isEmpty) {
+            throw ConfigError(keyPath: "placement", "expert \(missing) is not placed on any rank")
+        }
+        self.experts = experts
+        self.ranks = ranks
+        self.local = local
+        self.copies = copies
+        self.localIndexTable = table
+    }
+
+    /// Contiguous split: rank r holds [r*E/P, (r+1)*E/P), the first E mod P ranks one more;
+    /// with P > E the last P - E ranks hold none.
+    public static func contiguousLists(experts: Int, ranks: Int) -> [[Int]] {
+        let base = experts / ranks
+        let extra = experts % ranks
+        var lists: [[Int]] = []
+        var next = 0
+        for r in 0..<ranks {
+            let n = base + (r < extra ? 1 : 0)
+            lists.append(Array(next..<(next + n)))
+            next += n
+        }
+        return lists
+    }
+
+    /// The local index of `expert` on `rank`, or nil when that rank holds no copy.
+    @inline(__always)
+    public func localIndex(of expert: Int, onRank rank: Int) -> Int? {
+        let i = localIndexTable[rank * experts + expert]
+        return i < 0 ? nil : Int(i)
+    }
+
+    /// Whether `rank` holds a copy of `expert`.
+    @inline(__always)
+    public func holds(rank: Int, expert: Int) -> Bool {
+        localIndexTable[rank * experts + expert] >= 0
+    }
+
+    /// The copy an assignment of `token` (a local token index on `sourceRank`) to
+    /// `expert` uses: the copy on the source rank if there is one, otherwise the
+    /// copies in turn by token index. Deterministic, and a function of the layout.
+    @inline(__always)
+    public func copy(of expert: Int, sourceRank: Int, token: Int) -> Slot {
+        if let i = localIndex(of: expert, onRank: sourceRank) {
+            return Slot(rank: sourceRank, localIndex: i)
+        }
+        let list = copies[expert]
+        return list.count == 1 ? list[0] : list[token % list.count]
+    }
+
+    /// Whether any expert has more than one copy.
+    public var isReplicated: Bool { copies.contains { $0.count > 1 } }
+}
