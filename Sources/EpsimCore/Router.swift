@@ -1,0 +1,152 @@
+/// The rank-local router: for the T tokens of a rank at (step, layer), produces logits,
+/// scores, each token's full preference order over the E experts, its k chosen experts
+/// and their slot weights (see `RouterOutput` for shapes).
+///
+/// Logits by workload (all seeded, independent of placement):
+/// - gating: x · Wg for all T tokens in one sgemm. Wg [H × E] of layer l has entries
+///   N(0, 1/H) (so logits are O(1) for N(0, 1) inputs), drawn row-major from
+///   `stream(routerSeed, .gateWeights, l)`. With `router.noise_std` > 0, each logit
+///   gets noise_std · N(0, 1) from `stream(routerSeed, .gateNoise, l, step, rank, token)`.
+/// - uniform, zipf, hot: logit_e = log p_e + Gumbel_e (Gumbel-max trick: the first
+///   choice is distributed exactly as p and the order is a sample without replacement),
+///   Gumbels drawn in expert order from `stream(seed, .syntheticRouting, l, step, rank,
+///   token)`, computed in Double and rounded once. uniform: p_e = 1/E; zipf(s):
+///   p_e ∝ 1/(e+1)^s; hot: `fraction` split equally over the hot experts, the rest
+///   equally over the others. log p is floored at -50 (probability 0 included;
+///   see `RouterSpec.logFloor`).
+/// - trace: the rank's recorded rows (see `RouterTrace`), the same every step and layer.
+/// Then score = softmax or sigmoid of the logits; preference, groups and weights as
+/// `RouterOutput` and `WeightMode` describe. The bias affects choice only.
+///
+/// Allocates its scratch once; `route` allocates nothing. One `Router` per thread.
+public struct Router: Sendable {
+    let spec: RouterSpec
+    let kernel: RouterKernel
+    /// Per layer: Wg [H × E], row-major (gating only).
+    private let gate: [[Float]]
+    private let trace: RouterTrace?
+    private var keys: [UInt64]
+    private var merge: [UInt64]
+    private var groupScore: [Float]
+    private var groupKept: [Bool]
+
+    public var experts: Int { spec.experts }
+    public var topK: Int { spec.topK }
+
+    /// A router for a world of `worldSize` ranks. For the trace workload it reads the
+    /// rows of `ranks` (nil: every rank); `route` accepts only those ranks.
+    public init(config: SimConfig, worldSize: Int, ranks: [Int]? = nil) throws(ConfigError) {
+        var trace: RouterTrace? = nil
+        if case .trace = config.workload {
+            trace = try RouterTrace(config: config, worldSize: worldSize, ranks: ranks)
+        }
+        try self.init(config: config, worldSize: worldSize, trace: trace)
+    }
+
+    /// A router sharing an already loaded trace (required for the trace workload).
+    public init(config: SimConfig, worldSize: Int, trace: RouterTrace?) throws(ConfigError) {
+        let spec = try RouterSpec(config: config, worldSize: worldSize)
+        if case .trace = spec.workload {
+            precondition(trace?.experts == spec.experts, "the trace workload needs a RouterTrace with E columns")
+        }
+        self.spec = spec
+        self.trace = trace
+        kernel = RouterKernel(experts: spec.experts, topK: spec.topK, groups: spec.groups,
+                              groupsPerToken: spec.groupsPerToken, score: spec.score,
+                              weightMode: spec.weightMode)
+        if case .gating = spec.workload {
+            gate = (0..<spec.layers).map {
+                Router.gateMatrix(seed: spec.routerSeed, layer: $0, hidden: spec.hidden, experts: spec.experts)
+            }
+        } else {
+            gate = []
+        }
+        keys = [UInt64](repeating: 0, count: spec.experts)
+        merge = [UInt64](repeating: 0, count: spec.experts)
+        groupScore = [Float](repeating: 0, count: spec.groups)
+        groupKept = [Bool](repeating: false, count: spec.groups)
+    }
+
+    /// Wg of `layer`: [hidden × experts], row-major, entries N(0, 1/hidden).
+    public static func gateMatrix(seed: UInt64, layer: Int, hidden: Int, experts: Int) -> [Float] {
+        var rng = SeededRandom.stream(seed: seed, RandomPurpose.gateWeights.rawValue, SeededRandom.key(layer))
+        let scale = 1 / Double(hidden).squareRoot()
+        var w = [Float](repeating: 0, count: hidden * experts)
+        w.withUnsafeMutableBufferPointer { w in
+            for i in 0..<w.count { w[i] = Float(rng.nextNormal() * scale) }
+        }
+        return w
+    }
+
+    /// Routes the tokens of `rank` at (`step`, `layer`) into `out`, which must be sized
+    /// for that rank (`RouterOutput(config:rank:worldSize:)`). `inputs` is x [T × H],
+    /// row-major; only the gating workload reads it (others may pass an empty buffer).
+    public mutating func route(
+        step: Int, rank: Int, layer: Int, inputs: UnsafeBufferPointer<Float>, into out: inout RouterOutput
+    ) {
+        let E = spec.experts, T = out.tokens
+        precondition((0..<spec.worldSize).contains(rank) && (0..<spec.layers).contains(layer))
+        precondition(T == spec.tokensPerRank[rank], "output sized for \(T) tokens, rank \(rank) has \(spec.tokensPerRank[rank])")
+        precondition(out.experts == E && out.topK == spec.topK)
+        out.logits.withUnsafeMutableBufferPointer { logits in
+            fillLogits(logits, tokens: T, step: step, rank: rank, layer: layer, inputs: inputs)
+        }
+        let kernel = self.kernel
+        keys.withUnsafeMutableBufferPointer { keys in
+        merge.withUnsafeMutableBufferPointer { merge in
+        groupScore.withUnsafeMutableBufferPointer { groupScore in
+        groupKept.withUnsafeMutableBufferPointer { groupKept in
+        spec.bias.withUnsafeBufferPointer { bias in
+        out.logits.withUnsafeBufferPointer { logits in
+        out.scores.withUnsafeMutableBufferPointer { scores in
+        out.preference.withUnsafeMutableBufferPointer { preference in
+        out.chosen.withUnsafeMutableBufferPointer { chosen in
+        out.weights.withUnsafeMutableBufferPointer { weights in
+            kernel.run(tokens: T, logits: logits, bias: bias, scores: scores, preference: preference,
+                       chosen: chosen, weights: weights,
+                       scratch: .init(keys: keys, merge: merge, groupScore: groupScore, groupKept: groupKept))
+        }}}}}}}}}}
+    }
+
+    /// Array form of `route` (no copy of the inputs).
+    public mutating func route(step: Int, rank: Int, layer: Int, inputs: [Float], into out: inout RouterOutput) {
+        inputs.withUnsafeBufferPointer { route(step: step, rank: rank, layer: layer, inputs: $0, into: &out) }
+    }
+
+    private func fillLogits(
+        _ logits: UnsafeMutableBufferPointer<Float>, tokens T: Int, step: Int, rank: Int, layer: Int,
+        inputs: UnsafeBufferPointer<Float>
+    ) {
+        let E = spec.experts
+        let layerKey = SeededRandom.key(layer), stepKey = SeededRandom.key(step), rankKey = SeededRandom.key(rank)
+        switch spec.workload {
+        case .gating:
+            let H = spec.hidden
+            precondition(inputs.count >= T * H, "inputs hold \(inputs.count) floats, need T*H = \(T * H)")
+            gate[layer].withUnsafeBufferPointer { wg in
+                BLAS.sgemm(m: T, n: E, k: H, inputs, wg, logits)
+            }
+            guard spec.noiseStd > 0 else { return }
+            let noise = RandomPurpose.gateNoise.rawValue
+            for t in 0..<T {
+                var rng = SeededRandom.stream(seed: spec.routerSeed, noise, layerKey, stepKey, rankKey,
+                                              SeededRandom.key(t))
+                for e in 0..<E { logits[t * E + e] += Float(spec.noiseStd * rng.nextNormal()) }
+            }
+        case .uniform, .zipf, .hot:
+            let purpose = RandomPurpose.syntheticRouting.rawValue
+            spec.logPrior.withUnsafeBufferPointer { logP in
+                for t in 0..<T {
+                    var rng = SeededRandom.stream(seed: spec.seed, purpose, layerKey, stepKey, rankKey,
+                                                  SeededRandom.key(t))
+                    for e in 0..<E { logits[t * E + e] = Float(logP[e] + rng.nextGumbel()) }
+                }
+            }
+        case .trace:
+            guard let rows = trace?.logitsByRank[rank] else {
+                preconditionFailure("trace rows of rank \(rank) were not loaded")
+            }
+            _ = logits.update(from: rows)
+        }
+    }
+}

@@ -1,0 +1,199 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The per-token decision stage of `Router`: scores, preference order, group limit,
+/// chosen experts and slot weights, from logits already in place. No allocation:
+/// every buffer is passed in.
+struct RouterKernel {
+    let experts: Int
+    let topK: Int
+    let groups: Int
+    let groupsPerToken: Int
+    let score: ScoreFunction
+    let weightMode: WeightMode
+
+    /// Scratch for one token: `keys` and `merge` hold E packed sort keys, `groupScore`
+    /// and `groupKept` hold G entries.
+    struct Scratch {
+        var keys: UnsafeMutableBufferPointer<UInt64>
+        var merge: UnsafeMutableBufferPointer<UInt64>
+        var groupScore: UnsafeMutableBufferPointer<Float>
+        var groupKept: UnsafeMutableBufferPointer<Bool>
+    }
+
+    /// Decides `tokens` tokens. Shapes: logits, scores, preference [T × E];
+    /// chosen, weights [T × k]; bias [E].
+    func run(
+        tokens: Int,
+        logits: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>,
+        scores: UnsafeMutableBufferPointer<Float>, preference: UnsafeMutableBufferPointer<Int32>,
+        chosen: UnsafeMutableBufferPointer<Int32>, weights: UnsafeMutableBufferPointer<Float>,
+        scratch: Scratch
+    ) {
+        let E = experts, k = topK
+        precondition(logits.count >= tokens * E && scores.count >= tokens * E && preference.count >= tokens * E)
+        precondition(chosen.count >= tokens * k && weights.count >= tokens * k && bias.count == E)
+        precondition(scratch.keys.count >= E && scratch.merge.count >= E)
+        precondition(scratch.groupScore.count >= groups && scratch.groupKept.count >= groups)
+        guard tokens > 0 else { return }
+        let l0 = logits.baseAddress!, s0 = scores.baseAddress!, p0 = preference.baseAddress!
+        let c0 = chosen.baseAddress!, w0 = weights.baseAddress!, b = bias.baseAddress!
+        let keys = scratch.keys.baseAddress!
+        for t in 0..<tokens {
+            let l = l0 + t * E, s = s0 + t * E, pref = p0 + t * E
+            applyScore(l, s)
+            // Preference by score + bias descending, ties to the lower index: sort packed
+            // (descending-order bits of the key, expert index) ascending.
+            for e in 0..<E { keys[e] = UInt64(RouterKernel.descendingBits(s[e] + b[e])) << 32 | UInt64(e) }
+            RouterKernel.sort(UnsafeMutableBufferPointer(start: keys, count: E), scratch: scratch.merge)
+            if groups > 1 {
+                limitGroups(s, b, pref, scratch)
+            } else {
+                for i in 0..<E { pref[i] = Int32(truncatingIfNeeded: keys[i]) }
+            }
+            let c = c0 + t * k, w = w0 + t * k
+            for j in 0..<k { c[j] = pref[j] }
+            applyWeights(l, s, c, w)
+        }
+    }
+
+    @inline(__always)
+    private func applyScore(_ l: UnsafePointer<Float>, _ s: UnsafeMutablePointer<Float>) {
+        let E = experts
+        switch score {
+        case .softmax:
+            var m = l[0]
+            for e in 1..<E where l[e] > m { m = l[e] }
+            var sum: Float = 0
+            for e in 0..<E {
+                let v = exp(l[e] - m)
+                s[e] = v
+                sum += v
+            }
+            for e in 0..<E { s[e] = s[e] / sum }
+        case .sigmoid:
+            for e in 0..<E { s[e] = 1 / (1 + exp(-l[e])) }
+        }
+    }
+
+    /// Keeps the best `groupsPerToken` groups by the sum of each group's top-2 keys
+    /// (score + bias; ties to the lower group index), then writes the first k experts
+    /// of the sorted order that lie in kept groups, followed by all others in order.
+    @inline(__always)
+    private func limitGroups(
+        _ s: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ pref: UnsafeMutablePointer<Int32>,
+        _ scratch: Scratch
+    ) {
+        let E = experts, k = topK, size = E / groups
+        let gs = scratch.groupScore.baseAddress!, kept = scratch.groupKept.baseAddress!
+        for g in 0..<groups {
+            var top1 = -Float.infinity, top2 = -Float.infinity
+            for e in (g * size)..<((g + 1) * size) {
+                let v = s[e] + b[e]
+                if v > top1 { top2 = top1; top1 = v } else if v > top2 { top2 = v }
+            }
+            gs[g] = size >= 2 ? top1 + top2 : top1
+            kept[g] = false
+        }
+        for _ in 0..<groupsPerToken {
+            var best = -1
+            for g in 0..<groups where !kept[g] && (best < 0 || gs[g] > gs[best]) { best = g }
+            kept[best] = true
+        }
+        let keys = scratch.keys.baseAddress!
+        var front = 0, back = k
+        for i in 0..<E {
+            let e = Int32(truncatingIfNeeded: keys[i])
+            if front < k && kept[Int(e) / size] {
+                pref[front] = e
+                front += 1
+            } else {
+                pref[back] = e
+                back += 1
+            }
+        }
+        assert(front == k && back == E)
+    }
+
+    @inline(__always)
+    private func applyWeights(
+        _ l: UnsafePointer<Float>, _ s: UnsafePointer<Float>,
+        _ c: UnsafePointer<Int32>, _ w: UnsafeMutablePointer<Float>
+    ) {
+        let k = topK
+        switch weightMode {
+        case .softmaxTopK:
+            var m = l[Int(c[0])]
+            for j in 1..<k where l[Int(c[j])] > m { m = l[Int(c[j])] }
+            var sum: Float = 0
+            for j in 0..<k {
+                let v = exp(l[Int(c[j])] - m)
+                w[j] = v
+                sum += v
+            }
+            for j in 0..<k { w[j] = w[j] / sum }
+        case .normalized:
+            var sum: Float = 0
+            for j in 0..<k { sum += s[Int(c[j])] }
+            if sum > 0 {
+                for j in 0..<k { w[j] = s[Int(c[j])] / sum }
+            } else {
+                for j in 0..<k { w[j] = 1 / Float(k) }
+            }
+        case .raw:
+            for j in 0..<k { w[j] = s[Int(c[j])] }
+        }
+    }
+
+    /// Maps a Float to bits whose ascending unsigned order is the Float's descending
+    /// order (-0 is treated as +0; no NaN reaches here).
+    @inline(__always)
+    static func descendingBits(_ f: Float) -> UInt32 {
+        let bits = (f + 0).bitPattern
+        let ascending = bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
+        return ~ascending
+    }
+
+    /// Sorts distinct keys ascending in place: insertion sort on runs of 16, then
+    /// bottom-up merges through `scratch` (at least as long as `a`). No allocation.
+    static func sort(_ a: UnsafeMutableBufferPointer<UInt64>, scratch: UnsafeMutableBufferPointer<UInt64>) {
+        let n = a.count, run = 16
+        guard n > 1 else { return }
+        precondition(scratch.count >= n)
+        var start = 0
+        while start < n {
+            let end = min(start + run, n)
+            var i = start + 1
+            while i < end {
+                let v = a[i]
+                var j = i
+                while j > start && a[j - 1] > v { a[j] = a[j - 1]; j -= 1 }
+                a[j] = v
+                i += 1
+            }
+            start = end
+        }
+        var src = a.baseAddress!, dst = scratch.baseAddress!
+        var width = run
+        while width < n {
+            var lo = 0
+            while lo < n {
+                let mid = min(lo + width, n), hi = min(lo + 2 * width, n)
+                var i = lo, j = mid, o = lo
+                while i < mid && j < hi {
+                    if src[j] < src[i] { dst[o] = src[j]; j += 1 } else { dst[o] = src[i]; i += 1 }
+                    o += 1
+                }
+                while i < mid { dst[o] = src[i]; i += 1; o += 1 }
+                while j < hi { dst[o] = src[j]; j += 1; o += 1 }
+                lo = hi
+            }
+            swap(&src, &dst)
+            width *= 2
+        }
+        if src != a.baseAddress! { a.baseAddress!.update(from: src, count: n) }
+    }
+}

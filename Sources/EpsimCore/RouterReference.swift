@@ -1,0 +1,132 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// An obviously-correct router beside `Router`: plain arrays, one token at a time,
+/// library sorting. It shares with `Router` only the checked parameters and the gating
+/// product, which both take from one sgemm over all T tokens (a naive dot product
+/// rounds differently, and fp32 routing decisions must match bitwise); tests check that
+/// product against a Double dot product separately.
+public struct ReferenceRouter: Sendable {
+    let spec: RouterSpec
+    private let trace: RouterTrace?
+
+    public init(config: SimConfig, worldSize: Int, ranks: [Int]? = nil) throws(ConfigError) {
+        var trace: RouterTrace? = nil
+        if case .trace = config.workload {
+            trace = try RouterTrace(config: config, worldSize: worldSize, ranks: ranks)
+        }
+        try self.init(config: config, worldSize: worldSize, trace: trace)
+    }
+
+    public init(config: SimConfig, worldSize: Int, trace: RouterTrace?) throws(ConfigError) {
+        spec = try RouterSpec(config: config, worldSize: worldSize)
+        self.trace = trace
+    }
+
+    /// Routes the tokens of `rank` at (`step`, `layer`); `inputs` is x [T × H] (gating only).
+    public func route(step: Int, rank: Int, layer: Int, inputs: [Float] = []) -> RouterOutput {
+        let E = spec.experts, k = spec.topK, T = spec.tokensPerRank[rank]
+        var out = RouterOutput(tokens: T, experts: E, topK: k)
+        let allLogits = logits(step: step, rank: rank, layer: layer, inputs: inputs)
+        for t in 0..<T {
+            let l = Array(allLogits[(t * E)..<((t + 1) * E)])
+            let s = scores(l)
+            let key = (0..<E).map { s[$0] + spec.bias[$0] }
+            let byKey = Array(0..<E).sorted { key[$0] > key[$1] || (key[$0] == key[$1] && $0 < $1) }
+            let pref = spec.groups > 1 ? groupLimited(byKey, key) : byKey
+            let chosen = Array(pref.prefix(k))
+            let w = weights(chosen: chosen, logits: l, scores: s)
+            out.logits.replaceSubrange((t * E)..<((t + 1) * E), with: l)
+            out.scores.replaceSubrange((t * E)..<((t + 1) * E), with: s)
+            out.preference.replaceSubrange((t * E)..<((t + 1) * E), with: pref.map { Int32($0) })
+            out.chosen.replaceSubrange((t * k)..<((t + 1) * k), with: chosen.map { Int32($0) })
+            out.weights.replaceSubrange((t * k)..<((t + 1) * k), with: w)
+        }
+        return out
+    }
+
+    func logits(step: Int, rank: Int, layer: Int, inputs: [Float]) -> [Float] {
+        let E = spec.experts, T = spec.tokensPerRank[rank]
+        let keys = [UInt64(bitPattern: Int64(layer)), UInt64(bitPattern: Int64(step)), UInt64(bitPattern: Int64(rank))]
+        switch spec.workload {
+        case .gating:
+            let H = spec.hidden
+            precondition(inputs.count == T * H)
+            // Wg [H × E] row-major, N(0, 1/H).
+            var rng = SeededRandom.stream(seed: spec.routerSeed, RandomPurpose.gateWeights.rawValue, keys[0])
+            var wg: [Float] = []
+            for _ in 0..<(H * E) { wg.append(Float(rng.nextNormal() / Double(H).squareRoot())) }
+            var logits = [Float](repeating: 0, count: T * E)
+            inputs.withUnsafeBufferPointer { x in
+                wg.withUnsafeBufferPointer { w in
+                    logits.withUnsafeMutableBufferPointer { BLAS.sgemm(m: T, n: E, k: H, x, w, $0) }
+                }
+            }
+            if spec.noiseStd > 0 {
+                for t in 0..<T {
+                    var noise = SeededRandom.stream(seed: spec.routerSeed, RandomPurpose.gateNoise.rawValue,
+                                                    keys[0], keys[1], keys[2], UInt64(t))
+                    for e in 0..<E { logits[t * E + e] += Float(spec.noiseStd * noise.nextNormal()) }
+                }
+            }
+            return logits
+        case .uniform, .zipf, .hot:
+            var logits: [Float] = []
+            for t in 0..<T {
+                var rng = SeededRandom.stream(seed: spec.seed, RandomPurpose.syntheticRouting.rawValue,
+                                              keys[0], keys[1], keys[2], UInt64(t))
+                for e in 0..<E { logits.append(Float(spec.logPrior[e] + rng.nextGumbel())) }
+            }
+            return logits
+        case .trace:
+            return trace!.logitsByRank[rank]!
+        }
+    }
+
+    func scores(_ l: [Float]) -> [Float] {
+        switch spec.score {
+        case .softmax:
+            let m = l.max()!
+            let e = l.map { exp($0 - m) }
+            let sum = e.reduce(0, +)
+            return e.map { $0 / sum }
+        case .sigmoid:
+            return l.map { 1 / (1 + exp(-$0)) }
+        }
+    }
+
+    /// The k best experts inside the best `groupsPerToken` groups, then all the others,
+    /// each part in `byKey` order.
+    func groupLimited(_ byKey: [Int], _ key: [Float]) -> [Int] {
+        let size = spec.experts / spec.groups
+        let groupScore = (0..<spec.groups).map { g -> Float in
+            let top = key[(g * size)..<((g + 1) * size)].sorted(by: >)
+            return size >= 2 ? top[0] + top[1] : top[0]
+        }
+        let kept = Set(Array(0..<spec.groups)
+            .sorted { groupScore[$0] > groupScore[$1] || (groupScore[$0] == groupScore[$1] && $0 < $1) }
+            .prefix(spec.groupsPerToken))
+        let chosen = Array(byKey.filter { kept.contains($0 / size) }.prefix(spec.topK))
+        return chosen + byKey.filter { !chosen.contains($0) }
+    }
+
+    func weights(chosen: [Int], logits l: [Float], scores s: [Float]) -> [Float] {
+        switch spec.weightMode {
+        case .softmaxTopK:
+            let z = chosen.map { Double(l[$0]) }
+            let m = z.max()!
+            let e = z.map { exp($0 - m) }
+            let sum = e.reduce(0, +)
+            return e.map { Float($0 / sum) }
+        case .normalized:
+            let p = chosen.map { Double(s[$0]) }
+            let sum = p.reduce(0, +)
+            return sum > 0 ? p.map { Float($0 / sum) } : p.map { _ in 1 / Float(chosen.count) }
+        case .raw:
+            return chosen.map { s[$0] }
+        }
+    }
+}
