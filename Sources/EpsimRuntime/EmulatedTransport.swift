@@ -1,0 +1,161 @@
+import EpsimCore
+
+/// One rank's view of an `EmulatedWorld`: the `Transport` semantics of MPI, with data
+/// copied directly between the ranks' own buffers. Belongs to one thread.
+public final class EmulatedTransport: Transport {
+    public let world: EmulatedWorld
+    public let rank: Int
+    public var size: Int { world.size }
+    public var kindName: String { "emulated" }
+
+    init(world: EmulatedWorld, rank: Int) {
+        self.world = world
+        self.rank = rank
+    }
+
+    public func barrier() throws {
+        let none = [Int](repeating: 0, count: size)
+        try exchange(EmulatedDeposit(send: nil, sendCounts: none, sendDispls: none,
+                                     recv: nil, recvCounts: none, recvDispls: none))
+    }
+
+    public func allreduce(_ values: UnsafeMutableBufferPointer<Double>, op: ReduceOp) throws {
+        try reduce(values, op: op)
+    }
+
+    public func allreduce(_ values: UnsafeMutableBufferPointer<Int64>, op: ReduceOp) throws {
+        try reduce(values, op: op)
+    }
+
+    public func allgather<T: BitwiseCopyable>(
+        _ send: UnsafeBufferPointer<T>, into recv: UnsafeMutableBufferPointer<T>
+    ) throws {
+        guard recv.count == send.count * size else {
+            throw TransportError.invalidArgument(
+                "allgather: receive buffer holds \(recv.count) elements, need \(send.count) × \(size)")
+        }
+        let bytes = send.count * MemoryLayout<T>.stride
+        try exchange(EmulatedDeposit(
+            send: UnsafeRawPointer(send.baseAddress), sendCounts: Array(repeating: bytes, count: size),
+            sendDispls: Array(repeating: 0, count: size),
+            recv: UnsafeMutableRawPointer(recv.baseAddress), recvCounts: Array(repeating: bytes, count: size),
+            recvDispls: (0..<size).map { $0 * bytes }))
+    }
+
+    public func gatherBytes(_ send: [UInt8], root: Int) throws -> [[UInt8]] {
+        guard (0..<size).contains(root) else {
+            throw TransportError.invalidArgument("gather: root \(root) is not a rank of 0..<\(size)")
+        }
+        let sizes = try allgather([send.count])
+        let total = rank == root ? sizes.reduce(0, +) : 0
+        var recv = [UInt8](repeating: 0, count: total)
+        var displs = [Int](repeating: 0, count: size)
+        if rank == root { for r in 1..<max(1, size) { displs[r] = displs[r - 1] + sizes[r - 1] } }
+        let recvCounts = rank == root ? sizes : Array(repeating: 0, count: size)
+        var sendCounts = Array(repeating: 0, count: size)
+        sendCounts[root] = send.count
+        try send.withUnsafeBytes { s in
+            try recv.withUnsafeMutableBytes { r in
+                try exchange(EmulatedDeposit(
+                    send: s.baseAddress, sendCounts: sendCounts, sendDispls: Array(repeating: 0, count: size),
+                    recv: r.baseAddress, recvCounts: recvCounts, recvDispls: displs))
+            }
+        }
+        guard rank == root else { return [] }
+        return (0..<size).map { Array(recv[displs[$0]..<(displs[$0] + sizes[$0])]) }
+    }
+
+    public func alltoall(_ send: UnsafeBufferPointer<Int>, into recv: UnsafeMutableBufferPointer<Int>) throws {
+        guard send.count == size, recv.count == size else {
+            throw TransportError.invalidArgument("alltoall: needs one value per rank (\(size)), got \(send.count) and \(recv.count)")
+        }
+        let ones = Array(repeating: 1, count: size), displs = Array(0..<size)
+        try alltoallv(send: send, sendCounts: ones, sendDispls: displs,
+                      recv: recv, recvCounts: ones, recvDispls: displs)
+    }
+
+    public func alltoallv<T: BitwiseCopyable>(
+        send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
+        recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
+    ) throws {
+        try ialltoallv(send: send, sendCounts: sendCounts, sendDispls: sendDispls,
+                       recv: recv, recvCounts: recvCounts, recvDispls: recvDispls).wait()
+    }
+
+    public func ialltoallv<T: BitwiseCopyable>(
+        send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
+        recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
+    ) throws -> any TransportRequest {
+        try check(counts: sendCounts, displs: sendDispls, capacity: send.count, what: "send")
+        try check(counts: recvCounts, displs: recvDispls, capacity: recv.count, what: "receive")
+        let stride = MemoryLayout<T>.stride
+        let id = try world.deposit(rank: rank, EmulatedDeposit(
+            send: UnsafeRawPointer(send.baseAddress), sendCounts: sendCounts.map { $0 * stride },
+            sendDispls: sendDispls.map { $0 * stride },
+            recv: UnsafeMutableRawPointer(recv.baseAddress), recvCounts: recvCounts.map { $0 * stride },
+            recvDispls: recvDispls.map { $0 * stride }))
+        return EmulatedRequest(world: world, rank: rank, id: id)
+    }
+
+    // MARK: helpers
+
+    private func exchange(_ deposit: EmulatedDeposit) throws {
+        let id = try world.deposit(rank: rank, deposit)
+        try world.wait(rank: rank, id: id)
+    }
+
+    /// Every rank's values gathered, then reduced in rank order: the same bits everywhere.
+    private func reduce<T: BitwiseCopyable & Comparable & AdditiveArithmetic>(
+        _ values: UnsafeMutableBufferPointer<T>, op: ReduceOp
+    ) throws {
+        let n = values.count
+        guard n > 0 else { return try barrier() }
+        var all = [T](repeating: values[0], count: n * size)
+        try all.withUnsafeMutableBufferPointer { try allgather(UnsafeBufferPointer(values), into: $0) }
+        for i in 0..<n {
+            var acc = all[i]
+            for r in 1..<size {
+                let v = all[r * n + i]
+                switch op {
+                case .sum: acc += v
+                case .min: acc = Swift.min(acc, v)
+                case .max: acc = Swift.max(acc, v)
+                }
+            }
+            values[i] = acc
+        }
+    }
+
+    private func check(counts: [Int], displs: [Int], capacity: Int, what: String) throws {
+        guard counts.count == size, displs.count == size else {
+            throw TransportError.invalidArgument(
+                "alltoallv: \(what) counts and displacements need \(size) entries, got \(counts.count) and \(displs.count)")
+        }
+        for p in 0..<size {
+            guard counts[p] >= 0, displs[p] >= 0, displs[p] + counts[p] <= capacity else {
+                throw TransportError.invalidArgument(
+                    "alltoallv: \(what) range for rank \(p) (\(displs[p]) + \(counts[p])) exceeds the buffer (\(capacity))")
+            }
+        }
+    }
+}
+
+/// A pending emulated `ialltoallv`.
+final class EmulatedRequest: TransportRequest {
+    private let world: EmulatedWorld
+    private let rank: Int
+    private let id: Int
+    private var waited = false
+
+    init(world: EmulatedWorld, rank: Int, id: Int) {
+        self.world = world
+        self.rank = rank
+        self.id = id
+    }
+
+    func wait() throws {
+        guard !waited else { return }
+        waited = true
+        try world.wait(rank: rank, id: id)
+    }
+}

@@ -1,0 +1,161 @@
+import Foundation
+import EpsimCore
+
+/// N ranks as threads of one process: the shared state behind `EmulatedTransport`.
+///
+/// Collectives are numbered by each rank's call sequence (all ranks call them in the
+/// same order, as MPI requires). A rank that throws out of its body marks the world
+/// failed; every rank blocked in, or later entering, a collective then throws
+/// `TransportError.peerFailed` at once. A rank that returns while others still wait
+/// for it in a collective fails them the same way, instead of leaving them hanging.
+public final class EmulatedWorld: Sendable {
+    public let size: Int
+    private let lock = ConditionLock()
+    /// Guarded by `lock`.
+    nonisolated(unsafe) private var exchanges: [Int: EmulatedExchange] = [:]
+    nonisolated(unsafe) private var failure: (rank: Int, reason: String)?
+    nonisolated(unsafe) private var finished: [Bool]
+    /// Guarded by `lock`: the number of collectives each rank has started.
+    nonisolated(unsafe) private var started: [Int]
+
+    public init(size: Int) {
+        precondition(size >= 1, "an emulated world needs at least one rank")
+        self.size = size
+        finished = Array(repeating: false, count: size)
+        started = Array(repeating: 0, count: size)
+    }
+
+    /// Runs `body` on `ranks` threads, one `EmulatedTransport` each, and returns the
+    /// results in rank order. If any rank throws, the others are released from their
+    /// collectives and this rethrows the first rank's original error.
+    public static func run<R: Sendable>(
+        ranks: Int, _ body: @escaping @Sendable (EmulatedTransport) throws -> R
+    ) throws -> [R] {
+        let world = EmulatedWorld(size: ranks)
+        let results = ResultSlots<R>(count: ranks)
+        let done = DispatchGroup()
+        for rank in 0..<ranks {
+            done.enter()
+            let thread = Thread {
+                defer { done.leave() }
+                let transport = EmulatedTransport(world: world, rank: rank)
+                do {
+                    results.set(rank, .success(try body(transport)))
+                    world.finish(rank: rank)
+                } catch {
+                    results.set(rank, .failure(error))
+                    world.fail(rank: rank, error: error)
+                }
+            }
+            thread.stackSize = 16 << 20
+            thread.name = "epsim-rank-\(rank)"
+            thread.start()
+        }
+        done.wait()
+        if let (rank, _) = world.failureInfo, case let .failure(error)? = results.get(rank) {
+            throw error
+        }
+        return try (0..<ranks).map { try results.get($0)!.get() }
+    }
+
+    var failureInfo: (rank: Int, reason: String)? { lock.withLock { failure } }
+
+    func fail(rank: Int, error: Error) {
+        lock.withLock {
+            if failure == nil { failure = (rank, "\(error)") }
+            lock.broadcast()
+        }
+    }
+
+    func finish(rank: Int) {
+        lock.withLock {
+            finished[rank] = true
+            lock.broadcast()
+        }
+    }
+
+    /// Deposits `rank`'s side of its next collective and returns that collective's number.
+    func deposit(rank: Int, _ deposit: EmulatedDeposit) throws -> Int {
+        try lock.withLock {
+            if let failure { throw TransportError.peerFailed(rank: failure.rank, reason: failure.reason) }
+            let id = started[rank]
+            started[rank] += 1
+            let exchange = exchanges[id] ?? EmulatedExchange(size: size)
+            exchanges[id] = exchange
+            exchange.deposits[rank] = deposit
+            exchange.depositCount += 1
+            if exchange.depositCount == size {
+                exchange.error = exchange.validate()
+                lock.broadcast()
+            }
+            return id
+        }
+    }
+
+    /// Completes `rank`'s part of collective `id`: copies every pair involving `rank`
+    /// that nobody has started, then waits for the pairs others are copying.
+    func wait(rank: Int, id: Int) throws {
+        let exchange: EmulatedExchange = try lock.withLock {
+            let exchange = exchanges[id]!
+            while exchange.depositCount < size {
+                if let failure {
+                    throw TransportError.peerFailed(rank: failure.rank, reason: failure.reason)
+                }
+                if let gone = (0..<size).first(where: { finished[$0] && exchange.deposits[$0] == nil }) {
+                    throw TransportError.peerFailed(
+                        rank: gone, reason: "it returned without joining collective #\(id)")
+                }
+                lock.wait()
+            }
+            if let error = exchange.error {
+                finishWait(exchange, id: id)
+                throw TransportError.invalidArgument(error)
+            }
+            return exchange
+        }
+        let P = size
+        while true {
+            // Claim one pair at a time so the other rank of each pair can share the work.
+            let pair: Int? = lock.withLock {
+                for p in 0..<P {
+                    for index in [p * P + rank, rank * P + p] where exchange.pairState[index] == 0 {
+                        exchange.pairState[index] = 1
+                        return index
+                    }
+                }
+                return nil
+            }
+            guard let index = pair else { break }
+            exchange.copy(src: index / P, dst: index % P)
+            lock.withLock {
+                exchange.pairState[index] = 2
+                lock.broadcast()
+            }
+        }
+        try lock.withLock {
+            while exchange.unfinished(for: rank) {
+                if let failure, !exchange.copying(for: rank) {
+                    finishWait(exchange, id: id)
+                    throw TransportError.peerFailed(rank: failure.rank, reason: failure.reason)
+                }
+                lock.wait()
+            }
+            finishWait(exchange, id: id)
+        }
+    }
+
+    /// Counts a rank out of an exchange; the last one removes it. Holds the lock.
+    private func finishWait(_ exchange: EmulatedExchange, id: Int) {
+        exchange.completed += 1
+        if exchange.completed == size { exchanges[id] = nil }
+    }
+}
+
+/// Per-rank result slots filled by the rank threads.
+private final class ResultSlots<R: Sendable>: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var slots: [Result<R, Error>?]
+    init(count: Int) { slots = Array(repeating: nil, count: count) }
+    func set(_ i: Int, _ value: Result<R, Error>) { lock.withLock { slots[i] = value } }
+    func get(_ i: Int) -> Result<R, Error>? { lock.withLock { slots[i] } }
+}

@@ -1,0 +1,142 @@
+import XCTest
+import EpsimConformance
+import EpsimCore
+@testable import EpsimRuntime
+
+/// Every transport conformance check on 1, 2, 3, 4 and 8 emulated ranks.
+final class EmulatedConformanceTests: XCTestCase {
+    private func runAll(ranks: Int) throws {
+        for check in Conformance.checks {
+            do {
+                _ = try EmulatedWorld.run(ranks: ranks) { t in try check.run(t) }
+            } catch {
+                XCTFail("P=\(ranks) \(check.name): \(error)")
+            }
+        }
+    }
+
+    func testConformanceP1() throws { try runAll(ranks: 1) }
+    func testConformanceP2() throws { try runAll(ranks: 2) }
+    func testConformanceP3() throws { try runAll(ranks: 3) }
+    func testConformanceP4() throws { try runAll(ranks: 4) }
+    func testConformanceP8() throws { try runAll(ranks: 8) }
+
+    func testTheChecksCanFail() throws {
+        // A check that expects the wrong sum must fail on every P: the harness is live.
+        XCTAssertThrowsError(try EmulatedWorld.run(ranks: 3) { t in
+            let s = try t.allreduce([Int64(1)], op: .sum)[0]
+            if s != 4 { throw ConformanceFailure("sum \(s)") }
+        })
+    }
+}
+
+/// Failure behaviour that only the emulated transport can show in-process.
+final class EmulatedFailureTests: XCTestCase {
+    struct Boom: Error, Equatable { let rank: Int }
+
+    func testOneRankThrowingReleasesTheOthersPromptly() throws {
+        let start = ContinuousClock.now
+        XCTAssertThrowsError(try EmulatedWorld.run(ranks: 4) { t in
+            if t.rank == 2 { throw Boom(rank: 2) }
+            // The others block in a collective rank 2 never joins.
+            try t.barrier()
+            try t.barrier()
+        }) { error in
+            XCTAssertEqual(error as? Boom, Boom(rank: 2), "run must rethrow the original error, got \(error)")
+        }
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(5), "hang guard")
+    }
+
+    func testPeersSeePeerFailed() throws {
+        let seen = SeenErrors()
+        XCTAssertThrowsError(try EmulatedWorld.run(ranks: 3) { t in
+            if t.rank == 0 {
+                // Let the others reach the collective first.
+                _ = (0..<200_000).reduce(0, &+)
+                throw Boom(rank: 0)
+            }
+            do { try t.barrier() } catch { seen.add(error); throw error }
+        })
+        XCTAssertEqual(seen.all.count, 2)
+        for error in seen.all {
+            guard case let .peerFailed(rank, reason)? = error as? TransportError else {
+                return XCTFail("expected peerFailed, got \(error)")
+            }
+            XCTAssertEqual(rank, 0)
+            XCTAssertTrue(reason.contains("Boom"), reason)
+        }
+    }
+
+    func testRankReturningEarlyFailsWaitersInsteadOfHanging() throws {
+        let start = ContinuousClock.now
+        XCTAssertThrowsError(try EmulatedWorld.run(ranks: 3) { t in
+            if t.rank == 1 { return }
+            try t.barrier()
+        }) { error in
+            guard case let .peerFailed(rank, reason)? = error as? TransportError else {
+                return XCTFail("expected peerFailed, got \(error)")
+            }
+            XCTAssertEqual(rank, 1)
+            XCTAssertTrue(reason.contains("returned without joining"), reason)
+        }
+        XCTAssertLessThan(ContinuousClock.now - start, .seconds(5), "hang guard")
+    }
+
+    func testMismatchedCountsAreAnError() throws {
+        XCTAssertThrowsError(try EmulatedWorld.run(ranks: 2) { t in
+            // Rank 0 sends 3 elements to rank 1, which expects 2.
+            let send = [Float](repeating: 1, count: 4)
+            var recv = [Float](repeating: 0, count: 4)
+            let sendCounts = t.rank == 0 ? [1, 3] : [1, 1]
+            let recvCounts = t.rank == 1 ? [2, 1] : [1, 1]
+            try send.withUnsafeBufferPointer { s in
+                try recv.withUnsafeMutableBufferPointer { r in
+                    try t.alltoallv(send: s, sendCounts: sendCounts, sendDispls: [0, 1],
+                                    recv: r, recvCounts: recvCounts, recvDispls: [0, 2])
+                }
+            }
+        }) { error in
+            XCTAssertEqual(error as? TransportError,
+                           .invalidArgument("rank 0 sends 12 bytes to rank 1, which expects 8"))
+        }
+    }
+
+    func testOutOfRangeDisplacementIsAnError() throws {
+        XCTAssertThrowsError(try EmulatedWorld.run(ranks: 1) { t in
+            let send = [Float](repeating: 1, count: 2)
+            var recv = [Float](repeating: 0, count: 2)
+            try send.withUnsafeBufferPointer { s in
+                try recv.withUnsafeMutableBufferPointer { r in
+                    try t.alltoallv(send: s, sendCounts: [2], sendDispls: [1], recv: r, recvCounts: [2], recvDispls: [0])
+                }
+            }
+        }) { error in
+            XCTAssertEqual(error as? TransportError,
+                           .invalidArgument("alltoallv: send range for rank 0 (1 + 2) exceeds the buffer (2)"))
+        }
+    }
+
+    func testResultsComeBackInRankOrder() throws {
+        let results = try EmulatedWorld.run(ranks: 5) { t in t.rank * 10 + t.size }
+        XCTAssertEqual(results, [5, 15, 25, 35, 45])
+    }
+}
+
+/// Errors collected from rank threads.
+final class SeenErrors: @unchecked Sendable {
+    private let lock = NSLockLike()
+    private var errors: [Error] = []
+    func add(_ e: Error) { lock.locked { errors.append(e) } }
+    var all: [Error] { lock.locked { errors } }
+}
+
+/// A tiny lock for test bookkeeping.
+final class NSLockLike: @unchecked Sendable {
+    private var mutex = pthread_mutex_t()
+    init() { pthread_mutex_init(&mutex, nil) }
+    func locked<R>(_ body: () -> R) -> R {
+        pthread_mutex_lock(&mutex)
+        defer { pthread_mutex_unlock(&mutex) }
+        return body()
+    }
+}
