@@ -52,7 +52,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "epsim-mpi-tests",
-            dependencies: ["EpsimConformance", "EpsimRuntime"]
+            dependencies: ["EpsimConformance", "EpsimRuntime", "EpsimMPI"]
         ),
         .testTarget(name: "EpsimCoreTests", dependencies: ["EpsimCore"]),
         .testTarget(name: "EpsimRuntimeTests", dependencies: ["EpsimRuntime", "EpsimConformance"]),

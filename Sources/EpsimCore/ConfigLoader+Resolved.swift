@@ -1,0 +1,116 @@
+extension ConfigLoader {
+    /// Checks that need the world size: `ranks`, per-rank token lists, placements.
+    public static func validate(_ c: SimConfig, worldSize: Int) throws(ConfigError) {
+        let file = c.sourcePath
+        if let expected = c.ranks, expected != worldSize {
+            throw ConfigError(file: file, keyPath: "ranks",
+                              "config expects \(expected) ranks, but the run has \(worldSize)")
+        }
+        if case let .perRank(list) = c.tokens, list.count != worldSize {
+            throw ConfigError(file: file, keyPath: "tokens",
+                              "lists \(list.count) ranks, but the run has \(worldSize)")
+        }
+        do {
+            _ = try ExpertLayout(c.placement, experts: c.model.experts, ranks: worldSize)
+        } catch {
+            var e = error
+            e.file = file
+            throw e
+        }
+    }
+
+    /// Every key with its resolved value, nested as in the file (YAML key names).
+    public static func resolvedJSON(_ c: SimConfig) -> JSONValue {
+        let m = c.model, rt = c.router, cap = c.capacity, o = c.overflow
+        var workload: [(String, JSONValue)] = [("kind", .string(c.workload.name))]
+        switch c.workload {
+        case .gating, .uniform: break
+        case let .zipf(s): workload.append(("exponent", .double(s)))
+        case let .hot(experts, fraction):
+            workload += [("experts", .array(experts.map { .int($0) })), ("fraction", .double(fraction))]
+        case let .trace(files): workload.append(("files", .array(files.map { .string($0) })))
+        }
+        var placement: [(String, JSONValue)]
+        switch c.placement.base {
+        case .contiguous: placement = [("kind", .string("contiguous"))]
+        case let .explicit(lists):
+            placement = [("kind", .string("explicit")),
+                         ("ranks", .array(lists.map { .array($0.map { .int($0) }) }))]
+        }
+        placement.append(("replicas", .array(c.placement.replicas.map {
+            .object([("expert", .int($0.expert)), ("ranks", .array($0.ranks.map { .int($0) }))])
+        })))
+        let compute: JSONValue
+        switch c.compute {
+        case .real: compute = .object([("mode", .string("real"))])
+        case let .modeled(tflops, efficiency):
+            compute = .object([("mode", .string("modeled")), ("tflops", .double(tflops)), ("efficiency", .double(efficiency))])
+        }
+        let tokens: JSONValue
+        switch c.tokens {
+        case let .uniform(n): tokens = .int(n)
+        case let .perRank(list): tokens = .array(list.map { .int($0) })
+        }
+        return .object([
+            ("model", .object([
+                ("hidden", .int(m.hidden)), ("ffn", .int(m.ffn)), ("experts", .int(m.experts)),
+                ("top_k", .int(m.topK)), ("shared_experts", .int(m.sharedExperts)),
+                ("activation", .string(m.activation.rawValue)), ("layers", .int(m.layers)),
+            ])),
+            ("tokens", tokens),
+            ("router", .object([
+                ("score", .string(rt.score.rawValue)), ("weights", .string(rt.weights.rawValue)),
+                ("noise_std", .double(rt.noiseStd)), ("bias", .array(rt.bias.map { .double(Double($0)) })),
+                ("groups", .int(rt.groups)), ("groups_per_token", .int(rt.groupsPerToken)),
+                ("seed", rt.seed.map { .string(String($0)) } ?? .null),
+            ])),
+            ("workload", .object(workload)),
+            ("capacity", .object([
+                ("factor", cap.factor.map { .double($0) } ?? .string("none")),
+                ("min_capacity", .int(cap.minCapacity)), ("scope", .string(cap.scope.rawValue)),
+                ("priority", .string(cap.priority.rawValue)),
+            ])),
+            ("overflow", .object([
+                ("policy", .string(o.policy.rawValue)),
+                ("max_reroutes", o.maxReroutes.map { .int($0) } ?? .string("all")),
+                ("reroute_scope", .string(o.rerouteScope.rawValue)), ("renormalize", .bool(o.renormalize)),
+            ])),
+            ("placement", .object(placement)),
+            ("precision", .object([("dispatch", .string(c.precision.dispatch.rawValue)),
+                                   ("combine", .string(c.precision.combine.rawValue))])),
+            ("compute", compute),
+            ("steps", .int(c.steps)),
+            ("warmup_steps", .int(c.warmupSteps)),
+            ("seed", .string(String(c.seed))),
+            ("ranks", c.ranks.map { .int($0) } ?? .null),
+        ])
+    }
+
+    /// The resolved config as YAML (block style), for `epsim validate`.
+    public static func resolvedYAML(_ c: SimConfig) -> String {
+        var out = ""
+        func emit(_ value: JSONValue, indent: Int) {
+            guard case let .object(pairs) = value else { return }
+            for (key, v) in pairs {
+                let pad = String(repeating: "  ", count: indent)
+                switch v {
+                case .object: out += "\(pad)\(key):\n"; emit(v, indent: indent + 1)
+                default: out += "\(pad)\(key): \(flow(v))\n"
+                }
+            }
+        }
+        func flow(_ v: JSONValue) -> String {
+            switch v {
+            case .null: return "null"
+            case let .bool(b): return b ? "true" : "false"
+            case let .int(i): return String(i)
+            case let .double(d): return JSONValue.double(d).serialized(indent: 0)
+            case let .string(s): return s
+            case let .array(items): return "[" + items.map(flow).joined(separator: ", ") + "]"
+            case let .object(pairs): return "{" + pairs.map { "\($0.0): \(flow($0.1))" }.joined(separator: ", ") + "}"
+            }
+        }
+        emit(resolvedJSON(c), indent: 0)
+        return out
+    }
+}

@@ -1,0 +1,128 @@
+import CMPI
+import CMPIShim
+
+/// One point-to-point message of the pairwise path: `bytes` bytes at `base` to or
+/// from `peer`. A nil base is allowed only with 0 bytes.
+struct PairwiseMessage {
+    var peer: Int
+    var base: UnsafeMutableRawPointer?
+    var bytes: Int
+}
+
+extension MPICommunicator {
+    /// Variable all-to-all; counts and displacements in elements of `T`, one per rank.
+    ///
+    /// When every count and displacement fits MPI's `int`, one MPI_Alltoallv. Otherwise
+    /// every pair's message is sent as MPI_Isend/MPI_Irecv pieces of at most
+    /// `maxMessageElements` elements, addressed by pointer so no displacement overflows.
+    public func alltoallv<T: BitwiseCopyable>(
+        send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
+        recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
+    ) throws {
+        try ialltoallv(send: send, sendCounts: sendCounts, sendDispls: sendDispls,
+                       recv: recv, recvCounts: recvCounts, recvDispls: recvDispls).wait()
+    }
+
+    /// Non-blocking `alltoallv`: neither buffer may be touched until the request's
+    /// `wait()` returns.
+    public func ialltoallv<T: BitwiseCopyable>(
+        send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
+        recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
+    ) throws -> MPIRequest {
+        precondition(sendCounts.count == size && sendDispls.count == size
+                     && recvCounts.count == size && recvDispls.count == size,
+                     "alltoallv needs one count and displacement per rank")
+        let stride = MemoryLayout<T>.stride
+        let limit = min(maxMessageElements, Int(Int32.max))
+        let fits = (sendCounts + sendDispls + recvCounts + recvDispls).allSatisfy { $0 <= limit }
+        if fits {
+            for p in 0..<size {
+                scratch[p] = Int32(sendCounts[p])
+                scratch[size + p] = Int32(sendDispls[p])
+                scratch[2 * size + p] = Int32(recvCounts[p])
+                scratch[3 * size + p] = Int32(recvDispls[p])
+            }
+            let type = try byteType(stride)
+            var request: MPI_Request? = nil
+            // MPI needs valid (non-null) buffer addresses even for empty exchanges.
+            var dummy: UInt8 = 0
+            try withUnsafeMutablePointer(to: &dummy) { dummy in
+                try scratch.withUnsafeBufferPointer { c in
+                    let n = size
+                    try mpi("MPI_Ialltoallv") {
+                        MPI_Ialltoallv(UnsafeRawPointer(send.baseAddress) ?? UnsafeRawPointer(dummy),
+                                       c.baseAddress!, c.baseAddress! + n, type,
+                                       UnsafeMutableRawPointer(recv.baseAddress) ?? UnsafeMutableRawPointer(dummy),
+                                       c.baseAddress! + 2 * n, c.baseAddress! + 3 * n, type, comm, &request)
+                    }
+                }
+            }
+            return MPIRequest(requests: [request])
+        }
+        let sendBase = UnsafeMutableRawPointer(mutating: UnsafeRawPointer(send.baseAddress))
+        let recvBase = UnsafeMutableRawPointer(recv.baseAddress)
+        let sends = (0..<size).map { p in
+            PairwiseMessage(peer: p, base: sendBase.map { $0 + sendDispls[p] * stride }, bytes: sendCounts[p] * stride)
+        }
+        let recvs = (0..<size).map { p in
+            PairwiseMessage(peer: p, base: recvBase.map { $0 + recvDispls[p] * stride }, bytes: recvCounts[p] * stride)
+        }
+        return try pairwise(sends: sends, recvs: recvs, tag: 7, elementBytes: stride)
+    }
+
+    /// Posts every message as pieces of at most `maxMessageElements` elements. Pieces
+    /// between the same pair keep their order (MPI's non-overtaking rule), so one tag
+    /// suffices.
+    func pairwise(sends: [PairwiseMessage], recvs: [PairwiseMessage], tag: Int32,
+                  elementBytes: Int = 1) throws -> MPIRequest {
+        let pieceBytes = max(1, min(maxMessageElements, Int(Int32.max)) / 1) * elementBytes
+        let type = try byteType(elementBytes)
+        var requests: [MPI_Request?] = []
+        for m in recvs where m.bytes > 0 {
+            var offset = 0
+            while offset < m.bytes {
+                let n = min(pieceBytes, m.bytes - offset)
+                var request: MPI_Request? = nil
+                try mpi("MPI_Irecv") {
+                    MPI_Irecv(m.base! + offset, Int32(n / elementBytes), type, Int32(m.peer), tag, comm, &request)
+                }
+                requests.append(request)
+                offset += n
+            }
+        }
+        for m in sends where m.bytes > 0 {
+            var offset = 0
+            while offset < m.bytes {
+                let n = min(pieceBytes, m.bytes - offset)
+                var request: MPI_Request? = nil
+                try mpi("MPI_Isend") {
+                    MPI_Isend(m.base! + offset, Int32(n / elementBytes), type, Int32(m.peer), tag, comm, &request)
+                }
+                requests.append(request)
+                offset += n
+            }
+        }
+        return MPIRequest(requests: requests)
+    }
+}
+
+/// Pending MPI operations; `wait()` completes them all. Waiting again is a no-op.
+public final class MPIRequest {
+    private var requests: [MPI_Request?]
+
+    init(requests: [MPI_Request?]) {
+        self.requests = requests
+    }
+
+    public func wait() throws {
+        guard !requests.isEmpty else { return }
+        let count = Int32(requests.count)
+        defer { requests.removeAll() }
+        try requests.withUnsafeMutableBufferPointer { r in
+            try mpi("MPI_Waitall") { MPI_Waitall(count, r.baseAddress!, cmpishim_statuses_ignore()) }
+        }
+    }
+
+    /// Same as `waitAll`, for call sites that read better that way.
+    func waitAll() throws { try wait() }
+}

@@ -1,0 +1,177 @@
+import CMPI
+import CMPIShim
+
+/// The world communicator of an MPI job, with the collectives epsim needs.
+///
+/// Public API takes and returns Swift types only. One instance per process, used from
+/// the thread that created it (MPI is initialized with MPI_THREAD_FUNNELED).
+public final class MPICommunicator {
+    let comm: MPI_Comm?
+    public let rank: Int
+    public let size: Int
+    /// Messages larger than this many elements are split into several MPI calls,
+    /// because MPI counts and displacements are C `int`s. Settable so tests can
+    /// exercise the split path with small messages.
+    public var maxMessageElements = Int(Int32.max)
+    /// Committed MPI datatypes of n contiguous bytes, by n (element strides).
+    var byteTypes: [Int: MPI_Datatype?] = [:]
+    /// Scratch for int counts and displacements, reused across calls: 4 × size.
+    var scratch: [Int32]
+    private var finalized = false
+
+    private init(comm: MPI_Comm?, rank: Int, size: Int) {
+        self.comm = comm
+        self.rank = rank
+        self.size = size
+        scratch = Array(repeating: 0, count: 4 * size)
+    }
+
+    /// Initializes MPI (unless something already did), installs MPI_ERRORS_RETURN on
+    /// the world communicator so every failure comes back as an `MPIError`, and returns
+    /// the world. A process not started by mpirun is a world of one.
+    public static func initialize() throws(MPIError) -> MPICommunicator {
+        var initialized: Int32 = 0
+        try mpi("MPI_Initialized") { MPI_Initialized(&initialized) }
+        if initialized == 0 {
+            var provided: Int32 = 0
+            try mpi("MPI_Init_thread") { MPI_Init_thread(nil, nil, Int32(MPI_THREAD_FUNNELED), &provided) }
+        }
+        let world = cmpishim_comm_world()
+        try mpi("MPI_Comm_set_errhandler") { MPI_Comm_set_errhandler(world, cmpishim_errors_return()) }
+        var rank: Int32 = 0, size: Int32 = 0
+        try mpi("MPI_Comm_rank") { MPI_Comm_rank(world, &rank) }
+        try mpi("MPI_Comm_size") { MPI_Comm_size(world, &size) }
+        return MPICommunicator(comm: world, rank: Int(rank), size: Int(size))
+    }
+
+    /// Frees the cached datatypes and finalizes MPI. Safe to call more than once.
+    public func finalize() {
+        guard !finalized else { return }
+        finalized = true
+        for (_, type) in byteTypes {
+            var handle: MPI_Datatype? = type
+            MPI_Type_free(&handle)
+        }
+        byteTypes.removeAll()
+        MPI_Finalize()
+    }
+
+    /// Ends every process of the job (MPI_Abort): used when one rank fails mid-run, so
+    /// no other rank is left waiting in a collective.
+    public func abort(code: Int32) -> Never {
+        MPI_Abort(comm, code)
+        fatalError("MPI_Abort returned")
+    }
+
+    /// MPI_Wtime: seconds since an arbitrary point in the past.
+    public func wtime() -> Double { MPI_Wtime() }
+
+    /// This process's host, as MPI names it.
+    public var processorName: String {
+        var buffer = [CChar](repeating: 0, count: Int(MPI_MAX_PROCESSOR_NAME) + 1)
+        var length: Int32 = 0
+        guard MPI_Get_processor_name(&buffer, &length) == cmpishim_success() else { return "unknown" }
+        return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    public func barrier() throws(MPIError) {
+        try mpi("MPI_Barrier") { MPI_Barrier(comm) }
+    }
+
+    public enum Reduction: Sendable { case sum, min, max }
+
+    private func op(_ r: Reduction) -> MPI_Op? {
+        switch r {
+        case .sum: return cmpishim_op_sum()
+        case .min: return cmpishim_op_min()
+        case .max: return cmpishim_op_max()
+        }
+    }
+
+    /// In-place element-wise reduction across ranks.
+    public func allreduce(_ values: UnsafeMutableBufferPointer<Double>, _ r: Reduction) throws(MPIError) {
+        guard values.count > 0 else { return try barrier() }
+        try allreduce(UnsafeMutableRawPointer(values.baseAddress!), count: values.count,
+                      type: cmpishim_double(), r)
+    }
+
+    /// In-place element-wise reduction across ranks.
+    public func allreduce(_ values: UnsafeMutableBufferPointer<Int64>, _ r: Reduction) throws(MPIError) {
+        guard values.count > 0 else { return try barrier() }
+        try allreduce(UnsafeMutableRawPointer(values.baseAddress!), count: values.count,
+                      type: cmpishim_int64(), r)
+    }
+
+    private func allreduce(_ base: UnsafeMutableRawPointer, count: Int, type: MPI_Datatype?, _ r: Reduction) throws(MPIError) {
+        var done = 0
+        while done < count {
+            let n = min(count - done, maxMessageElements)
+            let stride = 8  // Double and Int64 alike
+            try mpi("MPI_Allreduce") {
+                MPI_Allreduce(cmpishim_in_place(), base + done * stride, Int32(n), type, op(r), comm)
+            }
+            done += n
+        }
+    }
+
+    /// Every rank contributes the same number of elements; rank r's block lands at
+    /// r × send.count of `recv`.
+    public func allgather<T: BitwiseCopyable>(_ send: UnsafeBufferPointer<T>,
+                                              into recv: UnsafeMutableBufferPointer<T>) throws {
+        precondition(recv.count == send.count * size, "allgather needs size × send.count elements")
+        guard send.count > 0 else { return try barrier() }
+        if send.count <= maxMessageElements && recv.count <= Int(Int32.max) {
+            let type = try byteType(MemoryLayout<T>.stride)
+            try mpi("MPI_Allgather") {
+                MPI_Allgather(send.baseAddress, Int32(send.count), type,
+                              recv.baseAddress, Int32(send.count), type, comm)
+            }
+        } else {
+            // Large blocks: the same exchange as an alltoallv, which splits.
+            let n = send.count
+            try alltoallv(send: send, sendCounts: Array(repeating: n, count: size),
+                          sendDispls: Array(repeating: 0, count: size),
+                          recv: recv, recvCounts: Array(repeating: n, count: size),
+                          recvDispls: (0..<size).map { $0 * n })
+        }
+    }
+
+    /// Variable-size gather of bytes to `root`; returns one array per rank on `root`,
+    /// [] elsewhere.
+    public func gatherBytes(_ send: [UInt8], root: Int) throws -> [[UInt8]] {
+        var mine = Int64(send.count)
+        var sizes = [Int64](repeating: 0, count: size)
+        try mpi("MPI_Gather") {
+            MPI_Gather(&mine, 1, cmpishim_int64(), &sizes, 1, cmpishim_int64(), Int32(root), comm)
+        }
+        // Everything goes through the pairwise path, which handles any size.
+        var recv = [UInt8](repeating: 0, count: rank == root ? Int(sizes.reduce(0, +)) : 0)
+        var offsets = [Int](repeating: 0, count: size)
+        for r in 1..<max(size, 1) { offsets[r] = offsets[r - 1] + Int(sizes[r - 1]) }
+        try send.withUnsafeBytes { s in
+            try recv.withUnsafeMutableBytes { rbuf in
+                var sends: [PairwiseMessage] = [], recvs: [PairwiseMessage] = []
+                sends.append(PairwiseMessage(peer: root, base: UnsafeMutableRawPointer(mutating: s.baseAddress), bytes: s.count))
+                if rank == root {
+                    for r in 0..<size {
+                        recvs.append(PairwiseMessage(peer: r, base: rbuf.baseAddress.map { $0 + offsets[r] }, bytes: Int(sizes[r])))
+                    }
+                }
+                try pairwise(sends: sends, recvs: recvs, tag: 11).waitAll()
+            }
+        }
+        guard rank == root else { return [] }
+        return (0..<size).map { Array(recv[offsets[$0]..<(offsets[$0] + Int(sizes[$0]))]) }
+    }
+
+    /// The committed datatype of `bytes` contiguous bytes (MPI_BYTE for 1).
+    func byteType(_ bytes: Int) throws(MPIError) -> MPI_Datatype? {
+        if bytes == 1 { return cmpishim_byte() }
+        if let type = byteTypes[bytes] { return type }
+        var type: MPI_Datatype? = nil
+        try mpi("MPI_Type_contiguous") { MPI_Type_contiguous(Int32(bytes), cmpishim_byte(), &type) }
+        try mpi("MPI_Type_commit") { MPI_Type_commit(&type) }
+        byteTypes[bytes] = type
+        return type
+    }
+}

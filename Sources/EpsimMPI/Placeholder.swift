@@ -1,3 +1,0 @@
-import CMPI
-import CMPIShim
-func _probe() -> OpaquePointer? { cmpishim_comm_world() }

@@ -1,0 +1,81 @@
+#if canImport(Glibc)
+import Glibc
+private let systemWrite = Glibc.write
+#elseif canImport(Darwin)
+import Darwin
+private let systemWrite = Darwin.write
+#endif
+
+/// Writes whole files atomically: the bytes go to a temporary file in the same
+/// directory, which is then renamed over the destination, so a reader (or a crash)
+/// never sees a half-written result.
+public enum AtomicFile {
+    public struct WriteError: Error, CustomStringConvertible {
+        public let path: String
+        public let reason: String
+        public var description: String { "\(path): cannot write: \(reason)" }
+    }
+
+    public static func write(_ text: String, to path: String) throws {
+        var bytes = Array(text.utf8)
+        try bytes.withUnsafeMutableBytes { try write(UnsafeRawBufferPointer($0), to: path) }
+    }
+
+    public static func write(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
+        let writer = try Writer(path: path)
+        try writer.append(bytes)
+        try writer.commit()
+    }
+
+    /// An open temporary file that becomes `path` on `commit()`; appended to in pieces
+    /// (e.g. a routing dump written step by step). Dropped without commit, it is removed.
+    public final class Writer {
+        public let path: String
+        private let temporary: String
+        private var fd: Int32
+
+        public init(path: String) throws {
+            self.path = path
+            self.temporary = path + ".tmp.\(getpid())"
+            fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            guard fd >= 0 else { throw WriteError(path: path, reason: AtomicFile.errnoText()) }
+        }
+
+        public func append(_ text: String) throws {
+            var bytes = Array(text.utf8)
+            try bytes.withUnsafeMutableBytes { try append(UnsafeRawBufferPointer($0)) }
+        }
+
+        public func append(_ bytes: UnsafeRawBufferPointer) throws {
+            var offset = 0
+            while offset < bytes.count {
+                let n = systemWrite(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw WriteError(path: path, reason: AtomicFile.errnoText())
+                }
+                offset += n
+            }
+        }
+
+        public func commit() throws {
+            guard fd >= 0 else { return }
+            let closed = close(fd)
+            fd = -1
+            guard closed == 0, rename(temporary, path) == 0 else {
+                let reason = AtomicFile.errnoText()
+                unlink(temporary)
+                throw WriteError(path: path, reason: reason)
+            }
+        }
+
+        deinit {
+            if fd >= 0 {
+                close(fd)
+                unlink(temporary)
+            }
+        }
+    }
+
+    static func errnoText() -> String { String(cString: strerror(errno)) }
+}

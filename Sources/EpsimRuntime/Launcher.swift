@@ -1,0 +1,114 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import EpsimCore
+
+/// Where the ranks of a run come from.
+public enum TransportChoice: Sendable, Equatable {
+    /// One process per rank, started by mpirun or srun (a single process is a world of one).
+    case mpi
+    /// N ranks as threads of this process.
+    case emulated(ranks: Int)
+}
+
+/// An error every rank already knows about and rank 0 already printed: the process
+/// only has to exit non-zero.
+public struct ReportedFailure: Error {}
+
+/// Starts the ranks, runs the same body on each, and turns failures into exactly one
+/// printed line and a non-zero exit on every rank.
+public enum Launcher {
+    /// The rank mpirun/srun gave this process, read from the environment before MPI is
+    /// initialized (so argument errors print once); nil outside a launcher.
+    public static var launchedRank: Int? {
+        for name in ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"] {
+            if let value = getenv(name), let rank = Int(String(cString: value)) { return rank }
+        }
+        return nil
+    }
+
+    /// The world size mpirun/srun announced in the environment; nil outside a launcher.
+    public static var launchedSize: Int? {
+        for name in ["OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE", "SLURM_NTASKS"] {
+            if let value = getenv(name), let size = Int(String(cString: value)) { return size }
+        }
+        return nil
+    }
+
+    /// Runs `body` on every rank and returns the process exit code.
+    ///
+    /// - MPI: initializes MPI; a `ReportedFailure` exits 1 on every rank after
+    ///   finalizing; any other error is printed with its rank and aborts the whole job
+    ///   (MPI_Abort), so no rank is left waiting.
+    /// - Emulated: runs the ranks as threads; the first failure is printed once.
+    public static func run(
+        _ choice: TransportChoice, _ body: @escaping @Sendable (any Transport) throws -> Void
+    ) -> Int32 {
+        switch choice {
+        case .mpi:
+            let transport: MPITransport
+            do {
+                transport = try MPITransport.initialize()
+            } catch {
+                printError("cannot start MPI: \(error)")
+                return 1
+            }
+            do {
+                try body(transport)
+                transport.finalize()
+                return 0
+            } catch is ReportedFailure {
+                transport.finalize()
+                return 1
+            } catch {
+                printError(transport.size > 1 ? "rank \(transport.rank): \(error)" : "\(error)")
+                if transport.size > 1 { transport.abort(code: 1) }
+                transport.finalize()
+                return 1
+            }
+        case let .emulated(ranks):
+            do {
+                _ = try EmulatedWorld.run(ranks: ranks) { transport in try body(transport) }
+                return 0
+            } catch is ReportedFailure {
+                return 1
+            } catch {
+                printError("\(error)")
+                return 1
+            }
+        }
+    }
+
+    /// Runs `attempt` on every rank and agrees on the outcome: if any rank failed, rank 0
+    /// prints the failure of the lowest failing rank (once, for the whole world) and every
+    /// rank throws `ReportedFailure`. Used for everything that can fail on bad input
+    /// (config, world size, trace files) before the simulation starts.
+    public static func agree<T>(_ transport: any Transport, _ attempt: () throws -> T) throws -> T {
+        var result: Result<T, Error>
+        do { result = .success(try attempt()) } catch { result = .failure(error) }
+        var message: [UInt8] = []
+        if case let .failure(error) = result { message = Array("\(error)".utf8) }
+        let failed = try transport.allreduce([Int64(message.isEmpty ? 0 : 1)], op: .max)[0]
+        guard failed == 0, case let .success(value) = result else {
+            let messages = try transport.gatherBytes(message, root: 0)
+            if transport.rank == 0, let first = messages.first(where: { !$0.isEmpty }) {
+                printError(String(decoding: first, as: UTF8.self))
+            }
+            throw ReportedFailure()
+        }
+        return value
+    }
+
+    /// Prints `epsim: error: <message>` as one line on standard error.
+    public static func printError(_ message: String) {
+        Console.error("epsim: error: " + message.replacingNewlines() + "\n")
+    }
+}
+
+extension String {
+    fileprivate func replacingNewlines() -> String {
+        String(map { $0.isNewline ? " " : $0 })
+    }
+}

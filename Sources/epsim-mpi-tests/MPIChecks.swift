@@ -1,0 +1,82 @@
+import EpsimConformance
+import EpsimCore
+import EpsimMPI
+import EpsimRuntime
+
+/// Checks that only make sense on MPI.
+enum MPIChecks {
+    static let all: [ConformanceCheck] = [
+        ConformanceCheck("big-count split path: alltoallv in pieces") { t in
+            let mpi = t as! MPITransport
+            let saved = mpi.communicator.maxMessageElements
+            mpi.communicator.maxMessageElements = 1000
+            defer { mpi.communicator.maxMessageElements = saved }
+            // ~1.5 MiB of Float per pair with uneven counts: many pieces of 1000 elements.
+            try split(t) { src, dst in 400_000 + src * 1001 + dst * 7 }
+            try split(t) { src, dst in src == dst ? 0 : 999 + src }
+        },
+        ConformanceCheck("big-count split path: non-blocking") { t in
+            let mpi = t as! MPITransport
+            let saved = mpi.communicator.maxMessageElements
+            mpi.communicator.maxMessageElements = 333
+            defer { mpi.communicator.maxMessageElements = saved }
+            try split(t, nonBlocking: true) { src, dst in 10_000 + src * 3 + dst }
+        },
+        ConformanceCheck("big-count split path: gather and allgather") { t in
+            let mpi = t as! MPITransport
+            let saved = mpi.communicator.maxMessageElements
+            mpi.communicator.maxMessageElements = 100
+            defer { mpi.communicator.maxMessageElements = saved }
+            let mine = (0..<2500).map { Int32(t.rank * 100_000 + $0) }
+            let all = try t.allgather(mine)
+            let expected = (0..<t.size).flatMap { r in (0..<2500).map { Int32(r * 100_000 + $0) } }
+            if all != expected { throw ConformanceFailure("allgather in pieces is wrong") }
+            let bytes = (0..<(777 * (t.rank + 1))).map { UInt8(truncatingIfNeeded: $0 + t.rank) }
+            let got = try t.gatherBytes(bytes, root: t.size - 1)
+            if t.rank == t.size - 1 {
+                for r in 0..<t.size where got[r] != (0..<(777 * (r + 1))).map({ UInt8(truncatingIfNeeded: $0 + r) }) {
+                    throw ConformanceFailure("gather in pieces: rank \(r)'s bytes are wrong")
+                }
+            }
+        },
+        ConformanceCheck("MPI errors come back as readable MPIError") { t in
+            let mpi = t as! MPITransport
+            do {
+                _ = try mpi.communicator.gatherBytes([1, 2, 3], root: t.size + 5)
+                throw ConformanceFailure("gather to a root outside the world did not fail")
+            } catch let error as MPIError {
+                if !error.description.contains("MPI_Gather failed") {
+                    throw ConformanceFailure("unexpected error text: \(error.description)")
+                }
+            }
+        },
+    ]
+
+    static func split(_ t: any Transport, nonBlocking: Bool = false, count: @escaping (Int, Int) -> Int) throws {
+        let P = t.size, me = t.rank
+        let sendCounts = (0..<P).map { count(me, $0) }, recvCounts = (0..<P).map { count($0, me) }
+        let sendDispls = sendCounts.indices.map { sendCounts[..<$0].reduce(0, +) }
+        let recvDispls = recvCounts.indices.map { recvCounts[..<$0].reduce(0, +) }
+        var send = [Float](repeating: 0, count: sendCounts.reduce(0, +))
+        var recv = [Float](repeating: -1, count: recvCounts.reduce(0, +))
+        for dst in 0..<P {
+            for i in 0..<sendCounts[dst] { send[sendDispls[dst] + i] = Float((me * 31 + dst * 17 + i) % 65_521) }
+        }
+        try send.withUnsafeBufferPointer { s in
+            try recv.withUnsafeMutableBufferPointer { r in
+                if nonBlocking {
+                    try t.ialltoallv(send: s, sendCounts: sendCounts, sendDispls: sendDispls,
+                                     recv: r, recvCounts: recvCounts, recvDispls: recvDispls).wait()
+                } else {
+                    try t.alltoallv(send: s, sendCounts: sendCounts, sendDispls: sendDispls,
+                                    recv: r, recvCounts: recvCounts, recvDispls: recvDispls)
+                }
+            }
+        }
+        for src in 0..<P {
+            for i in 0..<recvCounts[src] where recv[recvDispls[src] + i] != Float((src * 31 + me * 17 + i) % 65_521) {
+                throw ConformanceFailure("element \(i) from rank \(src) is wrong")
+            }
+        }
+    }
+}

@@ -1,0 +1,2 @@
+import EpsimConformance
+enum RoutingChecks { static let all: [ConformanceCheck] = [] }

@@ -1,0 +1,46 @@
+import ArgumentParser
+import EpsimCore
+import EpsimRuntime
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+@main
+struct Epsim: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "epsim",
+        abstract: "Simulate expert-parallel Mixture-of-Experts layers on MPI or emulated ranks.",
+        discussion: """
+            Launch under MPI with one process per rank (mpirun -n 4 epsim run --config FILE, \
+            or launch/run), or run N ranks inside one process with --emulate N.
+            """,
+        version: EpsimVersion.string,
+        subcommands: [RunCommand.self, ValidateCommand.self]
+    )
+
+    /// Parses and runs; under mpirun only rank 0 prints argument errors, and every rank
+    /// exits with the same non-zero code.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if let rank = Launcher.launchedRank, rank != 0 {
+                Foundation_exit(exitCode(for: error).rawValue)
+            }
+            exit(withError: error)
+        }
+    }
+}
+
+/// `exit` without ArgumentParser's printing, for ranks other than 0.
+private func Foundation_exit(_ code: Int32) -> Never {
+    #if canImport(Glibc)
+    Glibc.exit(code)
+    #else
+    Darwin.exit(code)
+    #endif
+}

@@ -1,0 +1,38 @@
+import ArgumentParser
+import EpsimCore
+import EpsimRuntime
+
+struct ValidateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "validate",
+        abstract: "Check a config and print it resolved, with the placement table.",
+        discussion: """
+            The world size used for the checks is --emulate N, else the config's `ranks`, \
+            else the size mpirun gave, else 1. Nothing is run.
+            """
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    func run() throws {
+        // Under mpirun every rank checks, but only rank 0 prints.
+        let printer = (Launcher.launchedRank ?? 0) == 0
+        let text: String
+        do {
+            text = try resolved()
+        } catch {
+            if printer { Launcher.printError("\(error)") }
+            throw ExitCode.failure
+        }
+        if printer { print(text) }
+    }
+
+    /// The resolved config and the placement table, or the first problem found.
+    private func resolved() throws(ConfigError) -> String {
+        let config = try ConfigLoader.load(path: common.config, overrides: common.overrides)
+        let size = common.emulate ?? config.ranks ?? Launcher.launchedSize ?? 1
+        try ConfigLoader.validate(config, worldSize: size)
+        let layout = try ExpertLayout(config.placement, experts: config.model.experts, ranks: size)
+        return ConfigLoader.resolvedYAML(config) + "\n" + PlacementTable.render(layout)
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+import XCTest
+
+/// Bad input ends every rank with one clear line and a non-zero exit, never a hang.
+final class ErrorTests: XCTestCase {
+    private func write(_ text: String, name: String) throws -> String {
+        let url = try CLI.temporaryDirectory().appendingPathComponent(name)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
+    }
+
+    /// epsim's own error lines (mpirun may add its notice after them).
+    private func epsimErrors(_ outcome: CLI.Outcome) -> [String] {
+        outcome.errorLines.filter { $0.hasPrefix("epsim: error:") }
+    }
+
+    func testMissingConfigEmulated() throws {
+        let run = try CLI.epsim(["run", "--config", "missing.yaml", "--emulate", "2"])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertEqual(run.errorLines.count, 1, run.stderr)
+        XCTAssertTrue(run.stderr.hasPrefix("epsim: error: missing.yaml: cannot read file"), run.stderr)
+    }
+
+    func testMalformedYAMLNamesFileAndLine() throws {
+        let path = try write("model:\n  experts: 8\n  top_k: [2\nsteps: 3\n", name: "bad.yaml")
+        let run = try CLI.epsim(["run", "--config", path, "--emulate", "2"])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertEqual(run.errorLines.count, 1, run.stderr)
+        XCTAssertTrue(run.stderr.contains(path), run.stderr)
+        XCTAssertTrue(run.stderr.contains("line"), run.stderr)
+    }
+
+    func testMissingConfigUnderMPIPrintsOnceAndEveryRankExits() throws {
+        let run = try CLI.mpirun(4, ["run", "--config", "missing.yaml"], timeout: 60)
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertEqual(epsimErrors(run).count, 1, run.stderr)
+        XCTAssertTrue(epsimErrors(run).first?.contains("missing.yaml: cannot read file") ?? false, run.stderr)
+    }
+
+    func testMalformedYAMLUnderMPI() throws {
+        let path = try write("model: {experts: 8\n", name: "bad.yaml")
+        let run = try CLI.mpirun(4, ["run", "--config", path], timeout: 60)
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertEqual(epsimErrors(run).count, 1, run.stderr)
+        XCTAssertTrue(epsimErrors(run).first?.contains(path) ?? false, run.stderr)
+    }
+
+    func testRankCountMismatchUnderMPI() throws {
+        let run = try CLI.mpirun(2, ["run", "--config", "configs/default.yaml"], timeout: 60)
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertEqual(epsimErrors(run), ["epsim: error: configs/default.yaml: ranks: config expects 4 ranks, but the run has 2"],
+                       run.stderr)
+    }
+
+    func testBadOverridePinsMessage() throws {
+        let run = try CLI.epsim(["run", "--config", "configs/default.yaml", "--emulate", "4",
+                                 "--set", "capacity.factr=2"])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertEqual(run.errorLines, ["epsim: error: --set: capacity.factr: unknown key 'factr' (did you mean 'factor'?)"])
+    }
+
+    func testBadEmulateCount() throws {
+        let run = try CLI.epsim(["run", "--config", "configs/default.yaml", "--emulate", "0"])
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertTrue(run.stderr.contains("--emulate: expected a number of ranks in 1...4096, got 0"), run.stderr)
+    }
+
+    func testHelpListsSubcommands() throws {
+        let run = try CLI.epsim(["--help"])
+        XCTAssertEqual(run.status, 0)
+        XCTAssertTrue(run.stdout.contains("OVERVIEW: Simulate expert-parallel Mixture-of-Experts layers on MPI or emulated ranks."),
+                      run.stdout)
+        XCTAssertTrue(run.stdout.contains("run"))
+        XCTAssertTrue(run.stdout.contains("validate"))
+        let runHelp = try CLI.epsim(["run", "--help"])
+        for option in ["--config <file>", "--set <key=value>", "--emulate <N>", "--output <file>", "--routing-out <file>"] {
+            XCTAssertTrue(runHelp.stdout.contains(option), "missing \(option) in:\n\(runHelp.stdout)")
+        }
+    }
+
+    func testValidatePrintsPlacementTable() throws {
+        let run = try CLI.epsim(["validate", "--config", "configs/default.yaml",
+                                 "--set", "placement={kind: contiguous, replicas: [{expert: 0, ranks: [3]}]}"])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("placement: 8 experts on 4 ranks, replicated"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("rank 0: 0(copy 1/2) 1"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("rank 3: 6 7 0(copy 2/2)"), run.stdout)
+    }
+}
