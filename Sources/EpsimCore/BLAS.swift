@@ -2,6 +2,14 @@ import CBLAS
 
 /// The only code in EpsimCore that calls CBLAS (OpenBLAS) directly.
 public enum BLAS {
+    /// Makes OpenBLAS compute on the calling thread only. Each rank (process or
+    /// emulated thread) is one worker: BLAS threads of its own would compete with the
+    /// other ranks for the cores, and would make results depend on how rows are split
+    /// between threads (routing must be bitwise identical on every transport).
+    public static func useSingleThread() {
+        openblas_set_num_threads(1)
+    }
+
     /// Row-major single-precision GEMM: C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C.
     ///
     /// Buffers are dense and row-major: A is [m×k] ([k×m] when `transposeA`), B is

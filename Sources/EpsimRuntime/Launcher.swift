@@ -46,6 +46,7 @@ public enum Launcher {
     public static func run(
         _ choice: TransportChoice, _ body: @escaping @Sendable (any Transport) throws -> Void
     ) -> Int32 {
+        BLAS.useSingleThread()
         switch choice {
         case .mpi:
             let transport: MPITransport
