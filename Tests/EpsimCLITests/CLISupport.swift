@@ -9,16 +9,16 @@ enum CLI {
 
     /// The `epsim` executable built next to this test bundle.
     static var epsim: String {
+        // The test binary (epsimPackageTests.xctest) sits in the same build folder.
         let candidates = [
+            URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+                .deletingLastPathComponent().appendingPathComponent("epsim"),
             Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("epsim"),
-            Bundle(for: Marker.self).bundleURL.deletingLastPathComponent().appendingPathComponent("epsim"),
             root.appendingPathComponent(".build/debug/epsim"),
         ]
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) }?.path
             ?? candidates.last!.path
     }
-
-    final class Marker {}
 
     struct Outcome {
         var status: Int32
