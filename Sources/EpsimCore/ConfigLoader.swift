@@ -110,7 +110,7 @@ public enum ConfigLoader {
         if let n = p["noise_std"] { c.noiseStd = try r.double(n, "router.noise_std", range: ">= 0") { $0 >= 0 } }
         if let n = p["bias"] {
             let items = try r.list(n, "router.bias", of: "numbers")
-            guard items.count == model.experts else {
+            guard items.isEmpty || items.count == model.experts else {
                 throw r.fail("router.bias", n, "expected \(model.experts) entries (model.experts), got \(items.count)")
             }
             var bias: [Float] = []
