@@ -1,2 +1,6 @@
 import EpsimConformance
-enum RoutingChecks { static let all: [ConformanceCheck] = [] }
+
+/// Routing decisions on MPI ranks against the sequential reference.
+enum RoutingChecks {
+    static let all: [ConformanceCheck] = RoutingConformance.checks
+}
