@@ -44,6 +44,15 @@ public struct RoutingDecisions: Sendable, Equatable {
             weight = Array(repeating: 0, count: n)
             destRank = Array(repeating: -1, count: n)
             destLocal = Array(repeating: -1, count: n)
+        } else {
+            // Reused from an earlier step: nothing of it may leak into this one.
+            for a in 0..<n {
+                finalExpert[a] = -1
+                outcome[a] = .dropped
+                weight[a] = 0
+                destRank[a] = -1
+                destLocal[a] = -1
+            }
         }
         if expertLoad.count != experts {
             expertLoad = Array(repeating: 0, count: experts)

@@ -66,3 +66,12 @@ public final class PhaseTimer {
         seconds[step * Phase.allCases.count + phase.rawValue]
     }
 }
+
+/// Sleeps `seconds` on the monotonic clock (nanosleep, resumed after interruptions).
+public func preciseSleep(_ seconds: Double) {
+    guard seconds > 0 else { return }
+    let whole = seconds.rounded(.down)
+    var request = timespec(tv_sec: Int(whole), tv_nsec: Int((seconds - whole) * 1e9))
+    var remaining = timespec()
+    while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+}

@@ -19,9 +19,12 @@ struct RunCommand: ParsableCommand {
         valueName: "file"))
     var routingOut: String?
 
+    @Flag(name: .long, help: "Check the last counted step against the single-process reference (on rank 0).")
+    var verify = false
+
     func run() throws {
         let options = RunOptions(configPath: common.config, overrides: common.overrides,
-                                 output: output, routingOut: routingOut)
+                                 output: output, routingOut: routingOut, verify: verify)
         let code = Launcher.run(common.transport) { transport in
             try Simulation.run(options, transport: transport)
         }

@@ -67,7 +67,13 @@ final class DecisionEquivalenceTests: XCTestCase {
         }
         let reference = ReferenceDecisions.decide(config: cfg, layout: layout, ranks: inputs)
         for r in 0..<p {
-            let fast = try fastDecisions(cfg, layout, rank: r, inputs[r])
+            // The decider and the decisions are reused across steps in a run: decide an
+            // unrelated batch first, so that anything left over from it would show.
+            let decider = CapacityDecider(config: cfg, layout: layout)
+            let earlier = randomChoices(tokens: inputs[r].tokens, experts: cfg.model.experts,
+                                        topK: cfg.model.topK, rng: &rng)
+            let previous = try fastDecisions(cfg, layout, rank: r, earlier, decider: decider)
+            let fast = try fastDecisions(cfg, layout, rank: r, inputs[r], reusing: previous, decider: decider)
             XCTAssertEqual(fast.comparable, reference[r].comparable, "\(label) rank \(r)")
             let c = Capacity.local(cfg.capacity, tokens: inputs[r].tokens, topK: cfg.model.topK,
                                    experts: cfg.model.experts)

@@ -42,9 +42,10 @@ func randomChoices(tokens: Int, experts: Int, topK: Int, rng: inout TestRandom) 
 
 /// Runs the fast path for one rank with local scope (no transport needed).
 func fastDecisions(_ config: SimConfig, _ layout: ExpertLayout, rank: Int, _ c: RankChoices,
-                   totalTokens: Int? = nil) throws -> RoutingDecisions {
-    let decider = CapacityDecider(config: config, layout: layout)
-    var out = RoutingDecisions()
+                   totalTokens: Int? = nil, reusing previous: RoutingDecisions = RoutingDecisions(),
+                   decider: CapacityDecider? = nil) throws -> RoutingDecisions {
+    let decider = decider ?? CapacityDecider(config: config, layout: layout)
+    var out = previous
     try c.preference.withUnsafeBufferPointer { pref in
         try c.chosen.withUnsafeBufferPointer { chosen in
             try c.weights.withUnsafeBufferPointer { w in

@@ -1,0 +1,163 @@
+import EpsimCore
+
+/// One rank's share of the MoE layer stack: router, capacity and overflow, token
+/// dispatcher, local experts and shared experts, run layer after layer with
+/// x_{l+1} = x_l + MoE_l(x_l). Everything is allocated here, once.
+public final class MoERank {
+    public let config: SimConfig
+    public let layout: ExpertLayout
+    public let rank: Int
+    public let tokens: Int
+    public let totalTokens: Int
+    private var router: Router
+    private let decider: CapacityDecider
+    public let dispatcher: TokenDispatcher
+    private let compute: ExpertCompute
+    /// [layer][local expert] weights; empty with modeled compute.
+    private let localWeights: [[ExpertWeights]]
+    /// [layer][shared expert] weights; empty with modeled compute.
+    private let sharedWeights: [[ExpertWeights]]
+    /// Per layer: the router's output and the decisions of the latest step.
+    public private(set) var routed: [RouterOutput]
+    public private(set) var decisions: [RoutingDecisions]
+    /// Per layer: the layer's input x_l [T × H] of the latest step; `inputs[L]` is the
+    /// stack's output. One object per layer, so two layers' rows can be open at once.
+    public let inputs: [Rows]
+    private var expertOutput: [Float] = []
+    /// Bytes this rank sent to each peer in the latest step: dispatch, combine ([P] each).
+    public private(set) var dispatchBytes: [Int]
+    public private(set) var combineBytes: [Int]
+
+    /// Builds every layer's router, experts and buffers. Throws `ConfigError` for bad
+    /// placements or trace files.
+    public init(config: SimConfig, rank: Int, worldSize: Int) throws {
+        self.config = config
+        self.rank = rank
+        let m = config.model
+        layout = try ExpertLayout(config.placement, experts: m.experts, ranks: worldSize)
+        tokens = config.tokens(rank: rank, size: worldSize)
+        totalTokens = (0..<worldSize).reduce(0) { $0 + config.tokens(rank: $1, size: worldSize) }
+        router = try Router(config: config, worldSize: worldSize, ranks: [rank])
+        decider = CapacityDecider(config: config, layout: layout)
+        dispatcher = TokenDispatcher(layout: layout, rank: rank, hidden: m.hidden, topK: m.topK,
+                                     dispatch: config.precision.dispatch, combine: config.precision.combine)
+        compute = ExpertCompute(hidden: m.hidden, ffn: m.ffn)
+        if case .real = config.compute {
+            let held = layout.local[rank], seed = config.seed
+            localWeights = (0..<m.layers).map { l in
+                held.map { ExpertWeights(seed: seed, layer: l, expert: $0, model: m) }
+            }
+            sharedWeights = (0..<m.layers).map { l in
+                (0..<m.sharedExperts).map { ExpertWeights(seed: seed, layer: l, shared: $0, model: m) }
+            }
+        } else {
+            localWeights = []
+            sharedWeights = []
+        }
+        routed = (0..<m.layers).map { _ in RouterOutput(config: config, rank: rank, worldSize: worldSize) }
+        decisions = Array(repeating: RoutingDecisions(), count: m.layers)
+        let rowCount = tokens * m.hidden
+        inputs = (0...m.layers).map { _ in Rows(count: rowCount) }
+        dispatchBytes = Array(repeating: 0, count: worldSize)
+        combineBytes = dispatchBytes
+    }
+
+    /// Runs the whole stack for `step`: fresh token inputs, then every layer.
+    public func step(_ step: Int, transport: any Transport, timer: PhaseTimer) throws {
+        inputs[0].values.withUnsafeMutableBufferPointer {
+            TokenInputs.fill($0, seed: config.seed, step: step, rank: rank, tokens: tokens, hidden: config.model.hidden)
+        }
+        for p in 0..<dispatchBytes.count {
+            dispatchBytes[p] = 0
+            combineBytes[p] = 0
+        }
+        for layer in 0..<config.model.layers {
+            try runLayer(layer, step: step, transport: transport, timer: timer)
+        }
+    }
+
+    private func runLayer(_ layer: Int, step: Int, transport: any Transport, timer: PhaseTimer) throws {
+        timer.time(.route) {
+            router.route(step: step, rank: rank, layer: layer, inputs: inputs[layer].values, into: &routed[layer])
+        }
+        try timer.time(.permute) {
+            let out = routed[layer]
+            try out.preference.withUnsafeBufferPointer { pref in
+                try out.chosen.withUnsafeBufferPointer { chosen in
+                    try out.weights.withUnsafeBufferPointer { weights in
+                        try decider.decide(rank: rank, tokens: tokens, totalTokens: totalTokens,
+                                           preference: pref, chosen: chosen, weights: weights,
+                                           transport: transport, into: &decisions[layer])
+                    }
+                }
+            }
+            inputs[layer].values.withUnsafeBufferPointer { dispatcher.dispatchPreprocess(x: $0, decisions: decisions[layer]) }
+        }
+        try timer.time(.dispatch) { try dispatcher.tokenDispatch(transport: transport) }
+        for p in 0..<dispatchBytes.count { dispatchBytes[p] += dispatcher.handle.lastSentBytes[p] }
+        timer.time(.permute) { dispatcher.dispatchPostprocess() }
+        timer.time(.expert) { runExperts(layer) }
+        timer.time(.unpermute) {
+            expertOutput.withUnsafeBufferPointer { dispatcher.combinePreprocess(expertOutput: $0) }
+        }
+        try timer.time(.combine) { try dispatcher.tokenCombine(transport: transport) }
+        for p in 0..<combineBytes.count { combineBytes[p] += dispatcher.handle.lastSentBytes[p] }
+        // out = x + shared experts(x), then the routed experts' weighted outputs.
+        timer.time(.shared) {
+            inputs[layer + 1].values.withUnsafeMutableBufferPointer { out in
+                inputs[layer].values.withUnsafeBufferPointer { x in
+                    _ = out.update(fromContentsOf: x)
+                    for w in sharedWeights.isEmpty ? [] : sharedWeights[layer] {
+                        compute.apply(w, x: x, rows: tokens, into: out, accumulate: true)
+                    }
+                }
+            }
+            if case .modeled = config.compute, config.model.sharedExperts > 0 {
+                waitModeled(rows: tokens * config.model.sharedExperts)
+            }
+        }
+        timer.time(.unpermute) {
+            inputs[layer + 1].values.withUnsafeMutableBufferPointer {
+                dispatcher.combinePostprocess(decisions: decisions[layer], into: $0)
+            }
+        }
+    }
+
+    /// One GEMM block per local expert on its contiguous received rows.
+    private func runExperts(_ layer: Int) {
+        let H = config.model.hidden, h = dispatcher.handle
+        let rows = h.recvRows
+        if expertOutput.count < rows * H { expertOutput = Array(repeating: 0, count: rows * H) }
+        if case .modeled = config.compute {
+            // A simulated accelerator: no arithmetic, only the time it would take.
+            for i in 0..<(rows * H) { expertOutput[i] = 0 }
+            waitModeled(rows: rows)
+            return
+        }
+        var offset = 0
+        dispatcher.expertInput.withUnsafeBufferPointer { x in
+            expertOutput.withUnsafeMutableBufferPointer { y in
+                for l in 0..<dispatcher.localExperts {
+                    let n = h.tokensPerExpert[l]
+                    compute.apply(localWeights[layer][l],
+                                  x: UnsafeBufferPointer(rebasing: x[(offset * H)...]), rows: n,
+                                  into: UnsafeMutableBufferPointer(rebasing: y[(offset * H)...]))
+                    offset += n
+                }
+            }
+        }
+    }
+
+    /// Sleeps for the modeled time of `rows` token-expert FFN evaluations.
+    private func waitModeled(rows: Int) {
+        guard case let .modeled(tflops, efficiency) = config.compute, rows > 0 else { return }
+        let seconds = ExpertWeights.flops(tokens: rows, model: config.model) / (tflops * 1e12 * efficiency)
+        preciseSleep(seconds)
+    }
+}
+
+/// A reusable block of rows [T × H], shared by reference.
+public final class Rows {
+    public var values: [Float]
+    init(count: Int) { values = Array(repeating: 0, count: count) }
+}

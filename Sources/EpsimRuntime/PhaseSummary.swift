@@ -1,0 +1,87 @@
+/// Phase times of every rank and counted step, reduced for reports: per phase the
+/// median, min and max over all (rank, step) samples, and the slowest rank (the highest
+/// mean). Times are seconds; reports show milliseconds.
+public struct PhaseSummary: Sendable {
+    public struct Figures: Sendable {
+        public var median: Double
+        public var min: Double
+        public var max: Double
+        /// The rank whose mean over steps is highest, and that mean.
+        public var slowestRank: Int
+        public var slowestMean: Double
+        /// Per rank: mean over steps.
+        public var perRank: [Double]
+    }
+
+    public let ranks: Int
+    public let steps: Int
+    public let byPhase: [Phase: Figures]
+
+    /// `seconds` is every rank's `PhaseTimer.seconds`, gathered in rank order:
+    /// [ranks × steps × phases].
+    public init(seconds: [Double], ranks: Int, steps: Int) {
+        self.ranks = ranks
+        self.steps = steps
+        let phases = Phase.allCases.count
+        var byPhase: [Phase: Figures] = [:]
+        for phase in Phase.allCases {
+            var samples: [Double] = []
+            var perRank: [Double] = []
+            for r in 0..<ranks {
+                var sum = 0.0
+                for s in 0..<steps {
+                    let v = seconds[(r * steps + s) * phases + phase.rawValue]
+                    samples.append(v)
+                    sum += v
+                }
+                perRank.append(steps > 0 ? sum / Double(steps) : 0)
+            }
+            samples.sort()
+            let slowest = perRank.indices.max { perRank[$0] < perRank[$1] } ?? 0
+            byPhase[phase] = Figures(
+                median: PhaseSummary.median(samples), min: samples.first ?? 0, max: samples.last ?? 0,
+                slowestRank: slowest, slowestMean: perRank.isEmpty ? 0 : perRank[slowest], perRank: perRank)
+        }
+        self.byPhase = byPhase
+    }
+
+    public subscript(_ phase: Phase) -> Figures { byPhase[phase]! }
+
+    /// The median of sorted values (mean of the middle two for an even count).
+    static func median(_ sorted: [Double]) -> Double {
+        guard !sorted.isEmpty else { return 0 }
+        let n = sorted.count
+        return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
+    }
+
+    /// Median communication (dispatch + combine) and compute (everything else inside a
+    /// step) as shares of the median step.
+    public var communicationShare: Double {
+        let step = self[.step].median
+        guard step > 0 else { return 0 }
+        return (self[.dispatch].median + self[.combine].median) / step
+    }
+}
+
+/// Bytes moved between ranks over the counted steps: [src][dst], self-traffic included
+/// on the diagonal (it does not leave the rank).
+public struct TrafficMatrix: Sendable {
+    public let ranks: Int
+    public let dispatch: [[Int64]]
+    public let combine: [[Int64]]
+
+    /// `gathered` is every rank's [dispatch bytes to each peer, combine bytes to each peer].
+    public init(gathered: [Int64], ranks: Int) {
+        self.ranks = ranks
+        dispatch = (0..<ranks).map { r in Array(gathered[(r * 2 * ranks)..<(r * 2 * ranks + ranks)]) }
+        combine = (0..<ranks).map { r in Array(gathered[(r * 2 * ranks + ranks)..<((r + 1) * 2 * ranks)]) }
+    }
+
+    /// dispatch + combine.
+    public var bytes: [[Int64]] { (0..<ranks).map { r in zip(dispatch[r], combine[r]).map { $0 + $1 } } }
+    public var totalBytes: Int64 { bytes.joined().reduce(0, +) }
+    /// Bytes that crossed between different ranks.
+    public var offRankBytes: Int64 { totalBytes - (0..<ranks).reduce(0) { $0 + bytes[$1][$1] } }
+    public var sentPerRank: [Int64] { bytes.map { $0.reduce(0, +) } }
+    public var receivedPerRank: [Int64] { (0..<ranks).map { d in (0..<ranks).reduce(0) { $0 + bytes[$1][d] } } }
+}

@@ -1,0 +1,243 @@
+import EpsimCore
+
+/// Moves accepted assignments to the ranks that hold their experts and brings the
+/// expert outputs back, in Megatron-Core's stages:
+///
+/// - dispatch preprocess: bucket accepted slots by destination rank and, within a rank,
+///   by local expert; encode their token rows into one send buffer (wire precision);
+/// - token dispatch: all-to-all of the per-(rank, expert) row counts, then all-to-allv
+///   of the payload;
+/// - dispatch postprocess: decode into expert-major order, so each local expert's rows
+///   are contiguous, ready for one GEMM per expert;
+/// - combine preprocess: encode expert outputs back into source-major order;
+/// - token combine: the reverse all-to-allv;
+/// - combine postprocess (unpermute): for every token, add weight · output of each of
+///   its surviving slots, in slot order (so the sum does not depend on the layout).
+///
+/// Pre- and post-stages never communicate. Buffers are allocated once and grown only
+/// when a step needs more rows than any before.
+public final class TokenDispatcher {
+    public let layout: ExpertLayout
+    public let rank: Int
+    public let hidden: Int
+    public let topK: Int
+    public let dispatchPrecision: WirePrecision
+    public let combinePrecision: WirePrecision
+    public let handle: DispatchHandle
+    private let dispatchRowBytes: Int
+    private let combineRowBytes: Int
+
+    private var sendBuffer: [UInt8] = []
+    private var recvBuffer: [UInt8] = []
+    /// Expert-major input rows [recvRows × H], then (in place of nothing) outputs come
+    /// from the caller's buffer of the same shape.
+    public private(set) var expertInput: [Float] = []
+    private var cursor: [Int]
+    private var scratchRow: [Float]
+
+    public init(layout: ExpertLayout, rank: Int, hidden: Int, topK: Int,
+                dispatch: WirePrecision, combine: WirePrecision) {
+        self.layout = layout
+        self.rank = rank
+        self.hidden = hidden
+        self.topK = topK
+        dispatchPrecision = dispatch
+        combinePrecision = combine
+        let maxLocal = max(1, layout.local.map(\.count).max() ?? 1)
+        handle = DispatchHandle(ranks: layout.ranks, maxLocalExperts: maxLocal)
+        dispatchRowBytes = WireCodec.bytesPerRow(dispatch, hidden: hidden)
+        combineRowBytes = WireCodec.bytesPerRow(combine, hidden: hidden)
+        cursor = Array(repeating: 0, count: layout.ranks * maxLocal)
+        scratchRow = Array(repeating: 0, count: hidden)
+    }
+
+    /// Number of local experts on this rank.
+    public var localExperts: Int { layout.local[rank].count }
+
+    // MARK: dispatch
+
+    /// Dispatch preprocess: buckets and packs this rank's accepted slots.
+    /// `x` [T × H] are the layer's input rows.
+    public func dispatchPreprocess(x: UnsafeBufferPointer<Float>, decisions d: RoutingDecisions) {
+        let h = handle, P = layout.ranks, L = h.maxLocalExperts, n = d.assignments
+        assert(x.count >= d.tokens * hidden)
+        for i in 0..<(P * L) { h.sendSegments[i] = 0 }
+        var rows = 0
+        for a in 0..<n where d.destRank[a] >= 0 {
+            h.sendSegments[Int(d.destRank[a]) * L + Int(d.destLocal[a])] += 1
+            rows += 1
+        }
+        h.sendRows = rows
+        var offset = 0
+        for p in 0..<P {
+            h.sendRowDispls[p] = offset
+            for l in 0..<L {
+                cursor[p * L + l] = offset
+                offset += h.sendSegments[p * L + l]
+            }
+            h.sendRowCounts[p] = offset - h.sendRowDispls[p]
+        }
+        if h.sendSlot.count < rows { h.sendSlot = Array(repeating: 0, count: rows) }
+        if h.rowOfSlot.count != n { h.rowOfSlot = Array(repeating: -1, count: n) }
+        for a in 0..<n {
+            guard d.destRank[a] >= 0 else {
+                h.rowOfSlot[a] = -1
+                continue
+            }
+            let s = Int(d.destRank[a]) * L + Int(d.destLocal[a])
+            let row = cursor[s]
+            cursor[s] += 1
+            h.sendSlot[row] = Int32(a)
+            h.rowOfSlot[a] = Int32(row)
+        }
+        let rowBytes = dispatchRowBytes
+        grow(&sendBuffer, to: rows * rowBytes)
+        let k = topK, H = hidden, precision = dispatchPrecision
+        h.sendSlot.withUnsafeBufferPointer { slots in
+            sendBuffer.withUnsafeMutableBytes { out in
+                for i in 0..<rows {
+                    let t = Int(slots[i]) / k
+                    WireCodec.encodeRow(precision, src: x.baseAddress! + t * H, hidden: H,
+                                        dst: out.baseAddress! + i * rowBytes)
+                }
+            }
+        }
+    }
+
+    /// Token dispatch: exchanges the segment counts, then the payload. Returns the bytes
+    /// this rank sent to each peer (self included).
+    public func tokenDispatch(transport: any Transport) throws {
+        let h = handle, P = layout.ranks, L = h.maxLocalExperts
+        try h.sendSegments.withUnsafeBufferPointer { send in
+            try h.recvSegments.withUnsafeMutableBufferPointer { recv in
+                try transport.alltoallv(send: send, sendCounts: h.segmentCounts, sendDispls: h.segmentDispls,
+                                        recv: recv, recvCounts: h.segmentCounts, recvDispls: h.segmentDispls)
+            }
+        }
+        var offset = 0
+        for q in 0..<P {
+            h.recvRowDispls[q] = offset
+            for l in 0..<L { offset += h.recvSegments[q * L + l] }
+            h.recvRowCounts[q] = offset - h.recvRowDispls[q]
+        }
+        h.recvRows = offset
+        grow(&recvBuffer, to: offset * dispatchRowBytes)
+        try exchange(sendRows: h.sendRowCounts, sendDispls: h.sendRowDispls,
+                     recvRows: h.recvRowCounts, recvDispls: h.recvRowDispls,
+                     rowBytes: dispatchRowBytes, send: sendBuffer, recv: &recvBuffer, transport: transport)
+    }
+
+    /// Dispatch postprocess: decodes the received rows into `expertInput` in expert-major
+    /// order and fills `tokensPerExpert`.
+    public func dispatchPostprocess() {
+        let h = handle, P = layout.ranks, L = h.maxLocalExperts, H = hidden
+        if h.expertRowSource.count < h.recvRows { h.expertRowSource = Array(repeating: 0, count: h.recvRows) }
+        grow(&expertInput, to: h.recvRows * H)
+        var i = 0
+        for l in 0..<L {
+            h.tokensPerExpert[l] = 0
+            for q in 0..<P {
+                var position = h.recvRowDispls[q]
+                for l2 in 0..<l { position += h.recvSegments[q * L + l2] }
+                let count = h.recvSegments[q * L + l]
+                for r in 0..<count {
+                    h.expertRowSource[i] = Int32(position + r)
+                    i += 1
+                }
+                h.tokensPerExpert[l] += count
+            }
+        }
+        let rowBytes = dispatchRowBytes, precision = dispatchPrecision, rows = h.recvRows
+        h.expertRowSource.withUnsafeBufferPointer { source in
+            recvBuffer.withUnsafeBytes { input in
+                expertInput.withUnsafeMutableBufferPointer { out in
+                    for i in 0..<rows {
+                        WireCodec.decodeRow(precision, src: input.baseAddress! + Int(source[i]) * rowBytes,
+                                            hidden: H, dst: out.baseAddress! + i * H)
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: combine
+
+    /// Combine preprocess: encodes expert outputs `y` [recvRows × H] (expert-major, as
+    /// `expertInput`) into source-major order for the return trip.
+    public func combinePreprocess(expertOutput y: UnsafeBufferPointer<Float>) {
+        let h = handle, H = hidden, rowBytes = combineRowBytes, precision = combinePrecision
+        assert(y.count >= h.recvRows * H)
+        grow(&recvBuffer, to: h.recvRows * rowBytes)
+        let rows = h.recvRows
+        h.expertRowSource.withUnsafeBufferPointer { source in
+            recvBuffer.withUnsafeMutableBytes { out in
+                for i in 0..<rows {
+                    WireCodec.encodeRow(precision, src: y.baseAddress! + i * H, hidden: H,
+                                        dst: out.baseAddress! + Int(source[i]) * rowBytes)
+                }
+            }
+        }
+    }
+
+    /// Token combine: sends every output row back to the rank its token lives on.
+    public func tokenCombine(transport: any Transport) throws {
+        let h = handle
+        grow(&sendBuffer, to: h.sendRows * combineRowBytes)
+        try exchange(sendRows: h.recvRowCounts, sendDispls: h.recvRowDispls,
+                     recvRows: h.sendRowCounts, recvDispls: h.sendRowDispls,
+                     rowBytes: combineRowBytes, send: recvBuffer, recv: &sendBuffer, transport: transport)
+    }
+
+    /// Combine postprocess (unpermute): `out[t] += weight[a] · row(a)` for every surviving
+    /// slot a of token t, in slot order. `out` [T × H] must already hold whatever the
+    /// layer adds to (the residual and shared experts, or zeros).
+    public func combinePostprocess(decisions d: RoutingDecisions, into out: UnsafeMutableBufferPointer<Float>) {
+        let h = handle, H = hidden, k = topK, rowBytes = combineRowBytes, precision = combinePrecision
+        assert(out.count >= d.tokens * H)
+        h.rowOfSlot.withUnsafeBufferPointer { rowOf in
+            sendBuffer.withUnsafeBytes { rows in
+                scratchRow.withUnsafeMutableBufferPointer { row in
+                    d.weight.withUnsafeBufferPointer { weight in
+                        for t in 0..<d.tokens {
+                            let y = out.baseAddress! + t * H
+                            for j in 0..<k {
+                                let a = t * k + j
+                                let i = Int(rowOf[a])
+                                guard i >= 0 else { continue }
+                                WireCodec.decodeRow(precision, src: rows.baseAddress! + i * rowBytes,
+                                                    hidden: H, dst: row.baseAddress!)
+                                let w = weight[a]
+                                for c in 0..<H { y[c] += w * row[c] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // MARK: helpers
+
+    /// Payload exchange of whole rows: counts and displacements in rows, converted to bytes.
+    private func exchange(sendRows: [Int], sendDispls: [Int], recvRows: [Int], recvDispls: [Int],
+                          rowBytes: Int, send: [UInt8], recv: inout [UInt8],
+                          transport: any Transport) throws {
+        let h = handle
+        for p in 0..<layout.ranks {
+            h.sendBytes[p] = sendRows[p] * rowBytes
+            h.sendByteDispls[p] = sendDispls[p] * rowBytes
+            h.recvBytes[p] = recvRows[p] * rowBytes
+            h.recvByteDispls[p] = recvDispls[p] * rowBytes
+        }
+        try send.withUnsafeBufferPointer { s in
+            try recv.withUnsafeMutableBufferPointer { r in
+                try transport.alltoallv(send: s, sendCounts: h.sendBytes, sendDispls: h.sendByteDispls,
+                                        recv: r, recvCounts: h.recvBytes, recvDispls: h.recvByteDispls)
+            }
+        }
+    }
+
+    private func grow<T: BitwiseCopyable & Numeric>(_ buffer: inout [T], to count: Int) {
+        if buffer.count < count { buffer = Array(repeating: 0, count: count) }
+    }
+}
