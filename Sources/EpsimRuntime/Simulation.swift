@@ -12,13 +12,31 @@ public enum Simulation {
             try ConfigLoader.validate(config, worldSize: transport.size)
             return config
         }
-        let (stage, dump, output) = try Launcher.agree(transport) {
-            let stage = try MoERank(config: config, rank: transport.rank, worldSize: transport.size)
+        let (dump, output) = try Launcher.agree(transport) {
             let dump = try options.routingOut.map { try RoutingDump(path: $0, rank: transport.rank) }
             let output = transport.rank == 0 ? try options.output.map { try AtomicFile.Writer(path: $0) } : nil
-            return (stage, dump, output)
+            return (dump, output)
         }
+        guard let result = try execute(config, transport: transport, verify: options.verify, dump: dump) else { return }
+        print(result.terminalReport())
+        if let output {
+            try output.append(result.json().serialized() + "\n")
+            try output.commit()
+        }
+        if let verification = result.verification, !verification.passed {
+            Launcher.printError("verification failed: \(verification.summary)")
+            throw ReportedFailure()
+        }
+    }
 
+    /// Runs the warm-up and counted steps of `config` on every rank (collective) and
+    /// returns the result on rank 0 (nil elsewhere). Setup errors (placement, trace
+    /// files) are agreed on by all ranks first.
+    public static func execute(_ config: SimConfig, transport: any Transport, verify: Bool = false,
+                               dump: RoutingDump? = nil) throws -> RunResult? {
+        let stage = try Launcher.agree(transport) {
+            try MoERank(config: config, rank: transport.rank, worldSize: transport.size)
+        }
         let P = transport.size
         var totals = RoutingTotals(experts: config.model.experts)
         var traffic = [Int64](repeating: 0, count: 2 * P)  // dispatch bytes to each peer, then combine
@@ -43,28 +61,18 @@ public enum Simulation {
                                      chosen: chosen, decisions: decisions, transport: transport)
                 }
             }
-            if options.verify && step == lastStep {
+            if verify && step == lastStep {
                 verification = try Verifier.verify(stage, step: step, transport: transport)
             }
         }
-
         let perRank = try totals.gathered(transport)
         let trafficMatrix = try transport.allgather(traffic)
         let phaseSeconds = try transport.allgather(timer.seconds)
         try dump?.commit()
-        guard transport.rank == 0 else { return }
-        let result = RunResult(
+        guard transport.rank == 0 else { return nil }
+        return RunResult(
             config: config, transport: transport.kindName, ranks: P, layout: stage.layout, perRank: perRank,
             phases: PhaseSummary(seconds: phaseSeconds, ranks: P, steps: config.steps),
             traffic: TrafficMatrix(gathered: trafficMatrix, ranks: P), verification: verification)
-        print(result.terminalReport())
-        if let output {
-            try output.append(result.json().serialized() + "\n")
-            try output.commit()
-        }
-        if let verification, !verification.passed {
-            Launcher.printError("verification failed: \(verification.summary)")
-            throw ReportedFailure()
-        }
     }
 }

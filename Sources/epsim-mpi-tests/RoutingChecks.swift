@@ -2,5 +2,5 @@ import EpsimConformance
 
 /// Routing decisions on MPI ranks against the sequential reference.
 enum RoutingChecks {
-    static let all: [ConformanceCheck] = RoutingConformance.checks
+    static let all: [ConformanceCheck] = RoutingConformance.checks + DataPlaneConformance.checks
 }

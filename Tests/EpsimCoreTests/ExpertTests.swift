@@ -1,0 +1,59 @@
+import XCTest
+@testable import EpsimCore
+
+final class ExpertTests: XCTestCase {
+    private func model(_ h: Int, _ f: Int, _ a: Activation) -> ModelConfig {
+        var m = ModelConfig()
+        m.hidden = h
+        m.ffn = f
+        m.activation = a
+        return m
+    }
+
+    func testBLASPathEqualsReference() {
+        for (h, f) in [(16, 32), (64, 128)] {
+            for activation in Activation.allCases {
+                for seed in [UInt64(1), 2] {
+                    let m = model(h, f, activation)
+                    let w = ExpertWeights(seed: seed, layer: 1, expert: 3, model: m)
+                    let compute = ExpertCompute(hidden: h, ffn: f)
+                    for n in [0, 1, 7, 64] {
+                        let x = TokenInputs.make(seed: seed, step: n, rank: 0, tokens: n, hidden: h)
+                        var y = [Float](repeating: .nan, count: n * h)
+                        x.withUnsafeBufferPointer { xb in
+                            y.withUnsafeMutableBufferPointer { compute.apply(w, x: xb, rows: n, into: $0) }
+                        }
+                        var maxDiff = 0.0, scale = 0.0
+                        for t in 0..<n {
+                            let ref = ExpertReference.apply(w, token: x[(t * h)..<((t + 1) * h)])
+                            for j in 0..<h {
+                                maxDiff = max(maxDiff, abs(Double(y[t * h + j]) - ref[j]))
+                                scale = max(scale, abs(ref[j]))
+                            }
+                        }
+                        if n > 0 { XCTAssertLessThanOrEqual(maxDiff, 1e-5 * scale, "\(h)x\(f) \(activation) n=\(n)") }
+                    }
+                }
+            }
+        }
+    }
+
+    func testWeightsDependOnSeedLayerAndExpertOnly() {
+        let m = model(16, 32, .swiglu)
+        let a = ExpertWeights(seed: 9, layer: 0, expert: 2, model: m)
+        XCTAssertEqual(a.w1, ExpertWeights(seed: 9, layer: 0, expert: 2, model: m).w1)
+        XCTAssertEqual(a.w2, ExpertWeights(seed: 9, layer: 0, expert: 2, model: m).w2)
+        XCTAssertNotEqual(a.w1, ExpertWeights(seed: 9, layer: 0, expert: 3, model: m).w1)
+        XCTAssertNotEqual(a.w1, ExpertWeights(seed: 9, layer: 1, expert: 2, model: m).w1)
+        XCTAssertNotEqual(a.w1, ExpertWeights(seed: 9, layer: 0, shared: 2, model: m).w1)
+        XCTAssertEqual(a.w1.count, 16 * 32)
+        XCTAssertEqual(a.w3.count, 16 * 32)
+        XCTAssertTrue(ExpertWeights(seed: 9, layer: 0, expert: 2, model: model(16, 32, .gelu)).w3.isEmpty)
+    }
+
+    func testFlopsByHand() {
+        // SwiGLU: 3 products of 2·n·H·F; GELU: 2.
+        XCTAssertEqual(ExpertWeights.flops(tokens: 10, model: model(256, 512, .swiglu)), 3 * 2 * 10 * 256 * 512)
+        XCTAssertEqual(ExpertWeights.flops(tokens: 10, model: model(256, 512, .gelu)), 2 * 2 * 10 * 256 * 512)
+    }
+}

@@ -1,0 +1,22 @@
+import XCTest
+import EpsimConformance
+@testable import EpsimRuntime
+
+/// The distributed layer equals the reference on 1, 2, 3, 4 and 8 emulated ranks.
+final class DataPlaneTests: XCTestCase {
+    private func run(ranks: Int) {
+        for check in DataPlaneConformance.checks {
+            do {
+                _ = try EmulatedWorld.run(ranks: ranks) { t in try check.run(t) }
+            } catch {
+                XCTFail("P=\(ranks) \(check.name): \(error)")
+            }
+        }
+    }
+
+    func testP1() { run(ranks: 1) }
+    func testP2() { run(ranks: 2) }
+    func testP3() { run(ranks: 3) }
+    func testP4() { run(ranks: 4) }
+    func testP8() { run(ranks: 8) }
+}
