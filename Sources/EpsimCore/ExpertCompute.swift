@@ -1,27 +1,53 @@
-/// Runs expert FFNs on contiguous blocks of rows with BLAS sgemm; scratch is allocated
-/// once and grown only when a block is larger than any before.
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Runs expert FFNs on contiguous blocks of rows with BLAS sgemm (three products for
+/// SwiGLU, two for GELU) and one elementwise pass in between.
+///
+/// Scratch is [maxRows × F] floats (two such for SwiGLU), allocated by `reserve` or on
+/// the first block larger than any before, then reused: no allocation per call
+/// otherwise. One instance per rank; not thread-safe.
 public final class ExpertCompute {
+    /// H.
     public let hidden: Int
+    /// F.
     public let ffn: Int
+    /// Rows the scratch holds now.
+    public private(set) var capacityRows = 0
+    /// x·W1, then the activated product: [capacityRows × F].
     private var a: [Float] = []
+    /// x·W3 (SwiGLU only): [capacityRows × F].
     private var b: [Float] = []
 
-    public init(hidden: Int, ffn: Int) {
+    /// A compute context for experts of shape H = `hidden`, F = `ffn`, with scratch for
+    /// `maxRows` rows allocated now.
+    public init(hidden: Int, ffn: Int, maxRows: Int = 0) {
         self.hidden = hidden
         self.ffn = ffn
+        reserve(rows: maxRows)
     }
 
-    /// y [n × H] = FFN(x [n × H]) for the n rows of one expert's block.
-    /// With `accumulate`, adds to y instead of overwriting it.
+    /// Makes the scratch hold at least `rows` rows (for both activations).
+    public func reserve(rows: Int) {
+        guard rows > capacityRows else { return }
+        a = [Float](repeating: 0, count: rows * ffn)
+        b = [Float](repeating: 0, count: rows * ffn)
+        capacityRows = rows
+    }
+
+    /// y [n × H] = FFN_w(x [n × H]) for the `n` contiguous rows of one expert's block
+    /// (only the first n·H floats of `x` and `y` are touched). With `accumulate`, adds
+    /// to y instead of overwriting it. `n = 0` does nothing.
     public func apply(_ w: ExpertWeights, x: UnsafeBufferPointer<Float>, rows n: Int,
                       into y: UnsafeMutableBufferPointer<Float>, accumulate: Bool = false) {
         guard n > 0 else { return }
         let H = hidden, F = ffn
-        precondition(w.hidden == H && w.ffn == F && x.count >= n * H && y.count >= n * H)
-        if a.count < n * F {
-            a = Array(repeating: 0, count: n * F)
-            b = a
-        }
+        precondition(w.hidden == H && w.ffn == F, "expert \(w.hidden)×\(w.ffn) on a \(H)×\(F) context")
+        precondition(x.count >= n * H && y.count >= n * H, "block of \(n) rows: x \(x.count), y \(y.count) floats")
+        reserve(rows: n)
         let x = UnsafeBufferPointer(rebasing: x[0..<(n * H)])
         let y = UnsafeMutableBufferPointer(rebasing: y[0..<(n * H)])
         a.withUnsafeMutableBufferPointer { aAll in
@@ -32,10 +58,10 @@ public final class ExpertCompute {
                 b.withUnsafeMutableBufferPointer { bAll in
                     let b = UnsafeMutableBufferPointer(rebasing: bAll[0..<(n * F)])
                     w.w3.withUnsafeBufferPointer { BLAS.sgemm(m: n, n: F, k: H, x, $0, b) }
-                    for i in 0..<(n * F) { a[i] = silu(a[i]) * b[i] }
+                    for i in 0..<(n * F) { a[i] = ExpertActivation.silu(a[i]) * b[i] }
                 }
             case .gelu:
-                for i in 0..<(n * F) { a[i] = gelu(a[i]) }
+                for i in 0..<(n * F) { a[i] = ExpertActivation.gelu(a[i]) }
             }
             w.w2.withUnsafeBufferPointer {
                 BLAS.sgemm(m: n, n: H, k: F, UnsafeBufferPointer(a), $0, beta: accumulate ? 1 : 0, y)
@@ -44,36 +70,29 @@ public final class ExpertCompute {
     }
 }
 
-/// The obviously-correct expert: one token at a time, plain loops, Double sums.
-public enum ExpertReference {
-    /// Returns FFN(x) for one token row `x` [H].
-    public static func apply(_ w: ExpertWeights, token x: ArraySlice<Float>) -> [Double] {
-        let H = w.hidden, F = w.ffn
-        let xs = Array(x)
-        var h = [Double](repeating: 0, count: F)
-        for f in 0..<F {
-            var s1 = 0.0, s3 = 0.0
-            for i in 0..<H {
-                s1 += Double(xs[i]) * Double(w.w1[i * F + f])
-                if w.activation == .swiglu { s3 += Double(xs[i]) * Double(w.w3[i * F + f]) }
-            }
-            switch w.activation {
-            case .swiglu: h[f] = s1 / (1 + exp(-s1)) * s3
-            case .gelu: h[f] = 0.5 * s1 * (1 + tanh(0.797_884_560_802_865_4 * (s1 + 0.044_715 * s1 * s1 * s1)))
-            }
-        }
-        var y = [Double](repeating: 0, count: H)
-        for j in 0..<H {
-            var s = 0.0
-            for f in 0..<F { s += h[f] * Double(w.w2[f * H + j]) }
-            y[j] = s
-        }
-        return y
+/// The activations, in Float for the fast path and Double for the reference.
+public enum ExpertActivation {
+    /// √(2/π), GELU's tanh-approximation constant.
+    public static let geluC = 0.797_884_560_802_865_4
+
+    /// silu(a) = a · sigmoid(a) = a / (1 + e^-a).
+    @inline(__always)
+    public static func silu(_ a: Float) -> Float { a / (1 + expf(-a)) }
+
+    /// GELU, tanh approximation (as GPT-2 and PyTorch's `approximate="tanh"`):
+    /// 0.5·a·(1 + tanh(√(2/π)·(a + 0.044715·a³))).
+    @inline(__always)
+    public static func gelu(_ a: Float) -> Float {
+        0.5 * a * (1 + tanhf(Float(geluC) * (a + 0.044_715 * a * a * a)))
+    }
+
+    /// silu in Double.
+    @inline(__always)
+    public static func silu(_ a: Double) -> Double { a / (1 + exp(-a)) }
+
+    /// GELU (tanh approximation) in Double.
+    @inline(__always)
+    public static func gelu(_ a: Double) -> Double {
+        0.5 * a * (1 + tanh(geluC * (a + 0.044_715 * a * a * a)))
     }
 }
-
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif

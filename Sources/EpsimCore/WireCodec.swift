@@ -1,15 +1,23 @@
 /// Encodes token rows for the wire and decodes them on receipt.
 ///
-/// Row formats ([H] floats in, bytes out):
-/// - fp32: the 4-byte IEEE floats, bit for bit;
-/// - bf16: the upper 16 bits of each float after round-to-nearest-even (NaN stays NaN);
-/// - fp16: IEEE half precision, round-to-nearest-even, overflow to ±inf, subnormals kept;
-/// - fp8_e4m3: a 4-byte Float32 scale s = amax/448 (1 for an all-zero row), then one
-///   OCP e4m3fn byte per element for x/s: round-to-nearest-even, saturating at ±448
-///   (e4m3fn has no infinity; NaN is 0x7F/0xFF). The scale is part of the row's bytes.
-/// All integers are little-endian (the machine's order; peers share it).
+/// One row of H floats becomes `bytesPerRow(p, hidden: H)` bytes:
+/// - fp32: the 4-byte IEEE floats, bit for bit (4·H bytes);
+/// - bf16: the top 16 bits of each float after round-to-nearest-even (2·H bytes);
+/// - fp16: IEEE binary16, round-to-nearest-even, overflow to ±inf, subnormals kept
+///   (2·H bytes);
+/// - fp8_e4m3: a Float32 scale s, then one OCP e4m3fn byte per element (4 + H bytes).
+///   s = max(amax / 448, 2^-126) where amax is the row's largest finite magnitude (so an
+///   all-zero row has s = 2^-126, never 0 or NaN). Each element is encoded as
+///   `e4m3(x / s)`: ties to even, saturating at ±448 (±inf too: e4m3fn has no
+///   infinity); NaN stays NaN (0x7F/0xFF). Decoding gives `value(code) · s`.
+///   The scale travels inside the row, unaligned, so rows can be packed back to back.
+/// Multi-byte fields are in the machine's byte order (peers share it). See
+/// `WireFormats` for the per-element conversions.
+///
+/// All functions work on caller-owned memory and allocate nothing.
 public enum WireCodec {
-    /// Bytes one row of `hidden` floats takes on the wire.
+    /// Bytes one row of `hidden` floats takes on the wire, scale included.
+    @inline(__always)
     public static func bytesPerRow(_ p: WirePrecision, hidden: Int) -> Int {
         switch p {
         case .fp32: return 4 * hidden
@@ -18,18 +26,39 @@ public enum WireCodec {
         }
     }
 
-    /// The largest relative rounding error of one element: relative to the element for
-    /// bf16/fp16 (normal range), relative to the row's largest magnitude for fp8.
+    /// The worst-case relative rounding error u of one element through encode + decode:
+    /// |decode(encode(x)) - x| ≤ u · |x| for bf16 (2^-8) and fp16 (2^-11) in their normal
+    /// ranges, and ≤ u · amax for fp8_e4m3 (2^-4, relative to the row's largest finite
+    /// magnitude). 0 for fp32 (exact).
+    ///
+    /// Outside the normal ranges: bf16 magnitudes below 2^-126 are within 2^-134
+    /// absolute, and those ≥ 2^128 · (1 - 2^-9) become ±inf; fp16 magnitudes below 2^-14
+    /// are within 2^-25 absolute, and those ≥ 65520 become ±inf; in fp8 rows whose amax
+    /// is below 448 · 2^-126 (the scale's floor) add 2^-136 absolute.
     public static func unitRoundoff(_ p: WirePrecision) -> Float {
         switch p {
         case .fp32: return 0
-        case .bf16: return 1.0 / 256      // 2^-8: 7 stored mantissa bits
-        case .fp16: return 1.0 / 2048     // 2^-11: 10 stored mantissa bits
-        case .fp8E4M3: return 1.0 / 16    // 2^-4: 3 stored mantissa bits
+        case .bf16: return 0x1p-8      // 7 stored mantissa bits
+        case .fp16: return 0x1p-11     // 10 stored mantissa bits
+        case .fp8E4M3: return 0x1p-4   // 3 stored mantissa bits, at the top of the range
         }
     }
 
-    /// Encodes one row of `hidden` floats at `src` into `dst` (`bytesPerRow` bytes).
+    /// The fp8 scale of a row: max(largest finite magnitude / 448, 2^-126).
+    @inline(__always)
+    public static func e4m3Scale(_ src: UnsafePointer<Float>, hidden: Int) -> Float {
+        var amax: Float = 0
+        for i in 0..<hidden {
+            let a = abs(src[i])
+            if a > amax && a.isFinite { amax = a }
+        }
+        return max(amax / WireFormats.e4m3Max, .leastNormalMagnitude)
+    }
+
+    // MARK: one row
+
+    /// Encodes one row of `hidden` floats at `src` into the `bytesPerRow(p, hidden:)`
+    /// bytes at `dst` (any alignment for fp8; 2-byte aligned for bf16/fp16).
     @inline(__always)
     public static func encodeRow(_ p: WirePrecision, src: UnsafePointer<Float>, hidden: Int,
                                  dst: UnsafeMutableRawPointer) {
@@ -37,23 +66,23 @@ public enum WireCodec {
         case .fp32:
             dst.copyMemory(from: src, byteCount: 4 * hidden)
         case .bf16:
+            assert(Int(bitPattern: dst) & 1 == 0, "bf16 rows must be 2-byte aligned")
             let out = dst.assumingMemoryBound(to: UInt16.self)
-            for i in 0..<hidden { out[i] = bf16Bits(src[i]) }
+            for i in 0..<hidden { out[i] = WireFormats.bf16Bits(src[i]) }
         case .fp16:
+            assert(Int(bitPattern: dst) & 1 == 0, "fp16 rows must be 2-byte aligned")
             let out = dst.assumingMemoryBound(to: UInt16.self)
-            for i in 0..<hidden { out[i] = Float16(src[i]).bitPattern }
+            for i in 0..<hidden { out[i] = WireFormats.fp16Bits(src[i]) }
         case .fp8E4M3:
-            var amax: Float = 0
-            for i in 0..<hidden { amax = max(amax, abs(src[i])) }
-            let scale: Float = amax > 0 && amax.isFinite ? amax / 448 : 1
+            let scale = e4m3Scale(src, hidden: hidden)
             dst.storeBytes(of: scale, as: Float.self)
             let out = (dst + 4).assumingMemoryBound(to: UInt8.self)
-            let inverse = 1 / scale
-            for i in 0..<hidden { out[i] = e4m3Bits(src[i] * inverse) }
+            for i in 0..<hidden { out[i] = WireFormats.e4m3Bits(src[i] / scale) }
         }
     }
 
-    /// Decodes one row from `src` into `hidden` floats at `dst`.
+    /// Decodes the row at `src` (`bytesPerRow(p, hidden:)` bytes, as `encodeRow` wrote
+    /// it) into `hidden` floats at `dst`.
     @inline(__always)
     public static func decodeRow(_ p: WirePrecision, src: UnsafeRawPointer, hidden: Int,
                                  dst: UnsafeMutablePointer<Float>) {
@@ -61,58 +90,45 @@ public enum WireCodec {
         case .fp32:
             UnsafeMutableRawPointer(dst).copyMemory(from: src, byteCount: 4 * hidden)
         case .bf16:
+            assert(Int(bitPattern: src) & 1 == 0, "bf16 rows must be 2-byte aligned")
             let input = src.assumingMemoryBound(to: UInt16.self)
-            for i in 0..<hidden { dst[i] = Float(bitPattern: UInt32(input[i]) << 16) }
+            for i in 0..<hidden { dst[i] = WireFormats.float(bf16: input[i]) }
         case .fp16:
+            assert(Int(bitPattern: src) & 1 == 0, "fp16 rows must be 2-byte aligned")
             let input = src.assumingMemoryBound(to: UInt16.self)
-            for i in 0..<hidden { dst[i] = Float(Float16(bitPattern: input[i])) }
+            for i in 0..<hidden { dst[i] = WireFormats.float(fp16: input[i]) }
         case .fp8E4M3:
             let scale = src.loadUnaligned(as: Float.self)
             let input = (src + 4).assumingMemoryBound(to: UInt8.self)
-            e4m3Table.withUnsafeBufferPointer { table in
+            WireFormats.e4m3Table.withUnsafeBufferPointer { table in
                 for i in 0..<hidden { dst[i] = table[Int(input[i])] * scale }
             }
         }
     }
 
-    /// bf16 bits of `x`: round to nearest, ties to even; NaN becomes a quiet NaN.
-    @inline(__always)
-    public static func bf16Bits(_ x: Float) -> UInt16 {
-        let bits = x.bitPattern
-        if x.isNaN { return UInt16(truncatingIfNeeded: bits >> 16) | 0x0040 }
-        let lsb = (bits >> 16) & 1
-        return UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ lsb) >> 16)
+    // MARK: contiguous blocks
+
+    /// Encodes `count` contiguous rows `rows` [count × hidden] into `bytes`
+    /// [count × bytesPerRow(p, hidden:)], row i at byte offset i · bytesPerRow.
+    public static func encode(_ p: WirePrecision, rows: UnsafeBufferPointer<Float>, count: Int,
+                              hidden: Int, into bytes: UnsafeMutableRawBufferPointer) {
+        let rowBytes = bytesPerRow(p, hidden: hidden)
+        precondition(count >= 0 && rows.count >= count * hidden && bytes.count >= count * rowBytes,
+                     "encode: \(count) rows of \(hidden) need \(count * hidden) floats and \(count * rowBytes) bytes")
+        guard count > 0, hidden > 0 else { return }
+        let src = rows.baseAddress!, dst = bytes.baseAddress!
+        for r in 0..<count { encodeRow(p, src: src + r * hidden, hidden: hidden, dst: dst + r * rowBytes) }
     }
 
-    /// OCP e4m3fn byte of `x`: round to nearest, ties to even, saturating at ±448.
-    @inline(__always)
-    public static func e4m3Bits(_ x: Float) -> UInt8 {
-        if x.isNaN { return 0x7F }
-        let sign: UInt8 = x.sign == .minus ? 0x80 : 0
-        let a = abs(x)
-        if a >= 448 { return sign | 0x7E }
-        if a < 0x1p-6 {
-            // Subnormal: multiples of 2^-9; 8 · 2^-9 is the smallest normal (code 0x08).
-            let q = (a * 0x1p9).rounded(.toNearestOrEven)
-            return sign | UInt8(q)
-        }
-        var e = Int(a.exponent)
-        var q = ((a / Float(sign: .plus, exponent: e, significand: 1) - 1) * 8).rounded(.toNearestOrEven)
-        if q == 8 {
-            q = 0
-            e += 1
-        }
-        let field = e + 7
-        if field > 15 || (field == 15 && q == 7) { return sign | 0x7E }
-        return sign | UInt8(field << 3) | UInt8(q)
-    }
-
-    /// The value of every e4m3fn code.
-    public static let e4m3Table: [Float] = (0..<256).map { code in
-        let sign: Float = code & 0x80 != 0 ? -1 : 1
-        let field = (code >> 3) & 0xF, mantissa = Float(code & 7)
-        if field == 15 && code & 7 == 7 { return .nan }
-        if field == 0 { return sign * mantissa * 0x1p-9 }
-        return sign * (1 + mantissa / 8) * Float(sign: .plus, exponent: field - 7, significand: 1)
+    /// Decodes `count` contiguous encoded rows `bytes` [count × bytesPerRow(p, hidden:)]
+    /// into `rows` [count × hidden].
+    public static func decode(_ p: WirePrecision, bytes: UnsafeRawBufferPointer, count: Int,
+                              hidden: Int, into rows: UnsafeMutableBufferPointer<Float>) {
+        let rowBytes = bytesPerRow(p, hidden: hidden)
+        precondition(count >= 0 && rows.count >= count * hidden && bytes.count >= count * rowBytes,
+                     "decode: \(count) rows of \(hidden) need \(count * rowBytes) bytes and \(count * hidden) floats")
+        guard count > 0, hidden > 0 else { return }
+        let src = bytes.baseAddress!, dst = rows.baseAddress!
+        for r in 0..<count { decodeRow(p, src: src + r * rowBytes, hidden: hidden, dst: dst + r * hidden) }
     }
 }

@@ -1,0 +1,103 @@
+/// Scalar conversions between Float and the narrow wire formats, on bit patterns.
+///
+/// Every narrowing conversion rounds to nearest, ties to even (the IEEE default), and
+/// is exact wherever the value is representable. These are the per-element kernels of
+/// `WireCodec`; tests compare them with slow reference conversions in Double.
+public enum WireFormats {
+    // MARK: bf16 (1 sign, 8 exponent, 7 mantissa bits: the top half of a Float)
+
+    /// bf16 bits of `x`. Overflow rounds to ±inf exactly as IEEE does (only values at
+    /// or above 2^128 · (1 - 2^-9) do); subnormals are kept; NaN stays NaN (quieted,
+    /// sign and top payload bits kept).
+    @inline(__always)
+    public static func bf16Bits(_ x: Float) -> UInt16 {
+        let bits = x.bitPattern
+        if bits & 0x7FFF_FFFF > 0x7F80_0000 { return UInt16(truncatingIfNeeded: bits >> 16) | 0x0040 }
+        let lsb = (bits >> 16) & 1
+        return UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ lsb) >> 16)
+    }
+
+    /// The Float with bf16 bits `b` (exact).
+    @inline(__always)
+    public static func float(bf16 b: UInt16) -> Float {
+        Float(bitPattern: UInt32(b) << 16)
+    }
+
+    // MARK: fp16 (IEEE binary16: 1 sign, 5 exponent, 10 mantissa bits, bias 15)
+
+    /// IEEE half bits of `x`: finite values of magnitude ≥ 65520 (max finite 65504 plus
+    /// half an ulp) become ±inf; magnitudes below 2^-14 become subnormals (multiples of
+    /// 2^-24) or ±0; every NaN becomes the quiet NaN 0x7E00 with x's sign.
+    /// (The branchy bit method of F. Giesen's `float_to_half_fast3_rtne`.)
+    @inline(__always)
+    public static func fp16Bits(_ x: Float) -> UInt16 {
+        let bits = x.bitPattern
+        let sign = UInt16(truncatingIfNeeded: (bits >> 16) & 0x8000)
+        let a = bits & 0x7FFF_FFFF
+        if a >= 0x4780_0000 {                      // |x| ≥ 65536, inf or NaN
+            return sign | (a > 0x7F80_0000 ? 0x7E00 : 0x7C00)
+        }
+        if a < 0x3880_0000 {                       // |x| < 2^-14: subnormal half or zero
+            // Adding 0.5 puts the units of 2^-24 in the low mantissa bits; the FPU's
+            // round-to-nearest-even does the rounding.
+            let shifted = Float(bitPattern: a) + 0.5
+            return sign | UInt16(truncatingIfNeeded: shifted.bitPattern &- 0x3F00_0000)
+        }
+        // Normal: rebias the exponent (127 -> 15) and round the 13 dropped bits to even.
+        let odd = (a >> 13) & 1
+        let rounded = a &+ 0xC800_0FFF &+ odd      // 0xC800_0000 = (15 - 127) << 23 (mod 2^32)
+        return sign | UInt16(truncatingIfNeeded: rounded >> 13)
+    }
+
+    /// The Float with IEEE half bits `h` (exact; NaN payloads kept).
+    @inline(__always)
+    public static func float(fp16 h: UInt16) -> Float {
+        let sign = UInt32(h & 0x8000) << 16
+        let exponent = UInt32(h >> 10) & 0x1F
+        let mantissa = UInt32(h & 0x3FF)
+        if exponent == 0x1F { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
+        if exponent == 0 {                         // zero or subnormal: mantissa · 2^-24
+            let magnitude = Float(mantissa) * 0x1p-24
+            return Float(bitPattern: sign | magnitude.bitPattern)
+        }
+        return Float(bitPattern: sign | ((exponent + 112) << 23) | (mantissa << 13))
+    }
+
+    // MARK: fp8 e4m3fn (OCP: 1 sign, 4 exponent, 3 mantissa bits, bias 7, no inf)
+
+    /// Largest finite e4m3fn magnitude (code 0x7E).
+    public static let e4m3Max: Float = 448
+
+    /// e4m3fn code of `x` (already divided by its scale): ties to even, saturating at
+    /// ±448 (code 0x7E/0xFE), ±inf included; NaN gives 0x7F (0xFF if negative); values
+    /// below 2^-6 become subnormals (multiples of 2^-9) or ±0.
+    @inline(__always)
+    public static func e4m3Bits(_ x: Float) -> UInt8 {
+        let bits = x.bitPattern
+        let sign = UInt8(truncatingIfNeeded: bits >> 24) & 0x80
+        let a = bits & 0x7FFF_FFFF
+        if a > 0x7F80_0000 { return sign | 0x7F }
+        if a >= 0x43E0_0000 { return sign | 0x7E } // |x| ≥ 448, inf included
+        if a < 0x3C80_0000 {                       // |x| < 2^-6: subnormal or zero
+            // |x|·2^9 (exact) counts units of 2^-9; adding 2^23, whose ulp is 1, lets the
+            // FPU round it to an integer, ties to even. 8 units is 2^-6, code 0x08.
+            let shifted = Float(bitPattern: a) * 0x1p9 + 0x1p23
+            return sign | UInt8(truncatingIfNeeded: shifted.bitPattern &- 0x4B00_0000)
+        }
+        // Normal: rebias (127 -> 7) and round the 20 dropped mantissa bits to even;
+        // 448 < |x| < 464 would round to 480 but was saturated above.
+        let odd = (a >> 20) & 1
+        let rounded = a &+ 0x7_FFFF &+ odd
+        let code = (rounded >> 20) &- (120 << 3)
+        return sign | UInt8(truncatingIfNeeded: min(code, 0x7E))
+    }
+
+    /// The value of every e4m3fn code, indexed by code ([256]; 0x7F and 0xFF are NaN).
+    public static let e4m3Table: [Float] = (0..<256).map { code in
+        let sign: Float = code & 0x80 != 0 ? -1 : 1
+        let field = (code >> 3) & 0xF, mantissa = Float(code & 7)
+        if field == 15 && code & 7 == 7 { return .nan }
+        if field == 0 { return sign * mantissa * 0x1p-9 }
+        return sign * (1 + mantissa / 8) * Float(sign: .plus, exponent: field - 7, significand: 1)
+    }
+}
