@@ -44,16 +44,26 @@ extension MPICommunicator {
             }
             let type = try byteType(stride)
             var request: MPI_Request? = nil
-            // MPI needs valid (non-null) buffer addresses even for empty exchanges.
-            var dummy: UInt8 = 0
-            try withUnsafeMutablePointer(to: &dummy) { dummy in
+            // MPI wants non-null addresses even for empty exchanges, and the two must
+            // differ: Open MPI's non-blocking alltoallv takes `sendbuf == recvbuf` for
+            // an in-place exchange and runs another message schedule than its peers,
+            // which hangs them. Swift gives every empty array the same storage, so a
+            // rank that neither sends nor receives would pass equal pointers; empty
+            // sides get distinct placeholders instead.
+            var placeholders: (UInt8, UInt8) = (0, 0)
+            try withUnsafeMutableBytes(of: &placeholders) { placeholder in
+                let sendAddress = send.isEmpty ? UnsafeRawPointer(placeholder.baseAddress!)
+                                               : UnsafeRawPointer(send.baseAddress!)
+                let recvAddress = recv.isEmpty ? placeholder.baseAddress! + 1
+                                               : UnsafeMutableRawPointer(recv.baseAddress!)
+                precondition(sendAddress != UnsafeRawPointer(recvAddress),
+                             "alltoallv: send and receive buffers must not alias")
                 try scratch.withUnsafeBufferPointer { c in
                     let n = size
                     try mpi("MPI_Ialltoallv") {
-                        MPI_Ialltoallv(UnsafeRawPointer(send.baseAddress) ?? UnsafeRawPointer(dummy),
-                                       c.baseAddress!, c.baseAddress! + n, type,
-                                       UnsafeMutableRawPointer(recv.baseAddress) ?? UnsafeMutableRawPointer(dummy),
-                                       c.baseAddress! + 2 * n, c.baseAddress! + 3 * n, type, comm, &request)
+                        MPI_Ialltoallv(sendAddress, c.baseAddress!, c.baseAddress! + n, type,
+                                       recvAddress, c.baseAddress! + 2 * n, c.baseAddress! + 3 * n,
+                                       type, comm, &request)
                     }
                 }
             }
