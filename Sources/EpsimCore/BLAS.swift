@@ -10,6 +10,12 @@ public enum BLAS {
         openblas_set_num_threads(1)
     }
 
+    /// OpenBLAS's build description (version, target, threading), for reports.
+    public static var configuration: String {
+        guard let text = openblas_get_config() else { return "OpenBLAS" }
+        return "OpenBLAS " + String(cString: text).trimmingSpaces
+    }
+
     /// Row-major single-precision GEMM: C[m×n] = alpha · op(A)[m×k] · op(B)[k×n] + beta · C.
     ///
     /// Buffers are dense and row-major: A is [m×k] ([k×m] when `transposeA`), B is
@@ -44,5 +50,11 @@ public enum BLAS {
             alpha, a.baseAddress, blasint(lda),
             b.baseAddress, blasint(ldb),
             beta, c.baseAddress, blasint(n))
+    }
+}
+
+extension String {
+    fileprivate var trimmingSpaces: String {
+        String(drop { $0 == " " }.reversed().drop { $0 == " " }.reversed())
     }
 }

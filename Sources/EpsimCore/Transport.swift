@@ -21,6 +21,10 @@ public protocol Transport: AnyObject {
     var size: Int { get }
     /// A short name for reports: "mpi" or "emulated".
     var kindName: String { get }
+    /// The host this rank runs on, for reports.
+    var hostName: String { get }
+    /// The communication library underneath, for reports (e.g. Open MPI's version).
+    var libraryVersion: String { get }
 
     /// Blocks until every rank has called `barrier()`.
     func barrier() throws

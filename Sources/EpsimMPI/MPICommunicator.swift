@@ -74,6 +74,15 @@ public final class MPICommunicator {
         return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
+    /// MPI_Get_library_version's first line, e.g. "Open MPI v4.1.4, ...".
+    public var libraryVersion: String {
+        var buffer = [CChar](repeating: 0, count: Int(MPI_MAX_LIBRARY_VERSION_STRING) + 1)
+        var length: Int32 = 0
+        guard MPI_Get_library_version(&buffer, &length) == cmpishim_success() else { return "unknown" }
+        let text = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return String(text.split(whereSeparator: \.isNewline).first ?? "unknown")
+    }
+
     public func barrier() throws(MPIError) {
         try mpi("MPI_Barrier") { MPI_Barrier(comm) }
     }

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import EpsimCore
 
 /// One rank's view of an `EmulatedWorld`: the `Transport` semantics of MPI, with data
@@ -7,6 +12,11 @@ public final class EmulatedTransport: Transport {
     public let rank: Int
     public var size: Int { world.size }
     public var kindName: String { "emulated" }
+
+    /// The process's host (every emulated rank shares it).
+    public var hostName: String { localHostName() }
+
+    public var libraryVersion: String { "emulated (threads, shared memory)" }
 
     init(world: EmulatedWorld, rank: Int) {
         self.world = world
@@ -158,4 +168,11 @@ final class EmulatedRequest: TransportRequest {
         waited = true
         try world.wait(rank: rank, id: id)
     }
+}
+
+/// gethostname(2), or "unknown".
+func localHostName() -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown" }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

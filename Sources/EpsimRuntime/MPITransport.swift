@@ -25,6 +25,8 @@ public final class MPITransport: Transport {
     /// This rank's host name.
     public var hostName: String { communicator.processorName }
 
+    public var libraryVersion: String { communicator.libraryVersion }
+
     public func barrier() throws { try communicator.barrier() }
 
     public func allreduce(_ values: UnsafeMutableBufferPointer<Double>, op: ReduceOp) throws {

@@ -27,6 +27,14 @@ public final class MoERank {
     /// Bytes this rank sent to each peer in the latest step: dispatch, combine ([P] each).
     public private(set) var dispatchBytes: [Int]
     public private(set) var combineBytes: [Int]
+    /// In the latest step, summed over layers: rows this rank's experts computed, and
+    /// bytes it received (dispatch payload from every rank, itself included, plus the
+    /// combine payload returned to it).
+    public private(set) var rowsComputed = 0
+    public private(set) var bytesReceived = 0
+    /// `--sync`: a barrier before each communication phase, timed as `Phase.wait`, so
+    /// waiting for the slowest rank is not counted as transfer time.
+    public var synchronize = false
 
     /// Builds every layer's router, experts and buffers. Throws `ConfigError` for bad
     /// placements or trace files.
@@ -62,21 +70,31 @@ public final class MoERank {
         combineBytes = dispatchBytes
     }
 
-    /// Runs the whole stack for `step`: fresh token inputs, then every layer.
-    public func step(_ step: Int, transport: any Transport, timer: PhaseTimer) throws {
+    /// Draws the token inputs of `step` into `inputs[0]`. Not part of the simulated
+    /// step (a real layer receives its inputs), so callers keep it outside the timer.
+    public func prepareInputs(step: Int) {
         inputs[0].values.withUnsafeMutableBufferPointer {
             TokenInputs.fill($0, seed: config.seed, step: step, rank: rank, tokens: tokens, hidden: config.model.hidden)
         }
+    }
+
+    /// Runs every layer of `step` on `inputs[0]`, drawing the inputs first unless
+    /// `prepared` says `prepareInputs(step:)` already did.
+    public func step(_ step: Int, transport: any Transport, timer: PhaseTimer, prepared: Bool = false) throws {
+        if !prepared { prepareInputs(step: step) }
         for p in 0..<dispatchBytes.count {
             dispatchBytes[p] = 0
             combineBytes[p] = 0
         }
+        rowsComputed = 0
+        bytesReceived = 0
         for layer in 0..<config.model.layers {
             try runLayer(layer, step: step, transport: transport, timer: timer)
         }
     }
 
     private func runLayer(_ layer: Int, step: Int, transport: any Transport, timer: PhaseTimer) throws {
+        timer.layer = layer
         timer.time(.route) {
             router.route(step: step, rank: rank, layer: layer, inputs: inputs[layer].values, into: &routed[layer])
         }
@@ -93,6 +111,7 @@ public final class MoERank {
             }
             inputs[layer].values.withUnsafeBufferPointer { dispatcher.dispatchPreprocess(x: $0, decisions: decisions[layer]) }
         }
+        if synchronize { try timer.time(.wait) { try transport.barrier() } }
         try timer.time(.dispatch) { try dispatcher.tokenDispatch(transport: transport) }
         for p in 0..<dispatchBytes.count { dispatchBytes[p] += dispatcher.handle.lastSentBytes[p] }
         timer.time(.permute) { dispatcher.dispatchPostprocess() }
@@ -100,8 +119,13 @@ public final class MoERank {
         timer.time(.unpermute) {
             expertOutput.withUnsafeBufferPointer { dispatcher.combinePreprocess(expertOutput: $0) }
         }
+        if synchronize { try timer.time(.wait) { try transport.barrier() } }
         try timer.time(.combine) { try dispatcher.tokenCombine(transport: transport) }
         for p in 0..<combineBytes.count { combineBytes[p] += dispatcher.handle.lastSentBytes[p] }
+        let h = dispatcher.handle, m = config.model
+        rowsComputed += h.recvRows
+        bytesReceived += h.recvRows * WireCodec.bytesPerRow(config.precision.dispatch, hidden: m.hidden)
+            + h.sendRows * WireCodec.bytesPerRow(config.precision.combine, hidden: m.hidden)
         // out = x + shared experts(x), then the routed experts' weighted outputs.
         timer.time(.shared) {
             inputs[layer + 1].values.withUnsafeMutableBufferPointer { out in

@@ -16,12 +16,15 @@ public struct PhaseSummary: Sendable {
     public let ranks: Int
     public let steps: Int
     public let byPhase: [Phase: Figures]
+    /// Every sample: [ranks × steps × phases] seconds.
+    public let seconds: [Double]
 
     /// `seconds` is every rank's `PhaseTimer.seconds`, gathered in rank order:
     /// [ranks × steps × phases].
     public init(seconds: [Double], ranks: Int, steps: Int) {
         self.ranks = ranks
         self.steps = steps
+        self.seconds = seconds
         let phases = Phase.allCases.count
         var byPhase: [Phase: Figures] = [:]
         for phase in Phase.allCases {
@@ -47,6 +50,19 @@ public struct PhaseSummary: Sendable {
 
     public subscript(_ phase: Phase) -> Figures { byPhase[phase]! }
 
+    /// Seconds `rank` spent in `phase` at counted step `step` (summed over layers).
+    public func sample(rank: Int, step: Int, phase: Phase) -> Double {
+        seconds[(rank * steps + step) * Phase.allCases.count + phase.rawValue]
+    }
+
+    /// The share of step time spent in `phase`: its total over all ranks and steps
+    /// divided by the total step time (means, so the shares of the phases add up to 1
+    /// less the loop's own overhead).
+    public func share(_ phase: Phase) -> Double {
+        let step = self[.step].perRank.reduce(0, +)
+        return step > 0 ? self[phase].perRank.reduce(0, +) / step : 0
+    }
+
     /// The median of sorted values (mean of the middle two for an even count).
     static func median(_ sorted: [Double]) -> Double {
         guard !sorted.isEmpty else { return 0 }
@@ -54,13 +70,9 @@ public struct PhaseSummary: Sendable {
         return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2
     }
 
-    /// Median communication (dispatch + combine) and compute (everything else inside a
-    /// step) as shares of the median step.
-    public var communicationShare: Double {
-        let step = self[.step].median
-        guard step > 0 else { return 0 }
-        return (self[.dispatch].median + self[.combine].median) / step
-    }
+    /// Communication (dispatch + combine) as a share of the step: total time in those
+    /// phases over total step time, all ranks and steps.
+    public var communicationShare: Double { share(.dispatch) + share(.combine) }
 }
 
 /// Bytes moved between ranks over the counted steps: [src][dst], self-traffic included

@@ -7,9 +7,10 @@ import Darwin
 /// The phases every report names (DESIGN.md): route, permute (capacity, reroute,
 /// bucketing, packing, and the receiver's reordering), dispatch (counts + payload),
 /// expert, combine (payload back), unpermute (reordering and the weighted scatter back
-/// to tokens), shared, and step (the whole step).
+/// to tokens), shared, wait (with `--sync` only: the barrier before each communication
+/// phase, i.e. waiting for the slowest rank), and step (the whole step).
 public enum Phase: Int, CaseIterable, Sendable, CustomStringConvertible {
-    case route, permute, dispatch, expert, combine, unpermute, shared, step
+    case route, permute, dispatch, expert, combine, unpermute, shared, wait, step
 
     public var description: String {
         switch self {
@@ -20,12 +21,16 @@ public enum Phase: Int, CaseIterable, Sendable, CustomStringConvertible {
         case .combine: return "combine"
         case .unpermute: return "unpermute"
         case .shared: return "shared"
+        case .wait: return "wait"
         case .step: return "step"
         }
     }
 
     /// Phases that move data between ranks.
     public var isCommunication: Bool { self == .dispatch || self == .combine }
+
+    /// The phases inside a step, in the order a layer runs them (step excluded).
+    public static let inside: [Phase] = [.route, .permute, .dispatch, .expert, .combine, .unpermute, .shared, .wait]
 }
 
 /// Seconds on a monotonic clock (CLOCK_MONOTONIC), for timing phases.
@@ -36,18 +41,35 @@ public func monotonicSeconds() -> Double {
     return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
 }
 
-/// One rank's phase times: seconds per (counted step, phase), summed over layers.
-/// Storage for every counted step is allocated up front.
+/// One rank's phase times: seconds per (counted step, phase), summed over layers, and
+/// optionally every timed interval (for trace files). Storage for every counted step is
+/// allocated up front; timing a phase allocates nothing.
 public final class PhaseTimer {
     public let steps: Int
     /// [steps × Phase.allCases.count], row-major.
     public private(set) var seconds: [Double]
+    /// Timed intervals, when recording: [phase, layer, step, start, end] per interval,
+    /// start and end in seconds since `origin`. Capacity is fixed at init.
+    public private(set) var events: [Double]
+    public private(set) var eventCount = 0
+    /// The monotonic time events are measured from (set by `start`).
+    public private(set) var origin = 0.0
+    /// The layer being timed (recorded with each event; -1 for the step itself).
+    public var layer = 0
     private var current = -1
 
-    public init(steps: Int) {
+    /// `eventsPerStep` > 0 records up to that many intervals per counted step.
+    public init(steps: Int, eventsPerStep: Int = 0) {
         self.steps = steps
         seconds = Array(repeating: 0, count: steps * Phase.allCases.count)
+        events = Array(repeating: 0, count: steps * eventsPerStep * PhaseTimer.eventFields)
     }
+
+    /// Fields per recorded interval.
+    public static let eventFields = 5
+
+    /// Sets the origin of event times to now (call right after a barrier).
+    public func start() { origin = monotonicSeconds() }
 
     /// Starts recording counted step `step` (0-based); -1 records nothing (warm-up).
     public func begin(step: Int) { current = step }
@@ -56,9 +78,25 @@ public final class PhaseTimer {
     @inline(__always)
     public func time<R>(_ phase: Phase, _ body: () throws -> R) rethrows -> R {
         guard current >= 0 else { return try body() }
-        let start = monotonicSeconds()
-        defer { seconds[current * Phase.allCases.count + phase.rawValue] += monotonicSeconds() - start }
+        let layer = self.layer, start = monotonicSeconds()
+        defer {
+            let end = monotonicSeconds()
+            seconds[current * Phase.allCases.count + phase.rawValue] += end - start
+            record(phase, layer: layer, start: start, end: end)
+        }
         return try body()
+    }
+
+    @inline(__always)
+    private func record(_ phase: Phase, layer: Int, start: Double, end: Double) {
+        let base = eventCount * PhaseTimer.eventFields
+        guard base + PhaseTimer.eventFields <= events.count else { return }
+        events[base] = Double(phase.rawValue)
+        events[base + 1] = Double(layer)
+        events[base + 2] = Double(current)
+        events[base + 3] = start - origin
+        events[base + 4] = end - origin
+        eventCount += 1
     }
 
     /// Seconds of `phase` in counted step `step`.

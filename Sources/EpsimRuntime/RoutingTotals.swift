@@ -9,6 +9,8 @@ public struct RoutingTotals: Sendable, Equatable {
     public var dropped: Int64 = 0
     /// Sum of the (pre-capacity) weights of dropped slots: routing mass lost to drops.
     public var droppedWeight: Double = 0
+    /// Sum of the (pre-capacity) weights of all slots.
+    public var totalWeight: Double = 0
     /// [E] assignments that ended at each logical expert.
     public var expertLoad: [Int64]
     /// Demand/grant exchanges made for `capacity.scope: global`.
@@ -27,6 +29,7 @@ public struct RoutingTotals: Sendable, Equatable {
         dropped += Int64(d.dropped)
         exchangeRounds += Int64(d.exchangeRounds)
         for e in 0..<expertLoad.count { expertLoad[e] += Int64(d.expertLoad[e]) }
+        for a in 0..<d.assignments { totalWeight += Double(weights[a]) }
         if d.dropped > 0 {
             for a in 0..<d.assignments where d.outcome[a] == .dropped { droppedWeight += Double(weights[a]) }
         }
@@ -38,7 +41,7 @@ public struct RoutingTotals: Sendable, Equatable {
         [assignments, accepted, rerouted, dropped, exchangeRounds] + expertLoad
     }
 
-    init(packed: ArraySlice<Int64>, droppedWeight: Double) {
+    init(packed: ArraySlice<Int64>, droppedWeight: Double, totalWeight: Double) {
         let p = Array(packed)
         assignments = p[0]
         accepted = p[1]
@@ -47,15 +50,17 @@ public struct RoutingTotals: Sendable, Equatable {
         exchangeRounds = p[4]
         expertLoad = Array(p[5...])
         self.droppedWeight = droppedWeight
+        self.totalWeight = totalWeight
     }
 
     /// Every rank's totals, in rank order (collective; the result is the same on all ranks).
     public func gathered(_ transport: any Transport) throws -> [RoutingTotals] {
         let mine = packed
         let all = try transport.allgather(mine)
-        let weights = try transport.allgather([droppedWeight])
+        let weights = try transport.allgather([droppedWeight, totalWeight])
         return (0..<transport.size).map { r in
-            RoutingTotals(packed: all[(r * mine.count)..<((r + 1) * mine.count)], droppedWeight: weights[r])
+            RoutingTotals(packed: all[(r * mine.count)..<((r + 1) * mine.count)],
+                          droppedWeight: weights[2 * r], totalWeight: weights[2 * r + 1])
         }
     }
 
@@ -68,11 +73,15 @@ public struct RoutingTotals: Sendable, Equatable {
             total.rerouted += t.rerouted
             total.dropped += t.dropped
             total.droppedWeight += t.droppedWeight
+            total.totalWeight += t.totalWeight
             total.exchangeRounds += t.exchangeRounds
             for e in 0..<experts { total.expertLoad[e] += t.expertLoad[e] }
         }
         return total
     }
+
+    /// The share of routing weight lost to drops (0 when there is none).
+    public var droppedWeightShare: Double { totalWeight > 0 ? droppedWeight / totalWeight : 0 }
 
     /// Whether T·k = accepted + rerouted + dropped.
     public var closes: Bool { assignments == accepted + rerouted + dropped }

@@ -6,15 +6,28 @@ public struct RunOptions: Sendable {
     public var output: String?
     /// Routing dump (JSON Lines), written by rank 0.
     public var routingOut: String?
+    /// One CSV row per (step, rank, phase), written by rank 0.
+    public var csv: String?
+    /// Chrome trace-event JSON (one track per rank), written by rank 0.
+    public var trace: String?
     /// Compare the last counted step with the single-process reference on rank 0.
     public var verify: Bool
+    /// A barrier before each communication phase, timed as `wait`.
+    public var sync: Bool
+    /// Print the terminal report (compare and sweep run quietly).
+    public var report: Bool
 
     public init(configPath: String, overrides: [String] = [], output: String? = nil,
-                routingOut: String? = nil, verify: Bool = false) {
+                routingOut: String? = nil, csv: String? = nil, trace: String? = nil,
+                verify: Bool = false, sync: Bool = false, report: Bool = true) {
         self.configPath = configPath
         self.overrides = overrides
         self.output = output
         self.routingOut = routingOut
+        self.csv = csv
+        self.trace = trace
         self.verify = verify
+        self.sync = sync
+        self.report = report
     }
 }

@@ -7,33 +7,41 @@ public struct RunResult {
     public static let schema = "epsim.result/1"
 
     public let config: SimConfig
-    public let transport: String
-    public let ranks: Int
+    public let environment: RunEnvironment
     public let layout: ExpertLayout
     /// Routing totals per rank, summed over counted steps and layers.
     public let perRank: [RoutingTotals]
     public let total: RoutingTotals
     public let phases: PhaseSummary
     public let traffic: TrafficMatrix
+    public let metrics: RunMetrics
+    /// Timed intervals per rank (`PhaseTimer.events` layout), when a trace was asked for.
+    public let events: [[Double]]
     public let verification: Verification?
 
-    public init(config: SimConfig, transport: String, ranks: Int, layout: ExpertLayout,
+    public init(config: SimConfig, environment: RunEnvironment, layout: ExpertLayout,
                 perRank: [RoutingTotals], phases: PhaseSummary, traffic: TrafficMatrix,
-                verification: Verification?) {
+                metrics: RunMetrics, events: [[Double]] = [], verification: Verification?) {
         self.config = config
-        self.transport = transport
-        self.ranks = ranks
+        self.environment = environment
         self.layout = layout
         self.perRank = perRank
         self.total = RoutingTotals.sum(perRank, experts: config.model.experts)
         self.phases = phases
         self.traffic = traffic
+        self.metrics = metrics
+        self.events = events
         self.verification = verification
     }
+
+    public var ranks: Int { environment.ranks }
 
     private func matrix(_ m: [[Int64]]) -> JSONValue {
         .array(m.map { .array($0.map { .int(Int($0)) }) })
     }
+
+    private func doubles(_ v: [Double]) -> JSONValue { .array(v.map { .double($0) }) }
+    private func ints(_ v: [Double]) -> JSONValue { .array(v.map { .int(Int($0)) }) }
 
     private var phasesJSON: JSONValue {
         .object(Phase.allCases.map { phase in
@@ -42,10 +50,24 @@ public struct RunResult {
                 ("median_ms", .double(f.median * 1e3)), ("min_ms", .double(f.min * 1e3)),
                 ("max_ms", .double(f.max * 1e3)), ("slowest_rank", .int(f.slowestRank)),
                 ("slowest_rank_mean_ms", .double(f.slowestMean * 1e3)),
+                ("share_of_step", .double(phases.share(phase))),
                 ("per_rank_mean_ms", .array(f.perRank.map { .double($0 * 1e3) })),
             ]))
         } + [("samples", .int(phases.ranks * phases.steps)),
-             ("communication_share", .double(phases.communicationShare))])
+             ("communication_share", .double(phases.communicationShare)),
+             ("compute_share", .double(computeShare)),
+             ("overhead_share", .double(overheadShare))])
+    }
+
+    /// Time in the phases that compute on the rank (route, permute, expert, unpermute,
+    /// shared) as a share of step time (see `PhaseSummary.share`).
+    public var computeShare: Double {
+        [Phase.route, .permute, .expert, .unpermute, .shared].reduce(0) { $0 + phases.share($1) }
+    }
+
+    /// Step time outside every phase (the loop's own overhead), as a share.
+    public var overheadShare: Double {
+        max(0, 1 - phases.communicationShare - computeShare - phases.share(.wait))
     }
 
     private var trafficJSON: JSONValue {
@@ -55,8 +77,33 @@ public struct RunResult {
             ("combine_bytes", matrix(traffic.combine)),
             ("total_bytes", .int(Int(traffic.totalBytes))),
             ("off_rank_bytes", .int(Int(traffic.offRankBytes))),
+            ("self_bytes", .int(Int(traffic.totalBytes - traffic.offRankBytes))),
+            ("self_bytes_per_rank", ints(metrics.selfBytes)),
             ("sent_per_rank", .array(traffic.sentPerRank.map { .int(Int($0)) })),
             ("received_per_rank", .array(traffic.receivedPerRank.map { .int(Int($0)) })),
+            ("bandwidth_gbps", .object([
+                ("dispatch", .double(metrics.meanBandwidth(.dispatch, phases: phases))),
+                ("combine", .double(metrics.meanBandwidth(.combine, phases: phases))),
+                ("dispatch_per_rank", doubles((0..<ranks).map { metrics.bandwidth(.dispatch, rank: $0, phases: phases) })),
+                ("combine_per_rank", doubles((0..<ranks).map { metrics.bandwidth(.combine, rank: $0, phases: phases) })),
+            ])),
+        ])
+    }
+
+    private var computeJSON: JSONValue {
+        var modeled = false
+        if case .modeled = config.compute { modeled = true }
+        return .object([
+            ("mode", .string(modeled ? "modeled" : "real")),
+            ("expert_gflops", .double(metrics.expertGFlops(phases: phases))),
+            ("expert_gflops_per_rank", doubles((0..<ranks).map { metrics.expertGFlops(rank: $0, phases: phases) })),
+        ])
+    }
+
+    private var memoryJSON: JSONValue {
+        .object([
+            ("peak_rss_bytes", .int(Int(metrics.peakResidentBytes.max() ?? 0))),
+            ("peak_rss_bytes_per_rank", .array(metrics.peakResidentBytes.map { .int(Int($0)) })),
         ])
     }
 
@@ -74,32 +121,43 @@ public struct RunResult {
         total.assignments == 0 ? 0 : Double(n) / Double(total.assignments)
     }
 
+    public var dropRate: Double { rate(total.dropped) }
+    public var rerouteRate: Double { rate(total.rerouted) }
+
     public func json() -> JSONValue {
         func counts(_ t: RoutingTotals) -> [(String, JSONValue)] {
             [("assignments", .int(Int(t.assignments))), ("accepted", .int(Int(t.accepted))),
              ("rerouted", .int(Int(t.rerouted))), ("dropped", .int(Int(t.dropped)))]
         }
+        let capacity = metrics.capacity
         let routing: [(String, JSONValue)] = counts(total) + [
-            ("drop_rate", .double(rate(total.dropped))),
-            ("reroute_rate", .double(rate(total.rerouted))),
+            ("drop_rate", .double(dropRate)),
+            ("reroute_rate", .double(rerouteRate)),
             ("dropped_weight", .double(total.droppedWeight)),
+            ("dropped_weight_share", .double(total.droppedWeightShare)),
             ("expert_load", .array(total.expertLoad.map { .int(Int($0)) })),
             ("expert_imbalance", .double(total.expertImbalance)),
+            ("rank_load", ints(metrics.rankLoad)),
+            ("rank_imbalance", .double(metrics.rankImbalance)),
+            ("capacity", capacity.allSatisfy { $0 < 0 } ? .null : .array(capacity.map { .int($0) })),
+            ("aux_loss", .double(metrics.auxLoss)),
+            ("importance_cv2", .double(metrics.importanceCV2)),
             ("exchange_rounds", .int(Int(total.exchangeRounds))),
             ("accounting_closes", .bool(perRank.allSatisfy(\.closes) && total.closes)),
             ("per_rank", .array(perRank.enumerated().map { r, t in
                 .object([("rank", .int(r))] + counts(t) + [
+                    ("dropped_weight", .double(t.droppedWeight)),
+                    ("capacity", capacity[r] < 0 ? .null : .int(capacity[r])),
+                    ("load", .int(Int(metrics.rankLoad[r]))),
                     ("expert_load", .array(t.expertLoad.map { .int(Int($0)) }))])
             })),
+            ("per_step", metrics.perStepJSON()),
         ]
         return .object([
             ("schema", .string(Self.schema)),
             ("epsim_version", .string(EpsimVersion.string)),
             ("config", ConfigLoader.resolvedJSON(config)),
-            ("environment", .object([
-                ("transport", .string(transport)),
-                ("ranks", .int(ranks)),
-            ])),
+            ("environment", environment.json),
             ("steps", .object([
                 ("counted", .int(config.steps)), ("warmup", .int(config.warmupSteps)),
                 ("layers", .int(config.model.layers)),
@@ -107,6 +165,8 @@ public struct RunResult {
             ("routing", .object(routing)),
             ("phases", phasesJSON),
             ("traffic", trafficJSON),
+            ("compute", computeJSON),
+            ("memory", memoryJSON),
             ("verification", verificationJSON),
         ])
     }
@@ -114,36 +174,72 @@ public struct RunResult {
     /// A compact summary a person reads in seconds.
     public func terminalReport() -> String {
         let m = config.model, c = config.capacity, o = config.overflow
-        func pct(_ n: Int64) -> String { String(format2: 100 * rate(n)) + "%" }
+        func pct(_ x: Double) -> String { String(format2: 100 * x) + "%" }
         let factor = c.factor.map { String(format2: $0) } ?? "none"
+        let hosts = environment.distinctHosts
         var lines: [String] = []
-        lines.append("epsim \(EpsimVersion.string) · \(config.sourcePath ?? "config") · \(transport), \(ranks) ranks")
-        lines.append("layout: \(m.experts) experts top-\(m.topK) on \(ranks) ranks"
-                     + (layout.isReplicated ? " (replicated)" : "")
+        lines.append("epsim \(EpsimVersion.string) · \(config.sourcePath ?? "config") · \(environment.transport), "
+                     + "\(ranks) ranks on \(hosts.count) host\(hosts.count == 1 ? "" : "s")"
+                     + (environment.sync ? " · --sync" : ""))
+        lines.append("layout: \(m.experts) experts top-\(m.topK)"
+                     + (m.sharedExperts > 0 ? " + \(m.sharedExperts) shared" : "")
+                     + " on \(ranks) ranks" + (layout.isReplicated ? " (replicated)" : "")
+                     + " · H \(m.hidden) F \(m.ffn) \(m.activation.rawValue) · \(m.layers) layer(s)"
                      + " · \(config.workload.name) workload · cf \(factor) \(c.scope.rawValue) \(c.priority.rawValue)"
                      + " · \(o.policy.rawValue)" + (o.renormalize ? " + renormalize" : ""))
-        lines.append("steps: \(config.steps) counted after \(config.warmupSteps) warm-up · \(m.layers) layer(s)")
-        lines.append("routing: \(total.assignments) assignments: accepted \(total.accepted) (\(pct(total.accepted))),"
-                     + " rerouted \(total.rerouted) (\(pct(total.rerouted))), dropped \(total.dropped) (\(pct(total.dropped)))")
-        lines.append("expert load: " + total.expertLoad.map(String.init).joined(separator: " ")
-                     + " · imbalance (max/mean) \(String(format2: total.expertImbalance))")
-        let closes = perRank.allSatisfy(\.closes) && total.closes
-        lines.append("accounting: T·k = accepted + rerouted + dropped on every rank: " + (closes ? "yes" : "NO"))
-        lines.append("phase        median ms     min ms     max ms  slowest rank")
-        for phase in Phase.allCases {
+        lines.append("steps: \(config.steps) counted after \(config.warmupSteps) warm-up · "
+                     + "\(config.precision.dispatch.rawValue) dispatch, \(config.precision.combine.rawValue) combine"
+                     + (isModeled ? " · modeled compute" : ""))
+        lines.append("phase        median ms     min ms     max ms  slowest rank   share")
+        for phase in Phase.allCases where phase != .wait || environment.sync {
             let f = phases[phase]
             lines.append(pad(phase.description, 10) + pad(ms(f.median), 12, right: true) + pad(ms(f.min), 11, right: true)
-                         + pad(ms(f.max), 11, right: true) + pad(String(f.slowestRank), 14, right: true))
+                         + pad(ms(f.max), 11, right: true) + pad(String(f.slowestRank), 14, right: true)
+                         + pad(pct(phases.share(phase)), 8, right: true))
         }
-        lines.append("communication share of the step (median): \(String(format2: 100 * phases.communicationShare))%")
-        lines.append("traffic: \(traffic.totalBytes) bytes, \(traffic.offRankBytes) between ranks"
-                     + " (\(config.precision.dispatch.rawValue) dispatch, \(config.precision.combine.rawValue) combine)")
+        let expertShare = phases.share(.expert) + phases.share(.shared)
+        lines.append("time: communication \(pct(phases.communicationShare)) · compute \(pct(computeShare))"
+                     + " (experts \(pct(expertShare)), routing and permutation \(pct(computeShare - expertShare)))"
+                     + (environment.sync ? " · wait \(pct(phases.share(.wait)))" : "")
+                     + " · outside phases \(pct(overheadShare))")
+        lines.append("routing: drop \(pct(dropRate)) · reroute \(pct(rerouteRate))"
+                     + " · weight lost \(pct(total.droppedWeightShare))"
+                     + " · imbalance expert \(String(format2: total.expertImbalance)) rank \(String(format2: metrics.rankImbalance))"
+                     + " · aux loss \(String(format3: metrics.auxLoss)) · importance CV² \(String(format3: metrics.importanceCV2))")
+        lines.append("expert load: " + total.expertLoad.map(String.init).joined(separator: " "))
+        lines.append("traffic: \(byteText(traffic.totalBytes)) (\(byteText(traffic.offRankBytes)) between ranks)"
+                     + " · bandwidth dispatch \(String(format2: metrics.meanBandwidth(.dispatch, phases: phases))) GB/s"
+                     + " combine \(String(format2: metrics.meanBandwidth(.combine, phases: phases))) GB/s per rank")
+        lines.append("experts: \(String(format2: metrics.expertGFlops(phases: phases))) GFLOP/s"
+                     + (isModeled ? " (modeled)" : "")
+                     + " · peak RSS \(byteText(metrics.peakResidentBytes.max() ?? 0))")
+        let closes = perRank.allSatisfy(\.closes) && total.closes
+        lines.append("accounting: \(total.assignments) assignments = \(total.accepted) accepted + \(total.rerouted) rerouted"
+                     + " + \(total.dropped) dropped on every rank: " + (closes ? "yes" : "NO"))
         if let v = verification {
             lines.append("verification (step \(v.step), \(v.layers) layer(s)): decisions_match \(v.decisionsMatch),"
                          + " max_rel_error \(v.maxRelError) (tolerance \(v.tolerance)): " + (v.passed ? "PASS" : "FAIL"))
         }
         return lines.joined(separator: "\n")
     }
+
+    private var isModeled: Bool {
+        if case .modeled = config.compute { return true }
+        return false
+    }
+}
+
+/// Bytes in binary units: "812 B", "1.50 KiB", "80.00 MiB", "1.25 GiB".
+func byteText<T: BinaryInteger>(_ n: T) -> String {
+    let value = Double(n)
+    let units = ["KiB", "MiB", "GiB", "TiB"]
+    guard abs(value) >= 1024 else { return "\(n) B" }
+    var scaled = value / 1024, unit = 0
+    while abs(scaled) >= 1024 && unit < units.count - 1 {
+        scaled /= 1024
+        unit += 1
+    }
+    return String(format2: scaled) + " " + units[unit]
 }
 
 private func ms(_ seconds: Double) -> String { String(format3: seconds * 1e3) }

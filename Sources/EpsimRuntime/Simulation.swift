@@ -3,29 +3,47 @@ import EpsimCore
 /// `epsim run`: every rank runs the same loop over warm-up and counted steps; rank 0
 /// prints the report and writes the result files.
 public enum Simulation {
-    /// Runs one layout on `transport`. Collective. Bad input (config, world size,
-    /// trace files, output paths) is agreed on by all ranks before anything runs, so it
-    /// is reported once and every rank exits.
-    public static func run(_ options: RunOptions, transport: any Transport) throws {
+    /// Runs one layout on `transport` and returns the result on rank 0 (nil elsewhere).
+    /// Collective. Bad input (config, world size, trace files, output paths) is agreed on
+    /// by all ranks before anything runs, so it is reported once and every rank exits.
+    @discardableResult
+    public static func run(_ options: RunOptions, transport: any Transport) throws -> RunResult? {
         let config = try Launcher.agree(transport) { () throws -> SimConfig in
             let config = try ConfigLoader.load(path: options.configPath, overrides: options.overrides)
             try ConfigLoader.validate(config, worldSize: transport.size)
             return config
         }
-        let (dump, output) = try Launcher.agree(transport) {
+        let (dump, files) = try Launcher.agree(transport) {
             let dump = try options.routingOut.map { try RoutingDump(path: $0, rank: transport.rank) }
-            let output = transport.rank == 0 ? try options.output.map { try AtomicFile.Writer(path: $0) } : nil
-            return (dump, output)
+            let files = transport.rank == 0 ? try ResultFiles(options) : nil
+            return (dump, files)
         }
-        guard let result = try execute(config, transport: transport, verify: options.verify, dump: dump) else { return }
-        print(result.terminalReport())
-        if let output {
-            try output.append(result.json().serialized() + "\n")
-            try output.commit()
-        }
+        let settings = Settings(verify: options.verify, sync: options.sync, trace: options.trace != nil,
+                                progress: options.report)
+        guard let result = try execute(config, transport: transport, settings: settings, dump: dump) else { return nil }
+        if options.report { print(result.terminalReport()) }
+        try files?.write(result)
         if let verification = result.verification, !verification.passed {
             Launcher.printError("verification failed: \(verification.summary)")
             throw ReportedFailure()
+        }
+        return result
+    }
+
+    /// How `execute` runs, besides the config.
+    public struct Settings: Sendable {
+        public var verify = false
+        public var sync = false
+        /// Keep every timed interval for a trace file.
+        public var trace = false
+        /// A progress line on stderr (rank 0, terminals only, runs over two seconds).
+        public var progress = false
+
+        public init(verify: Bool = false, sync: Bool = false, trace: Bool = false, progress: Bool = false) {
+            self.verify = verify
+            self.sync = sync
+            self.trace = trace
+            self.progress = progress
         }
     }
 
@@ -34,26 +52,41 @@ public enum Simulation {
     /// files) are agreed on by all ranks first.
     public static func execute(_ config: SimConfig, transport: any Transport, verify: Bool = false,
                                dump: RoutingDump? = nil) throws -> RunResult? {
+        try execute(config, transport: transport, settings: Settings(verify: verify), dump: dump)
+    }
+
+    public static func execute(_ config: SimConfig, transport: any Transport, settings: Settings,
+                               dump: RoutingDump? = nil) throws -> RunResult? {
         let stage = try Launcher.agree(transport) {
             try MoERank(config: config, rank: transport.rank, worldSize: transport.size)
         }
-        let P = transport.size
+        stage.synchronize = settings.sync
+        let P = transport.size, L = config.model.layers
         var totals = RoutingTotals(experts: config.model.experts)
         var traffic = [Int64](repeating: 0, count: 2 * P)  // dispatch bytes to each peer, then combine
-        let timer = PhaseTimer(steps: config.steps)
+        // Per layer at most 11 intervals (route, permute ×2, wait ×2, dispatch, expert,
+        // unpermute ×2, combine, shared), plus the step itself.
+        let timer = PhaseTimer(steps: config.steps, eventsPerStep: settings.trace ? 11 * L + 1 : 0)
+        let recorder = StepRecorder(steps: config.steps, experts: config.model.experts, layers: L)
+        let progress = settings.progress && transport.rank == 0 ? ProgressLine(total: config.warmupSteps + config.steps) : nil
         var verification: Verification? = nil
         let lastStep = config.warmupSteps + config.steps - 1
         try transport.barrier()
+        timer.start()
         for step in 0...lastStep {
             let counted = step - config.warmupSteps
             timer.begin(step: counted)
-            try timer.time(.step) { try stage.step(step, transport: transport, timer: timer) }
+            timer.layer = -1
+            stage.prepareInputs(step: step)
+            try timer.time(.step) { try stage.step(step, transport: transport, timer: timer, prepared: true) }
+            progress?.update(done: step + 1)
             guard counted >= 0 else { continue }
             for p in 0..<P {
                 traffic[p] += Int64(stage.dispatchBytes[p])
                 traffic[P + p] += Int64(stage.combineBytes[p])
             }
-            for layer in 0..<config.model.layers {
+            try recorder.record(step: counted, stage: stage, transport: transport)
+            for layer in 0..<L {
                 let decisions = stage.decisions[layer]
                 stage.routed[layer].weights.withUnsafeBufferPointer { totals.add(decisions, weights: $0) }
                 try stage.routed[layer].chosen.withUnsafeBufferPointer { chosen in
@@ -61,18 +94,35 @@ public enum Simulation {
                                      chosen: chosen, decisions: decisions, transport: transport)
                 }
             }
-            if verify && step == lastStep {
+            if settings.verify && step == lastStep {
                 verification = try Verifier.verify(stage, step: step, transport: transport)
             }
         }
+        progress?.finish()
         let perRank = try totals.gathered(transport)
         let trafficMatrix = try transport.allgather(traffic)
         let phaseSeconds = try transport.allgather(timer.seconds)
+        let metrics = try RunMetrics.gather(recorder, transport: transport)
+        let events = settings.trace ? try gatherEvents(timer, transport: transport) : []
         try dump?.commit()
-        guard transport.rank == 0 else { return nil }
+        guard transport.rank == 0, let metrics else { return nil }
         return RunResult(
-            config: config, transport: transport.kindName, ranks: P, layout: stage.layout, perRank: perRank,
+            config: config, environment: RunEnvironment(transport: transport, hosts: metrics.hosts, sync: settings.sync),
+            layout: stage.layout, perRank: perRank,
             phases: PhaseSummary(seconds: phaseSeconds, ranks: P, steps: config.steps),
-            traffic: TrafficMatrix(gathered: trafficMatrix, ranks: P), verification: verification)
+            traffic: TrafficMatrix(gathered: trafficMatrix, ranks: P), metrics: metrics,
+            events: events, verification: verification)
+    }
+
+    /// Every rank's recorded intervals, to rank 0: [rank] of flat event arrays.
+    private static func gatherEvents(_ timer: PhaseTimer, transport: any Transport) throws -> [[Double]] {
+        let mine = Array(timer.events.prefix(timer.eventCount * PhaseTimer.eventFields))
+        let bytes = mine.withUnsafeBytes { Array($0) }
+        let all = try transport.gatherBytes(bytes, root: 0)
+        return all.map { part in
+            part.withUnsafeBytes { raw in
+                (0..<(raw.count / 8)).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: Double.self) }
+            }
+        }
     }
 }

@@ -19,12 +19,23 @@ struct RunCommand: ParsableCommand {
         valueName: "file"))
     var routingOut: String?
 
+    @Option(name: .long, help: ArgumentHelp("Write one CSV row per (step, rank, phase).", valueName: "file"))
+    var csv: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Write a Chrome trace-event JSON (one track per rank; opens in Perfetto).", valueName: "file"))
+    var trace: String?
+
     @Flag(name: .long, help: "Check the last counted step against the single-process reference (on rank 0).")
     var verify = false
 
+    @Flag(name: .long, help: "Put a barrier before each communication phase and report the time spent there as `wait`.")
+    var sync = false
+
     func run() throws {
         let options = RunOptions(configPath: common.config, overrides: common.overrides,
-                                 output: output, routingOut: routingOut, verify: verify)
+                                 output: output, routingOut: routingOut, csv: csv, trace: trace,
+                                 verify: verify, sync: sync)
         let code = Launcher.run(common.transport) { transport in
             try Simulation.run(options, transport: transport)
         }

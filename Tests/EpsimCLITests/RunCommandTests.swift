@@ -33,7 +33,7 @@ final class RunCommandTests: XCTestCase {
         let run = try CLI.epsim(["run", "--config", "configs/default.yaml", "--emulate", "4",
                                  "--routing-out", dump.path, "--output", result.path])
         XCTAssertEqual(run.status, 0, run.stderr)
-        XCTAssertTrue(run.stdout.contains("accounting: T·k = accepted + rerouted + dropped on every rank: yes"),
+        XCTAssertTrue(run.stdout.contains("accounting: 40960 assignments = 40960 accepted + 0 rerouted + 0 dropped on every rank: yes"),
                       run.stdout)
         let outcomes = try checkDump(dump, ranks: 4, tokens: 512, topK: 2, steps: 10)
         let json = try CLI.json(at: result)
@@ -82,7 +82,8 @@ final class RunCommandTests: XCTestCase {
             let routing = try XCTUnwrap(try CLI.json(at: result)["routing"] as? [String: Any])
             dropped[policy] = routing["dropped"] as? Int
             moved[policy] = routing["rerouted"] as? Int
-            XCTAssertTrue(run.stdout.contains("rerouted \(moved[policy]!) ("), run.stdout)
+            XCTAssertTrue(run.stdout.contains("+ \(moved[policy]!) rerouted + \(dropped[policy]!) dropped on every rank: yes"),
+                          run.stdout)
         }
         XCTAssertGreaterThan(dropped["drop"]!, 0)
         XCTAssertLessThan(dropped["reroute"]!, dropped["drop"]!)

@@ -1,0 +1,216 @@
+import EpsimCore
+import Yams
+
+/// The figures `epsim compare` and `epsim sweep` put side by side for one layout, taken
+/// from a finished run or read back from a result JSON file.
+public struct LayoutSummary: Sendable {
+    public var name: String
+    /// Median milliseconds per phase (every `Phase`, step included).
+    public var medianMs: [Phase: Double]
+    /// Communication (dispatch + combine) share of step time.
+    public var communicationShare: Double
+    public var dropRate: Double
+    public var rerouteRate: Double
+    public var expertImbalance: Double
+    public var rankImbalance: Double
+    public var totalBytes: Int64
+    public var offRankBytes: Int64
+    /// [src][dst] bytes, dispatch + combine.
+    public var traffic: [[Int64]]
+
+    public var stepMs: Double { medianMs[.step] ?? 0 }
+
+    public init(name: String, result r: RunResult) {
+        self.name = name
+        medianMs = Dictionary(uniqueKeysWithValues: Phase.allCases.map { ($0, r.phases[$0].median * 1e3) })
+        communicationShare = r.phases.communicationShare
+        dropRate = r.dropRate
+        rerouteRate = r.rerouteRate
+        expertImbalance = r.total.expertImbalance
+        rankImbalance = r.metrics.rankImbalance
+        totalBytes = r.traffic.totalBytes
+        offRankBytes = r.traffic.offRankBytes
+        traffic = r.traffic.bytes
+    }
+
+    /// Reads a result file written by `epsim run --output` (schema epsim.result/1).
+    /// Throws `ConfigError` naming the file and the missing or malformed key.
+    public init(resultFile path: String, name: String? = nil) throws {
+        guard let text = ConfigLoader.readFile(path) else {
+            throw ConfigError(file: path, keyPath: "", "cannot read result file")
+        }
+        let root: Any?
+        do {
+            root = try Yams.load(yaml: text)
+        } catch {
+            throw ConfigError(file: path, keyPath: "", "not a JSON document")
+        }
+        let doc = ResultDocument(root: root, file: path)
+        let schema = try doc.string("schema")
+        guard schema == RunResult.schema else {
+            throw ConfigError(file: path, keyPath: "", "schema: expected \(RunResult.schema), got \(schema)")
+        }
+        self.name = name ?? path
+        var medians: [Phase: Double] = [:]
+        for phase in Phase.allCases {
+            // Files from before `wait` existed have no such key: it was zero then.
+            medians[phase] = phase == .wait ? (try? doc.number("phases.wait.median_ms")) ?? 0
+                : try doc.number("phases.\(phase).median_ms")
+        }
+        medianMs = medians
+        communicationShare = try doc.number("phases.communication_share")
+        dropRate = try doc.number("routing.drop_rate")
+        rerouteRate = try doc.number("routing.reroute_rate")
+        expertImbalance = try doc.number("routing.expert_imbalance")
+        rankImbalance = (try? doc.number("routing.rank_imbalance")) ?? 0
+        totalBytes = Int64(try doc.number("traffic.total_bytes"))
+        offRankBytes = Int64(try doc.number("traffic.off_rank_bytes"))
+        traffic = try doc.matrix("traffic.bytes")
+    }
+
+    /// Whether a path names a result file rather than a config (by its content's
+    /// first key, so a config may end in .json too).
+    public static func isResultFile(_ path: String) -> Bool {
+        guard let text = ConfigLoader.readFile(path) else { return false }
+        let head = text.prefix(200)
+        return head.contains("\"schema\"") && head.contains(RunResult.schema)
+    }
+
+    public var json: JSONValue {
+        .object([
+            ("name", .string(name)),
+            ("median_ms", .object(Phase.allCases.map { ($0.description, .double(medianMs[$0] ?? 0)) })),
+            ("communication_share", .double(communicationShare)),
+            ("drop_rate", .double(dropRate)),
+            ("reroute_rate", .double(rerouteRate)),
+            ("expert_imbalance", .double(expertImbalance)),
+            ("rank_imbalance", .double(rankImbalance)),
+            ("total_bytes", .int(Int(totalBytes))),
+            ("off_rank_bytes", .int(Int(offRankBytes))),
+            ("traffic_bytes", .array(traffic.map { .array($0.map { .int(Int($0)) }) })),
+        ])
+    }
+}
+
+/// Dotted-path access into a parsed result document, with errors naming the key.
+private struct ResultDocument {
+    let root: Any?
+    let file: String
+
+    func value(_ path: String) throws -> Any {
+        var node: Any? = root
+        for key in path.split(separator: ".") {
+            guard let object = node as? [String: Any], let next = object[String(key)] else {
+                throw ConfigError(file: file, keyPath: "", "\(path): missing from the result file")
+            }
+            node = next
+        }
+        guard let node else { throw ConfigError(file: file, keyPath: "", "\(path): missing from the result file") }
+        return node
+    }
+
+    func number(_ path: String) throws -> Double {
+        let v = try value(path)
+        if let d = v as? Double { return d }
+        if let i = v as? Int { return Double(i) }
+        throw ConfigError(file: file, keyPath: "", "\(path): expected a number, got \(v)")
+    }
+
+    func string(_ path: String) throws -> String {
+        let v = try value(path)
+        guard let s = v as? String else { throw ConfigError(file: file, keyPath: "", "\(path): expected a string, got \(v)") }
+        return s
+    }
+
+    func matrix(_ path: String) throws -> [[Int64]] {
+        guard let rows = try value(path) as? [Any] else {
+            throw ConfigError(file: file, keyPath: "", "\(path): expected a matrix of byte counts")
+        }
+        return try rows.map { row in
+            guard let cells = row as? [Any] else {
+                throw ConfigError(file: file, keyPath: "", "\(path): expected a matrix of byte counts")
+            }
+            return try cells.map { cell in
+                if let i = cell as? Int { return Int64(i) }
+                if let d = cell as? Double { return Int64(d) }
+                throw ConfigError(file: file, keyPath: "", "\(path): expected a matrix of byte counts, got \(cell)")
+            }
+        }
+    }
+}
+
+/// Side-by-side tables of several layouts.
+public enum ComparisonTable {
+    /// Column names for files: each file's last path component, or the whole path
+    /// where two last components are the same.
+    public static func columnNames(_ files: [String]) -> [String] {
+        let base = files.map { path in String(path.split(separator: "/").last ?? Substring(path)) }
+        return files.indices.map { i in base.filter { $0 == base[i] }.count > 1 ? files[i] : base[i] }
+    }
+
+    /// The phases a comparison shows (wait only when some layout has it).
+    static func shownPhases(_ layouts: [LayoutSummary]) -> [Phase] {
+        Phase.allCases.filter { $0 != .wait || layouts.contains { ($0.medianMs[.wait] ?? 0) > 0 } }
+    }
+
+    /// One column per layout: per-phase medians with the ratio to the first layout,
+    /// then communication share, drop and reroute rates, imbalance and bytes.
+    public static func text(_ layouts: [LayoutSummary]) -> String {
+        guard let first = layouts.first else { return "nothing to compare" }
+        let width = max(16, layouts.map { $0.name.count + 2 }.max() ?? 0)
+        func row(_ label: String, _ cells: [String]) -> String {
+            label.padding(18) + cells.map { $0.leftPadding(width) }.joined()
+        }
+        var lines = [row("", layouts.map(\.name))]
+        lines.append(row("median ms (× first)", layouts.map { _ in "" }))
+        for phase in shownPhases(layouts) {
+            lines.append(row("  " + phase.description, layouts.map { l in
+                let v = l.medianMs[phase] ?? 0, base = first.medianMs[phase] ?? 0
+                return String(format3: v) + " (" + (base > 0 ? String(format2: v / base) + "×" : "-") + ")"
+            }))
+        }
+        lines.append(row("communication", layouts.map { String(format2: 100 * $0.communicationShare) + "%" }))
+        lines.append(row("drop", layouts.map { String(format2: 100 * $0.dropRate) + "%" }))
+        lines.append(row("reroute", layouts.map { String(format2: 100 * $0.rerouteRate) + "%" }))
+        lines.append(row("imbalance expert", layouts.map { String(format2: $0.expertImbalance) }))
+        lines.append(row("imbalance rank", layouts.map { String(format2: $0.rankImbalance) }))
+        lines.append(row("bytes", layouts.map { byteText($0.totalBytes) }))
+        lines.append(row("  between ranks", layouts.map { byteText($0.offRankBytes) }))
+        return lines.joined(separator: "\n")
+    }
+
+    /// The comparison as JSON (schema epsim.compare/1), ratios relative to the first.
+    public static func json(_ layouts: [LayoutSummary]) -> JSONValue {
+        let first = layouts.first
+        return .object([
+            ("schema", .string("epsim.compare/1")),
+            ("epsim_version", .string(EpsimVersion.string)),
+            ("layouts", .array(layouts.map { l in
+                var pairs: [(String, JSONValue)] = []
+                if case let .object(p) = l.json { pairs = p }
+                pairs.append(("ratio_to_first", .object(Phase.allCases.map { phase in
+                    let base = first?.medianMs[phase] ?? 0
+                    return (phase.description, base > 0 ? .double((l.medianMs[phase] ?? 0) / base) : .null)
+                })))
+                return .object(pairs)
+            })),
+        ])
+    }
+
+    /// The chart input for `ComparisonChart`.
+    public static func chart(_ layouts: [LayoutSummary], title: String) -> ComparisonChart {
+        ComparisonChart(title: title, layouts: layouts.map { l in
+            ComparisonChart.Layout(
+                name: l.name,
+                phases: Phase.inside.map { (name: $0.description, milliseconds: l.medianMs[$0] ?? 0) },
+                stepMilliseconds: l.stepMs, traffic: l.traffic)
+        })
+    }
+}
+
+extension String {
+    /// Pads on the right to `width` characters.
+    func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
+    /// Pads on the left to `width` characters.
+    func leftPadding(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
+}

@@ -1,0 +1,91 @@
+import EpsimCore
+
+/// The files `epsim run` writes on rank 0: the result JSON, the per-(step, rank, phase)
+/// CSV and the Chrome trace. Each is opened (as a temporary file beside its path) before
+/// the run, so a bad path fails at once on every rank, and renamed into place only once
+/// complete.
+public final class ResultFiles {
+    private let output: AtomicFile.Writer?
+    private let csv: AtomicFile.Writer?
+    private let trace: AtomicFile.Writer?
+
+    public init(_ options: RunOptions) throws {
+        output = try options.output.map { try AtomicFile.Writer(path: $0) }
+        csv = try options.csv.map { try AtomicFile.Writer(path: $0) }
+        trace = try options.trace.map { try AtomicFile.Writer(path: $0) }
+    }
+
+    public func write(_ result: RunResult) throws {
+        if let output {
+            try output.append(result.json().serialized() + "\n")
+            try output.commit()
+        }
+        if let csv {
+            try csv.append(ResultFiles.csv(result))
+            try csv.commit()
+        }
+        if let trace {
+            try trace.append(ResultFiles.trace(result))
+            try trace.commit()
+        }
+    }
+
+    /// `step,rank,phase,milliseconds`: one row per counted step, rank and phase, in that
+    /// order (phases as `Phase.allCases`), times summed over layers.
+    public static func csv(_ result: RunResult) -> String {
+        var text = "step,rank,phase,milliseconds\n"
+        let phases = result.phases
+        for step in 0..<phases.steps {
+            for rank in 0..<phases.ranks {
+                for phase in Phase.allCases {
+                    text += "\(step),\(rank),\(phase),\(phases.sample(rank: rank, step: step, phase: phase) * 1e3)\n"
+                }
+            }
+        }
+        return text
+    }
+
+    /// Chrome trace-event JSON (the "JSON object format"): one process, one track
+    /// (thread) per rank, one complete event ("ph": "X") per timed interval: the step,
+    /// and each phase of each layer, with `args.step` and `args.layer`. Times are in
+    /// microseconds since each rank's start barrier. Opens in Perfetto and
+    /// chrome://tracing.
+    public static func trace(_ result: RunResult) -> String {
+        var events: [JSONValue] = [
+            .object([("name", .string("process_name")), ("ph", .string("M")), ("pid", .int(0)),
+                     ("args", .object([("name", .string("epsim \(result.config.sourcePath ?? "")")) ]))]),
+        ]
+        for rank in 0..<result.environment.ranks {
+            events.append(.object([
+                ("name", .string("thread_name")), ("ph", .string("M")), ("pid", .int(0)), ("tid", .int(rank)),
+                ("args", .object([("name", .string("rank \(rank)"))])),
+            ]))
+            events.append(.object([
+                ("name", .string("thread_sort_index")), ("ph", .string("M")), ("pid", .int(0)), ("tid", .int(rank)),
+                ("args", .object([("sort_index", .int(rank))])),
+            ]))
+        }
+        let fields = PhaseTimer.eventFields
+        for (rank, list) in result.events.enumerated() {
+            for i in 0..<(list.count / fields) {
+                let e = list[(i * fields)..<((i + 1) * fields)].map { $0 }
+                guard let phase = Phase(rawValue: Int(e[0])) else { continue }
+                let layer = Int(e[1]), step = Int(e[2])
+                var args: [(String, JSONValue)] = [("step", .int(step))]
+                if layer >= 0 { args.append(("layer", .int(layer))) }
+                events.append(.object([
+                    ("name", .string(phase.description)),
+                    ("cat", .string(phase.isCommunication ? "communication" : phase == .step ? "step" : "compute")),
+                    ("ph", .string("X")), ("pid", .int(0)), ("tid", .int(rank)),
+                    ("ts", .double(e[3] * 1e6)), ("dur", .double((e[4] - e[3]) * 1e6)),
+                    ("args", .object(args)),
+                ]))
+            }
+        }
+        return JSONValue.object([
+            ("traceEvents", .array(events)),
+            ("displayTimeUnit", .string("ms")),
+            ("otherData", .object([("schema", .string(RunResult.schema)), ("epsim_version", .string(EpsimVersion.string))])),
+        ]).serialized(indent: 0) + "\n"
+    }
+}

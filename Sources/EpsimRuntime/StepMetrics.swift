@@ -1,0 +1,159 @@
+import EpsimCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Per-step figures, recorded after every counted step outside the timed region.
+///
+/// Each rank keeps its own scalars for every step ([steps × `RankField.allCases.count`],
+/// gathered once at the end). Figures that need every rank's routing (expert load, the
+/// load-balancing loss, importance) are summed over ranks with one allreduce per step;
+/// every rank then holds the same per-step global figures.
+public final class StepRecorder {
+    /// One rank's scalars per step.
+    public enum RankField: Int, CaseIterable, Sendable {
+        case tokens, assignments, accepted, rerouted, dropped, droppedWeight
+        /// Rows this rank's experts computed (its load), summed over layers.
+        case rowsComputed
+        case bytesSent, bytesReceived, selfBytes
+        /// Bytes sent to other ranks in dispatch and in combine.
+        case dispatchOffRank, combineOffRank
+        /// FLOPs of the rows computed (routed experts only).
+        case expertFlops
+        /// The capacity of layer 0 (per source rank, or global); -1 when dropless.
+        case capacity
+    }
+
+    public let steps: Int
+    public let experts: Int
+    public let layers: Int
+    /// [steps × RankField.allCases.count] for this rank.
+    public private(set) var scalars: [Double]
+    /// [steps × E]: assignments that ended at each expert, all ranks, summed over layers.
+    public private(set) var expertLoad: [Double]
+    /// [steps]: Switch's load-balancing loss and the squared coefficient of variation of
+    /// expert importance, each the mean over layers (see docs/results.md).
+    public private(set) var auxLoss: [Double]
+    public private(set) var importanceCV2: [Double]
+    /// Scratch for the allreduce: per layer [chosen count E, score sum E, importance E,
+    /// tokens 1], then the expert load [E].
+    private var scratch: [Double]
+
+    public init(steps: Int, experts: Int, layers: Int) {
+        self.steps = steps
+        self.experts = experts
+        self.layers = layers
+        scalars = Array(repeating: 0, count: steps * RankField.allCases.count)
+        expertLoad = Array(repeating: 0, count: steps * experts)
+        auxLoss = Array(repeating: 0, count: steps)
+        importanceCV2 = Array(repeating: 0, count: steps)
+        scratch = Array(repeating: 0, count: layers * (3 * experts + 1) + experts)
+    }
+
+    private func set(_ step: Int, _ field: RankField, _ value: Double) {
+        scalars[step * RankField.allCases.count + field.rawValue] = value
+    }
+
+    /// Records counted step `step` of `stage` (collective: one allreduce).
+    public func record(step: Int, stage: MoERank, transport: any Transport) throws {
+        let c = stage.config, E = experts, k = c.model.topK, rank = transport.rank
+        var assignments = 0, accepted = 0, rerouted = 0, dropped = 0, droppedWeight = 0.0
+        for i in scratch.indices { scratch[i] = 0 }
+        let loadBase = layers * (3 * E + 1)
+        for l in 0..<layers {
+            let d = stage.decisions[l], out = stage.routed[l]
+            assignments += d.assignments
+            accepted += d.accepted
+            rerouted += d.rerouted
+            dropped += d.dropped
+            for a in 0..<d.assignments where d.outcome[a] == .dropped { droppedWeight += Double(out.weights[a]) }
+            for e in 0..<E { scratch[loadBase + e] += Double(d.expertLoad[e]) }
+            let base = l * (3 * E + 1)
+            for t in 0..<out.tokens {
+                for j in 0..<k {
+                    let e = Int(out.chosen[t * k + j])
+                    scratch[base + e] += 1
+                    scratch[base + 2 * E + e] += Double(out.weights[t * k + j])
+                }
+                for e in 0..<E { scratch[base + E + e] += Double(out.scores[t * E + e]) }
+            }
+            scratch[base + 3 * E] = Double(out.tokens)
+        }
+        let sent = (0..<transport.size).reduce(0) { $0 + stage.dispatchBytes[$1] + stage.combineBytes[$1] }
+        let selfBytes = stage.dispatchBytes[rank] + stage.combineBytes[rank]
+        set(step, .tokens, Double(stage.tokens * layers))
+        set(step, .assignments, Double(assignments))
+        set(step, .accepted, Double(accepted))
+        set(step, .rerouted, Double(rerouted))
+        set(step, .dropped, Double(dropped))
+        set(step, .droppedWeight, droppedWeight)
+        set(step, .rowsComputed, Double(stage.rowsComputed))
+        set(step, .bytesSent, Double(sent))
+        set(step, .bytesReceived, Double(stage.bytesReceived))
+        set(step, .selfBytes, Double(selfBytes))
+        set(step, .dispatchOffRank, Double(stage.dispatchBytes.reduce(0, +) - stage.dispatchBytes[rank]))
+        set(step, .combineOffRank, Double(stage.combineBytes.reduce(0, +) - stage.combineBytes[rank]))
+        set(step, .expertFlops, ExpertCost.flops(tokens: stage.rowsComputed, model: c.model))
+        set(step, .capacity, Double(stage.decisions.first?.capacity ?? -1))
+
+        try scratch.withUnsafeMutableBufferPointer { try transport.allreduce($0, op: .sum) }
+        for e in 0..<E { expertLoad[step * E + e] = scratch[loadBase + e] }
+        var aux = 0.0, cv2 = 0.0
+        for l in 0..<layers {
+            let base = l * (3 * E + 1)
+            let tokens = scratch[base + 3 * E]
+            guard tokens > 0 else { continue }
+            var sum = 0.0
+            for e in 0..<E {
+                let f = scratch[base + e] / (tokens * Double(k))
+                let p = scratch[base + E + e] / tokens
+                sum += f * p
+            }
+            aux += Double(E) * sum
+            cv2 += LoadStatistics.cv2(scratch[(base + 2 * E)..<(base + 3 * E)])
+        }
+        auxLoss[step] = aux / Double(max(1, layers))
+        importanceCV2[step] = cv2 / Double(max(1, layers))
+    }
+}
+
+/// Small statistics used by reports.
+public enum LoadStatistics {
+    /// Squared coefficient of variation, variance / mean² (population variance); 0 for
+    /// an empty or all-zero sample.
+    public static func cv2<C: Collection>(_ values: C) -> Double where C.Element == Double {
+        let n = Double(values.count)
+        guard n > 0 else { return 0 }
+        let mean = values.reduce(0, +) / n
+        guard mean != 0 else { return 0 }
+        let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n
+        return variance / (mean * mean)
+    }
+
+    /// max / mean; 0 for an empty or all-zero sample.
+    public static func imbalance<C: Collection>(_ values: C) -> Double where C.Element == Double {
+        guard let top = values.max() else { return 0 }
+        let mean = values.reduce(0, +) / Double(values.count)
+        return mean > 0 ? top / mean : 0
+    }
+}
+
+/// Peak resident set size of this process in bytes (getrusage). Emulated ranks share
+/// one process, so they all report the process's peak.
+public func processPeakResidentBytes() -> Int64 {
+    #if os(Linux)
+    let RUSAGE_SELF_WHO = __rusage_who_t(RUSAGE_SELF.rawValue)
+    #else
+    let RUSAGE_SELF_WHO = RUSAGE_SELF
+    #endif
+    var usage = rusage()
+    guard getrusage(RUSAGE_SELF_WHO, &usage) == 0 else { return 0 }
+    #if os(Linux)
+    return Int64(usage.ru_maxrss) * 1024
+    #else
+    return Int64(usage.ru_maxrss)
+    #endif
+}

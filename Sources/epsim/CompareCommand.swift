@@ -1,0 +1,66 @@
+import ArgumentParser
+import EpsimCore
+import EpsimRuntime
+
+struct CompareCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Compare layouts side by side: run each config, or read result files.",
+        discussion: """
+            Each FILE is a config (run now, on this transport, with --set applied) or a result \
+            file written by `epsim run --output` (schema epsim.result/1). Ratios are to the first.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("Configs (YAML) or result files (JSON), two or more.", valueName: "file"))
+    var files: [String]
+
+    @Option(name: .customLong("set"), parsing: .singleValue,
+            help: ArgumentHelp("Override a key of every config, e.g. --set steps=5 (repeatable).", valueName: "key=value"))
+    var overrides: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Run N ranks as threads of this process.", valueName: "N"))
+    var emulate: Int?
+
+    @Flag(name: .long, help: "Barrier before each communication phase (see `epsim run --sync`).")
+    var sync = false
+
+    @Option(name: .long, help: ArgumentHelp("Write the comparison as JSON (schema epsim.compare/1).", valueName: "file"))
+    var output: String?
+
+    @Option(name: .long, help: ArgumentHelp("Draw phase times and traffic matrices as an SVG image.", valueName: "file"))
+    var svg: String?
+
+    func validate() throws {
+        if files.count < 2 { throw ValidationError("compare: expected two or more files, got \(files.count)") }
+        if let n = emulate, !(1...4096).contains(n) {
+            throw ValidationError("--emulate: expected a number of ranks in 1...4096, got \(n)")
+        }
+        for o in overrides where !o.contains("=") { throw ValidationError("--set: expected key=value, got '\(o)'") }
+    }
+
+    func run() throws {
+        let files = files, overrides = overrides, sync = sync, output = output, svg = svg
+        let code = Launcher.run(emulate.map { .emulated(ranks: $0) } ?? .mpi) { transport in
+            var summaries: [LayoutSummary] = []
+            let names = ComparisonTable.columnNames(files)
+            for (file, name) in zip(files, names) {
+                if LayoutSummary.isResultFile(file) {
+                    if transport.rank == 0 { summaries.append(try LayoutSummary(resultFile: file, name: name)) }
+                    continue
+                }
+                let options = RunOptions(configPath: file, overrides: overrides, sync: sync, report: false)
+                if let result = try Simulation.run(options, transport: transport) {
+                    summaries.append(LayoutSummary(name: name, result: result))
+                }
+            }
+            guard transport.rank == 0 else { return }
+            print(ComparisonTable.text(summaries))
+            if let output { try AtomicFile.write(ComparisonTable.json(summaries).serialized() + "\n", to: output) }
+            if let svg {
+                try AtomicFile.write(ComparisonTable.chart(summaries, title: "epsim compare").svg(), to: svg)
+            }
+        }
+        if code != 0 { throw ExitCode(code) }
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import EpsimCore
+import EpsimRuntime
+
+struct SweepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Run a config over the cross product of overrides and mark the Pareto front.",
+        discussion: """
+            Example: epsim sweep --config configs/skewed.yaml --emulate 4 \
+            --vary capacity.factor=1.0,1.25,2.0 --vary overflow.policy=drop,reroute
+            """
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(name: .long, parsing: .singleValue, help: ArgumentHelp(
+        "A config key and the values to try, e.g. capacity.factor=1.0,1.25 (repeatable).", valueName: "key=v1,v2,..."))
+    var vary: [String] = []
+
+    @Flag(name: .long, help: "Barrier before each communication phase (see `epsim run --sync`).")
+    var sync = false
+
+    @Option(name: .long, help: ArgumentHelp("Write one CSV row per point.", valueName: "file"))
+    var csv: String?
+
+    @Option(name: .long, help: ArgumentHelp("Write the sweep as JSON (schema epsim.sweep/1).", valueName: "file"))
+    var output: String?
+
+    func validate() throws {
+        if vary.isEmpty { throw ValidationError("sweep: expected at least one --vary key=v1,v2,...") }
+        for v in vary {
+            do { _ = try Sweep.Axis(parsing: v) } catch { throw ValidationError("\(error)") }
+        }
+    }
+
+    func run() throws {
+        let axes = try vary.map { try Sweep.Axis(parsing: $0) }
+        let points = Sweep.points(axes)
+        let config = common.config, base = common.overrides, sync = sync, csv = csv, output = output
+        let code = Launcher.run(common.transport) { transport in
+            var summaries: [LayoutSummary] = []
+            for point in points {
+                let options = RunOptions(configPath: config, overrides: base + point, sync: sync, report: false)
+                if let result = try Simulation.run(options, transport: transport) {
+                    summaries.append(LayoutSummary(name: point.joined(separator: " "), result: result))
+                }
+            }
+            guard transport.rank == 0 else { return }
+            let rows = Sweep.rows(overrides: points, summaries: summaries)
+            print(Sweep.text(rows, axes: axes))
+            if let csv { try AtomicFile.write(Sweep.csv(rows, axes: axes), to: csv) }
+            if let output { try AtomicFile.write(Sweep.json(rows, axes: axes, config: config).serialized() + "\n", to: output) }
+        }
+        if code != 0 { throw ExitCode(code) }
+    }
+}
