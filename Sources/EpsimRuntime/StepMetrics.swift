@@ -78,7 +78,13 @@ public final class StepRecorder {
                     scratch[base + e] += 1
                     scratch[base + 2 * E + e] += Double(out.weights[t * k + j])
                 }
-                for e in 0..<E { scratch[base + E + e] += Double(out.scores[t * E + e]) }
+                // Scores normalized per token (a no-op for softmax; for sigmoid scores this
+                // is DeepSeek-V3's normalization in its balance loss).
+                var total = 0.0
+                for e in 0..<E { total += Double(out.scores[t * E + e]) }
+                if total > 0 {
+                    for e in 0..<E { scratch[base + E + e] += Double(out.scores[t * E + e]) / total }
+                }
             }
             scratch[base + 3 * E] = Double(out.tokens)
         }
