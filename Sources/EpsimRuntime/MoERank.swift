@@ -114,10 +114,14 @@ public final class MoERank {
         if synchronize { try timer.time(.wait) { try transport.barrier() } }
         try timer.time(.dispatch) { try dispatcher.tokenDispatch(transport: transport) }
         for p in 0..<dispatchBytes.count { dispatchBytes[p] += dispatcher.handle.lastSentBytes[p] }
-        timer.time(.permute) { dispatcher.dispatchPostprocess() }
+        timer.time(.permute) { dispatcher.dispatchPostprocess(decode: !isModeled) }
         timer.time(.expert) { runExperts(layer) }
         timer.time(.unpermute) {
-            expertOutput.withUnsafeBufferPointer { dispatcher.combinePreprocess(expertOutput: $0) }
+            if isModeled {
+                dispatcher.combinePreprocessZeros()
+            } else {
+                expertOutput.withUnsafeBufferPointer { dispatcher.combinePreprocess(expertOutput: $0) }
+            }
         }
         if synchronize { try timer.time(.wait) { try transport.barrier() } }
         try timer.time(.combine) { try dispatcher.tokenCombine(transport: transport) }
@@ -151,13 +155,13 @@ public final class MoERank {
     private func runExperts(_ layer: Int) {
         let H = config.model.hidden, h = dispatcher.handle
         let rows = h.recvRows
-        if expertOutput.count < rows * H { expertOutput = Array(repeating: 0, count: rows * H) }
-        if case .modeled = config.compute {
-            // A simulated accelerator: no arithmetic, only the time it would take.
-            for i in 0..<(rows * H) { expertOutput[i] = 0 }
+        if isModeled {
+            // A simulated accelerator: no arithmetic and no output rows (they are zero),
+            // only the time it would take.
             waitModeled(rows: rows)
             return
         }
+        if expertOutput.count < rows * H { expertOutput = Array(repeating: 0, count: rows * H) }
         var offset = 0
         dispatcher.expertInput.withUnsafeBufferPointer { x in
             expertOutput.withUnsafeMutableBufferPointer { y in
@@ -170,6 +174,11 @@ public final class MoERank {
                 }
             }
         }
+    }
+
+    private var isModeled: Bool {
+        if case .modeled = config.compute { return true }
+        return false
     }
 
     /// Sleeps for the modeled time of `rows` token-expert FFN evaluations.

@@ -206,7 +206,13 @@ public struct RunResult {
                      + " · weight lost \(pct(total.droppedWeightShare))"
                      + " · imbalance expert \(String(format2: total.expertImbalance)) rank \(String(format2: metrics.rankImbalance))"
                      + " · aux loss \(String(format3: metrics.auxLoss)) · importance CV² \(String(format3: metrics.importanceCV2))")
-        lines.append("expert load: " + total.expertLoad.map(String.init).joined(separator: " "))
+        if total.expertLoad.count <= 32 {
+            lines.append("expert load: " + total.expertLoad.map(String.init).joined(separator: " "))
+        } else {
+            let sorted = total.expertLoad.sorted()
+            lines.append("expert load (\(sorted.count) experts): min \(sorted.first!) · median \(sorted[sorted.count / 2])"
+                         + " · max \(sorted.last!) (per expert in --output)")
+        }
         lines.append("traffic: \(byteText(traffic.totalBytes)) (\(byteText(traffic.offRankBytes)) between ranks)"
                      + " · bandwidth dispatch \(String(format2: metrics.meanBandwidth(.dispatch, phases: phases))) GB/s"
                      + " combine \(String(format2: metrics.meanBandwidth(.combine, phases: phases))) GB/s per rank")

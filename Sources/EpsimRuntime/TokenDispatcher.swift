@@ -127,12 +127,13 @@ public final class TokenDispatcher {
                      rowBytes: dispatchRowBytes, send: sendBuffer, recv: &recvBuffer, transport: transport)
     }
 
-    /// Dispatch postprocess: decodes the received rows into `expertInput` in expert-major
-    /// order and fills `tokensPerExpert`.
-    public func dispatchPostprocess() {
+    /// Dispatch postprocess: orders the received rows expert-major (`expertRowSource`),
+    /// fills `tokensPerExpert`, and with `decode` (the default) decodes the rows into
+    /// `expertInput`. Modeled compute needs no input rows and skips the decode.
+    public func dispatchPostprocess(decode: Bool = true) {
         let h = handle, P = layout.ranks, L = h.maxLocalExperts, H = hidden
         if h.expertRowSource.count < h.recvRows { h.expertRowSource = Array(repeating: 0, count: h.recvRows) }
-        grow(&expertInput, to: h.recvRows * H)
+        if decode { grow(&expertInput, to: h.recvRows * H) }
         var i = 0
         for l in 0..<L {
             h.tokensPerExpert[l] = 0
@@ -147,6 +148,7 @@ public final class TokenDispatcher {
                 h.tokensPerExpert[l] += count
             }
         }
+        guard decode else { return }
         let rowBytes = dispatchRowBytes, precision = dispatchPrecision, rows = h.recvRows
         h.expertRowSource.withUnsafeBufferPointer { source in
             recvBuffer.withUnsafeBytes { input in
@@ -176,6 +178,16 @@ public final class TokenDispatcher {
                                         dst: out.baseAddress! + Int(source[i]) * rowBytes)
                 }
             }
+        }
+    }
+
+    /// Combine preprocess for modeled compute, whose expert outputs are zero: the return
+    /// rows are all-zero bytes (which every wire format decodes to 0).
+    public func combinePreprocessZeros() {
+        let bytes = handle.recvRows * combineRowBytes
+        grow(&recvBuffer, to: bytes)
+        recvBuffer.withUnsafeMutableBytes { out in
+            if bytes > 0 { out.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
         }
     }
 
