@@ -61,6 +61,23 @@ public enum DataPlaneConformance {
                 try verify(t, c, "\(precision)")
             }
         },
+        ConformanceCheck("layer equals reference with overlap.chunks 2, 3 and 4") { t in
+            // Chunks split each rank's tokens; a rank with fewer tokens than chunks has
+            // empty chunks. Shared experts, reroute and two layers run through the
+            // pipeline too; modeled compute keeps only the routing.
+            for chunks in [2, 3, 4] {
+                var c = small(t)
+                c.overlapChunks = chunks
+                c.model.layers = 2
+                c.model.sharedExperts = 1
+                c.overflow.policy = .reroute
+                c.workload = .zipf(exponent: 1.1)
+                c.tokens = .perRank((0..<t.size).map { $0 == 1 ? 2 : 37 + 5 * $0 })
+                try verify(t, c, "chunks \(chunks)")
+                c.compute = .modeled(tflops: 1000, efficiency: 1)
+                try verify(t, c, "chunks \(chunks), modeled")
+            }
+        },
         ConformanceCheck("contiguous and replicated placements give the same outputs") { t in
             // Decisions are bitwise identical (RoutingConformance); outputs agree to fp32
             // rounding: sgemm's blocking depends on how many rows an expert receives, so

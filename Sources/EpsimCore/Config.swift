@@ -12,6 +12,8 @@ public struct SimConfig: Sendable, Equatable {
     public var placement = PlacementConfig()
     public var precision = PrecisionConfig()
     public var compute: ComputeMode = .real
+    /// Token chunks pipelined through dispatch, experts and combine (1: no overlap).
+    public var overlapChunks = 1
     /// Counted steps (after warm-up).
     public var steps = 10
     /// Steps run before counting starts; excluded from every report.

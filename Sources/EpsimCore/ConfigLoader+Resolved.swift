@@ -79,6 +79,7 @@ extension ConfigLoader {
             ("precision", .object([("dispatch", .string(c.precision.dispatch.rawValue)),
                                    ("combine", .string(c.precision.combine.rawValue))])),
             ("compute", compute),
+            ("overlap", .object([("chunks", .int(c.overlapChunks))])),
             ("steps", .int(c.steps)),
             ("warmup_steps", .int(c.warmupSteps)),
             ("seed", .string(String(c.seed))),

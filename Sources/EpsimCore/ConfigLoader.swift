@@ -10,7 +10,7 @@ import Darwin
 public enum ConfigLoader {
     /// Keys valid at each level; adding a key is one entry here plus its read below.
     static let topKeys = ["model", "tokens", "router", "workload", "capacity", "overflow", "placement",
-                          "precision", "compute", "steps", "warmup_steps", "seed", "ranks"]
+                          "precision", "compute", "overlap", "steps", "warmup_steps", "seed", "ranks"]
     static let modelKeys = ["hidden", "ffn", "experts", "top_k", "shared_experts", "activation", "layers"]
     static let routerKeys = ["score", "weights", "noise_std", "bias", "groups", "groups_per_token", "seed"]
     static let workloadKeys = ["kind", "exponent", "experts", "fraction", "file", "files"]
@@ -18,6 +18,7 @@ public enum ConfigLoader {
     static let overflowKeys = ["policy", "max_reroutes", "reroute_scope", "renormalize"]
     static let placementKeys = ["kind", "ranks", "replicas"]
     static let precisionKeys = ["dispatch", "combine"]
+    static let overlapKeys = ["chunks"]
     static let computeKeys = ["mode", "tflops", "efficiency"]
 
     /// Reads and checks `path`, then applies `overrides` (`key.path=value`).
@@ -75,6 +76,15 @@ public enum ConfigLoader {
             if let n = p["combine"] { c.precision.combine = try r.choice(n, "precision.combine") }
         }
         if let node = top["compute"] { c.compute = try decodeCompute(node, r) }
+        if let node = top["overlap"] {
+            let p = try r.mapping(node, "overlap", allowed: overlapKeys)
+            if let n = p["chunks"] {
+                c.overlapChunks = try r.int(n, "overlap.chunks", min: 1)
+                if c.overlapChunks > 64 {
+                    throw r.fail("overlap.chunks", n, "expected 1 to 64 chunks, got \(c.overlapChunks)")
+                }
+            }
+        }
         if let node = top["steps"] { c.steps = try r.int(node, "steps", min: 1) }
         if let node = top["warmup_steps"] { c.warmupSteps = try r.int(node, "warmup_steps", min: 0) }
         if let node = top["seed"] { c.seed = try r.seed(node, "seed") }

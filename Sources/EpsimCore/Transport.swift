@@ -66,6 +66,15 @@ public protocol Transport: AnyObject {
 /// A pending non-blocking collective. `wait()` must be called exactly once.
 public protocol TransportRequest: AnyObject {
     func wait() throws
+    /// Lets the exchange advance without blocking; true once it has completed (`wait()`
+    /// is still required). Callers overlapping compute with communication call this
+    /// between pieces of work, as MPI libraries progress only inside their calls.
+    func test() throws -> Bool
+}
+
+extension TransportRequest {
+    /// Transports that progress on their own (or only in `wait`) need no test.
+    public func test() throws -> Bool { false }
 }
 
 /// Reduction operators for `Transport.allreduce`.

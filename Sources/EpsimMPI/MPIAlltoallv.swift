@@ -36,11 +36,14 @@ extension MPICommunicator {
         let limit = min(maxMessageElements, Int(Int32.max))
         let fits = (sendCounts + sendDispls + recvCounts + recvDispls).allSatisfy { $0 <= limit }
         if fits {
+            // MPI reads the count and displacement arrays until the operation completes,
+            // so each request owns its copy (several may be outstanding at once).
+            var counts = [Int32](repeating: 0, count: 4 * size)
             for p in 0..<size {
-                scratch[p] = Int32(sendCounts[p])
-                scratch[size + p] = Int32(sendDispls[p])
-                scratch[2 * size + p] = Int32(recvCounts[p])
-                scratch[3 * size + p] = Int32(recvDispls[p])
+                counts[p] = Int32(sendCounts[p])
+                counts[size + p] = Int32(sendDispls[p])
+                counts[2 * size + p] = Int32(recvCounts[p])
+                counts[3 * size + p] = Int32(recvDispls[p])
             }
             let type = try byteType(stride)
             var request: MPI_Request? = nil
@@ -58,7 +61,7 @@ extension MPICommunicator {
                                                : UnsafeMutableRawPointer(recv.baseAddress!)
                 precondition(sendAddress != UnsafeRawPointer(recvAddress),
                              "alltoallv: send and receive buffers must not alias")
-                try scratch.withUnsafeBufferPointer { c in
+                try counts.withUnsafeBufferPointer { c in
                     let n = size
                     try mpi("MPI_Ialltoallv") {
                         MPI_Ialltoallv(sendAddress, c.baseAddress!, c.baseAddress! + n, type,
@@ -67,7 +70,7 @@ extension MPICommunicator {
                     }
                 }
             }
-            return MPIRequest(requests: [request])
+            return MPIRequest(requests: [request], keepAlive: counts)
         }
         let sendBase = UnsafeMutableRawPointer(mutating: UnsafeRawPointer(send.baseAddress))
         let recvBase = UnsafeMutableRawPointer(recv.baseAddress)
@@ -119,15 +122,34 @@ extension MPICommunicator {
 /// Pending MPI operations; `wait()` completes them all. Waiting again is a no-op.
 public final class MPIRequest {
     private var requests: [MPI_Request?]
+    /// Arrays MPI reads until completion (counts and displacements).
+    private var keepAlive: [Int32]
 
-    init(requests: [MPI_Request?]) {
+    init(requests: [MPI_Request?], keepAlive: [Int32] = []) {
         self.requests = requests
+        self.keepAlive = keepAlive
+    }
+
+    /// Lets the operations advance without blocking (MPI_Testall: Open MPI progresses
+    /// non-blocking collectives only inside MPI calls). Returns whether all completed;
+    /// `wait()` must still be called.
+    public func test() throws -> Bool {
+        guard !requests.isEmpty else { return true }
+        let count = Int32(requests.count)
+        var flag: Int32 = 0
+        try requests.withUnsafeMutableBufferPointer { r in
+            try mpi("MPI_Testall") { MPI_Testall(count, r.baseAddress!, &flag, cmpishim_statuses_ignore()) }
+        }
+        return flag != 0
     }
 
     public func wait() throws {
         guard !requests.isEmpty else { return }
         let count = Int32(requests.count)
-        defer { requests.removeAll() }
+        defer {
+            requests.removeAll()
+            keepAlive.removeAll()
+        }
         try requests.withUnsafeMutableBufferPointer { r in
             try mpi("MPI_Waitall") { MPI_Waitall(count, r.baseAddress!, cmpishim_statuses_ignore()) }
         }

@@ -15,15 +15,12 @@ public final class MPICommunicator {
     public var maxMessageElements = Int(Int32.max)
     /// Committed MPI datatypes of n contiguous bytes, by n (element strides).
     var byteTypes: [Int: MPI_Datatype?] = [:]
-    /// Scratch for int counts and displacements, reused across calls: 4 × size.
-    var scratch: [Int32]
     private var finalized = false
 
     private init(comm: MPI_Comm?, rank: Int, size: Int) {
         self.comm = comm
         self.rank = rank
         self.size = size
-        scratch = Array(repeating: 0, count: 4 * size)
     }
 
     /// Initializes MPI (unless something already did), installs MPI_ERRORS_RETURN on

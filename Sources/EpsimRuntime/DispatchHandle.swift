@@ -51,6 +51,7 @@ public final class DispatchHandle {
         recvRowCounts = zeros
         recvRowDispls = zeros
         sendBytes = zeros
+        lastSentBytes = zeros
         sendByteDispls = zeros
         recvBytes = zeros
         recvByteDispls = zeros
@@ -58,6 +59,7 @@ public final class DispatchHandle {
         segmentDispls = (0..<ranks).map { $0 * maxLocalExperts }
     }
 
-    /// Bytes this rank sent to each peer in the latest exchange made with this handle.
-    public var lastSentBytes: [Int] { sendBytes }
+    /// Bytes this rank sent to each peer in the latest exchange started with this
+    /// handle (kept apart from the scratch counts, which the next exchange overwrites).
+    public internal(set) var lastSentBytes: [Int]
 }

@@ -102,6 +102,7 @@ private final class MPIPendingExchange: TransportRequest {
     let request: MPIRequest
     init(_ request: MPIRequest) { self.request = request }
     func wait() throws { try request.wait() }
+    func test() throws -> Bool { try request.test() }
 }
 
 extension ReduceOp {

@@ -11,7 +11,12 @@ public final class MoERank {
     public let totalTokens: Int
     private var router: Router
     private let decider: CapacityDecider
-    public let dispatcher: TokenDispatcher
+    /// One token dispatcher per overlap chunk (one without overlap), each with its own
+    /// buffers and handle, so chunks can be in flight at once.
+    public let dispatchers: [TokenDispatcher]
+    /// Exchanges in flight, per chunk.
+    private var pendingDispatch: [(any TransportRequest)?]
+    private var pendingCombine: [(any TransportRequest)?]
     private let compute: ExpertCompute
     /// [layer][local expert] weights; empty with modeled compute.
     private let localWeights: [[ExpertWeights]]
@@ -47,8 +52,13 @@ public final class MoERank {
         totalTokens = (0..<worldSize).reduce(0) { $0 + config.tokens(rank: $1, size: worldSize) }
         router = try Router(config: config, worldSize: worldSize, ranks: [rank])
         decider = CapacityDecider(config: config, layout: layout)
-        dispatcher = TokenDispatcher(layout: layout, rank: rank, hidden: m.hidden, topK: m.topK,
-                                     dispatch: config.precision.dispatch, combine: config.precision.combine)
+        let placement = layout
+        dispatchers = (0..<config.overlapChunks).map { _ in
+            TokenDispatcher(layout: placement, rank: rank, hidden: m.hidden, topK: m.topK,
+                            dispatch: config.precision.dispatch, combine: config.precision.combine)
+        }
+        pendingDispatch = Array(repeating: nil, count: config.overlapChunks)
+        pendingCombine = pendingDispatch
         compute = ExpertCompute(hidden: m.hidden, ffn: m.ffn)
         if case .real = config.compute {
             let held = layout.local[rank], seed = config.seed
@@ -109,28 +119,81 @@ public final class MoERank {
                     }
                 }
             }
-            inputs[layer].values.withUnsafeBufferPointer { dispatcher.dispatchPreprocess(x: $0, decisions: decisions[layer]) }
         }
-        if synchronize { try timer.time(.wait) { try transport.barrier() } }
-        try timer.time(.dispatch) { try dispatcher.tokenDispatch(transport: transport) }
-        for p in 0..<dispatchBytes.count { dispatchBytes[p] += dispatcher.handle.lastSentBytes[p] }
-        timer.time(.permute) { dispatcher.dispatchPostprocess(decode: !isModeled) }
-        timer.time(.expert) { runExperts(layer) }
-        timer.time(.unpermute) {
-            if isModeled {
-                dispatcher.combinePreprocessZeros()
-            } else {
-                expertOutput.withUnsafeBufferPointer { dispatcher.combinePreprocess(expertOutput: $0) }
+        let chunks = dispatchers.count
+        try post(chunk: 0, layer: layer, transport: transport, timer: timer)
+        // With overlap the shared experts run while chunk 0 is on the wire.
+        if chunks > 1 { runShared(layer, timer: timer) }
+        for c in 0..<chunks {
+            if c + 1 < chunks { try post(chunk: c + 1, layer: layer, transport: transport, timer: timer) }
+            let d = dispatchers[c]
+            try timer.time(.dispatch) { try pendingDispatch[c]?.wait() }
+            pendingDispatch[c] = nil
+            timer.time(.permute) { d.dispatchPostprocess(decode: !isModeled) }
+            try timer.time(.expert) { try runExperts(layer, d) }
+            timer.time(.unpermute) {
+                if isModeled {
+                    d.combinePreprocessZeros()
+                } else {
+                    expertOutput.withUnsafeBufferPointer { d.combinePreprocess(expertOutput: $0) }
+                }
+            }
+            if synchronize { try timer.time(.wait) { try transport.barrier() } }
+            try timer.time(.combine) { pendingCombine[c] = try d.startCombine(transport: transport) }
+            for p in 0..<combineBytes.count { combineBytes[p] += d.handle.lastSentBytes[p] }
+            let m = config.model
+            rowsComputed += d.handle.recvRows
+            bytesReceived += d.handle.recvRows * WireCodec.bytesPerRow(config.precision.dispatch, hidden: m.hidden)
+                + d.handle.sendRows * WireCodec.bytesPerRow(config.precision.combine, hidden: m.hidden)
+            if chunks == 1 {
+                // No overlap: the combine completes before the shared experts run.
+                try finishCombine(chunk: 0, layer: layer, timer: timer, shared: true)
+            } else if c > 0 {
+                try finishCombine(chunk: c - 1, layer: layer, timer: timer, shared: false)
+            }
+        }
+        if chunks > 1 { try finishCombine(chunk: chunks - 1, layer: layer, timer: timer, shared: false) }
+    }
+
+    /// The tokens of chunk `c`: contiguous, as even as possible.
+    private func tokenRange(chunk c: Int) -> Range<Int> {
+        let n = dispatchers.count
+        return (c * tokens / n)..<((c + 1) * tokens / n)
+    }
+
+    /// Dispatch preprocess of chunk `c`, then its counts exchange and the start of its
+    /// payload exchange (kept in `pendingDispatch[c]`).
+    private func post(chunk c: Int, layer: Int, transport: any Transport, timer: PhaseTimer) throws {
+        let d = dispatchers[c], range = dispatchers.count == 1 ? nil : tokenRange(chunk: c)
+        timer.time(.permute) {
+            inputs[layer].values.withUnsafeBufferPointer {
+                d.dispatchPreprocess(x: $0, decisions: decisions[layer], tokens: range)
             }
         }
         if synchronize { try timer.time(.wait) { try transport.barrier() } }
-        try timer.time(.combine) { try dispatcher.tokenCombine(transport: transport) }
-        for p in 0..<combineBytes.count { combineBytes[p] += dispatcher.handle.lastSentBytes[p] }
-        let h = dispatcher.handle, m = config.model
-        rowsComputed += h.recvRows
-        bytesReceived += h.recvRows * WireCodec.bytesPerRow(config.precision.dispatch, hidden: m.hidden)
-            + h.sendRows * WireCodec.bytesPerRow(config.precision.combine, hidden: m.hidden)
-        // out = x + shared experts(x), then the routed experts' weighted outputs.
+        try timer.time(.dispatch) {
+            try d.exchangeCounts(transport: transport)
+            pendingDispatch[c] = try d.startDispatch(transport: transport)
+        }
+        for p in 0..<dispatchBytes.count { dispatchBytes[p] += d.handle.lastSentBytes[p] }
+    }
+
+    /// Waits for chunk `c`'s combine and adds its rows into the layer output (after the
+    /// shared experts when `shared`, i.e. without overlap).
+    private func finishCombine(chunk c: Int, layer: Int, timer: PhaseTimer, shared: Bool) throws {
+        try timer.time(.combine) { try pendingCombine[c]?.wait() }
+        pendingCombine[c] = nil
+        if shared { runShared(layer, timer: timer) }
+        let range = dispatchers.count == 1 ? nil : tokenRange(chunk: c)
+        timer.time(.unpermute) {
+            inputs[layer + 1].values.withUnsafeMutableBufferPointer {
+                dispatchers[c].combinePostprocess(decisions: decisions[layer], into: $0, tokens: range)
+            }
+        }
+    }
+
+    /// out = x + shared experts(x); the routed experts' outputs are added to it later.
+    private func runShared(_ layer: Int, timer: PhaseTimer) {
         timer.time(.shared) {
             inputs[layer + 1].values.withUnsafeMutableBufferPointer { out in
                 inputs[layer].values.withUnsafeBufferPointer { x in
@@ -144,36 +207,42 @@ public final class MoERank {
                 waitModeled(rows: tokens * config.model.sharedExperts)
             }
         }
-        timer.time(.unpermute) {
-            inputs[layer + 1].values.withUnsafeMutableBufferPointer {
-                dispatcher.combinePostprocess(decisions: decisions[layer], into: $0)
-            }
-        }
     }
 
-    /// One GEMM block per local expert on its contiguous received rows.
-    private func runExperts(_ layer: Int) {
-        let H = config.model.hidden, h = dispatcher.handle
+    /// One GEMM block per local expert on its contiguous received rows. Between experts,
+    /// the exchanges in flight are given a chance to progress.
+    private func runExperts(_ layer: Int, _ d: TokenDispatcher) throws {
+        let H = config.model.hidden, h = d.handle
         let rows = h.recvRows
         if isModeled {
             // A simulated accelerator: no arithmetic and no output rows (they are zero),
             // only the time it would take.
             waitModeled(rows: rows)
+            try progressPending()
             return
         }
         if expertOutput.count < rows * H { expertOutput = Array(repeating: 0, count: rows * H) }
         var offset = 0
-        dispatcher.expertInput.withUnsafeBufferPointer { x in
-            expertOutput.withUnsafeMutableBufferPointer { y in
-                for l in 0..<dispatcher.localExperts {
+        try d.expertInput.withUnsafeBufferPointer { x in
+            try expertOutput.withUnsafeMutableBufferPointer { y in
+                for l in 0..<d.localExperts {
                     let n = h.tokensPerExpert[l]
                     compute.apply(localWeights[layer][l],
                                   x: UnsafeBufferPointer(rebasing: x[(offset * H)...]), rows: n,
                                   into: UnsafeMutableBufferPointer(rebasing: y[(offset * H)...]))
                     offset += n
+                    try progressPending()
                 }
             }
         }
+    }
+
+    /// Tests every exchange in flight (MPI progresses non-blocking collectives only
+    /// inside MPI calls).
+    private func progressPending() throws {
+        guard dispatchers.count > 1 else { return }
+        for r in pendingDispatch { if let r { _ = try r.test() } }
+        for r in pendingCombine { if let r { _ = try r.test() } }
     }
 
     private var isModeled: Bool {

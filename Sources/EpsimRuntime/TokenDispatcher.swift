@@ -58,12 +58,16 @@ public final class TokenDispatcher {
 
     /// Dispatch preprocess: buckets and packs this rank's accepted slots.
     /// `x` [T × H] are the layer's input rows.
-    public func dispatchPreprocess(x: UnsafeBufferPointer<Float>, decisions d: RoutingDecisions) {
+    /// With `tokens`, only the slots of those tokens are dispatched (one chunk of an
+    /// overlapped layer); `combinePostprocess` must then be given the same range.
+    public func dispatchPreprocess(x: UnsafeBufferPointer<Float>, decisions d: RoutingDecisions,
+                                   tokens: Range<Int>? = nil) {
         let h = handle, P = layout.ranks, L = h.maxLocalExperts, n = d.assignments
-        assert(x.count >= d.tokens * hidden)
+        let slots = tokens.map { ($0.lowerBound * topK)..<($0.upperBound * topK) } ?? 0..<n
+        assert(x.count >= d.tokens * hidden && slots.upperBound <= n)
         for i in 0..<(P * L) { h.sendSegments[i] = 0 }
         var rows = 0
-        for a in 0..<n where d.destRank[a] >= 0 {
+        for a in slots where d.destRank[a] >= 0 {
             h.sendSegments[Int(d.destRank[a]) * L + Int(d.destLocal[a])] += 1
             rows += 1
         }
@@ -79,7 +83,7 @@ public final class TokenDispatcher {
         }
         if h.sendSlot.count < rows { h.sendSlot = Array(repeating: 0, count: rows) }
         if h.rowOfSlot.count != n { h.rowOfSlot = Array(repeating: -1, count: n) }
-        for a in 0..<n {
+        for a in slots {
             guard d.destRank[a] >= 0 else {
                 h.rowOfSlot[a] = -1
                 continue
@@ -107,6 +111,13 @@ public final class TokenDispatcher {
     /// Token dispatch: exchanges the segment counts, then the payload. Returns the bytes
     /// this rank sent to each peer (self included).
     public func tokenDispatch(transport: any Transport) throws {
+        try exchangeCounts(transport: transport)
+        try startDispatch(transport: transport).wait()
+    }
+
+    /// Token dispatch, first half: the all-to-all of segment counts (blocking, small);
+    /// sizes the receive buffer.
+    public func exchangeCounts(transport: any Transport) throws {
         let h = handle, P = layout.ranks, L = h.maxLocalExperts
         try h.sendSegments.withUnsafeBufferPointer { send in
             try h.recvSegments.withUnsafeMutableBufferPointer { recv in
@@ -121,10 +132,16 @@ public final class TokenDispatcher {
             h.recvRowCounts[q] = offset - h.recvRowDispls[q]
         }
         h.recvRows = offset
-        grow(&recvBuffer, to: offset * dispatchRowBytes)
-        try exchange(sendRows: h.sendRowCounts, sendDispls: h.sendRowDispls,
-                     recvRows: h.recvRowCounts, recvDispls: h.recvRowDispls,
-                     rowBytes: dispatchRowBytes, send: sendBuffer, recv: &recvBuffer, transport: transport)
+        grow(&recvBuffer, to: offset * max(dispatchRowBytes, combineRowBytes))
+        grow(&sendBuffer, to: h.sendRows * max(dispatchRowBytes, combineRowBytes))
+    }
+
+    /// Token dispatch, second half: starts the payload all-to-allv. Neither buffer of
+    /// this dispatcher may be touched until the request's `wait()` has returned.
+    public func startDispatch(transport: any Transport) throws -> any TransportRequest {
+        try exchange(sendRows: handle.sendRowCounts, sendDispls: handle.sendRowDispls,
+                     recvRows: handle.recvRowCounts, recvDispls: handle.recvRowDispls,
+                     rowBytes: dispatchRowBytes, send: sendBuffer, recv: recvBuffer, transport: transport)
     }
 
     /// Dispatch postprocess: orders the received rows expert-major (`expertRowSource`),
@@ -193,24 +210,31 @@ public final class TokenDispatcher {
 
     /// Token combine: sends every output row back to the rank its token lives on.
     public func tokenCombine(transport: any Transport) throws {
+        try startCombine(transport: transport).wait()
+    }
+
+    /// Starts the combine all-to-allv (the return trip reuses the dispatch buffers:
+    /// outputs go out from the receive buffer and come back into the send buffer).
+    public func startCombine(transport: any Transport) throws -> any TransportRequest {
         let h = handle
-        grow(&sendBuffer, to: h.sendRows * combineRowBytes)
-        try exchange(sendRows: h.recvRowCounts, sendDispls: h.recvRowDispls,
-                     recvRows: h.sendRowCounts, recvDispls: h.sendRowDispls,
-                     rowBytes: combineRowBytes, send: recvBuffer, recv: &sendBuffer, transport: transport)
+        return try exchange(sendRows: h.recvRowCounts, sendDispls: h.recvRowDispls,
+                            recvRows: h.sendRowCounts, recvDispls: h.sendRowDispls,
+                            rowBytes: combineRowBytes, send: recvBuffer, recv: sendBuffer, transport: transport)
     }
 
     /// Combine postprocess (unpermute): `out[t] += weight[a] · row(a)` for every surviving
     /// slot a of token t, in slot order. `out` [T × H] must already hold whatever the
     /// layer adds to (the residual and shared experts, or zeros).
-    public func combinePostprocess(decisions d: RoutingDecisions, into out: UnsafeMutableBufferPointer<Float>) {
+    public func combinePostprocess(decisions d: RoutingDecisions, into out: UnsafeMutableBufferPointer<Float>,
+                                   tokens: Range<Int>? = nil) {
         let h = handle, H = hidden, k = topK, rowBytes = combineRowBytes, precision = combinePrecision
-        assert(out.count >= d.tokens * H)
+        let range = tokens ?? 0..<d.tokens
+        assert(out.count >= d.tokens * H && range.upperBound <= d.tokens)
         h.rowOfSlot.withUnsafeBufferPointer { rowOf in
             sendBuffer.withUnsafeBytes { rows in
                 scratchRow.withUnsafeMutableBufferPointer { row in
                     d.weight.withUnsafeBufferPointer { weight in
-                        for t in 0..<d.tokens {
+                        for t in range {
                             let y = out.baseAddress! + t * H
                             for j in 0..<k {
                                 let a = t * k + j
@@ -230,23 +254,26 @@ public final class TokenDispatcher {
 
     // MARK: helpers
 
-    /// Payload exchange of whole rows: counts and displacements in rows, converted to bytes.
+    /// Starts a payload exchange of whole rows: counts and displacements in rows,
+    /// converted to bytes. The buffers are the dispatcher's own arrays, which are not
+    /// resized or copied while the exchange is in flight.
     private func exchange(sendRows: [Int], sendDispls: [Int], recvRows: [Int], recvDispls: [Int],
-                          rowBytes: Int, send: [UInt8], recv: inout [UInt8],
-                          transport: any Transport) throws {
+                          rowBytes: Int, send: [UInt8], recv: [UInt8],
+                          transport: any Transport) throws -> any TransportRequest {
         let h = handle
         for p in 0..<layout.ranks {
             h.sendBytes[p] = sendRows[p] * rowBytes
             h.sendByteDispls[p] = sendDispls[p] * rowBytes
             h.recvBytes[p] = recvRows[p] * rowBytes
             h.recvByteDispls[p] = recvDispls[p] * rowBytes
+            h.lastSentBytes[p] = h.sendBytes[p]
         }
-        try send.withUnsafeBufferPointer { s in
-            try recv.withUnsafeMutableBufferPointer { r in
-                try transport.alltoallv(send: s, sendCounts: h.sendBytes, sendDispls: h.sendByteDispls,
+        // The arrays' storage is owned by this dispatcher and stays put until the
+        // request completes (MoERank waits before touching either buffer again).
+        let s = send.withUnsafeBufferPointer { $0 }
+        let r = recv.withUnsafeBufferPointer { UnsafeMutableBufferPointer(mutating: $0) }
+        return try transport.ialltoallv(send: s, sendCounts: h.sendBytes, sendDispls: h.sendByteDispls,
                                         recv: r, recvCounts: h.recvBytes, recvDispls: h.recvByteDispls)
-            }
-        }
     }
 
     private func grow<T: BitwiseCopyable & Numeric>(_ buffer: inout [T], to count: Int) {
