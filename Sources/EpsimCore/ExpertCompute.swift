@@ -58,10 +58,10 @@ public final class ExpertCompute {
                 b.withUnsafeMutableBufferPointer { bAll in
                     let b = UnsafeMutableBufferPointer(rebasing: bAll[0..<(n * F)])
                     w.w3.withUnsafeBufferPointer { BLAS.sgemm(m: n, n: F, k: H, x, $0, b) }
-                    for i in 0..<(n * F) { a[i] = ExpertActivation.silu(a[i]) * b[i] }
+                    ExpertActivation.swiglu(a, times: UnsafeBufferPointer(b))
                 }
             case .gelu:
-                for i in 0..<(n * F) { a[i] = ExpertActivation.gelu(a[i]) }
+                ExpertActivation.gelu(a)
             }
             w.w2.withUnsafeBufferPointer {
                 BLAS.sgemm(m: n, n: H, k: F, UnsafeBufferPointer(a), $0, beta: accumulate ? 1 : 0, y)

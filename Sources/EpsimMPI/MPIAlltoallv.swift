@@ -15,12 +15,56 @@ extension MPICommunicator {
     /// When every count and displacement fits MPI's `int`, one MPI_Alltoallv. Otherwise
     /// every pair's message is sent as MPI_Isend/MPI_Irecv pieces of at most
     /// `maxMessageElements` elements, addressed by pointer so no displacement overflows.
+    ///
+    /// The blocking call uses MPI's blocking collectives (MPI_Alltoall when every block
+    /// has the same size at regular offsets, else MPI_Alltoallv), whose tuned algorithms
+    /// are faster than the non-blocking schedule for the small and medium messages of
+    /// a dispatch.
     public func alltoallv<T: BitwiseCopyable>(
         send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
         recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
     ) throws {
-        try ialltoallv(send: send, sendCounts: sendCounts, sendDispls: sendDispls,
-                       recv: recv, recvCounts: recvCounts, recvDispls: recvDispls).wait()
+        precondition(sendCounts.count == size && sendDispls.count == size
+                     && recvCounts.count == size && recvDispls.count == size,
+                     "alltoallv needs one count and displacement per rank")
+        let limit = min(maxMessageElements, Int(Int32.max))
+        guard (sendCounts + sendDispls + recvCounts + recvDispls).allSatisfy({ $0 <= limit }) else {
+            return try ialltoallv(send: send, sendCounts: sendCounts, sendDispls: sendDispls,
+                                  recv: recv, recvCounts: recvCounts, recvDispls: recvDispls).wait()
+        }
+        let type = try byteType(MemoryLayout<T>.stride)
+        var placeholders: (UInt8, UInt8) = (0, 0)
+        try withUnsafeMutableBytes(of: &placeholders) { placeholder in
+            // Distinct addresses for empty sides, as in `ialltoallv`.
+            let sendAddress = send.isEmpty ? UnsafeRawPointer(placeholder.baseAddress!)
+                                           : UnsafeRawPointer(send.baseAddress!)
+            let recvAddress = recv.isEmpty ? placeholder.baseAddress! + 1
+                                           : UnsafeMutableRawPointer(recv.baseAddress!)
+            let n = sendCounts[0]
+            let regular = (0..<size).allSatisfy {
+                sendCounts[$0] == n && recvCounts[$0] == n && sendDispls[$0] == $0 * n && recvDispls[$0] == $0 * n
+            }
+            if regular && n > 0 {
+                try mpi("MPI_Alltoall") {
+                    MPI_Alltoall(sendAddress, Int32(n), type, recvAddress, Int32(n), type, comm)
+                }
+                return
+            }
+            var counts = [Int32](repeating: 0, count: 4 * size)
+            for p in 0..<size {
+                counts[p] = Int32(sendCounts[p])
+                counts[size + p] = Int32(sendDispls[p])
+                counts[2 * size + p] = Int32(recvCounts[p])
+                counts[3 * size + p] = Int32(recvDispls[p])
+            }
+            try counts.withUnsafeBufferPointer { c in
+                let base = c.baseAddress!
+                try mpi("MPI_Alltoallv") {
+                    MPI_Alltoallv(sendAddress, base, base + size, type,
+                                  recvAddress, base + 2 * size, base + 3 * size, type, comm)
+                }
+            }
+        }
     }
 
     /// Non-blocking `alltoallv`: neither buffer may be touched until the request's

@@ -37,6 +37,9 @@ public final class MoERank {
     /// combine payload returned to it).
     public private(set) var rowsComputed = 0
     public private(set) var bytesReceived = 0
+    /// When set, the next steps append what they exchanged and computed (for `epsim
+    /// bench`'s baselines); nil otherwise, which costs nothing.
+    public var record: StepShapes?
     /// `--sync`: a barrier before each communication phase, timed as `Phase.wait`, so
     /// waiting for the slowest rank is not counted as transfer time.
     public var synchronize = false
@@ -130,6 +133,13 @@ public final class MoERank {
             try timer.time(.dispatch) { try pendingDispatch[c]?.wait() }
             pendingDispatch[c] = nil
             timer.time(.permute) { d.dispatchPostprocess(decode: !isModeled) }
+            if let r = record {
+                r.permuteBytes += isModeled ? 0 : d.handle.recvRows * config.model.hidden * 4
+                r.unpermuteBytes += d.handle.recvRows * d.combineRowBytes + d.handle.sendRows * d.combineRowBytes
+                for l in 0..<d.localExperts where !isModeled {
+                    r.expertBlocks.append(.init(layer: layer, chunk: c, localExpert: l, rows: d.handle.tokensPerExpert[l]))
+                }
+            }
             try timer.time(.expert) { try runExperts(layer, d) }
             timer.time(.unpermute) {
                 if isModeled {
@@ -139,7 +149,15 @@ public final class MoERank {
                 }
             }
             if synchronize { try timer.time(.wait) { try transport.barrier() } }
-            try timer.time(.combine) { pendingCombine[c] = try d.startCombine(transport: transport) }
+            try timer.time(.combine) {
+                if chunks == 1 {
+                    try d.tokenCombine(transport: transport)
+                } else {
+                    pendingCombine[c] = try d.startCombine(transport: transport)
+                }
+            }
+            record?.exchanges.append(.init(kind: .combine, chunk: c, sendBytes: d.handle.lastSentBytes,
+                                           recvBytes: d.handle.sendRowCounts.map { $0 * d.combineRowBytes }))
             for p in 0..<combineBytes.count { combineBytes[p] += d.handle.lastSentBytes[p] }
             let m = config.model
             rowsComputed += d.handle.recvRows
@@ -172,9 +190,16 @@ public final class MoERank {
         }
         if synchronize { try timer.time(.wait) { try transport.barrier() } }
         try timer.time(.dispatch) {
-            try d.exchangeCounts(transport: transport)
-            pendingDispatch[c] = try d.startDispatch(transport: transport)
+            if dispatchers.count == 1 {
+                try d.tokenDispatch(transport: transport)   // blocking: nothing to overlap with
+            } else {
+                try d.exchangeCounts(transport: transport)
+                pendingDispatch[c] = try d.startDispatch(transport: transport)
+            }
         }
+        record?.exchanges.append(.init(kind: .dispatch, chunk: c, sendBytes: d.handle.lastSentBytes,
+                                       recvBytes: d.handle.recvRowCounts.map { $0 * d.dispatchRowBytes }))
+        record?.permuteBytes += d.handle.sendRows * d.dispatchRowBytes
         for p in 0..<dispatchBytes.count { dispatchBytes[p] += d.handle.lastSentBytes[p] }
     }
 
@@ -244,6 +269,9 @@ public final class MoERank {
         for r in pendingDispatch { if let r { _ = try r.test() } }
         for r in pendingCombine { if let r { _ = try r.test() } }
     }
+
+    /// The weights of local expert `l` of `layer` (real compute only).
+    public func localWeights(layer: Int, expert l: Int) -> ExpertWeights { localWeights[layer][l] }
 
     private var isModeled: Bool {
         if case .modeled = config.compute { return true }

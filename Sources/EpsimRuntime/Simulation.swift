@@ -38,6 +38,8 @@ public enum Simulation {
         public var trace = false
         /// A progress line on stderr (rank 0, terminals only, runs over two seconds).
         public var progress = false
+        /// Record the last counted step's exchanges and expert blocks (`MoERank.record`).
+        public var recordLastStep = false
 
         public init(verify: Bool = false, sync: Bool = false, trace: Bool = false, progress: Bool = false) {
             self.verify = verify
@@ -55,8 +57,11 @@ public enum Simulation {
         try execute(config, transport: transport, settings: Settings(verify: verify), dump: dump)
     }
 
+    /// `after` runs on every rank once the counted steps are done, before anything is
+    /// gathered, with the rank's layer stack (e.g. for benchmarks on the same buffers).
     public static func execute(_ config: SimConfig, transport: any Transport, settings: Settings,
-                               dump: RoutingDump? = nil) throws -> RunResult? {
+                               dump: RoutingDump? = nil,
+                               after: ((MoERank, PhaseTimer) throws -> Void)? = nil) throws -> RunResult? {
         let stage = try Launcher.agree(transport) {
             try MoERank(config: config, rank: transport.rank, worldSize: transport.size)
         }
@@ -77,6 +82,7 @@ public enum Simulation {
             let counted = step - config.warmupSteps
             timer.begin(step: counted)
             timer.layer = -1
+            if settings.recordLastStep && step == lastStep { stage.record = StepShapes() }
             stage.prepareInputs(step: step)
             try timer.time(.step) { try stage.step(step, transport: transport, timer: timer, prepared: true) }
             progress?.update(done: step + 1)
@@ -99,6 +105,7 @@ public enum Simulation {
             }
         }
         progress?.finish()
+        try after?(stage, timer)
         let perRank = try totals.gathered(transport)
         let trafficMatrix = try transport.allgather(traffic)
         let phaseSeconds = try transport.allgather(timer.seconds)

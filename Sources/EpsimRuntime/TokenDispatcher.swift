@@ -24,8 +24,8 @@ public final class TokenDispatcher {
     public let dispatchPrecision: WirePrecision
     public let combinePrecision: WirePrecision
     public let handle: DispatchHandle
-    private let dispatchRowBytes: Int
-    private let combineRowBytes: Int
+    public let dispatchRowBytes: Int
+    public let combineRowBytes: Int
 
     private var sendBuffer: [UInt8] = []
     private var recvBuffer: [UInt8] = []
@@ -112,7 +112,10 @@ public final class TokenDispatcher {
     /// this rank sent to each peer (self included).
     public func tokenDispatch(transport: any Transport) throws {
         try exchangeCounts(transport: transport)
-        try startDispatch(transport: transport).wait()
+        try exchange(sendRows: handle.sendRowCounts, sendDispls: handle.sendRowDispls,
+                     recvRows: handle.recvRowCounts, recvDispls: handle.recvRowDispls,
+                     rowBytes: dispatchRowBytes, send: sendBuffer, recv: recvBuffer, transport: transport,
+                     blocking: true)
     }
 
     /// Token dispatch, first half: the all-to-all of segment counts (blocking, small);
@@ -210,7 +213,11 @@ public final class TokenDispatcher {
 
     /// Token combine: sends every output row back to the rank its token lives on.
     public func tokenCombine(transport: any Transport) throws {
-        try startCombine(transport: transport).wait()
+        let h = handle
+        try exchange(sendRows: h.recvRowCounts, sendDispls: h.recvRowDispls,
+                     recvRows: h.sendRowCounts, recvDispls: h.sendRowDispls,
+                     rowBytes: combineRowBytes, send: recvBuffer, recv: sendBuffer, transport: transport,
+                     blocking: true)
     }
 
     /// Starts the combine all-to-allv (the return trip reuses the dispatch buffers:
@@ -252,6 +259,14 @@ public final class TokenDispatcher {
         }
     }
 
+    /// The wire buffers (send, then receive), for benchmarks that time bare exchanges
+    /// and copies on the very memory the layer used. Nothing may be in flight.
+    public func withWireBuffers<R>(_ body: (UnsafeMutableRawBufferPointer, UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
+        try sendBuffer.withUnsafeMutableBytes { s in
+            try recvBuffer.withUnsafeMutableBytes { r in try body(s, r) }
+        }
+    }
+
     // MARK: helpers
 
     /// Starts a payload exchange of whole rows: counts and displacements in rows,
@@ -260,6 +275,15 @@ public final class TokenDispatcher {
     private func exchange(sendRows: [Int], sendDispls: [Int], recvRows: [Int], recvDispls: [Int],
                           rowBytes: Int, send: [UInt8], recv: [UInt8],
                           transport: any Transport) throws -> any TransportRequest {
+        try exchange(sendRows: sendRows, sendDispls: sendDispls, recvRows: recvRows, recvDispls: recvDispls,
+                     rowBytes: rowBytes, send: send, recv: recv, transport: transport, blocking: false)!
+    }
+
+    /// The exchange, blocking (returns nil once complete) or not (returns the request).
+    @discardableResult
+    private func exchange(sendRows: [Int], sendDispls: [Int], recvRows: [Int], recvDispls: [Int],
+                          rowBytes: Int, send: [UInt8], recv: [UInt8],
+                          transport: any Transport, blocking: Bool) throws -> (any TransportRequest)? {
         let h = handle
         for p in 0..<layout.ranks {
             h.sendBytes[p] = sendRows[p] * rowBytes
@@ -272,6 +296,11 @@ public final class TokenDispatcher {
         // request completes (MoERank waits before touching either buffer again).
         let s = send.withUnsafeBufferPointer { $0 }
         let r = recv.withUnsafeBufferPointer { UnsafeMutableBufferPointer(mutating: $0) }
+        if blocking {
+            try transport.alltoallv(send: s, sendCounts: h.sendBytes, sendDispls: h.sendByteDispls,
+                                    recv: r, recvCounts: h.recvBytes, recvDispls: h.recvByteDispls)
+            return nil
+        }
         return try transport.ialltoallv(send: s, sendCounts: h.sendBytes, sendDispls: h.sendByteDispls,
                                         recv: r, recvCounts: h.recvBytes, recvDispls: h.recvByteDispls)
     }

@@ -18,7 +18,7 @@ struct Epsim: ParsableCommand {
             or launch/run), or run N ranks inside one process with --emulate N.
             """,
         version: EpsimVersion.string,
-        subcommands: [RunCommand.self, ValidateCommand.self, CompareCommand.self, SweepCommand.self]
+        subcommands: [RunCommand.self, ValidateCommand.self, CompareCommand.self, SweepCommand.self, BenchCommand.self]
     )
 
     /// Parses and runs; under mpirun only rank 0 prints argument errors, and every rank

@@ -57,3 +57,60 @@ final class ExpertTests: XCTestCase {
         XCTAssertEqual(ExpertWeights.flops(tokens: 10, model: model(256, 512, .gelu)), 2 * 2 * 10 * 256 * 512)
     }
 }
+
+/// The vectorized activations against the scalar (libm) ones.
+final class VectorActivationTests: XCTestCase {
+    func testExp8MatchesLibmAcrossTheRange() {
+        var worst: Float = 0
+        var x: Float = -87
+        while x < 88 {
+            let lanes = SIMD8<Float>((0..<8).map { x + Float($0) * 0.0137 })
+            let fast = ExpertActivation.exp8(lanes)
+            for l in 0..<8 {
+                let exact = Float(Foundation.exp(Double(lanes[l])))
+                worst = max(worst, abs(fast[l] - exact) / exact)
+            }
+            x += 0.37
+        }
+        XCTAssertLessThan(worst, 3e-7)
+        // Clamped, never inf or zero.
+        let edge = ExpertActivation.exp8(SIMD8<Float>(-1000, -88, 89, 1000, .infinity, -.infinity, 0, 1))
+        XCTAssertTrue((0..<8).allSatisfy { edge[$0].isFinite && edge[$0] > 0 })
+        XCTAssertEqual(edge[6], 1, accuracy: 1e-7)
+    }
+
+    func testBlockActivationsMatchScalarOnes() {
+        // 1003 elements: the vector body and a scalar tail.
+        var rng = SplitMix(seed: 5)
+        let a0 = (0..<1003).map { _ in Float(rng.nextDouble() * 24 - 12) }
+        let b = (0..<1003).map { _ in Float(rng.nextDouble() * 4 - 2) }
+        var a = a0
+        a.withUnsafeMutableBufferPointer { pa in
+            b.withUnsafeBufferPointer { ExpertActivation.swiglu(pa, times: $0) }
+        }
+        for i in a0.indices {
+            let exact = ExpertActivation.silu(Double(a0[i])) * Double(b[i])
+            XCTAssertEqual(Double(a[i]), exact, accuracy: 1e-6 * max(1, abs(exact)), "swiglu at \(i)")
+        }
+        var g = a0
+        g.withUnsafeMutableBufferPointer { ExpertActivation.gelu($0) }
+        for i in a0.indices {
+            let exact = ExpertActivation.gelu(Double(a0[i]))
+            XCTAssertEqual(Double(g[i]), exact, accuracy: 1e-6 * max(1, abs(exact)), "gelu at \(i)")
+        }
+    }
+}
+
+/// A tiny deterministic generator for test data.
+private struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func nextDouble() -> Double {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        z ^= z >> 31
+        return Double(z >> 11) / Double(1 << 53)
+    }
+}

@@ -1,0 +1,59 @@
+import ArgumentParser
+import EpsimCore
+import EpsimRuntime
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time each phase of a layout against bare baselines measured in the same run.",
+        discussion: """
+            Runs the layout's counted steps with --sync, then, on the same buffers and for the \
+            last step's exact shapes: bare all-to-allv of the same byte matrices (dispatch + \
+            combine), bare sgemm of the same shapes (expert), memcpy of the same bytes \
+            (permute + unpermute) and the bare gate product (route); then more steps to show \
+            that resident memory stays flat. Prints each ratio beside its target.
+            """
+    )
+
+    @OptionGroup var common: CommonOptions
+
+    @Option(name: .long, help: ArgumentHelp("Timed iterations per baseline.", valueName: "n"))
+    var iterations = 50
+
+    @Option(name: .long, help: ArgumentHelp("Untimed iterations before them.", valueName: "n"))
+    var warmup = 5
+
+    @Option(name: .long, help: ArgumentHelp("Extra steps for the memory check (0 skips it).", valueName: "n"))
+    var memorySteps = 1000
+
+    @Option(name: .long, help: ArgumentHelp("Write the benchmark as JSON (schema epsim.bench/1).", valueName: "file"))
+    var output: String?
+
+    func validate() throws {
+        if iterations < 1 { throw ValidationError("--iterations: expected at least 1, got \(iterations)") }
+        if warmup < 0 { throw ValidationError("--warmup: expected 0 or more, got \(warmup)") }
+        if memorySteps < 0 { throw ValidationError("--memory-steps: expected 0 or more, got \(memorySteps)") }
+    }
+
+    func run() throws {
+        let options = Bench.Options(iterations: iterations, warmup: warmup, memorySteps: memorySteps)
+        let path = common.config, overrides = common.overrides, output = output
+        let code = Launcher.run(common.transport) { transport in
+            let config = try Launcher.agree(transport) { () throws -> SimConfig in
+                let config = try ConfigLoader.load(path: path, overrides: overrides)
+                try ConfigLoader.validate(config, worldSize: transport.size)
+                return config
+            }
+            let file = try Launcher.agree(transport) {
+                transport.rank == 0 ? try output.map { try AtomicFile.Writer(path: $0) } : nil
+            }
+            guard let report = try Bench.run(config, transport: transport, options: options) else { return }
+            print(report.text)
+            if let file {
+                try file.append(report.json.serialized() + "\n")
+                try file.commit()
+            }
+        }
+        if code != 0 { throw ExitCode(code) }
+    }
+}
