@@ -55,14 +55,19 @@ public enum Bench {
         var sgemm: [Double] = []      // all recorded expert blocks as bare sgemm calls
         var memcpy: [Double] = []     // permute + unpermute bytes as memcpy
         var gating: [Double] = []     // the gate product as a bare sgemm (gating workload)
+        /// Per iteration, each permute/unpermute stage run again on its own (decisions,
+        /// dispatch pre, dispatch post, combine pre, combine post), summed over layers.
+        var stages: [[Double]] = Array(repeating: [], count: 5)
 
-        static let kinds = 4
+        static let kinds = 4 + 5
 
         /// Every rank's samples on rank 0, kind by kind: [kind][rank × iteration].
         func gathered(_ transport: any Transport) throws -> [[Double]]? {
             let n = exchange.count
             var flat: [Double] = []
-            for list in [exchange, sgemm, memcpy, gating] { flat += list.count == n ? list : Array(repeating: 0, count: n) }
+            for list in [exchange, sgemm, memcpy, gating] + stages {
+                flat += list.count == n ? list : Array(repeating: 0, count: n)
+            }
             let all = try transport.allgather(flat)
             guard transport.rank == 0 else { return nil }
             let kinds = BaselineSamples.kinds
@@ -176,6 +181,17 @@ public enum Bench {
                     }
                 }
             }
+        }
+        // The permute and unpermute stages one by one, on the layer's own data (last, as
+        // it overwrites the layer's outputs and the receive buffers).
+        for i in 0..<(options.warmup + options.iterations) {
+            try transport.barrier()
+            var sum = [Double](repeating: 0, count: 5)
+            for layer in 0..<c.model.layers {
+                let t = try stage.timeStages(layer: layer, transport: transport)
+                for k in 0..<5 { sum[k] += t[k] }
+            }
+            if i >= options.warmup { for k in 0..<5 { samples.stages[k].append(sum[k]) } }
         }
         return samples
     }

@@ -19,6 +19,11 @@ public struct BenchReport {
 
     public let result: RunResult
     public let rows: [Row]
+    /// Medians of the permute and unpermute stages run one by one (seconds), in the
+    /// order of `stageNames`.
+    public let stageMedians: [Double]
+    public static let stageNames = ["capacity decisions", "dispatch preprocess", "dispatch postprocess",
+                                    "combine preprocess", "combine postprocess"]
     public let options: Bench.Options
     public let memory: Bench.MemoryCheck
     /// Overhead outside the phases, as a share of step time, and its target.
@@ -52,6 +57,7 @@ public struct BenchReport {
                             baselineName: "bare gating sgemm"))
         }
         self.rows = rows
+        stageMedians = (4..<9).map { median(baselines[$0]) }
     }
 
     /// Resident memory growth over the extra steps (bytes, summed over processes).
@@ -78,6 +84,8 @@ public struct BenchReport {
                          + ratio.padding(7) + target)
             lines.append("".padding(21) + "baseline: \(row.baselineName)")
         }
+        lines.append("  permute+unpermute stages run alone (median ms): " + zip(BenchReport.stageNames, stageMedians)
+                     .map { "\($0) \(ms($1))" }.joined(separator: " · "))
         let share = String(format2: 100 * overheadShare) + "%"
         lines.append("step overhead".padding(21) + "\(share) of the step outside every phase".padding(61)
                      + "".padding(7) + "≤ 3.00%" + (overheadShare <= BenchReport.overheadTarget ? " ok" : " MISSED"))
@@ -114,6 +122,9 @@ public struct BenchReport {
                     ("target", row.target.map { .double($0) } ?? .null),
                     ("met", row.met.map { .bool($0) } ?? .null),
                 ])
+            })),
+            ("permute_stages_median_ms", .object(zip(BenchReport.stageNames, stageMedians).map {
+                ($0.replacingAll(" ", with: "_"), .double($1 * 1e3))
             })),
             ("step_overhead_share", .double(overheadShare)),
             ("step_overhead_target", .double(BenchReport.overheadTarget)),

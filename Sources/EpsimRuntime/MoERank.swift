@@ -270,6 +270,53 @@ public final class MoERank {
         for r in pendingCombine { if let r { _ = try r.test() } }
     }
 
+    /// Seconds each permute/unpermute stage of `layer` takes when run again on the last
+    /// step's data (collective with global capacity scope): the capacity decisions, the
+    /// dispatch pre- and postprocess, the combine pre- and postprocess. For `epsim bench`'s
+    /// breakdown; the layer's outputs are overwritten.
+    public func timeStages(layer: Int, transport: any Transport) throws -> [Double] {
+        var times = [Double](repeating: 0, count: 5)
+        func clock(_ i: Int, _ body: () throws -> Void) rethrows {
+            let start = monotonicSeconds()
+            try body()
+            times[i] += monotonicSeconds() - start
+        }
+        try clock(0) {
+            let out = routed[layer]
+            try out.preference.withUnsafeBufferPointer { pref in
+                try out.chosen.withUnsafeBufferPointer { chosen in
+                    try out.weights.withUnsafeBufferPointer { weights in
+                        try decider.decide(rank: rank, tokens: tokens, totalTokens: totalTokens,
+                                           preference: pref, chosen: chosen, weights: weights,
+                                           transport: transport, into: &decisions[layer])
+                    }
+                }
+            }
+        }
+        for (c, d) in dispatchers.enumerated() {
+            let range = dispatchers.count == 1 ? nil : tokenRange(chunk: c)
+            clock(1) {
+                inputs[layer].values.withUnsafeBufferPointer {
+                    d.dispatchPreprocess(x: $0, decisions: decisions[layer], tokens: range)
+                }
+            }
+            clock(2) { d.dispatchPostprocess(decode: !isModeled) }
+            clock(3) {
+                if isModeled {
+                    d.combinePreprocessZeros()
+                } else {
+                    expertOutput.withUnsafeBufferPointer { d.combinePreprocess(expertOutput: $0) }
+                }
+            }
+            clock(4) {
+                inputs[layer + 1].values.withUnsafeMutableBufferPointer {
+                    d.combinePostprocess(decisions: decisions[layer], into: $0, tokens: range)
+                }
+            }
+        }
+        return times
+    }
+
     /// The weights of local expert `l` of `layer` (real compute only).
     public func localWeights(layer: Int, expert l: Int) -> ExpertWeights { localWeights[layer][l] }
 

@@ -41,7 +41,15 @@ final class WireCodecTests: XCTestCase {
 
     func testNarrowRowsUseTheElementConversions() {
         var rng = TestRandom(seed: 3)
-        let row = (0..<33).map { _ in Float.random(in: -100...100, using: &rng) }
+        // Random values plus the special cases, inside the 8-lane body and in the tail:
+        // NaNs (quiet and signalling), infinities, ties at both parities, the largest
+        // finite (rounds to inf in bf16), subnormals and signed zeros.
+        var row = (0..<33).map { _ in Float.random(in: -100...100, using: &rng) }
+        let special: [Float] = [.nan, Float(bitPattern: 0x7F80_0001), .infinity, -.infinity,
+                                Float(bitPattern: 0x3F80_8000), Float(bitPattern: 0x3F81_8000),
+                                .greatestFiniteMagnitude, .leastNonzeroMagnitude, -0.0, 0]
+        for (i, x) in special.enumerated() { row[i * 3] = x }
+        row[32] = .nan
         let bf = encode(.bf16, row, hidden: 33), fp = encode(.fp16, row, hidden: 33)
         for (i, x) in row.enumerated() {
             XCTAssertEqual(UInt16(bf[2 * i]) | UInt16(bf[2 * i + 1]) << 8, WireFormats.bf16Bits(x))
