@@ -59,6 +59,13 @@ public enum DataPlaneConformance {
                 c.precision.dispatch = precision
                 c.precision.combine = precision == .fp32 ? .bf16 : precision
                 try verify(t, c, "\(precision)")
+                // A combine row wider than a dispatch row, on the very first step (no
+                // warm-up has sized the buffers yet), with and without overlap.
+                c.precision.combine = .fp32
+                c.warmupSteps = 0
+                try verify(t, c, "\(precision) dispatch, fp32 combine, first step")
+                c.overlapChunks = 2
+                try verify(t, c, "\(precision) dispatch, fp32 combine, first step, 2 chunks")
             }
         },
         ConformanceCheck("layer equals reference with overlap.chunks 2, 3 and 4") { t in

@@ -95,7 +95,9 @@ public final class TokenDispatcher {
             h.rowOfSlot[a] = Int32(row)
         }
         let rowBytes = dispatchRowBytes
-        grow(&sendBuffer, to: rows * rowBytes)
+        // Sized for the return trip too (combine rows come back into this buffer), so
+        // no later grow can replace it and lose the packed rows.
+        grow(&sendBuffer, to: rows * max(rowBytes, combineRowBytes))
         let k = topK, H = hidden, precision = dispatchPrecision
         h.sendSlot.withUnsafeBufferPointer { slots in
             sendBuffer.withUnsafeMutableBytes { out in
@@ -136,7 +138,6 @@ public final class TokenDispatcher {
         }
         h.recvRows = offset
         grow(&recvBuffer, to: offset * max(dispatchRowBytes, combineRowBytes))
-        grow(&sendBuffer, to: h.sendRows * max(dispatchRowBytes, combineRowBytes))
     }
 
     /// Token dispatch, second half: starts the payload all-to-allv. Neither buffer of

@@ -30,10 +30,12 @@ final class ConfigFilesTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(files.count, Self.documented.count)
         for name in files {
             let output = dir.appendingPathComponent("\(name).json")
-            // The debug build verifies in double-precision loops: the largest shipped
-            // layouts take about a minute each here, well under a second in release.
+            // The debug build verifies in double-precision loops (the largest shipped
+            // layouts take about a minute each at full size), so 64 tokens per rank; one
+            // step without warm-up also catches buffers not yet sized by an earlier step.
             let run = try CLI.epsim(["run", "--config", "configs/\(name)", "--emulate", "4", "--verify",
-                                     "--output", output.path, "--set", "steps=1", "--set", "warmup_steps=0"],
+                                     "--output", output.path, "--set", "steps=1", "--set", "warmup_steps=0",
+                                     "--set", "tokens=64"],
                                     timeout: 300)
             XCTAssertEqual(run.status, 0, "configs/\(name): \(run.stderr)")
             guard run.status == 0 else { continue }
