@@ -5,11 +5,16 @@
 extension ExpertActivation {
     /// e^x for eight lanes: Cephes' expf (range reduction by ln 2 in two parts, degree-5
     /// polynomial), within 2 ulp of e^x over its range; inputs are clamped to
-    /// [-87, 88], so results stay finite and normal.
+    /// [-87, 88] (NaN becomes -87 or 88), so results stay finite and normal.
     @inline(__always)
     public static func exp8(_ x0: SIMD8<Float>) -> SIMD8<Float> {
-        let x = x0.clamped(lowerBound: SIMD8(repeating: -87), upperBound: SIMD8(repeating: 88))
-        let n = (x * 1.442_695_040_888_963_4).rounded(.toNearestOrEven)
+        // Only plain arithmetic and bit operations: SIMD `rounded`, `clamped` and integer
+        // conversions are not lowered to vector instructions on Linux (about 8× slower).
+        let x = pointwiseMax(pointwiseMin(x0, SIMD8(repeating: 88)), SIMD8(repeating: -87))
+        // n = round(x·log2 e) by the 1.5·2^23 trick.
+        let magic = SIMD8<Float>(repeating: 12_582_912)
+        let shifted = x * 1.442_695_040_888_963_4 + magic
+        let n = shifted - magic
         var r = x - n * 0.693_359_375
         r = r + n * 2.121_944_4e-4
         var p = SIMD8<Float>(repeating: 1.987_569_150_0e-4)
@@ -19,7 +24,8 @@ extension ExpertActivation {
         p = p * r + 1.666_666_545_9e-1
         p = p * r + 5.000_000_120_1e-1
         let y = p * (r * r) + r + 1
-        let bits = (SIMD8<Int32>(n) &+ 127) &<< 23
+        // The low mantissa bits of `shifted` hold n + 2^22; 2^n has exponent bits n + 127.
+        let bits = (unsafeBitCast(shifted, to: SIMD8<UInt32>.self) &- 0x4B40_0000 &+ 127) &<< 23
         return y * unsafeBitCast(bits, to: SIMD8<Float>.self)
     }
 

@@ -68,22 +68,9 @@ public enum WireCodec {
         case .bf16:
             assert(Int(bitPattern: dst) & 1 == 0, "bf16 rows must be 2-byte aligned")
             let out = dst.assumingMemoryBound(to: UInt16.self)
-            let body = hidden - hidden % 8
-            var i = 0
-            while i < body {
-                // Eight lanes of `WireFormats.bf16Bits`, branch-free.
-                let v = UnsafeRawPointer(src + i).loadUnaligned(as: SIMD8<UInt32>.self)
-                let rounded = (v &+ 0x7FFF &+ ((v &>> 16) & 1)) &>> 16
-                let quiet = (v &>> 16) | 0x0040
-                let bits = rounded.replacing(with: quiet, where: (v & 0x7FFF_FFFF) .> 0x7F80_0000)
-                UnsafeMutableRawPointer(out + i).storeBytes(of: SIMD8<UInt16>(truncatingIfNeeded: bits),
-                                                            as: SIMD8<UInt16>.self)
-                i += 8
-            }
-            while i < hidden {
-                out[i] = WireFormats.bf16Bits(src[i])
-                i += 1
-            }
+            // Branch-free, so the compiler vectorizes it (Swift's SIMD masks and
+            // narrowing conversions are not, and run many times slower).
+            for i in 0..<hidden { out[i] = WireFormats.bf16BitsBranchFree(src[i]) }
         case .fp16:
             assert(Int(bitPattern: dst) & 1 == 0, "fp16 rows must be 2-byte aligned")
             let out = dst.assumingMemoryBound(to: UInt16.self)
@@ -107,17 +94,7 @@ public enum WireCodec {
         case .bf16:
             assert(Int(bitPattern: src) & 1 == 0, "bf16 rows must be 2-byte aligned")
             let input = src.assumingMemoryBound(to: UInt16.self)
-            let body = hidden - hidden % 8
-            var i = 0
-            while i < body {
-                let v = SIMD8<UInt32>(truncatingIfNeeded: UnsafeRawPointer(input + i).loadUnaligned(as: SIMD8<UInt16>.self))
-                UnsafeMutableRawPointer(dst + i).storeBytes(of: v &<< 16, as: SIMD8<UInt32>.self)
-                i += 8
-            }
-            while i < hidden {
-                dst[i] = WireFormats.float(bf16: input[i])
-                i += 1
-            }
+            for i in 0..<hidden { dst[i] = WireFormats.float(bf16: input[i]) }
         case .fp16:
             assert(Int(bitPattern: src) & 1 == 0, "fp16 rows must be 2-byte aligned")
             let input = src.assumingMemoryBound(to: UInt16.self)

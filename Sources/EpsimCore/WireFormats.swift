@@ -17,6 +17,17 @@ public enum WireFormats {
         return UInt16(truncatingIfNeeded: (bits &+ 0x7FFF &+ lsb) >> 16)
     }
 
+    /// `bf16Bits` without branches (selects through a mask), for loops the compiler
+    /// should vectorize. Same result for every input.
+    @inline(__always)
+    public static func bf16BitsBranchFree(_ x: Float) -> UInt16 {
+        let bits = x.bitPattern
+        let rounded = (bits &+ 0x7FFF &+ ((bits >> 16) & 1)) >> 16
+        let quiet = (bits >> 16) | 0x0040
+        let mask = 0 &- UInt32((bits & 0x7FFF_FFFF) > 0x7F80_0000 ? 1 : 0)
+        return UInt16(truncatingIfNeeded: (quiet & mask) | (rounded & ~mask))
+    }
+
     /// The Float with bf16 bits `b` (exact).
     @inline(__always)
     public static func float(bf16 b: UInt16) -> Float {

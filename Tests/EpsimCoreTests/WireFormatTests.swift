@@ -67,6 +67,19 @@ final class WireFormatTests: XCTestCase {
         }
     }
 
+    func testBranchFreeBF16EqualsTheReferenceConversion() {
+        // Every exponent and both rounding parities, plus NaN payloads and infinities.
+        var state: UInt32 = 12345
+        for _ in 0..<200_000 {
+            state = state &* 1_664_525 &+ 1_013_904_223
+            let x = Float(bitPattern: state)
+            XCTAssertEqual(WireFormats.bf16BitsBranchFree(x), WireFormats.bf16Bits(x), "bits \(state)")
+        }
+        for bits: UInt32 in [0x7F80_0000, 0xFF80_0000, 0x7F80_0001, 0x7FC0_0000, 0xFFFF_FFFF, 0x3F80_8000, 0x3F81_8000, 0x7F7F_FFFF] {
+            XCTAssertEqual(WireFormats.bf16BitsBranchFree(Float(bitPattern: bits)), WireFormats.bf16Bits(Float(bitPattern: bits)))
+        }
+    }
+
     func testBF16MatchesReferenceOnRandomEdgeAndTieValues() {
         let all = (0..<65536).map { WireFormats.float(bf16: UInt16($0)) }
         let inputs = Self.samples + Self.ties(values: all)
