@@ -216,8 +216,20 @@ public struct RunResult {
         lines.append("traffic: \(byteText(traffic.totalBytes)) (\(byteText(traffic.offRankBytes)) between ranks)"
                      + " · bandwidth dispatch \(String(format2: metrics.meanBandwidth(.dispatch, phases: phases))) GB/s"
                      + " combine \(String(format2: metrics.meanBandwidth(.combine, phases: phases))) GB/s per rank")
-        lines.append("experts: \(String(format2: metrics.expertGFlops(phases: phases))) GFLOP/s"
-                     + (isModeled ? " (modeled)" : "")
+        var modeledNote = ""
+        if case let .modeled(tflops, efficiency) = config.compute {
+            // What the simulated device takes, beside what the sleeping ranks measured
+            // (threads wake late when ranks outnumber cores).
+            var samples: [Double] = []
+            for r in 0..<ranks {
+                for s in 0..<metrics.steps {
+                    samples.append(metrics.value(.expertFlops, rank: r, step: s) / (tflops * 1e12 * efficiency))
+                }
+            }
+            modeledNote = " (modeled: the device takes \(ms(median(samples))) ms per step, median over ranks)"
+        }
+        lines.append("experts: \(String(format2: metrics.expertGFlops(phases: phases))) GFLOP/s measured"
+                     + modeledNote
                      + " · peak RSS \(byteText(metrics.peakResidentBytes.max() ?? 0))")
         let closes = perRank.allSatisfy(\.closes) && total.closes
         lines.append("accounting: \(total.assignments) assignments = \(total.accepted) accepted + \(total.rerouted) rerouted"

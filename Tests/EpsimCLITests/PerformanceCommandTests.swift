@@ -60,7 +60,7 @@ final class PerformanceCommandTests: XCTestCase {
                                  "--set", "compute={mode: modeled, tflops: 0.001, efficiency: 1}",
                                  "--output", output.path])
         XCTAssertEqual(run.status, 0, run.stderr)
-        XCTAssertTrue(run.stdout.contains("(modeled)"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("(modeled: the device takes "), run.stdout)
         let json = try CLI.json(at: output)
         XCTAssertEqual((json["compute"] as? [String: Any])?["mode"] as? String, "modeled")
         let routing = try XCTUnwrap(json["routing"] as? [String: Any])

@@ -228,7 +228,7 @@ final class ReportTests: XCTestCase {
             routing: drop 31.25% · reroute 0.00% · weight lost 21.09% · imbalance expert 1.45 rank 1.45 · aux loss 1.484 · importance CV² 0.706
             expert load: 192 192 176 152 103 77 91 73
             traffic: 264.00 KiB (196.50 KiB between ranks) · bandwidth dispatch # GB/s combine # GB/s per rank
-            experts: # GFLOP/s · peak RSS # MiB
+            experts: # GFLOP/s measured · peak RSS # MiB
             accounting: 1536 assignments = 1056 accepted + 0 rerouted + 480 dropped on every rank: yes
             """
         XCTAssertEqual(report.replacingOccurrences(of: " +", with: " ", options: .regularExpression),
