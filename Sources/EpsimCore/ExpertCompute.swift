@@ -31,11 +31,14 @@ public final class ExpertCompute {
     }
 
     /// Makes the scratch hold at least `rows` rows (for both activations).
+    /// Grows by half as much again beyond `rows`, so blocks that creep up from step to
+    /// step do not reallocate every time.
     public func reserve(rows: Int) {
         guard rows > capacityRows else { return }
-        a = [Float](repeating: 0, count: rows * ffn)
-        b = [Float](repeating: 0, count: rows * ffn)
-        capacityRows = rows
+        let target = rows + rows / 2
+        a = [Float](repeating: 0, count: target * ffn)
+        b = [Float](repeating: 0, count: target * ffn)
+        capacityRows = target
     }
 
     /// y [n × H] = FFN_w(x [n × H]) for the `n` contiguous rows of one expert's block

@@ -246,7 +246,7 @@ public final class MoERank {
             try progressPending()
             return
         }
-        if expertOutput.count < rows * H { expertOutput = Array(repeating: 0, count: rows * H) }
+        if expertOutput.count < rows * H { expertOutput = Array(repeating: 0, count: rows * H * 3 / 2) }
         var offset = 0
         try d.expertInput.withUnsafeBufferPointer { x in
             try expertOutput.withUnsafeMutableBufferPointer { y in

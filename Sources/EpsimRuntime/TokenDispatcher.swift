@@ -306,7 +306,10 @@ public final class TokenDispatcher {
                                         recv: r, recvCounts: h.recvBytes, recvDispls: h.recvByteDispls)
     }
 
+    /// Makes `buffer` hold at least `count` elements, with half as much again to spare:
+    /// routing varies from step to step, and growing to the exact size would reallocate
+    /// (and zero-fill) every time a step needs a few more rows than any before.
     private func grow<T: BitwiseCopyable & Numeric>(_ buffer: inout [T], to count: Int) {
-        if buffer.count < count { buffer = Array(repeating: 0, count: count) }
+        if buffer.count < count { buffer = Array(repeating: 0, count: count + count / 2) }
     }
 }
