@@ -33,13 +33,7 @@ extension MPICommunicator {
                                   recv: recv, recvCounts: recvCounts, recvDispls: recvDispls).wait()
         }
         let type = try byteType(MemoryLayout<T>.stride)
-        var placeholders: (UInt8, UInt8) = (0, 0)
-        try withUnsafeMutableBytes(of: &placeholders) { placeholder in
-            // Distinct addresses for empty sides, as in `ialltoallv`.
-            let sendAddress = send.isEmpty ? UnsafeRawPointer(placeholder.baseAddress!)
-                                           : UnsafeRawPointer(send.baseAddress!)
-            let recvAddress = recv.isEmpty ? placeholder.baseAddress! + 1
-                                           : UnsafeMutableRawPointer(recv.baseAddress!)
+        try withDistinctAddresses(send, recv) { sendAddress, recvAddress in
             let n = sendCounts[0]
             let regular = (0..<size).allSatisfy {
                 sendCounts[$0] == n && recvCounts[$0] == n && sendDispls[$0] == $0 * n && recvDispls[$0] == $0 * n
@@ -50,13 +44,7 @@ extension MPICommunicator {
                 }
                 return
             }
-            var counts = [Int32](repeating: 0, count: 4 * size)
-            for p in 0..<size {
-                counts[p] = Int32(sendCounts[p])
-                counts[size + p] = Int32(sendDispls[p])
-                counts[2 * size + p] = Int32(recvCounts[p])
-                counts[3 * size + p] = Int32(recvDispls[p])
-            }
+            let counts = int32Counts(sendCounts, sendDispls, recvCounts, recvDispls)
             try counts.withUnsafeBufferPointer { c in
                 let base = c.baseAddress!
                 try mpi("MPI_Alltoallv") {
@@ -82,29 +70,10 @@ extension MPICommunicator {
         if fits {
             // MPI reads the count and displacement arrays until the operation completes,
             // so each request owns its copy (several may be outstanding at once).
-            var counts = [Int32](repeating: 0, count: 4 * size)
-            for p in 0..<size {
-                counts[p] = Int32(sendCounts[p])
-                counts[size + p] = Int32(sendDispls[p])
-                counts[2 * size + p] = Int32(recvCounts[p])
-                counts[3 * size + p] = Int32(recvDispls[p])
-            }
+            let counts = int32Counts(sendCounts, sendDispls, recvCounts, recvDispls)
             let type = try byteType(stride)
             var request: MPI_Request? = nil
-            // MPI wants non-null addresses even for empty exchanges, and the two must
-            // differ: Open MPI's non-blocking alltoallv takes `sendbuf == recvbuf` for
-            // an in-place exchange and runs another message schedule than its peers,
-            // which hangs them. Swift gives every empty array the same storage, so a
-            // rank that neither sends nor receives would pass equal pointers; empty
-            // sides get distinct placeholders instead.
-            var placeholders: (UInt8, UInt8) = (0, 0)
-            try withUnsafeMutableBytes(of: &placeholders) { placeholder in
-                let sendAddress = send.isEmpty ? UnsafeRawPointer(placeholder.baseAddress!)
-                                               : UnsafeRawPointer(send.baseAddress!)
-                let recvAddress = recv.isEmpty ? placeholder.baseAddress! + 1
-                                               : UnsafeMutableRawPointer(recv.baseAddress!)
-                precondition(sendAddress != UnsafeRawPointer(recvAddress),
-                             "alltoallv: send and receive buffers must not alias")
+            try withDistinctAddresses(send, recv) { sendAddress, recvAddress in
                 try counts.withUnsafeBufferPointer { c in
                     let n = size
                     try mpi("MPI_Ialltoallv") {
@@ -125,6 +94,41 @@ extension MPICommunicator {
             PairwiseMessage(peer: p, base: recvBase.map { $0 + recvDispls[p] * stride }, bytes: recvCounts[p] * stride)
         }
         return try pairwise(sends: sends, recvs: recvs, tag: 7, elementBytes: stride)
+    }
+
+    /// Counts and displacements as MPI's ints: [sendCounts, sendDispls, recvCounts,
+    /// recvDispls], `size` each (the caller has checked that they fit).
+    func int32Counts(_ sendCounts: [Int], _ sendDispls: [Int], _ recvCounts: [Int], _ recvDispls: [Int]) -> [Int32] {
+        var counts = [Int32](repeating: 0, count: 4 * size)
+        for p in 0..<size {
+            counts[p] = Int32(sendCounts[p])
+            counts[size + p] = Int32(sendDispls[p])
+            counts[2 * size + p] = Int32(recvCounts[p])
+            counts[3 * size + p] = Int32(recvDispls[p])
+        }
+        return counts
+    }
+
+    /// Calls `body` with the buffers' addresses, never null and never equal: MPI wants
+    /// non-null addresses even for empty exchanges, and Open MPI's alltoallv takes
+    /// `sendbuf == recvbuf` for an in-place exchange and runs another message schedule
+    /// than its peers, which hangs them. Swift gives every empty array the same
+    /// storage, so a rank that neither sends nor receives would pass equal pointers;
+    /// empty sides get distinct placeholders instead.
+    func withDistinctAddresses<T, R>(
+        _ send: UnsafeBufferPointer<T>, _ recv: UnsafeMutableBufferPointer<T>,
+        _ body: (UnsafeRawPointer, UnsafeMutableRawPointer) throws -> R
+    ) throws -> R {
+        var placeholders: (UInt8, UInt8) = (0, 0)
+        return try withUnsafeMutableBytes(of: &placeholders) { placeholder in
+            let sendAddress = send.isEmpty ? UnsafeRawPointer(placeholder.baseAddress!)
+                                           : UnsafeRawPointer(send.baseAddress!)
+            let recvAddress = recv.isEmpty ? placeholder.baseAddress! + 1
+                                           : UnsafeMutableRawPointer(recv.baseAddress!)
+            precondition(sendAddress != UnsafeRawPointer(recvAddress),
+                         "alltoallv: send and receive buffers must not alias")
+            return try body(sendAddress, recvAddress)
+        }
     }
 
     /// Posts every message as pieces of at most `maxMessageElements` elements. Pieces

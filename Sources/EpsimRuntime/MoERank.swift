@@ -111,18 +111,7 @@ public final class MoERank {
         timer.time(.route) {
             router.route(step: step, rank: rank, layer: layer, inputs: inputs[layer].values, into: &routed[layer])
         }
-        try timer.time(.permute) {
-            let out = routed[layer]
-            try out.preference.withUnsafeBufferPointer { pref in
-                try out.chosen.withUnsafeBufferPointer { chosen in
-                    try out.weights.withUnsafeBufferPointer { weights in
-                        try decider.decide(rank: rank, tokens: tokens, totalTokens: totalTokens,
-                                           preference: pref, chosen: chosen, weights: weights,
-                                           transport: transport, into: &decisions[layer])
-                    }
-                }
-            }
-        }
+        try timer.time(.permute) { try decide(layer, transport: transport) }
         let chunks = dispatchers.count
         try post(chunk: 0, layer: layer, transport: transport, timer: timer)
         // With overlap the shared experts run while chunk 0 is on the wire.
@@ -171,6 +160,21 @@ public final class MoERank {
             }
         }
         if chunks > 1 { try finishCombine(chunk: chunks - 1, layer: layer, timer: timer, shared: false) }
+    }
+
+    /// Capacity and overflow decisions for `layer` from its router output (collective
+    /// with global capacity scope).
+    private func decide(_ layer: Int, transport: any Transport) throws {
+        let out = routed[layer]
+        try out.preference.withUnsafeBufferPointer { pref in
+            try out.chosen.withUnsafeBufferPointer { chosen in
+                try out.weights.withUnsafeBufferPointer { weights in
+                    try decider.decide(rank: rank, tokens: tokens, totalTokens: totalTokens,
+                                       preference: pref, chosen: chosen, weights: weights,
+                                       transport: transport, into: &decisions[layer])
+                }
+            }
+        }
     }
 
     /// The tokens of chunk `c`: contiguous, as even as possible.
@@ -281,18 +285,7 @@ public final class MoERank {
             try body()
             times[i] += monotonicSeconds() - start
         }
-        try clock(0) {
-            let out = routed[layer]
-            try out.preference.withUnsafeBufferPointer { pref in
-                try out.chosen.withUnsafeBufferPointer { chosen in
-                    try out.weights.withUnsafeBufferPointer { weights in
-                        try decider.decide(rank: rank, tokens: tokens, totalTokens: totalTokens,
-                                           preference: pref, chosen: chosen, weights: weights,
-                                           transport: transport, into: &decisions[layer])
-                    }
-                }
-            }
-        }
+        try clock(0) { try decide(layer, transport: transport) }
         for (c, d) in dispatchers.enumerated() {
             let range = dispatchers.count == 1 ? nil : tokenRange(chunk: c)
             clock(1) {
