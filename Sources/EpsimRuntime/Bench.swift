@@ -155,7 +155,7 @@ public enum Bench {
         // dispatcher's wire buffers (in chunks no larger than the smaller buffer).
         let bytes = shapes.permuteBytes + shapes.unpermuteBytes
         samples.memcpy = try time(transport, options) {
-            try stage.dispatchers[0].withWireBuffers { send, recv in
+            stage.dispatchers[0].withWireBuffers { send, recv in
                 let chunk = min(send.count, recv.count)
                 guard chunk > 0 else { return }
                 var left = bytes

@@ -119,8 +119,10 @@ public final class MoERank {
         for c in 0..<chunks {
             if c + 1 < chunks { try post(chunk: c + 1, layer: layer, transport: transport, timer: timer) }
             let d = dispatchers[c]
-            try timer.time(.dispatch) { try pendingDispatch[c]?.wait() }
-            pendingDispatch[c] = nil
+            if let pending = pendingDispatch[c] {
+                try timer.time(.dispatch) { try pending.wait() }
+                pendingDispatch[c] = nil
+            }
             timer.time(.permute) { d.dispatchPostprocess(decode: !isModeled) }
             if let r = record {
                 r.permuteBytes += isModeled ? 0 : d.handle.recvRows * config.model.hidden * 4
@@ -210,8 +212,10 @@ public final class MoERank {
     /// Waits for chunk `c`'s combine and adds its rows into the layer output (after the
     /// shared experts when `shared`, i.e. without overlap).
     private func finishCombine(chunk c: Int, layer: Int, timer: PhaseTimer, shared: Bool) throws {
-        try timer.time(.combine) { try pendingCombine[c]?.wait() }
-        pendingCombine[c] = nil
+        if let pending = pendingCombine[c] {
+            try timer.time(.combine) { try pending.wait() }
+            pendingCombine[c] = nil
+        }
         if shared { runShared(layer, timer: timer) }
         let range = dispatchers.count == 1 ? nil : tokenRange(chunk: c)
         timer.time(.unpermute) {

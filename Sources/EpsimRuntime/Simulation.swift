@@ -69,9 +69,11 @@ public enum Simulation {
         let P = transport.size, L = config.model.layers
         var totals = RoutingTotals(experts: config.model.experts)
         var traffic = [Int64](repeating: 0, count: 2 * P)  // dispatch bytes to each peer, then combine
-        // Per layer at most 11 intervals (route, permute ×2, wait ×2, dispatch, expert,
-        // unpermute ×2, combine, shared), plus the step itself.
-        let timer = PhaseTimer(steps: config.steps, eventsPerStep: settings.trace ? 11 * L + 1 : 0)
+        // Per layer: route, the decisions and shared; per chunk at most 11 more (pack,
+        // wait, dispatch start and wait, unpack, expert, encode, wait, combine start and
+        // wait, unpack); plus the step itself.
+        let perLayer = 3 + 11 * config.overlapChunks
+        let timer = PhaseTimer(steps: config.steps, eventsPerStep: settings.trace ? perLayer * L + 1 : 0)
         let recorder = StepRecorder(steps: config.steps, experts: config.model.experts, layers: L)
         let progress = settings.progress && transport.rank == 0 ? ProgressLine(total: config.warmupSteps + config.steps) : nil
         var verification: Verification? = nil

@@ -76,9 +76,11 @@ final class WireCodecTests: XCTestCase {
         let scale = encode(.fp8E4M3, [0, 0], hidden: 2).withUnsafeBytes { $0.loadUnaligned(as: Float.self) }
         XCTAssertEqual(scale, .leastNormalMagnitude)
         // A row far below 448 · 2^-126: scale at its floor, still finite, no NaN.
-        let tiny = roundTrip(.fp8E4M3, [1e-40, -3e-39, 0])
+        // Subnormal Floats (2^-133 and -2^-128), spelled so nothing rounds at compile time.
+        let small = Float(sign: .plus, exponent: -133, significand: 1), larger = -Float(sign: .plus, exponent: -128, significand: 1)
+        let tiny = roundTrip(.fp8E4M3, [small, larger, 0])
         XCTAssertFalse(tiny.contains { $0.isNaN })
-        XCTAssertEqual(tiny[1], -3e-39, accuracy: 3e-39 * 0x1p-4)
+        XCTAssertEqual(tiny[1], larger, accuracy: -larger * 0x1p-4)
         // Non-finite elements: the scale comes from the finite ones; inf saturates.
         let special = roundTrip(.fp8E4M3, [2, .nan, .infinity, -.infinity, -1])
         XCTAssertTrue(special[1].isNaN)

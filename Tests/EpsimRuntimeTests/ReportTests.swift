@@ -153,9 +153,9 @@ final class ReportTests: XCTestCase {
         let events = try XCTUnwrap(doc["traceEvents"] as? [[String: Any]])
         let slices = events.filter { $0["ph"] as? String == "X" }
         XCTAssertEqual(Set(slices.compactMap { $0["tid"] as? Int }), [0, 1, 2, 3])
-        // Per rank and step: the step slice, and per layer route, permute ×2, wait ×2,
-        // dispatch, expert, unpermute ×2, combine, shared.
-        XCTAssertEqual(slices.count, 4 * c.steps * (1 + 11 * c.model.layers))
+        // Per rank and step: the step slice, and per layer route, permute ×3 (decisions,
+        // pack, unpack), wait ×2, dispatch, expert, unpermute ×2, combine, shared.
+        XCTAssertEqual(slices.count, 4 * c.steps * (1 + 12 * c.model.layers))
         let names = events.filter { $0["ph"] as? String == "M" && $0["name"] as? String == "thread_name" }
         XCTAssertEqual(names.count, 4)
         for slice in slices {
@@ -175,6 +175,20 @@ final class ReportTests: XCTestCase {
                 }
             }
         }
+    }
+
+    func testTraceKeepsEveryStepWithOverlap() throws {
+        // More intervals per step with overlap: none may be lost, the step slice least.
+        var c = config()
+        c.overlapChunks = 3
+        let r = try run(c, settings: .init(sync: true, trace: true))
+        let doc = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(ResultFiles.trace(r).utf8)) as? [String: Any])
+        let slices = try XCTUnwrap(doc["traceEvents"] as? [[String: Any]]).filter { $0["ph"] as? String == "X" }
+        let steps = slices.filter { $0["name"] as? String == "step" }
+        XCTAssertEqual(steps.count, 4 * c.steps)
+        // Per layer and chunk: pack, wait, dispatch start and wait, unpack, expert,
+        // encode, wait, combine start and wait, unpack.
+        XCTAssertEqual(slices.count, 4 * c.steps * (1 + c.model.layers * (3 + 11 * 3)))
     }
 
     /// Digits that depend on timing or on the machine become `#`.
