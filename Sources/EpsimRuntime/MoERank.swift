@@ -254,7 +254,9 @@ public final class MoERank {
             try progressPending()
             return
         }
-        if expertOutput.count < rows * H { expertOutput = Array(repeating: 0, count: rows * H * 3 / 2) }
+        if expertOutput.count < rows * H {
+            expertOutput = LargeBuffer.zeros(expertOutput.isEmpty ? rows * H : rows * H * 3 / 2)
+        }
         var offset = 0
         try d.expertInput.withUnsafeBufferPointer { x in
             try expertOutput.withUnsafeMutableBufferPointer { y in
@@ -333,5 +335,5 @@ public final class MoERank {
 /// A reusable block of rows [T × H], shared by reference.
 public final class Rows {
     public var values: [Float]
-    init(count: Int) { values = Array(repeating: 0, count: count) }
+    init(count: Int) { values = LargeBuffer.zeros(count) }
 }

@@ -309,7 +309,9 @@ public final class TokenDispatcher {
     /// Makes `buffer` hold at least `count` elements, with half as much again to spare:
     /// routing varies from step to step, and growing to the exact size would reallocate
     /// (and zero-fill) every time a step needs a few more rows than any before.
+    /// The first allocation is exact (most layouts never grow after the first step).
     private func grow<T: BitwiseCopyable & Numeric>(_ buffer: inout [T], to count: Int) {
-        if buffer.count < count { buffer = Array(repeating: 0, count: count + count / 2) }
+        guard buffer.count < count else { return }
+        buffer = LargeBuffer.zeros(buffer.isEmpty ? count : count + count / 2)
     }
 }

@@ -1,0 +1,36 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Zero-filled arrays for the large per-rank buffers (token rows, wire buffers).
+///
+/// Many emulated ranks allocating gigabytes at once spend most of their time in page
+/// faults, which the kernel serializes per process; asking for transparent huge pages
+/// (where the kernel offers them on request, as with `madvise` mode) makes each fault
+/// map 2 MiB instead of 4 KiB. Small arrays are allocated as usual.
+enum LargeBuffer {
+    /// Below this many bytes the advice is not worth a system call.
+    static let threshold = 4 << 20
+
+    static func zeros<T: BitwiseCopyable & Numeric>(_ count: Int) -> [T] {
+        let bytes = count * MemoryLayout<T>.stride
+        guard bytes >= threshold else { return Array(repeating: 0, count: count) }
+        return Array(unsafeUninitializedCapacity: count) { buffer, initialized in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            #if os(Linux)
+            // madvise needs a page-aligned start; huge pages apply to the 2 MiB-aligned
+            // part of the range.
+            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+            let start = (Int(bitPattern: raw.baseAddress!) + page - 1) / page * page
+            let end = Int(bitPattern: raw.baseAddress!) + raw.count
+            if end > start, let address = UnsafeMutableRawPointer(bitPattern: start) {
+                _ = madvise(address, end - start, MADV_HUGEPAGE)
+            }
+            #endif
+            raw.initializeMemory(as: UInt8.self, repeating: 0)
+            initialized = count
+        }
+    }
+}
