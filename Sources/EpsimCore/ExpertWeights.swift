@@ -48,9 +48,4 @@ public struct ExpertWeights: Sendable {
         w3 = activation == .swiglu ? draw(hidden * ffn, fanIn: hidden) : []
         w2 = draw(ffn * hidden, fanIn: ffn)
     }
-
-    /// FLOPs of `tokens` rows through this FFN (see `ExpertCost.flops`).
-    public static func flops(tokens: Int, model: ModelConfig) -> Double {
-        ExpertCost.flops(tokens: tokens, model: model)
-    }
 }

@@ -36,11 +36,8 @@ public struct Router: Sendable {
     /// A router for a world of `worldSize` ranks. For the trace workload it reads the
     /// rows of `ranks` (nil: every rank); `route` accepts only those ranks.
     public init(config: SimConfig, worldSize: Int, ranks: [Int]? = nil) throws(ConfigError) {
-        var trace: RouterTrace? = nil
-        if case .trace = config.workload {
-            trace = try RouterTrace(config: config, worldSize: worldSize, ranks: ranks)
-        }
-        try self.init(config: config, worldSize: worldSize, trace: trace)
+        try self.init(config: config, worldSize: worldSize,
+                      trace: RouterTrace.loadIfNeeded(config: config, worldSize: worldSize, ranks: ranks))
     }
 
     /// A router sharing an already loaded trace (required for the trace workload).

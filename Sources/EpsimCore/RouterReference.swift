@@ -14,11 +14,8 @@ public struct ReferenceRouter: Sendable {
     private let trace: RouterTrace?
 
     public init(config: SimConfig, worldSize: Int, ranks: [Int]? = nil) throws(ConfigError) {
-        var trace: RouterTrace? = nil
-        if case .trace = config.workload {
-            trace = try RouterTrace(config: config, worldSize: worldSize, ranks: ranks)
-        }
-        try self.init(config: config, worldSize: worldSize, trace: trace)
+        try self.init(config: config, worldSize: worldSize,
+                      trace: RouterTrace.loadIfNeeded(config: config, worldSize: worldSize, ranks: ranks))
     }
 
     public init(config: SimConfig, worldSize: Int, trace: RouterTrace?) throws(ConfigError) {

@@ -25,6 +25,13 @@ public struct RouterTrace: Sendable, Equatable {
                       ranks: ranks ?? Array(0..<worldSize), configFile: config.sourcePath)
     }
 
+    /// The trace `config` routes from: loaded for `ranks` (nil: every rank) when the
+    /// workload is a trace, nil for every other workload.
+    public static func loadIfNeeded(config: SimConfig, worldSize: Int, ranks: [Int]? = nil) throws(ConfigError) -> RouterTrace? {
+        guard case .trace = config.workload else { return nil }
+        return try RouterTrace(config: config, worldSize: worldSize, ranks: ranks)
+    }
+
     /// Loads the rows of `ranks` from `files` (one split across ranks, or one per rank).
     public init(
         files: [String], experts: Int, tokensPerRank: [Int], ranks: [Int], configFile: String? = nil

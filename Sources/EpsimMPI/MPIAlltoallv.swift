@@ -27,8 +27,7 @@ extension MPICommunicator {
         precondition(sendCounts.count == size && sendDispls.count == size
                      && recvCounts.count == size && recvDispls.count == size,
                      "alltoallv needs one count and displacement per rank")
-        let limit = min(maxMessageElements, Int(Int32.max))
-        guard (sendCounts + sendDispls + recvCounts + recvDispls).allSatisfy({ $0 <= limit }) else {
+        guard fitInt(sendCounts, sendDispls, recvCounts, recvDispls) else {
             return try ialltoallv(send: send, sendCounts: sendCounts, sendDispls: sendDispls,
                                   recv: recv, recvCounts: recvCounts, recvDispls: recvDispls).wait()
         }
@@ -65,9 +64,7 @@ extension MPICommunicator {
                      && recvCounts.count == size && recvDispls.count == size,
                      "alltoallv needs one count and displacement per rank")
         let stride = MemoryLayout<T>.stride
-        let limit = min(maxMessageElements, Int(Int32.max))
-        let fits = (sendCounts + sendDispls + recvCounts + recvDispls).allSatisfy { $0 <= limit }
-        if fits {
+        if fitInt(sendCounts, sendDispls, recvCounts, recvDispls) {
             // MPI reads the count and displacement arrays until the operation completes,
             // so each request owns its copy (several may be outstanding at once).
             let counts = int32Counts(sendCounts, sendDispls, recvCounts, recvDispls)
@@ -94,6 +91,15 @@ extension MPICommunicator {
             PairwiseMessage(peer: p, base: recvBase.map { $0 + recvDispls[p] * stride }, bytes: recvCounts[p] * stride)
         }
         return try pairwise(sends: sends, recvs: recvs, tag: 7, elementBytes: stride)
+    }
+
+    /// Whether every count and displacement fits one MPI call (MPI's `int`, and
+    /// `maxMessageElements`). Checked array by array: this runs on every exchange of
+    /// every step, and concatenating the arrays would allocate each time.
+    func fitInt(_ a: [Int], _ b: [Int], _ c: [Int], _ d: [Int]) -> Bool {
+        let limit = min(maxMessageElements, Int(Int32.max))
+        func fits(_ values: [Int]) -> Bool { values.allSatisfy { $0 <= limit } }
+        return fits(a) && fits(b) && fits(c) && fits(d)
     }
 
     /// Counts and displacements as MPI's ints: [sendCounts, sendDispls, recvCounts,
@@ -136,31 +142,25 @@ extension MPICommunicator {
     /// suffices.
     func pairwise(sends: [PairwiseMessage], recvs: [PairwiseMessage], tag: Int32,
                   elementBytes: Int = 1) throws -> MPIRequest {
-        let pieceBytes = max(1, min(maxMessageElements, Int(Int32.max)) / 1) * elementBytes
+        let pieceBytes = max(1, min(maxMessageElements, Int(Int32.max))) * elementBytes
         let type = try byteType(elementBytes)
         var requests: [MPI_Request?] = []
-        for m in recvs where m.bytes > 0 {
-            var offset = 0
-            while offset < m.bytes {
-                let n = min(pieceBytes, m.bytes - offset)
-                var request: MPI_Request? = nil
-                try mpi("MPI_Irecv") {
-                    MPI_Irecv(m.base! + offset, Int32(n / elementBytes), type, Int32(m.peer), tag, comm, &request)
+        // Receives first, so every piece finds its receive already posted.
+        for (messages, isSend) in [(recvs, false), (sends, true)] {
+            for m in messages where m.bytes > 0 {
+                var offset = 0
+                while offset < m.bytes {
+                    let n = min(pieceBytes, m.bytes - offset)
+                    let count = Int32(n / elementBytes), peer = Int32(m.peer)
+                    var request: MPI_Request? = nil
+                    if isSend {
+                        try mpi("MPI_Isend") { MPI_Isend(m.base! + offset, count, type, peer, tag, comm, &request) }
+                    } else {
+                        try mpi("MPI_Irecv") { MPI_Irecv(m.base! + offset, count, type, peer, tag, comm, &request) }
+                    }
+                    requests.append(request)
+                    offset += n
                 }
-                requests.append(request)
-                offset += n
-            }
-        }
-        for m in sends where m.bytes > 0 {
-            var offset = 0
-            while offset < m.bytes {
-                let n = min(pieceBytes, m.bytes - offset)
-                var request: MPI_Request? = nil
-                try mpi("MPI_Isend") {
-                    MPI_Isend(m.base! + offset, Int32(n / elementBytes), type, Int32(m.peer), tag, comm, &request)
-                }
-                requests.append(request)
-                offset += n
             }
         }
         return MPIRequest(requests: requests)

@@ -100,25 +100,20 @@ public enum Bench {
     static func measure(_ stage: MoERank, transport: any Transport, options: Options) throws -> BaselineSamples {
         guard let shapes = stage.record else { return BaselineSamples() }
         stage.record = nil
-        let P = transport.size, c = stage.config, H = c.model.hidden, F = c.model.ffn
+        let c = stage.config, H = c.model.hidden, F = c.model.ffn
         var samples = BaselineSamples()
 
         // Dispatch + combine: each recorded payload exchange as one bare all-to-allv of the
         // same per-peer byte counts, on the dispatcher's own wire buffers.
         samples.exchange = try time(transport, options) {
             for e in shapes.exchanges {
-                var sendDispls = [Int](repeating: 0, count: P), recvDispls = sendDispls
-                for p in 1..<max(1, P) {
-                    sendDispls[p] = sendDispls[p - 1] + e.sendBytes[p - 1]
-                    recvDispls[p] = recvDispls[p - 1] + e.recvBytes[p - 1]
-                }
                 try stage.dispatchers[e.chunk].withWireBuffers { send, recv in
                     // The combine goes out of the receive buffer, as in the layer.
                     let (s, r) = e.kind == .dispatch ? (send, recv) : (recv, send)
                     try transport.alltoallv(send: UnsafeBufferPointer(s.bindMemory(to: UInt8.self)),
-                                            sendCounts: e.sendBytes, sendDispls: sendDispls,
+                                            sendCounts: e.sendBytes, sendDispls: e.sendDispls,
                                             recv: r.bindMemory(to: UInt8.self),
-                                            recvCounts: e.recvBytes, recvDispls: recvDispls)
+                                            recvCounts: e.recvBytes, recvDispls: e.recvDispls)
                 }
             }
         }
@@ -219,13 +214,4 @@ public enum Bench {
         let shared = transport.kindName == "emulated" && transport.rank != 0
         return MemoryCheck(steps: steps, residentBefore: shared ? 0 : before, residentAfter: shared ? 0 : after)
     }
-}
-
-/// This process's resident set size now, in bytes (/proc/self/statm; 0 where there is
-/// no /proc).
-public func currentResidentBytes() -> Int64 {
-    guard let text = ConfigLoader.readFile("/proc/self/statm") else { return 0 }
-    let fields = text.split(separator: " ")
-    guard fields.count > 1, let pages = Int64(fields[1]) else { return 0 }
-    return pages * Int64(sysconf(Int32(_SC_PAGESIZE)))
 }

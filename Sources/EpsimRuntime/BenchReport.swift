@@ -73,7 +73,6 @@ public struct BenchReport {
                 + " · baselines: \(options.iterations) iterations after \(options.warmup) warm-up, the last step's shapes",
             "part                 layer ms (median min max)     baseline ms (median min max)   ratio  target",
         ]
-        func ms(_ v: Double) -> String { String(format3: v * 1e3) }
         func triple(_ v: [Double]) -> String {
             "\(ms(median(v))) \(ms(v.min() ?? 0)) \(ms(v.max() ?? 0))"
         }
@@ -137,9 +136,4 @@ public struct BenchReport {
             ("result", result.json()),
         ])
     }
-}
-
-/// The median of unsorted values (mean of the middle two for an even count); 0 if empty.
-func median(_ values: [Double]) -> Double {
-    PhaseSummary.median(values.sorted())
 }

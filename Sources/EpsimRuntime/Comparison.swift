@@ -207,10 +207,3 @@ public enum ComparisonTable {
         })
     }
 }
-
-extension String {
-    /// Pads on the right to `width` characters.
-    func padding(_ width: Int) -> String { self + String(repeating: " ", count: max(0, width - count)) }
-    /// Pads on the left to `width` characters.
-    func leftPadding(_ width: Int) -> String { String(repeating: " ", count: max(0, width - count)) + self }
-}

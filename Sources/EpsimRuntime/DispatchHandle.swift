@@ -30,11 +30,13 @@ public final class DispatchHandle {
     public internal(set) var recvRowDispls: [Int]
     public internal(set) var sendRows = 0
     public internal(set) var recvRows = 0
-    /// Per-peer byte counts and offsets of the latest exchange: [P] each (scratch).
-    var sendBytes: [Int]
-    var sendByteDispls: [Int]
-    var recvBytes: [Int]
-    var recvByteDispls: [Int]
+    /// Per-peer byte counts and offsets of the latest payload exchange started with
+    /// this handle (dispatch, then combine): [P] each. `sendBytes` is what this rank
+    /// sent to each peer, self included.
+    public internal(set) var sendBytes: [Int]
+    public internal(set) var sendByteDispls: [Int]
+    public internal(set) var recvBytes: [Int]
+    public internal(set) var recvByteDispls: [Int]
     /// Segment-count exchange: L entries per peer.
     let segmentCounts: [Int]
     let segmentDispls: [Int]
@@ -51,15 +53,10 @@ public final class DispatchHandle {
         recvRowCounts = zeros
         recvRowDispls = zeros
         sendBytes = zeros
-        lastSentBytes = zeros
         sendByteDispls = zeros
         recvBytes = zeros
         recvByteDispls = zeros
         segmentCounts = Array(repeating: maxLocalExperts, count: ranks)
         segmentDispls = (0..<ranks).map { $0 * maxLocalExperts }
     }
-
-    /// Bytes this rank sent to each peer in the latest exchange started with this
-    /// handle (kept apart from the scratch counts, which the next exchange overwrites).
-    public internal(set) var lastSentBytes: [Int]
 }

@@ -14,6 +14,15 @@ enum LargeBuffer {
     /// Below this many bytes the advice is not worth a system call.
     static let threshold = 4 << 20
 
+    /// Makes `buffer` hold at least `count` elements. The first allocation is exact (most
+    /// layouts never grow after the first step); later ones add half as much again, since
+    /// routing varies from step to step and growing to the exact size would reallocate
+    /// and zero-fill every time a step needs a few more rows than any before.
+    static func grow<T: BitwiseCopyable & Numeric>(_ buffer: inout [T], to count: Int) {
+        guard buffer.count < count else { return }
+        buffer = zeros(buffer.isEmpty ? count : count + count / 2)
+    }
+
     static func zeros<T: BitwiseCopyable & Numeric>(_ count: Int) -> [T] {
         let bytes = count * MemoryLayout<T>.stride
         guard bytes >= threshold else { return Array(repeating: 0, count: count) }

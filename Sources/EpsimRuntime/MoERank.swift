@@ -147,9 +147,8 @@ public final class MoERank {
                     pendingCombine[c] = try d.startCombine(transport: transport)
                 }
             }
-            record?.exchanges.append(.init(kind: .combine, chunk: c, sendBytes: d.handle.lastSentBytes,
-                                           recvBytes: d.handle.sendRowCounts.map { $0 * d.combineRowBytes }))
-            for p in 0..<combineBytes.count { combineBytes[p] += d.handle.lastSentBytes[p] }
+            record?.exchanges.append(.init(kind: .combine, chunk: c, handle: d.handle))
+            for p in 0..<combineBytes.count { combineBytes[p] += d.handle.sendBytes[p] }
             let m = config.model
             rowsComputed += d.handle.recvRows
             bytesReceived += d.handle.recvRows * WireCodec.bytesPerRow(config.precision.dispatch, hidden: m.hidden)
@@ -179,16 +178,18 @@ public final class MoERank {
         }
     }
 
-    /// The tokens of chunk `c`: contiguous, as even as possible.
-    private func tokenRange(chunk c: Int) -> Range<Int> {
+    /// The tokens of chunk `c`: contiguous, as even as possible; nil without overlap
+    /// (the dispatcher then takes every token).
+    private func tokenRange(chunk c: Int) -> Range<Int>? {
         let n = dispatchers.count
+        guard n > 1 else { return nil }
         return (c * tokens / n)..<((c + 1) * tokens / n)
     }
 
     /// Dispatch preprocess of chunk `c`, then its counts exchange and the start of its
     /// payload exchange (kept in `pendingDispatch[c]`).
     private func post(chunk c: Int, layer: Int, transport: any Transport, timer: PhaseTimer) throws {
-        let d = dispatchers[c], range = dispatchers.count == 1 ? nil : tokenRange(chunk: c)
+        let d = dispatchers[c], range = tokenRange(chunk: c)
         timer.time(.permute) {
             inputs[layer].values.withUnsafeBufferPointer {
                 d.dispatchPreprocess(x: $0, decisions: decisions[layer], tokens: range)
@@ -203,10 +204,9 @@ public final class MoERank {
                 pendingDispatch[c] = try d.startDispatch(transport: transport)
             }
         }
-        record?.exchanges.append(.init(kind: .dispatch, chunk: c, sendBytes: d.handle.lastSentBytes,
-                                       recvBytes: d.handle.recvRowCounts.map { $0 * d.dispatchRowBytes }))
+        record?.exchanges.append(.init(kind: .dispatch, chunk: c, handle: d.handle))
         record?.permuteBytes += d.handle.sendRows * d.dispatchRowBytes
-        for p in 0..<dispatchBytes.count { dispatchBytes[p] += d.handle.lastSentBytes[p] }
+        for p in 0..<dispatchBytes.count { dispatchBytes[p] += d.handle.sendBytes[p] }
     }
 
     /// Waits for chunk `c`'s combine and adds its rows into the layer output (after the
@@ -217,7 +217,7 @@ public final class MoERank {
             pendingCombine[c] = nil
         }
         if shared { runShared(layer, timer: timer) }
-        let range = dispatchers.count == 1 ? nil : tokenRange(chunk: c)
+        let range = tokenRange(chunk: c)
         timer.time(.unpermute) {
             inputs[layer + 1].values.withUnsafeMutableBufferPointer {
                 dispatchers[c].combinePostprocess(decisions: decisions[layer], into: $0, tokens: range)
@@ -254,9 +254,7 @@ public final class MoERank {
             try progressPending()
             return
         }
-        if expertOutput.count < rows * H {
-            expertOutput = LargeBuffer.zeros(expertOutput.isEmpty ? rows * H : rows * H * 3 / 2)
-        }
+        LargeBuffer.grow(&expertOutput, to: rows * H)
         var offset = 0
         try d.expertInput.withUnsafeBufferPointer { x in
             try expertOutput.withUnsafeMutableBufferPointer { y in
@@ -293,7 +291,7 @@ public final class MoERank {
         }
         try clock(0) { try decide(layer, transport: transport) }
         for (c, d) in dispatchers.enumerated() {
-            let range = dispatchers.count == 1 ? nil : tokenRange(chunk: c)
+            let range = tokenRange(chunk: c)
             clock(1) {
                 inputs[layer].values.withUnsafeBufferPointer {
                     d.dispatchPreprocess(x: $0, decisions: decisions[layer], tokens: range)
@@ -326,8 +324,8 @@ public final class MoERank {
 
     /// Sleeps for the modeled time of `rows` token-expert FFN evaluations.
     private func waitModeled(rows: Int) {
-        guard case let .modeled(tflops, efficiency) = config.compute, rows > 0 else { return }
-        let seconds = ExpertWeights.flops(tokens: rows, model: config.model) / (tflops * 1e12 * efficiency)
+        guard rows > 0, let seconds = ExpertCost.modeledSeconds(tokens: rows, model: config.model,
+                                                                compute: config.compute) else { return }
         preciseSleep(seconds)
     }
 }

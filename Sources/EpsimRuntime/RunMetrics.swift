@@ -103,13 +103,6 @@ public struct RunMetrics: Sendable {
 
     private func mean(_ v: [Double]) -> Double { v.isEmpty ? 0 : v.reduce(0, +) / Double(v.count) }
 
-    /// Distinct hosts, in rank order of first appearance.
-    public var distinctHosts: [String] {
-        var seen: [String] = []
-        for h in hosts where !seen.contains(h) { seen.append(h) }
-        return seen
-    }
-
     // MARK: JSON
 
     /// `routing.per_step`: one object per counted step.

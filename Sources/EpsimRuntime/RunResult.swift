@@ -193,9 +193,9 @@ public struct RunResult {
         lines.append("phase        median ms     min ms     max ms  slowest rank   share")
         for phase in Phase.allCases where phase != .wait || environment.sync {
             let f = phases[phase]
-            lines.append(pad(phase.description, 10) + pad(ms(f.median), 12, right: true) + pad(ms(f.min), 11, right: true)
-                         + pad(ms(f.max), 11, right: true) + pad(String(f.slowestRank), 14, right: true)
-                         + pad(pct(phases.share(phase)), 8, right: true))
+            lines.append(phase.description.padding(10) + ms(f.median).leftPadding(12) + ms(f.min).leftPadding(11)
+                         + ms(f.max).leftPadding(11) + String(f.slowestRank).leftPadding(14)
+                         + pct(phases.share(phase)).leftPadding(8))
         }
         let expertShare = phases.share(.expert) + phases.share(.shared)
         lines.append("time: communication \(pct(phases.communicationShare)) · compute \(pct(computeShare))"
@@ -223,7 +223,8 @@ public struct RunResult {
             var samples: [Double] = []
             for r in 0..<ranks {
                 for s in 0..<metrics.steps {
-                    samples.append(metrics.value(.expertFlops, rank: r, step: s) / (tflops * 1e12 * efficiency))
+                    samples.append(ExpertCost.seconds(flops: metrics.value(.expertFlops, rank: r, step: s),
+                                                      tflops: tflops, efficiency: efficiency))
                 }
             }
             modeledNote = " (modeled: the device takes \(ms(median(samples))) ms per step, median over ranks)"
@@ -244,46 +245,5 @@ public struct RunResult {
     private var isModeled: Bool {
         if case .modeled = config.compute { return true }
         return false
-    }
-}
-
-/// Bytes in binary units: "812 B", "1.50 KiB", "80.00 MiB", "1.25 GiB".
-func byteText<T: BinaryInteger>(_ n: T) -> String {
-    let value = Double(n)
-    let units = ["KiB", "MiB", "GiB", "TiB"]
-    guard abs(value) >= 1024 else { return "\(n) B" }
-    var scaled = value / 1024, unit = 0
-    while abs(scaled) >= 1024 && unit < units.count - 1 {
-        scaled /= 1024
-        unit += 1
-    }
-    return String(format2: scaled) + " " + units[unit]
-}
-
-private func ms(_ seconds: Double) -> String { String(format3: seconds * 1e3) }
-
-private func pad(_ s: String, _ width: Int, right: Bool = false) -> String {
-    let fill = String(repeating: " ", count: max(0, width - s.count))
-    return right ? fill + s : s + fill
-}
-
-extension String {
-    /// A number with three decimals.
-    init(format3 value: Double) {
-        guard value.isFinite else { self = "\(value)"; return }
-        let scaled = (value * 1000).rounded()
-        let magnitude = Int(abs(scaled))
-        let fraction = String(magnitude % 1000)
-        self = (scaled < 0 ? "-" : "") + "\(magnitude / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
-    }
-
-    /// A number with two decimals, without Foundation's formatting.
-    init(format2 value: Double) {
-        guard value.isFinite else { self = "\(value)"; return }
-        let scaled = (value * 100).rounded()
-        let sign = scaled < 0 ? "-" : ""
-        let magnitude = Int(abs(scaled))
-        let fraction = magnitude % 100
-        self = "\(sign)\(magnitude / 100)." + (fraction < 10 ? "0" : "") + "\(fraction)"
     }
 }

@@ -8,11 +8,7 @@ public enum Simulation {
     /// by all ranks before anything runs, so it is reported once and every rank exits.
     @discardableResult
     public static func run(_ options: RunOptions, transport: any Transport) throws -> RunResult? {
-        let config = try Launcher.agree(transport) { () throws -> SimConfig in
-            let config = try ConfigLoader.load(path: options.configPath, overrides: options.overrides)
-            try ConfigLoader.validate(config, worldSize: transport.size)
-            return config
-        }
+        let config = try loadConfig(options.configPath, overrides: options.overrides, transport: transport)
         let (dump, files) = try Launcher.agree(transport) {
             let dump = try options.routingOut.map { try RoutingDump(path: $0, rank: transport.rank) }
             let files = transport.rank == 0 ? try ResultFiles(options) : nil
@@ -28,6 +24,16 @@ public enum Simulation {
             throw ReportedFailure()
         }
         return result
+    }
+
+    /// Loads and checks a config for this world size on every rank; a mistake is
+    /// reported once and every rank throws. Collective.
+    public static func loadConfig(_ path: String, overrides: [String], transport: any Transport) throws -> SimConfig {
+        try Launcher.agree(transport) { () throws -> SimConfig in
+            let config = try ConfigLoader.load(path: path, overrides: overrides)
+            try ConfigLoader.validate(config, worldSize: transport.size)
+            return config
+        }
     }
 
     /// How `execute` runs, besides the config.

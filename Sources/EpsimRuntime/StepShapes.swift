@@ -4,12 +4,25 @@
 public final class StepShapes {
     public enum Kind: Sendable { case dispatch, combine }
 
-    /// One payload exchange: bytes to and from each peer ([P] each).
+    /// One payload exchange: bytes to and from each peer and their offsets in the wire
+    /// buffers ([P] each), as the layer passed them.
     public struct Exchange: Sendable {
         public var kind: Kind
         public var chunk: Int
         public var sendBytes: [Int]
+        public var sendDispls: [Int]
         public var recvBytes: [Int]
+        public var recvDispls: [Int]
+
+        /// The exchange `handle` has just started.
+        init(kind: Kind, chunk: Int, handle h: DispatchHandle) {
+            self.kind = kind
+            self.chunk = chunk
+            sendBytes = h.sendBytes
+            sendDispls = h.sendByteDispls
+            recvBytes = h.recvBytes
+            recvDispls = h.recvByteDispls
+        }
     }
 
     /// One local expert's block: `rows` tokens through its FFN.

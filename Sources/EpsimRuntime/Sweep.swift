@@ -132,15 +132,3 @@ public enum Sweep {
             ? "\"" + s.replacingAll("\"", with: "\"\"") + "\"" : s
     }
 }
-
-extension String {
-    var trimmingWhitespace: String {
-        String(drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
-    }
-
-    func replacingAll(_ target: Character, with replacement: String) -> String {
-        var out = ""
-        for ch in self { if ch == target { out += replacement } else { out.append(ch) } }
-        return out
-    }
-}

@@ -97,7 +97,7 @@ public final class TokenDispatcher {
         let rowBytes = dispatchRowBytes
         // Sized for the return trip too (combine rows come back into this buffer), so
         // no later grow can replace it and lose the packed rows.
-        grow(&sendBuffer, to: rows * max(rowBytes, combineRowBytes))
+        LargeBuffer.grow(&sendBuffer, to: rows * max(rowBytes, combineRowBytes))
         let k = topK, H = hidden, precision = dispatchPrecision
         h.sendSlot.withUnsafeBufferPointer { slots in
             sendBuffer.withUnsafeMutableBytes { out in
@@ -114,10 +114,7 @@ public final class TokenDispatcher {
     /// this rank sent to each peer (self included).
     public func tokenDispatch(transport: any Transport) throws {
         try exchangeCounts(transport: transport)
-        try exchange(sendRows: handle.sendRowCounts, sendDispls: handle.sendRowDispls,
-                     recvRows: handle.recvRowCounts, recvDispls: handle.recvRowDispls,
-                     rowBytes: dispatchRowBytes, send: sendBuffer, recv: recvBuffer, transport: transport,
-                     blocking: true)
+        try dispatchPayload(transport: transport, blocking: true)
     }
 
     /// Token dispatch, first half: the all-to-all of segment counts (blocking, small);
@@ -137,15 +134,22 @@ public final class TokenDispatcher {
             h.recvRowCounts[q] = offset - h.recvRowDispls[q]
         }
         h.recvRows = offset
-        grow(&recvBuffer, to: offset * max(dispatchRowBytes, combineRowBytes))
+        LargeBuffer.grow(&recvBuffer, to: offset * max(dispatchRowBytes, combineRowBytes))
     }
 
     /// Token dispatch, second half: starts the payload all-to-allv. Neither buffer of
     /// this dispatcher may be touched until the request's `wait()` has returned.
     public func startDispatch(transport: any Transport) throws -> any TransportRequest {
+        try dispatchPayload(transport: transport, blocking: false)!
+    }
+
+    /// The dispatch payload: packed rows out of the send buffer into the receive buffer.
+    @discardableResult
+    private func dispatchPayload(transport: any Transport, blocking: Bool) throws -> (any TransportRequest)? {
         try exchange(sendRows: handle.sendRowCounts, sendDispls: handle.sendRowDispls,
                      recvRows: handle.recvRowCounts, recvDispls: handle.recvRowDispls,
-                     rowBytes: dispatchRowBytes, send: sendBuffer, recv: recvBuffer, transport: transport)
+                     rowBytes: dispatchRowBytes, send: sendBuffer, recv: recvBuffer, transport: transport,
+                     blocking: blocking)
     }
 
     /// Dispatch postprocess: orders the received rows expert-major (`expertRowSource`),
@@ -154,7 +158,7 @@ public final class TokenDispatcher {
     public func dispatchPostprocess(decode: Bool = true) {
         let h = handle, P = layout.ranks, L = h.maxLocalExperts, H = hidden
         if h.expertRowSource.count < h.recvRows { h.expertRowSource = Array(repeating: 0, count: h.recvRows) }
-        if decode { grow(&expertInput, to: h.recvRows * H) }
+        if decode { LargeBuffer.grow(&expertInput, to: h.recvRows * H) }
         var i = 0
         for l in 0..<L {
             h.tokensPerExpert[l] = 0
@@ -190,7 +194,7 @@ public final class TokenDispatcher {
     public func combinePreprocess(expertOutput y: UnsafeBufferPointer<Float>) {
         let h = handle, H = hidden, rowBytes = combineRowBytes, precision = combinePrecision
         assert(y.count >= h.recvRows * H)
-        grow(&recvBuffer, to: h.recvRows * rowBytes)
+        LargeBuffer.grow(&recvBuffer, to: h.recvRows * rowBytes)
         let rows = h.recvRows
         h.expertRowSource.withUnsafeBufferPointer { source in
             recvBuffer.withUnsafeMutableBytes { out in
@@ -206,7 +210,7 @@ public final class TokenDispatcher {
     /// rows are all-zero bytes (which every wire format decodes to 0).
     public func combinePreprocessZeros() {
         let bytes = handle.recvRows * combineRowBytes
-        grow(&recvBuffer, to: bytes)
+        LargeBuffer.grow(&recvBuffer, to: bytes)
         recvBuffer.withUnsafeMutableBytes { out in
             if bytes > 0 { out.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
         }
@@ -214,20 +218,23 @@ public final class TokenDispatcher {
 
     /// Token combine: sends every output row back to the rank its token lives on.
     public func tokenCombine(transport: any Transport) throws {
-        let h = handle
-        try exchange(sendRows: h.recvRowCounts, sendDispls: h.recvRowDispls,
-                     recvRows: h.sendRowCounts, recvDispls: h.sendRowDispls,
-                     rowBytes: combineRowBytes, send: recvBuffer, recv: sendBuffer, transport: transport,
-                     blocking: true)
+        try combinePayload(transport: transport, blocking: true)
     }
 
-    /// Starts the combine all-to-allv (the return trip reuses the dispatch buffers:
-    /// outputs go out from the receive buffer and come back into the send buffer).
+    /// Starts the combine all-to-allv.
     public func startCombine(transport: any Transport) throws -> any TransportRequest {
+        try combinePayload(transport: transport, blocking: false)!
+    }
+
+    /// The combine payload. The return trip reuses the dispatch buffers: outputs go out
+    /// from the receive buffer and come back into the send buffer.
+    @discardableResult
+    private func combinePayload(transport: any Transport, blocking: Bool) throws -> (any TransportRequest)? {
         let h = handle
         return try exchange(sendRows: h.recvRowCounts, sendDispls: h.recvRowDispls,
                             recvRows: h.sendRowCounts, recvDispls: h.sendRowDispls,
-                            rowBytes: combineRowBytes, send: recvBuffer, recv: sendBuffer, transport: transport)
+                            rowBytes: combineRowBytes, send: recvBuffer, recv: sendBuffer, transport: transport,
+                            blocking: blocking)
     }
 
     /// Combine postprocess (unpermute): `out[t] += weight[a] · row(a)` for every surviving
@@ -270,17 +277,10 @@ public final class TokenDispatcher {
 
     // MARK: helpers
 
-    /// Starts a payload exchange of whole rows: counts and displacements in rows,
-    /// converted to bytes. The buffers are the dispatcher's own arrays, which are not
-    /// resized or copied while the exchange is in flight.
-    private func exchange(sendRows: [Int], sendDispls: [Int], recvRows: [Int], recvDispls: [Int],
-                          rowBytes: Int, send: [UInt8], recv: [UInt8],
-                          transport: any Transport) throws -> any TransportRequest {
-        try exchange(sendRows: sendRows, sendDispls: sendDispls, recvRows: recvRows, recvDispls: recvDispls,
-                     rowBytes: rowBytes, send: send, recv: recv, transport: transport, blocking: false)!
-    }
-
-    /// The exchange, blocking (returns nil once complete) or not (returns the request).
+    /// A payload exchange of whole rows: counts and displacements in rows, converted to
+    /// bytes. Blocking, it returns nil once complete; otherwise it returns the request,
+    /// and the buffers (the dispatcher's own arrays, which are not resized or copied
+    /// while the exchange is in flight) must not be touched until it completes.
     @discardableResult
     private func exchange(sendRows: [Int], sendDispls: [Int], recvRows: [Int], recvDispls: [Int],
                           rowBytes: Int, send: [UInt8], recv: [UInt8],
@@ -291,7 +291,6 @@ public final class TokenDispatcher {
             h.sendByteDispls[p] = sendDispls[p] * rowBytes
             h.recvBytes[p] = recvRows[p] * rowBytes
             h.recvByteDispls[p] = recvDispls[p] * rowBytes
-            h.lastSentBytes[p] = h.sendBytes[p]
         }
         // The arrays' storage is owned by this dispatcher and stays put until the
         // request completes (MoERank waits before touching either buffer again).
@@ -304,14 +303,5 @@ public final class TokenDispatcher {
         }
         return try transport.ialltoallv(send: s, sendCounts: h.sendBytes, sendDispls: h.sendByteDispls,
                                         recv: r, recvCounts: h.recvBytes, recvDispls: h.recvByteDispls)
-    }
-
-    /// Makes `buffer` hold at least `count` elements, with half as much again to spare:
-    /// routing varies from step to step, and growing to the exact size would reallocate
-    /// (and zero-fill) every time a step needs a few more rows than any before.
-    /// The first allocation is exact (most layouts never grow after the first step).
-    private func grow<T: BitwiseCopyable & Numeric>(_ buffer: inout [T], to count: Int) {
-        guard buffer.count < count else { return }
-        buffer = LargeBuffer.zeros(buffer.isEmpty ? count : count + count / 2)
     }
 }

@@ -39,11 +39,7 @@ struct BenchCommand: ParsableCommand {
         let options = Bench.Options(iterations: iterations, warmup: warmup, memorySteps: memorySteps)
         let path = common.config, overrides = common.overrides, output = output
         let code = Launcher.run(common.transport) { transport in
-            let config = try Launcher.agree(transport) { () throws -> SimConfig in
-                let config = try ConfigLoader.load(path: path, overrides: overrides)
-                try ConfigLoader.validate(config, worldSize: transport.size)
-                return config
-            }
+            let config = try Simulation.loadConfig(path, overrides: overrides, transport: transport)
             let file = try Launcher.agree(transport) {
                 transport.rank == 0 ? try output.map { try AtomicFile.Writer(path: $0) } : nil
             }

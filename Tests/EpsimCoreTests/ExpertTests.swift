@@ -53,8 +53,8 @@ final class ExpertTests: XCTestCase {
 
     func testFlopsByHand() {
         // SwiGLU: 3 products of 2·n·H·F; GELU: 2.
-        XCTAssertEqual(ExpertWeights.flops(tokens: 10, model: model(256, 512, .swiglu)), 3 * 2 * 10 * 256 * 512)
-        XCTAssertEqual(ExpertWeights.flops(tokens: 10, model: model(256, 512, .gelu)), 2 * 2 * 10 * 256 * 512)
+        XCTAssertEqual(ExpertCost.flops(tokens: 10, model: model(256, 512, .swiglu)), 3 * 2 * 10 * 256 * 512)
+        XCTAssertEqual(ExpertCost.flops(tokens: 10, model: model(256, 512, .gelu)), 2 * 2 * 10 * 256 * 512)
     }
 }
 

@@ -4,15 +4,7 @@ import EpsimConformance
 
 /// The distributed layer equals the reference on 1, 2, 3, 4 and 8 emulated ranks.
 final class DataPlaneTests: XCTestCase {
-    private func run(ranks: Int) {
-        for check in DataPlaneConformance.checks {
-            do {
-                _ = try EmulatedWorld.run(ranks: ranks) { t in try check.run(t) }
-            } catch {
-                XCTFail("P=\(ranks) \(check.name): \(error)")
-            }
-        }
-    }
+    private func run(ranks: Int) { runEmulated(DataPlaneConformance.checks, ranks: ranks) }
 
     func testP1() { run(ranks: 1) }
     func testP2() { run(ranks: 2) }

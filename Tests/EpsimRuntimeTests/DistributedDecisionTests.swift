@@ -5,15 +5,7 @@ import EpsimConformance
 /// The distributed decision path (including global-scope demand exchange) equals the
 /// sequential reference on 1, 2, 3, 4 and 8 emulated ranks.
 final class DistributedDecisionTests: XCTestCase {
-    private func run(ranks: Int) {
-        for check in RoutingConformance.checks {
-            do {
-                _ = try EmulatedWorld.run(ranks: ranks) { t in try check.run(t) }
-            } catch {
-                XCTFail("P=\(ranks) \(check.name): \(error)")
-            }
-        }
-    }
+    private func run(ranks: Int) { runEmulated(RoutingConformance.checks, ranks: ranks) }
 
     func testP1() { run(ranks: 1) }
     func testP2() { run(ranks: 2) }

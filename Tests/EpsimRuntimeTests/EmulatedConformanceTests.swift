@@ -5,15 +5,7 @@ import EpsimCore
 
 /// Every transport conformance check on 1, 2, 3, 4 and 8 emulated ranks.
 final class EmulatedConformanceTests: XCTestCase {
-    private func runAll(ranks: Int) throws {
-        for check in Conformance.checks {
-            do {
-                _ = try EmulatedWorld.run(ranks: ranks) { t in try check.run(t) }
-            } catch {
-                XCTFail("P=\(ranks) \(check.name): \(error)")
-            }
-        }
-    }
+    private func runAll(ranks: Int) throws { runEmulated(Conformance.checks, ranks: ranks) }
 
     func testConformanceP1() throws { try runAll(ranks: 1) }
     func testConformanceP2() throws { try runAll(ranks: 2) }

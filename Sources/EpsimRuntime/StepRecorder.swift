@@ -1,11 +1,5 @@
 import EpsimCore
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Per-step figures, recorded after every counted step outside the timed region.
 ///
 /// Each rank keeps its own scalars for every step ([steps × `RankField.allCases.count`],
@@ -124,42 +118,4 @@ public final class StepRecorder {
         auxLoss[step] = aux / Double(max(1, layers))
         importanceCV2[step] = cv2 / Double(max(1, layers))
     }
-}
-
-/// Small statistics used by reports.
-public enum LoadStatistics {
-    /// Squared coefficient of variation, variance / mean² (population variance); 0 for
-    /// an empty or all-zero sample.
-    public static func cv2<C: Collection>(_ values: C) -> Double where C.Element == Double {
-        let n = Double(values.count)
-        guard n > 0 else { return 0 }
-        let mean = values.reduce(0, +) / n
-        guard mean != 0 else { return 0 }
-        let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / n
-        return variance / (mean * mean)
-    }
-
-    /// max / mean; 0 for an empty or all-zero sample.
-    public static func imbalance<C: Collection>(_ values: C) -> Double where C.Element == Double {
-        guard let top = values.max() else { return 0 }
-        let mean = values.reduce(0, +) / Double(values.count)
-        return mean > 0 ? top / mean : 0
-    }
-}
-
-/// Peak resident set size of this process in bytes (getrusage). Emulated ranks share
-/// one process, so they all report the process's peak.
-public func processPeakResidentBytes() -> Int64 {
-    #if os(Linux)
-    let RUSAGE_SELF_WHO = __rusage_who_t(RUSAGE_SELF.rawValue)
-    #else
-    let RUSAGE_SELF_WHO = RUSAGE_SELF
-    #endif
-    var usage = rusage()
-    guard getrusage(RUSAGE_SELF_WHO, &usage) == 0 else { return 0 }
-    #if os(Linux)
-    return Int64(usage.ru_maxrss) * 1024
-    #else
-    return Int64(usage.ru_maxrss)
-    #endif
 }
