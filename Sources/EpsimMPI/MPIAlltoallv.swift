@@ -12,14 +12,16 @@ struct PairwiseMessage {
 extension MPICommunicator {
     /// Variable all-to-all; counts and displacements in elements of `T`, one per rank.
     ///
-    /// When every count and displacement fits MPI's `int`, one MPI_Alltoallv. Otherwise
-    /// every pair's message is sent as MPI_Isend/MPI_Irecv pieces of at most
+    /// When every rank's counts and displacements fit MPI's `int`, one MPI_Alltoallv.
+    /// Otherwise every pair's message is sent as MPI_Isend/MPI_Irecv pieces of at most
     /// `maxMessageElements` elements, addressed by pointer so no displacement overflows.
     ///
-    /// The blocking call uses MPI's blocking collectives (MPI_Alltoall when every block
-    /// has the same size at regular offsets, else MPI_Alltoallv), whose tuned algorithms
-    /// are faster than the non-blocking schedule for the small and medium messages of
-    /// a dispatch.
+    /// Which of the two runs is decided from data every rank agrees on: each rank's
+    /// counts are its own, so the ranks first agree (`allFit`, one MPI_Allreduce of one
+    /// integer) whether all of them fit. A choice made from local counts alone would let
+    /// one rank enter a collective while its peers post point-to-point messages, and
+    /// both would wait forever. For the same reason there is no MPI_Alltoall shortcut
+    /// for "regular" counts: one rank's counts can be regular while another's are not.
     public func alltoallv<T: BitwiseCopyable>(
         send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
         recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
@@ -27,22 +29,14 @@ extension MPICommunicator {
         precondition(sendCounts.count == size && sendDispls.count == size
                      && recvCounts.count == size && recvDispls.count == size,
                      "alltoallv needs one count and displacement per rank")
-        guard fitInt(sendCounts, sendDispls, recvCounts, recvDispls) else {
-            return try ialltoallv(send: send, sendCounts: sendCounts, sendDispls: sendDispls,
-                                  recv: recv, recvCounts: recvCounts, recvDispls: recvDispls).wait()
+        guard try allFit(sendCounts, sendDispls, recvCounts, recvDispls) else {
+            let stride = MemoryLayout<T>.stride
+            return try pairwise(send: UnsafeRawPointer(send.baseAddress), sendCounts: sendCounts, sendDispls: sendDispls,
+                                recv: UnsafeMutableRawPointer(recv.baseAddress), recvCounts: recvCounts,
+                                recvDispls: recvDispls, stride: stride).wait()
         }
         let type = try byteType(MemoryLayout<T>.stride)
         try withDistinctAddresses(send, recv) { sendAddress, recvAddress in
-            let n = sendCounts[0]
-            let regular = (0..<size).allSatisfy {
-                sendCounts[$0] == n && recvCounts[$0] == n && sendDispls[$0] == $0 * n && recvDispls[$0] == $0 * n
-            }
-            if regular && n > 0 {
-                try mpi("MPI_Alltoall") {
-                    MPI_Alltoall(sendAddress, Int32(n), type, recvAddress, Int32(n), type, comm)
-                }
-                return
-            }
             let counts = int32Counts(sendCounts, sendDispls, recvCounts, recvDispls)
             try counts.withUnsafeBufferPointer { c in
                 let base = c.baseAddress!
@@ -64,7 +58,7 @@ extension MPICommunicator {
                      && recvCounts.count == size && recvDispls.count == size,
                      "alltoallv needs one count and displacement per rank")
         let stride = MemoryLayout<T>.stride
-        if fitInt(sendCounts, sendDispls, recvCounts, recvDispls) {
+        if try allFit(sendCounts, sendDispls, recvCounts, recvDispls) {
             // MPI reads the count and displacement arrays until the operation completes,
             // so each request owns its copy (several may be outstanding at once).
             let counts = int32Counts(sendCounts, sendDispls, recvCounts, recvDispls)
@@ -82,24 +76,42 @@ extension MPICommunicator {
             }
             return MPIRequest(requests: [request], keepAlive: counts)
         }
-        let sendBase = UnsafeMutableRawPointer(mutating: UnsafeRawPointer(send.baseAddress))
-        let recvBase = UnsafeMutableRawPointer(recv.baseAddress)
+        return try pairwise(send: UnsafeRawPointer(send.baseAddress), sendCounts: sendCounts, sendDispls: sendDispls,
+                            recv: UnsafeMutableRawPointer(recv.baseAddress), recvCounts: recvCounts,
+                            recvDispls: recvDispls, stride: stride)
+    }
+
+    /// The split path: every pair's message as point-to-point pieces.
+    private func pairwise(send: UnsafeRawPointer?, sendCounts: [Int], sendDispls: [Int],
+                          recv: UnsafeMutableRawPointer?, recvCounts: [Int], recvDispls: [Int],
+                          stride: Int) throws -> MPIRequest {
+        let sendBase = UnsafeMutableRawPointer(mutating: send)
         let sends = (0..<size).map { p in
             PairwiseMessage(peer: p, base: sendBase.map { $0 + sendDispls[p] * stride }, bytes: sendCounts[p] * stride)
         }
         let recvs = (0..<size).map { p in
-            PairwiseMessage(peer: p, base: recvBase.map { $0 + recvDispls[p] * stride }, bytes: recvCounts[p] * stride)
+            PairwiseMessage(peer: p, base: recv.map { $0 + recvDispls[p] * stride }, bytes: recvCounts[p] * stride)
         }
         return try pairwise(sends: sends, recvs: recvs, tag: 7, elementBytes: stride)
     }
 
-    /// Whether every count and displacement fits one MPI call (MPI's `int`, and
+    /// Whether this rank's counts and displacements fit one MPI call (MPI's `int`, and
     /// `maxMessageElements`). Checked array by array: this runs on every exchange of
     /// every step, and concatenating the arrays would allocate each time.
     func fitInt(_ a: [Int], _ b: [Int], _ c: [Int], _ d: [Int]) -> Bool {
         let limit = min(maxMessageElements, Int(Int32.max))
         func fits(_ values: [Int]) -> Bool { values.allSatisfy { $0 <= limit } }
         return fits(a) && fits(b) && fits(c) && fits(d)
+    }
+
+    /// Whether every rank's counts and displacements fit (collective: one
+    /// MPI_Allreduce(MIN) of one integer), so that all ranks take the same path.
+    func allFit(_ a: [Int], _ b: [Int], _ c: [Int], _ d: [Int]) throws(MPIError) -> Bool {
+        var fits: Int64 = fitInt(a, b, c, d) ? 1 : 0
+        try mpi("MPI_Allreduce") {
+            MPI_Allreduce(cmpishim_in_place(), &fits, 1, cmpishim_int64(), cmpishim_op_min(), comm)
+        }
+        return fits == 1
     }
 
     /// Counts and displacements as MPI's ints: [sendCounts, sendDispls, recvCounts,

@@ -60,6 +60,13 @@ public final class MPICommunicator {
         fatalError("MPI_Abort returned")
     }
 
+    /// Ends every process of the job from any thread (MPI_Abort on MPI_COMM_WORLD),
+    /// for a watchdog that has no communicator of its own.
+    public static func abortWorld(code: Int32) -> Never {
+        MPI_Abort(cmpishim_comm_world(), code)
+        fatalError("MPI_Abort returned")
+    }
+
     /// MPI_Wtime: seconds since an arbitrary point in the past.
     public func wtime() -> Double { MPI_Wtime() }
 

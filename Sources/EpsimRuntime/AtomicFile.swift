@@ -33,12 +33,22 @@ public enum AtomicFile {
         public let path: String
         private let temporary: String
         private var fd: Int32
+        /// The temporary file's slot in `TemporaryFiles` (removed on a signal).
+        private var slot: Int?
 
+        /// Opens the temporary file beside `path`. Throws for an empty path, a path that
+        /// is a directory, and anything open(2) refuses, so a bad path fails before a run.
         public init(path: String) throws {
             self.path = path
             self.temporary = path + ".tmp.\(getpid())"
-            fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            guard !path.isEmpty else { throw WriteError(path: "''", reason: "the path is empty") }
+            var info = stat()
+            if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
+                throw WriteError(path: path, reason: "it is a directory")
+            }
+            fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw WriteError(path: path, reason: AtomicFile.errnoText()) }
+            slot = TemporaryFiles.register(temporary)
         }
 
         public func append(_ text: String) throws {
@@ -62,6 +72,10 @@ public enum AtomicFile {
             guard fd >= 0 else { return }
             let closed = close(fd)
             fd = -1
+            defer {
+                TemporaryFiles.unregister(slot)
+                slot = nil
+            }
             guard closed == 0, rename(temporary, path) == 0 else {
                 let reason = AtomicFile.errnoText()
                 unlink(temporary)
@@ -73,6 +87,7 @@ public enum AtomicFile {
             if fd >= 0 {
                 close(fd)
                 unlink(temporary)
+                TemporaryFiles.unregister(slot)
             }
         }
     }

@@ -7,6 +7,10 @@ import EpsimCore
 /// both buffers alive and untouched until its `wait` returns, and `wait` does not return
 /// while any copy touching them is in progress (also on the failure path).
 struct EmulatedDeposit: @unchecked Sendable {
+    /// The collective this rank called ("alltoallv", "barrier", ...): every rank of one
+    /// exchange must have called the same one (MPI would hang or corrupt memory; the
+    /// emulated transport reports it).
+    var operation: StaticString
     var send: UnsafeRawPointer?
     var sendCounts: [Int]
     var sendDispls: [Int]
@@ -38,8 +42,13 @@ final class EmulatedExchange {
         pairState = Array(repeating: 0, count: size * size)
     }
 
-    /// Checks that what every src sends to every dst is what dst expects from src.
+    /// Checks that every rank called the same collective, and that what every src sends
+    /// to every dst is what dst expects from src.
     func validate() -> String? {
+        let first = deposits[0]!.operation
+        for r in 1..<size where deposits[r]!.operation.description != first.description {
+            return "collective mismatch: rank 0 called \(first) while rank \(r) called \(deposits[r]!.operation)"
+        }
         for src in 0..<size {
             for dst in 0..<size {
                 let sent = deposits[src]!.sendCounts[dst], expected = deposits[dst]!.recvCounts[src]

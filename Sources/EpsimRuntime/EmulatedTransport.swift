@@ -25,7 +25,7 @@ public final class EmulatedTransport: Transport {
 
     public func barrier() throws {
         let none = [Int](repeating: 0, count: size)
-        try exchange(EmulatedDeposit(send: nil, sendCounts: none, sendDispls: none,
+        try exchange(EmulatedDeposit(operation: "barrier", send: nil, sendCounts: none, sendDispls: none,
                                      recv: nil, recvCounts: none, recvDispls: none))
     }
 
@@ -40,12 +40,19 @@ public final class EmulatedTransport: Transport {
     public func allgather<T: BitwiseCopyable>(
         _ send: UnsafeBufferPointer<T>, into recv: UnsafeMutableBufferPointer<T>
     ) throws {
+        try allgather(send, into: recv, operation: "allgather")
+    }
+
+    private func allgather<T: BitwiseCopyable>(
+        _ send: UnsafeBufferPointer<T>, into recv: UnsafeMutableBufferPointer<T>, operation: StaticString
+    ) throws {
         guard recv.count == send.count * size else {
             throw TransportError.invalidArgument(
                 "allgather: receive buffer holds \(recv.count) elements, need \(send.count) × \(size)")
         }
         let bytes = send.count * MemoryLayout<T>.stride
         try exchange(EmulatedDeposit(
+            operation: operation,
             send: UnsafeRawPointer(send.baseAddress), sendCounts: Array(repeating: bytes, count: size),
             sendDispls: Array(repeating: 0, count: size),
             recv: UnsafeMutableRawPointer(recv.baseAddress), recvCounts: Array(repeating: bytes, count: size),
@@ -56,7 +63,10 @@ public final class EmulatedTransport: Transport {
         guard (0..<size).contains(root) else {
             throw TransportError.invalidArgument("gather: root \(root) is not a rank of 0..<\(size)")
         }
-        let sizes = try allgather([send.count])
+        var sizes = [Int](repeating: 0, count: size)
+        try [send.count].withUnsafeBufferPointer { mine in
+            try sizes.withUnsafeMutableBufferPointer { try allgather(mine, into: $0, operation: "gather") }
+        }
         let total = rank == root ? sizes.reduce(0, +) : 0
         var recv = [UInt8](repeating: 0, count: total)
         var displs = [Int](repeating: 0, count: size)
@@ -67,6 +77,7 @@ public final class EmulatedTransport: Transport {
         try send.withUnsafeBytes { s in
             try recv.withUnsafeMutableBytes { r in
                 try exchange(EmulatedDeposit(
+                    operation: "gather",
                     send: s.baseAddress, sendCounts: sendCounts, sendDispls: Array(repeating: 0, count: size),
                     recv: r.baseAddress, recvCounts: recvCounts, recvDispls: displs))
             }
@@ -80,26 +91,35 @@ public final class EmulatedTransport: Transport {
             throw TransportError.invalidArgument("alltoall: needs one value per rank (\(size)), got \(send.count) and \(recv.count)")
         }
         let ones = Array(repeating: 1, count: size), displs = Array(0..<size)
-        try alltoallv(send: send, sendCounts: ones, sendDispls: displs,
-                      recv: recv, recvCounts: ones, recvDispls: displs)
+        try post(send: send, sendCounts: ones, sendDispls: displs,
+                 recv: recv, recvCounts: ones, recvDispls: displs, operation: "alltoall").wait()
     }
 
     public func alltoallv<T: BitwiseCopyable>(
         send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
         recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
     ) throws {
-        try ialltoallv(send: send, sendCounts: sendCounts, sendDispls: sendDispls,
-                       recv: recv, recvCounts: recvCounts, recvDispls: recvDispls).wait()
+        try post(send: send, sendCounts: sendCounts, sendDispls: sendDispls,
+                 recv: recv, recvCounts: recvCounts, recvDispls: recvDispls, operation: "alltoallv").wait()
     }
 
     public func ialltoallv<T: BitwiseCopyable>(
         send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
         recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
     ) throws -> any TransportRequest {
+        try post(send: send, sendCounts: sendCounts, sendDispls: sendDispls,
+                 recv: recv, recvCounts: recvCounts, recvDispls: recvDispls, operation: "ialltoallv")
+    }
+
+    private func post<T: BitwiseCopyable>(
+        send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
+        recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int], operation: StaticString
+    ) throws -> EmulatedRequest {
         try check(counts: sendCounts, displs: sendDispls, capacity: send.count, what: "send")
         try check(counts: recvCounts, displs: recvDispls, capacity: recv.count, what: "receive")
         let stride = MemoryLayout<T>.stride
         let id = try world.deposit(rank: rank, EmulatedDeposit(
+            operation: operation,
             send: UnsafeRawPointer(send.baseAddress), sendCounts: sendCounts.map { $0 * stride },
             sendDispls: sendDispls.map { $0 * stride },
             recv: UnsafeMutableRawPointer(recv.baseAddress), recvCounts: recvCounts.map { $0 * stride },
@@ -121,7 +141,9 @@ public final class EmulatedTransport: Transport {
         let n = values.count
         guard n > 0 else { return try barrier() }
         var all = [T](repeating: values[0], count: n * size)
-        try all.withUnsafeMutableBufferPointer { try allgather(UnsafeBufferPointer(values), into: $0) }
+        try all.withUnsafeMutableBufferPointer {
+            try allgather(UnsafeBufferPointer(values), into: $0, operation: "allreduce")
+        }
         for i in 0..<n {
             var acc = all[i]
             for r in 1..<size {

@@ -28,15 +28,20 @@ public final class EmulatedWorld: Sendable {
     /// Runs `body` on `ranks` threads, one `EmulatedTransport` each, and returns the
     /// results in rank order. If any rank throws, the others are released from their
     /// collectives and this rethrows the first rank's original error.
+    ///
+    /// A rank whose thread cannot be started (pthread_create fails: too many threads,
+    /// or no memory for its stack under a memory limit) fails the world like a rank that
+    /// threw, so the ranks already running are released instead of waiting for it, and
+    /// this throws `EmulatedWorld.StartError`.
     public static func run<R: Sendable>(
-        ranks: Int, _ body: @escaping @Sendable (EmulatedTransport) throws -> R
+        ranks: Int, stackBytes: Int = 16 << 20, _ body: @escaping @Sendable (EmulatedTransport) throws -> R
     ) throws -> [R] {
         let world = EmulatedWorld(size: ranks)
         let results = ResultSlots<R>(count: ranks)
         let done = DispatchGroup()
         for rank in 0..<ranks {
             done.enter()
-            let thread = Thread {
+            let started = RankThread.start(stackBytes: stackBytes) {
                 defer { done.leave() }
                 let transport = EmulatedTransport(world: world, rank: rank)
                 do {
@@ -47,9 +52,13 @@ public final class EmulatedWorld: Sendable {
                     world.fail(rank: rank, error: error)
                 }
             }
-            thread.stackSize = 16 << 20
-            thread.name = "epsim-rank-\(rank)"
-            thread.start()
+            if let error = started {
+                done.leave()
+                let failure = StartError(rank: rank, ranks: ranks, reason: error)
+                results.set(rank, .failure(failure))
+                world.fail(rank: rank, error: failure)
+                break
+            }
         }
         done.wait()
         if let (rank, _) = world.failureInfo, case let .failure(error)? = results.get(rank) {
@@ -148,6 +157,19 @@ public final class EmulatedWorld: Sendable {
     private func finishWait(_ exchange: EmulatedExchange, id: Int) {
         exchange.completed += 1
         if exchange.completed == size { exchanges[id] = nil }
+    }
+}
+
+extension EmulatedWorld {
+    /// A rank's thread could not be started.
+    public struct StartError: Error, CustomStringConvertible {
+        public let rank: Int
+        public let ranks: Int
+        public let reason: String
+        public var description: String {
+            "--emulate \(ranks): cannot start the thread of rank \(rank): \(reason); "
+                + "run fewer ranks, or one process per rank under mpirun"
+        }
     }
 }
 

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import EpsimCore
+import EpsimMPI
 
 /// Where the ranks of a run come from.
 public enum TransportChoice: Sendable, Equatable {
@@ -43,10 +44,16 @@ public enum Launcher {
     ///   finalizing; any other error is printed with its rank and aborts the whole job
     ///   (MPI_Abort), so no rank is left waiting.
     /// - Emulated: runs the ranks as threads; the first failure is printed once.
+    ///
+    /// `timeout` > 0 starts a `Watchdog` that stops the run, on every rank, when no rank
+    /// of this process has passed a phase boundary for that many seconds; 0 turns it off.
+    /// SIGINT, SIGTERM and SIGHUP remove the run's temporary files before the process dies.
     public static func run(
-        _ choice: TransportChoice, _ body: @escaping @Sendable (any Transport) throws -> Void
+        _ choice: TransportChoice, timeout: Double = Watchdog.defaultTimeout,
+        _ body: @escaping @Sendable (any Transport) throws -> Void
     ) -> Int32 {
         BLAS.useSingleThread()
+        TemporaryFiles.installSignalHandlers()
         switch choice {
         case .mpi:
             let transport: MPITransport
@@ -56,6 +63,11 @@ public enum Launcher {
                 printError("cannot start MPI: \(error)")
                 return 1
             }
+            let watchdog = startWatchdog(timeout: timeout, ranks: 1, firstRank: transport.rank,
+                                         worldSize: transport.size, grace: 3) {
+                MPICommunicator.abortWorld(code: stalledExitCode)
+            }
+            defer { watchdog?.cancel() }
             do {
                 try body(transport)
                 transport.finalize()
@@ -70,6 +82,11 @@ public enum Launcher {
                 return 1
             }
         case let .emulated(ranks):
+            let watchdog = startWatchdog(timeout: timeout, ranks: ranks, firstRank: 0, worldSize: ranks,
+                                         grace: 0) {
+                _exit(stalledExitCode)
+            }
+            defer { watchdog?.cancel() }
             do {
                 _ = try EmulatedWorld.run(ranks: ranks) { transport in try body(transport) }
                 return 0
@@ -80,6 +97,19 @@ public enum Launcher {
                 return 1
             }
         }
+    }
+
+    /// The exit status of a run the watchdog stopped (as timeout(1) uses 124).
+    public static let stalledExitCode: Int32 = 124
+
+    private static func startWatchdog(timeout: Double, ranks: Int, firstRank: Int, worldSize: Int,
+                                      grace: Double, stop: @escaping @Sendable () -> Never) -> Watchdog? {
+        let beats = Heartbeats.install(count: ranks, firstRank: firstRank)
+        guard timeout > 0 else { return nil }
+        let names = (0..<ranks).map { worldSize > 1 ? "rank \(firstRank + $0): " : "" }
+        let watchdog = Watchdog(timeout: timeout, heartbeats: beats, rankNames: names, grace: grace, stop: stop)
+        watchdog.start()
+        return watchdog
     }
 
     /// Runs `attempt` on every rank and agrees on the outcome: if any rank failed, rank 0

@@ -57,6 +57,8 @@ public final class PhaseTimer {
     /// The layer being timed (recorded with each event; -1 for the step itself).
     public var layer = 0
     private var current = -1
+    /// Where this rank is, for the watchdog; updated at every phase, warm-up included.
+    public var heartbeat: Heartbeat?
 
     /// `eventsPerStep` > 0 records up to that many intervals per counted step.
     public init(steps: Int, eventsPerStep: Int = 0) {
@@ -77,6 +79,7 @@ public final class PhaseTimer {
     /// Runs `body` and adds its duration to `phase` of the current step.
     @inline(__always)
     public func time<R>(_ phase: Phase, _ body: () throws -> R) rethrows -> R {
+        heartbeat?.enter(phase, layer: layer)
         guard current >= 0 else { return try body() }
         let layer = self.layer, start = monotonicSeconds()
         defer {

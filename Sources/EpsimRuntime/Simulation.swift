@@ -68,6 +68,8 @@ public enum Simulation {
     public static func execute(_ config: SimConfig, transport: any Transport, settings: Settings,
                                dump: RoutingDump? = nil,
                                after: ((MoERank, PhaseTimer) throws -> Void)? = nil) throws -> RunResult? {
+        let heartbeat = Heartbeats.slot(rank: transport.rank)
+        heartbeat?.enter(.setup)
         let stage = try Launcher.agree(transport) {
             try MoERank(config: config, rank: transport.rank, worldSize: transport.size)
         }
@@ -80,6 +82,7 @@ public enum Simulation {
         // wait, unpack); plus the step itself.
         let perLayer = 3 + 11 * config.overlapChunks
         let timer = PhaseTimer(steps: config.steps, eventsPerStep: settings.trace ? perLayer * L + 1 : 0)
+        timer.heartbeat = heartbeat
         let recorder = StepRecorder(steps: config.steps, experts: config.model.experts, layers: L)
         let progress = settings.progress && transport.rank == 0 ? ProgressLine(total: config.warmupSteps + config.steps) : nil
         var verification: Verification? = nil
@@ -90,6 +93,7 @@ public enum Simulation {
             let counted = step - config.warmupSteps
             timer.begin(step: counted)
             timer.layer = -1
+            heartbeat?.enter(step: step)
             if settings.recordLastStep && step == lastStep { stage.record = StepShapes() }
             stage.prepareInputs(step: step)
             try timer.time(.step) { try stage.step(step, transport: transport, timer: timer, prepared: true) }
@@ -109,10 +113,12 @@ public enum Simulation {
                 }
             }
             if settings.verify && step == lastStep {
+                heartbeat?.enter(.verify)
                 verification = try Verifier.verify(stage, step: step, transport: transport)
             }
         }
         progress?.finish()
+        heartbeat?.enter(.results)
         try after?(stage, timer)
         let perRank = try totals.gathered(transport)
         let trafficMatrix = try transport.allgather(traffic)

@@ -16,6 +16,7 @@ struct BenchCommand: ParsableCommand {
     )
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var watchdog: WatchdogOptions
 
     @Option(name: .long, help: ArgumentHelp("Timed iterations per baseline.", valueName: "n"))
     var iterations = 50
@@ -38,7 +39,7 @@ struct BenchCommand: ParsableCommand {
     func run() throws {
         let options = Bench.Options(iterations: iterations, warmup: warmup, memorySteps: memorySteps)
         let path = common.config, overrides = common.overrides, output = output
-        let code = Launcher.run(common.transport) { transport in
+        let code = Launcher.run(common.transport, timeout: watchdog.timeout) { transport in
             let config = try Simulation.loadConfig(path, overrides: overrides, transport: transport)
             let file = try Launcher.agree(transport) {
                 transport.rank == 0 ? try output.map { try AtomicFile.Writer(path: $0) } : nil

@@ -25,6 +25,8 @@ struct CompareCommand: ParsableCommand {
     @Flag(name: .long, help: "Barrier before each communication phase (see `epsim run --sync`).")
     var sync = false
 
+    @OptionGroup var watchdog: WatchdogOptions
+
     @Option(name: .long, help: ArgumentHelp("Write the comparison as JSON (schema epsim.compare/1).", valueName: "file"))
     var output: String?
 
@@ -41,7 +43,7 @@ struct CompareCommand: ParsableCommand {
 
     func run() throws {
         let files = files, overrides = overrides, sync = sync, output = output, svg = svg
-        let code = Launcher.run(emulate.map { .emulated(ranks: $0) } ?? .mpi) { transport in
+        let code = Launcher.run(emulate.map { .emulated(ranks: $0) } ?? .mpi, timeout: watchdog.timeout) { transport in
             var summaries: [LayoutSummary] = []
             let names = ComparisonTable.columnNames(files)
             for (file, name) in zip(files, names) {

@@ -28,10 +28,16 @@ struct Epsim: ParsableCommand {
             var command = try parseAsRoot()
             try command.run()
         } catch {
+            let code = exitCode(for: error)
             if let rank = Launcher.launchedRank, rank != 0 {
-                Foundation_exit(exitCode(for: error).rawValue)
+                Foundation_exit(code.rawValue)
             }
-            exit(withError: error)
+            // Help and version go out as ArgumentParser prints them; a mistake on the
+            // command line is one line, like every other error.
+            let text = message(for: error)
+            if code == .success || error is ExitCode || text.isEmpty { exit(withError: error) }
+            Launcher.printError(text + " (see 'epsim --help')")
+            Foundation_exit(code.rawValue)
         }
     }
 }

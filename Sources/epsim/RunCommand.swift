@@ -9,6 +9,7 @@ struct RunCommand: ParsableCommand {
     )
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var watchdog: WatchdogOptions
 
     @Option(name: .long, help: ArgumentHelp("Write the result (schema epsim.result/1) as JSON.",
                                             valueName: "file"))
@@ -36,7 +37,7 @@ struct RunCommand: ParsableCommand {
         let options = RunOptions(configPath: common.config, overrides: common.overrides,
                                  output: output, routingOut: routingOut, csv: csv, trace: trace,
                                  verify: verify, sync: sync)
-        let code = Launcher.run(common.transport) { transport in
+        let code = Launcher.run(common.transport, timeout: watchdog.timeout) { transport in
             try Simulation.run(options, transport: transport)
         }
         if code != 0 { throw ExitCode(code) }

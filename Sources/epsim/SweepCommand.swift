@@ -13,6 +13,7 @@ struct SweepCommand: ParsableCommand {
     )
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var watchdog: WatchdogOptions
 
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp(
         "A config key and the values to try, e.g. capacity.factor=1.0,1.25 (repeatable).", valueName: "key=v1,v2,..."))
@@ -38,7 +39,7 @@ struct SweepCommand: ParsableCommand {
         let axes = try vary.map { try Sweep.Axis(parsing: $0) }
         let points = Sweep.points(axes)
         let config = common.config, base = common.overrides, sync = sync, csv = csv, output = output
-        let code = Launcher.run(common.transport) { transport in
+        let code = Launcher.run(common.transport, timeout: watchdog.timeout) { transport in
             var summaries: [LayoutSummary] = []
             for point in points {
                 let options = RunOptions(configPath: config, overrides: base + point, sync: sync, report: false)
