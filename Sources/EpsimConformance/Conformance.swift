@@ -94,6 +94,15 @@ public enum Conformance {
                 try checkExchange(t) { src, dst in src + dst + 1 }
             }
         },
+        ConformanceCheck("alltoallv where one rank's counts are regular and its peers' are not") { t in
+            // Rank 0 sends and receives 3 elements per peer at regular offsets, which
+            // once made it call MPI_Alltoall while its peers called MPI_Alltoallv.
+            for nonBlocking in [false, true] {
+                try checkExchange(t, nonBlocking: nonBlocking) { src, dst in
+                    src == 0 || dst == 0 ? 3 : src + 2 * dst + 1
+                }
+            }
+        },
         ConformanceCheck("alltoallv of nothing at all") { t in
             try checkExchange(t) { _, _ in 0 }
         },

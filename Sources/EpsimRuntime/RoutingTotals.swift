@@ -53,11 +53,12 @@ public struct RoutingTotals: Sendable, Equatable {
         self.totalWeight = totalWeight
     }
 
-    /// Every rank's totals, in rank order (collective; the result is the same on all ranks).
+    /// Every rank's totals, in rank order, on rank 0; [] on the other ranks (collective).
     public func gathered(_ transport: any Transport) throws -> [RoutingTotals] {
         let mine = packed
-        let all = try transport.allgather(mine)
-        let weights = try transport.allgather([droppedWeight, totalWeight])
+        let all = try transport.gather(mine)
+        let weights = try transport.gather([droppedWeight, totalWeight])
+        guard transport.rank == 0 else { return [] }
         return (0..<transport.size).map { r in
             RoutingTotals(packed: all[(r * mine.count)..<((r + 1) * mine.count)],
                           droppedWeight: weights[2 * r], totalWeight: weights[2 * r + 1])

@@ -21,8 +21,8 @@ public struct RunMetrics: Sendable {
 
     /// Gathers `recorder`'s figures from every rank (collective); nil except on rank 0.
     static func gather(_ recorder: StepRecorder, transport: any Transport) throws -> RunMetrics? {
-        let all = try transport.allgather(recorder.scalars)
-        let rss = try transport.allgather([processPeakResidentBytes()])
+        let all = try transport.gather(recorder.scalars)
+        let rss = try transport.gather([processPeakResidentBytes()])
         let hosts = try transport.gatherBytes(Array(transport.hostName.utf8), root: 0)
         guard transport.rank == 0 else { return nil }
         let n = recorder.scalars.count

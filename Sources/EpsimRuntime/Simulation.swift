@@ -70,8 +70,9 @@ public enum Simulation {
                                after: ((MoERank, PhaseTimer) throws -> Void)? = nil) throws -> RunResult? {
         let heartbeat = Heartbeats.slot(rank: transport.rank)
         heartbeat?.enter(.setup)
-        let stage = try Launcher.agree(transport) {
-            try MoERank(config: config, rank: transport.rank, worldSize: transport.size)
+        let (stage, fault) = try Launcher.agree(transport) {
+            (try MoERank(config: config, rank: transport.rank, worldSize: transport.size),
+             try FaultInjection.fromEnvironment())
         }
         stage.synchronize = settings.sync
         let P = transport.size, L = config.model.layers
@@ -94,6 +95,7 @@ public enum Simulation {
             timer.begin(step: counted)
             timer.layer = -1
             heartbeat?.enter(step: step)
+            fault?.apply(rank: transport.rank, step: step, timer: timer)
             if settings.recordLastStep && step == lastStep { stage.record = StepShapes() }
             stage.prepareInputs(step: step)
             try timer.time(.step) { try stage.step(step, transport: transport, timer: timer, prepared: true) }
@@ -121,8 +123,8 @@ public enum Simulation {
         heartbeat?.enter(.results)
         try after?(stage, timer)
         let perRank = try totals.gathered(transport)
-        let trafficMatrix = try transport.allgather(traffic)
-        let phaseSeconds = try transport.allgather(timer.seconds)
+        let trafficMatrix = try transport.gather(traffic)
+        let phaseSeconds = try transport.gather(timer.seconds)
         let metrics = try RunMetrics.gather(recorder, transport: transport)
         let events = settings.trace ? try gatherEvents(timer, transport: transport) : []
         try dump?.commit()

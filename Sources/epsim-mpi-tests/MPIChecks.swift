@@ -22,6 +22,18 @@ enum MPIChecks {
             defer { mpi.communicator.maxMessageElements = saved }
             try split(t, nonBlocking: true) { src, dst in 10_000 + src * 3 + dst }
         },
+        ConformanceCheck("big-count split path: only one pair over the limit, all ranks agree") { t in
+            let mpi = t as! MPITransport
+            let saved = mpi.communicator.maxMessageElements
+            mpi.communicator.maxMessageElements = 100
+            defer { mpi.communicator.maxMessageElements = saved }
+            // Only the last rank's message to rank 0 needs splitting: every other rank's
+            // counts fit, and they must still take the split path with it.
+            let last = t.size - 1
+            for nonBlocking in [false, true] {
+                try split(t, nonBlocking: nonBlocking) { src, dst in src == last && dst == 0 ? 150 : 10 + src + dst }
+            }
+        },
         ConformanceCheck("big-count split path: gather and allgather") { t in
             let mpi = t as! MPITransport
             let saved = mpi.communicator.maxMessageElements

@@ -31,9 +31,14 @@ struct BenchCommand: ParsableCommand {
     var output: String?
 
     func validate() throws {
-        if iterations < 1 { throw ValidationError("--iterations: expected at least 1, got \(iterations)") }
-        if warmup < 0 { throw ValidationError("--warmup: expected 0 or more, got \(warmup)") }
-        if memorySteps < 0 { throw ValidationError("--memory-steps: expected 0 or more, got \(memorySteps)") }
+        if !(1...1_000_000).contains(iterations) {
+            throw ValidationError("--iterations: expected 1...1000000, got \(iterations)")
+        }
+        if !(0...1_000_000).contains(warmup) { throw ValidationError("--warmup: expected 0...1000000, got \(warmup)") }
+        if !(0...1_000_000).contains(memorySteps) {
+            throw ValidationError("--memory-steps: expected 0...1000000, got \(memorySteps)")
+        }
+        try checkOutputs([("--output", output)])
     }
 
     func run() throws {

@@ -39,6 +39,7 @@ struct CompareCommand: ParsableCommand {
             throw ValidationError("--emulate: expected a number of ranks in 1...4096, got \(n)")
         }
         for o in overrides where !o.contains("=") { throw ValidationError("--set: expected key=value, got '\(o)'") }
+        try checkOutputs([("--output", output), ("--svg", svg)])
     }
 
     func run() throws {

@@ -33,6 +33,10 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .long, help: "Put a barrier before each communication phase and report the time spent there as `wait`.")
     var sync = false
 
+    func validate() throws {
+        try checkOutputs([("--output", output), ("--routing-out", routingOut), ("--csv", csv), ("--trace", trace)])
+    }
+
     func run() throws {
         let options = RunOptions(configPath: common.config, overrides: common.overrides,
                                  output: output, routingOut: routingOut, csv: csv, trace: trace,

@@ -33,6 +33,7 @@ struct SweepCommand: ParsableCommand {
         for v in vary {
             do { _ = try Sweep.Axis(parsing: v) } catch { throw ValidationError("\(error)") }
         }
+        try checkOutputs([("--csv", csv), ("--output", output)])
     }
 
     func run() throws {

@@ -14,3 +14,8 @@ struct WatchdogOptions: ParsableArguments {
         }
     }
 }
+
+/// Refuses two options writing one file, or an empty path (`OutputPaths.checkDistinct`).
+func checkOutputs(_ outputs: [(option: String, path: String?)]) throws {
+    do { try OutputPaths.checkDistinct(outputs) } catch { throw ValidationError("\(error)") }
+}

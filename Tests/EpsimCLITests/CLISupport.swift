@@ -31,6 +31,7 @@ enum CLI {
     /// Runs `executable` with `arguments` from the package root; fails the test if it
     /// does not finish within `timeout` seconds (a hang is a failure, not a wait).
     static func run(_ executable: String, _ arguments: [String], timeout: Double = 120,
+                    environment extra: [String: String] = [:],
                     file: StaticString = #filePath, line: UInt = #line) throws -> Outcome {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
@@ -38,6 +39,7 @@ enum CLI {
         process.currentDirectoryURL = root
         var environment = ProcessInfo.processInfo.environment
         environment["OPENBLAS_NUM_THREADS"] = "1"
+        environment.merge(extra) { $1 }
         process.environment = environment
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
@@ -62,19 +64,21 @@ enum CLI {
                        stderr: String(decoding: errData, as: UTF8.self))
     }
 
-    static func epsim(_ arguments: [String], timeout: Double = 120,
+    static func epsim(_ arguments: [String], timeout: Double = 120, environment: [String: String] = [:],
                       file: StaticString = #filePath, line: UInt = #line) throws -> Outcome {
-        try run(epsim, arguments, timeout: timeout, file: file, line: line)
+        try run(epsim, arguments, timeout: timeout, environment: environment, file: file, line: line)
     }
 
     /// `mpirun -n ranks epsim arguments...` with the flags launch/run uses.
     static func mpirun(_ ranks: Int, _ arguments: [String], timeout: Double = 180,
+                       environment: [String: String] = [:],
                        file: StaticString = #filePath, line: UInt = #line) throws -> Outcome {
         var flags = ["--allow-run-as-root", "--oversubscribe", "--bind-to", "none",
                      "--mca", "btl", "self,vader,tcp", "-x", "OPENBLAS_NUM_THREADS=1"]
         if getuid() != 0 { flags.removeFirst() }
+        for name in environment.keys.sorted() { flags += ["-x", name] }
         return try run("/usr/bin/env", ["mpirun"] + flags + ["-n", String(ranks), epsim] + arguments,
-                       timeout: timeout, file: file, line: line)
+                       timeout: timeout, environment: environment, file: file, line: line)
     }
 
     /// A fresh temporary directory for one test's files.
