@@ -134,27 +134,42 @@ public final class EmulatedTransport: Transport {
         try world.wait(rank: rank, id: id)
     }
 
-    /// Every rank's values gathered, then reduced in rank order: the same bits everywhere.
+    /// Reduce-scatter, then allgather: rank p reduces block p of every rank's values in
+    /// rank order, then every rank collects the reduced blocks. The same bits on every
+    /// rank, and O(count) memory per rank (gathering every rank's whole array instead
+    /// would take O(P × count) per rank, O(P² × count) in a process of P ranks).
     private func reduce<T: BitwiseCopyable & Comparable & AdditiveArithmetic>(
         _ values: UnsafeMutableBufferPointer<T>, op: ReduceOp
     ) throws {
-        let n = values.count
+        let n = values.count, P = size
         guard n > 0 else { return try barrier() }
-        var all = [T](repeating: values[0], count: n * size)
-        try all.withUnsafeMutableBufferPointer {
-            try allgather(UnsafeBufferPointer(values), into: $0, operation: "allreduce")
+        // Block p: elements [start(p), start(p + 1)).
+        func start(_ p: Int) -> Int { n / P * p + min(p, n % P) }
+        let mine = start(rank + 1) - start(rank)
+        let blockCounts = (0..<P).map { start($0 + 1) - start($0) }
+        let blockStarts = (0..<P).map(start)
+        var parts = [T](repeating: values[0], count: mine * P)
+        try parts.withUnsafeMutableBufferPointer { recv in
+            try post(send: UnsafeBufferPointer(values), sendCounts: blockCounts, sendDispls: blockStarts,
+                     recv: recv, recvCounts: Array(repeating: mine, count: P), recvDispls: (0..<P).map { $0 * mine },
+                     operation: "allreduce").wait()
         }
-        for i in 0..<n {
-            var acc = all[i]
-            for r in 1..<size {
-                let v = all[r * n + i]
+        var reduced = [T](repeating: values[0], count: mine)
+        for i in 0..<mine {
+            var acc = parts[i]
+            for r in 1..<P {
+                let v = parts[r * mine + i]
                 switch op {
                 case .sum: acc += v
                 case .min: acc = Swift.min(acc, v)
                 case .max: acc = Swift.max(acc, v)
                 }
             }
-            values[i] = acc
+            reduced[i] = acc
+        }
+        try reduced.withUnsafeBufferPointer { send in
+            try post(send: send, sendCounts: Array(repeating: mine, count: P), sendDispls: Array(repeating: 0, count: P),
+                     recv: values, recvCounts: blockCounts, recvDispls: blockStarts, operation: "allreduce").wait()
         }
     }
 
