@@ -50,6 +50,12 @@ public struct RoutingError: Error, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Equal fields, any NaN equal to any NaN (the value is the point of the error).
+    public static func == (a: RoutingError, b: RoutingError) -> Bool {
+        (a.value == b.value || (a.value.isNaN && b.value.isNaN)) && a.layer == b.layer && a.rank == b.rank
+            && a.token == b.token && a.expert == b.expert && a.source == b.source
+    }
+
     /// Index of the first NaN or infinity in `values`, or nil.
     @inline(__always)
     static func firstNonFinite(_ values: UnsafeBufferPointer<Float>) -> Int? {

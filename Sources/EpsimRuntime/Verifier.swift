@@ -43,8 +43,15 @@ public struct Verification: Sendable {
 /// them there against the reference (`Verifier.check`).
 public enum Verifier {
     /// Collective: every rank sends its rows and decisions; rank 0 returns the
-    /// verification, the other ranks nil.
+    /// verification (`check`), the other ranks nil.
     public static func verify(_ stage: MoERank, step: Int, transport: any Transport) throws -> Verification? {
+        guard let input = try gather(stage, step: step, transport: transport) else { return nil }
+        return try check(input, config: stage.config, layout: stage.layout)
+    }
+
+    /// Collective: brings the latest step's layer inputs, outputs and decisions of every
+    /// rank to rank 0 (nil on the other ranks). `step` is the step they belong to.
+    public static func gather(_ stage: MoERank, step: Int, transport: any Transport) throws -> VerificationInput? {
         let L = stage.config.model.layers
         var input = VerificationInput(step: step, rows: [], finalExpert: [], outcome: [])
         for l in 0...L {
@@ -54,8 +61,7 @@ public enum Verifier {
                 input.outcome.append(try gather(stage.decisions[l].outcome.map(\.rawValue), transport))
             }
         }
-        guard transport.rank == 0 else { return nil }
-        return try check(input, config: stage.config, layout: stage.layout)
+        return transport.rank == 0 ? input : nil
     }
 
     /// Gathers every rank's array to rank 0 (empty elsewhere).
