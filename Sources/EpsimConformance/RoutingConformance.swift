@@ -50,8 +50,8 @@ public enum RoutingConformance {
     static func compare(_ t: any Transport, _ c: SimConfig, label: String) throws {
         let layout = try ExpertLayout(c.placement, experts: c.model.experts, ranks: t.size)
         let router = try ReferenceRouter(config: c, worldSize: t.size)
-        let all = (0..<t.size).map { r -> RankChoices in
-            let out = router.route(step: 0, rank: r, layer: 0)
+        let all = try (0..<t.size).map { r -> RankChoices in
+            let out = try router.route(step: 0, rank: r, layer: 0)
             return RankChoices(tokens: out.tokens, preference: out.preference, chosen: out.chosen, weights: out.weights)
         }
         let reference = ReferenceDecisions.decide(config: c, layout: layout, ranks: all)

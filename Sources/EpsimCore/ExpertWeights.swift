@@ -30,6 +30,19 @@ public struct ExpertWeights: Sendable {
         self.init(seed: seed, purpose: .sharedExpertWeights, layer: layer, index: index, model: model)
     }
 
+    /// Given matrices (shapes as above; `w3` empty for GELU), e.g. a deliberately
+    /// altered copy in a test.
+    init(hidden: Int, ffn: Int, activation: Activation, w1: [Float], w3: [Float], w2: [Float]) {
+        precondition(w1.count == hidden * ffn && w2.count == ffn * hidden
+                     && w3.count == (activation == .swiglu ? hidden * ffn : 0))
+        self.hidden = hidden
+        self.ffn = ffn
+        self.activation = activation
+        self.w1 = w1
+        self.w3 = w3
+        self.w2 = w2
+    }
+
     private init(seed: UInt64, purpose: RandomPurpose, layer: Int, index: Int, model: ModelConfig) {
         precondition(model.hidden > 0 && model.ffn > 0, "expert of size \(model.hidden)×\(model.ffn)")
         hidden = model.hidden

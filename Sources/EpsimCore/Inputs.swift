@@ -1,4 +1,5 @@
-/// Token inputs of the first MoE layer (layer 0); layer l+1 receives x + MoE_l(x).
+/// Token inputs of the first MoE layer (layer 0); layer l+1 receives x + MoE_l(RMSNorm(x))
+/// (see `RMSNorm`).
 ///
 /// Token `i` of `rank` at `step` is the row of H independent N(0, 1) floats (scale 1)
 /// drawn from its own stream `SeededRandom.stream(seed, .tokenInputs, step, rank, i)`,

@@ -15,8 +15,11 @@
 ///   equally over the others. log p is floored at -50 (probability 0 included;
 ///   see `RouterSpec.logFloor`).
 /// - trace: the rank's recorded rows (see `RouterTrace`), the same every step and layer.
-/// Then score = softmax or sigmoid of the logits; preference, groups and weights as
-/// `RouterOutput` and `WeightMode` describe. The bias affects choice only.
+/// Every logit is checked: a NaN or infinity throws `RoutingError` naming its origin
+/// (nothing is routed on it). Then score = softmax or sigmoid of the logits; experts
+/// are ranked by logit (with a bias: by score + bias in Double, see `RouterKernel`);
+/// preference, groups and weights as `RouterOutput` and `WeightMode` describe. The
+/// bias affects choice only.
 ///
 /// Allocates its scratch once; `route` allocates nothing. One `Router` per thread.
 public struct Router: Sendable {
@@ -27,7 +30,8 @@ public struct Router: Sendable {
     private let trace: RouterTrace?
     private var keys: [UInt64]
     private var merge: [UInt64]
-    private var groupScore: [Float]
+    private var exact: [Double]
+    private var groupScore: [Double]
     private var groupKept: [Bool]
 
     public var experts: Int { spec.experts }
@@ -50,7 +54,7 @@ public struct Router: Sendable {
         self.trace = trace
         kernel = RouterKernel(experts: spec.experts, topK: spec.topK, groups: spec.groups,
                               groupsPerToken: spec.groupsPerToken, score: spec.score,
-                              weightMode: spec.weightMode)
+                              weightMode: spec.weightMode, biased: spec.biased)
         if case .gating = spec.workload {
             gate = (0..<spec.layers).map {
                 Router.gateMatrix(seed: spec.routerSeed, layer: $0, hidden: spec.hidden, experts: spec.experts)
@@ -60,7 +64,8 @@ public struct Router: Sendable {
         }
         keys = [UInt64](repeating: 0, count: spec.experts)
         merge = [UInt64](repeating: 0, count: spec.experts)
-        groupScore = [Float](repeating: 0, count: spec.groups)
+        exact = [Double](repeating: 0, count: spec.experts)
+        groupScore = [Double](repeating: 0, count: spec.groups)
         groupKept = [Bool](repeating: false, count: spec.groups)
     }
 
@@ -78,19 +83,21 @@ public struct Router: Sendable {
     /// Routes the tokens of `rank` at (`step`, `layer`) into `out`, which must be sized
     /// for that rank (`RouterOutput(config:rank:worldSize:)`). `inputs` is x [T × H],
     /// row-major; only the gating workload reads it (others may pass an empty buffer).
+    /// Throws `RoutingError` for a non-finite logit; `out` is then partly overwritten.
     public mutating func route(
         step: Int, rank: Int, layer: Int, inputs: UnsafeBufferPointer<Float>, into out: inout RouterOutput
-    ) {
+    ) throws(RoutingError) {
         let E = spec.experts, T = out.tokens
         precondition((0..<spec.worldSize).contains(rank) && (0..<spec.layers).contains(layer))
         precondition(T == spec.tokensPerRank[rank], "output sized for \(T) tokens, rank \(rank) has \(spec.tokensPerRank[rank])")
         precondition(out.experts == E && out.topK == spec.topK)
-        out.logits.withUnsafeMutableBufferPointer { logits in
-            fillLogits(logits, tokens: T, step: step, rank: rank, layer: layer, inputs: inputs)
+        try out.logits.withUnsafeMutableBufferPointer { (logits) throws(RoutingError) in
+            try fillLogits(logits, tokens: T, step: step, rank: rank, layer: layer, inputs: inputs)
         }
         let kernel = self.kernel
         keys.withUnsafeMutableBufferPointer { keys in
         merge.withUnsafeMutableBufferPointer { merge in
+        exact.withUnsafeMutableBufferPointer { exact in
         groupScore.withUnsafeMutableBufferPointer { groupScore in
         groupKept.withUnsafeMutableBufferPointer { groupKept in
         spec.bias.withUnsafeBufferPointer { bias in
@@ -101,19 +108,24 @@ public struct Router: Sendable {
         out.weights.withUnsafeMutableBufferPointer { weights in
             kernel.run(tokens: T, logits: logits, bias: bias, scores: scores, preference: preference,
                        chosen: chosen, weights: weights,
-                       scratch: .init(keys: keys, merge: merge, groupScore: groupScore, groupKept: groupKept))
-        }}}}}}}}}}
+                       scratch: .init(keys: keys, merge: merge, exact: exact, groupScore: groupScore,
+                                      groupKept: groupKept))
+        }}}}}}}}}}}
     }
 
     /// Array form of `route` (no copy of the inputs).
-    public mutating func route(step: Int, rank: Int, layer: Int, inputs: [Float], into out: inout RouterOutput) {
-        inputs.withUnsafeBufferPointer { route(step: step, rank: rank, layer: layer, inputs: $0, into: &out) }
+    public mutating func route(
+        step: Int, rank: Int, layer: Int, inputs: [Float], into out: inout RouterOutput
+    ) throws(RoutingError) {
+        try inputs.withUnsafeBufferPointer { (x) throws(RoutingError) in
+            try route(step: step, rank: rank, layer: layer, inputs: x, into: &out)
+        }
     }
 
     private func fillLogits(
         _ logits: UnsafeMutableBufferPointer<Float>, tokens T: Int, step: Int, rank: Int, layer: Int,
         inputs: UnsafeBufferPointer<Float>
-    ) {
+    ) throws(RoutingError) {
         let E = spec.experts
         let layerKey = SeededRandom.key(layer), stepKey = SeededRandom.key(step), rankKey = SeededRandom.key(rank)
         switch spec.workload {
@@ -123,13 +135,26 @@ public struct Router: Sendable {
             gate[layer].withUnsafeBufferPointer { wg in
                 BLAS.sgemm(m: T, n: E, k: H, inputs, wg, logits)
             }
+            if let i = RoutingError.firstNonFinite(UnsafeBufferPointer(rebasing: logits[..<(T * E)])) {
+                let row = UnsafeBufferPointer(rebasing: inputs[((i / E) * H)..<((i / E + 1) * H)])
+                throw RoutingError(value: logits[i], layer: layer, rank: rank, token: i / E, expert: i % E,
+                                   source: .gatingProduct(inputFinite: RoutingError.firstNonFinite(row) == nil))
+            }
             guard spec.noiseStd > 0 else { return }
             let noise = RandomPurpose.gateNoise.rawValue
             for t in 0..<T {
                 var rng = SeededRandom.stream(seed: spec.routerSeed, noise, layerKey, stepKey, rankKey,
                                               SeededRandom.key(t))
-                for e in 0..<E { logits[t * E + e] += Float(spec.noiseStd * rng.nextNormal()) }
+                for e in 0..<E {
+                    let v = logits[t * E + e] + Float(spec.noiseStd * rng.nextNormal())
+                    guard v.isFinite else {
+                        throw RoutingError(value: v, layer: layer, rank: rank, token: t, expert: e,
+                                           source: .gatingNoise(std: spec.noiseStd))
+                    }
+                    logits[t * E + e] = v
+                }
             }
+            return
         case .uniform, .zipf, .hot:
             let purpose = RandomPurpose.syntheticRouting.rawValue
             spec.logPrior.withUnsafeBufferPointer { logP in
@@ -144,6 +169,12 @@ public struct Router: Sendable {
                 preconditionFailure("trace rows of rank \(rank) were not loaded")
             }
             _ = logits.update(from: rows)
+        }
+        // Synthetic and trace logits: finite by construction (Gumbel draws, the log floor)
+        // or by the trace loader's check; checked all the same.
+        if let i = RoutingError.firstNonFinite(UnsafeBufferPointer(rebasing: logits[..<(T * E)])) {
+            throw RoutingError(value: logits[i], layer: layer, rank: rank, token: i / E, expert: i % E,
+                               source: spec.logitSource(rank: rank, token: i / E))
         }
     }
 }

@@ -5,8 +5,14 @@ import Darwin
 #endif
 
 /// The per-token decision stage of `Router`: scores, preference order, group limit,
-/// chosen experts and slot weights, from logits already in place. No allocation:
-/// every buffer is passed in.
+/// chosen experts and slot weights, from logits already in place (all finite: the
+/// router checks them first). No allocation: every buffer is passed in.
+///
+/// Ranking never uses the rounded float32 scores, which underflow and saturate into
+/// ties the logits do not have. Without a bias, experts are ranked by the logit (both
+/// score functions are increasing in it); with a bias, by score + bias computed in
+/// Double from the logits (`exactScore`), equal values by logit. Equal logits go to
+/// the lower expert index. Group scores use the same Double values.
 struct RouterKernel {
     let experts: Int
     let topK: Int
@@ -14,13 +20,16 @@ struct RouterKernel {
     let groupsPerToken: Int
     let score: ScoreFunction
     let weightMode: WeightMode
+    /// Some bias entry is nonzero (see `RouterSpec.biased`).
+    let biased: Bool
 
-    /// Scratch for one token: `keys` and `merge` hold E packed sort keys, `groupScore`
-    /// and `groupKept` hold G entries.
+    /// Scratch for one token: `keys` and `merge` hold E packed sort keys, `exact` E
+    /// Double scores + bias, `groupScore` and `groupKept` G entries.
     struct Scratch {
         var keys: UnsafeMutableBufferPointer<UInt64>
         var merge: UnsafeMutableBufferPointer<UInt64>
-        var groupScore: UnsafeMutableBufferPointer<Float>
+        var exact: UnsafeMutableBufferPointer<Double>
+        var groupScore: UnsafeMutableBufferPointer<Double>
         var groupKept: UnsafeMutableBufferPointer<Bool>
     }
 
@@ -36,27 +45,61 @@ struct RouterKernel {
         let E = experts, k = topK
         precondition(logits.count >= tokens * E && scores.count >= tokens * E && preference.count >= tokens * E)
         precondition(chosen.count >= tokens * k && weights.count >= tokens * k && bias.count == E)
-        precondition(scratch.keys.count >= E && scratch.merge.count >= E)
+        precondition(scratch.keys.count >= E && scratch.merge.count >= E && scratch.exact.count >= E)
         precondition(scratch.groupScore.count >= groups && scratch.groupKept.count >= groups)
         guard tokens > 0 else { return }
         let l0 = logits.baseAddress!, s0 = scores.baseAddress!, p0 = preference.baseAddress!
         let c0 = chosen.baseAddress!, w0 = weights.baseAddress!, b = bias.baseAddress!
-        let keys = scratch.keys.baseAddress!
+        let keys = scratch.keys.baseAddress!, v = scratch.exact.baseAddress!
+        let sorted = UnsafeMutableBufferPointer(start: keys, count: E)
         for t in 0..<tokens {
             let l = l0 + t * E, s = s0 + t * E, pref = p0 + t * E
             applyScore(l, s)
-            // Preference by score + bias descending, ties to the lower index: sort packed
-            // (descending-order bits of the key, expert index) ascending.
-            for e in 0..<E { keys[e] = UInt64(RouterKernel.descendingBits(s[e] + b[e])) << 32 | UInt64(e) }
-            RouterKernel.sort(UnsafeMutableBufferPointer(start: keys, count: E), scratch: scratch.merge)
+            if biased || groups > 1 { exactScore(l, b, v) }
+            if biased {
+                // By score + bias (Double) descending, then logit descending, then index.
+                for e in 0..<E { keys[e] = UInt64(e) }
+                RouterKernel.sort(sorted, scratch: scratch.merge) { x, y in
+                    let i = Int(x), j = Int(y)
+                    if v[i] != v[j] { return v[i] > v[j] }
+                    if l[i] != l[j] { return l[i] > l[j] }
+                    return i < j
+                }
+            } else {
+                // By logit descending, ties to the lower index: sort packed
+                // (descending-order bits of the logit, expert index) ascending.
+                for e in 0..<E { keys[e] = UInt64(RouterKernel.descendingBits(l[e])) << 32 | UInt64(e) }
+                RouterKernel.sort(sorted, scratch: scratch.merge, by: <)
+            }
             if groups > 1 {
-                limitGroups(s, b, pref, scratch)
+                limitGroups(v, pref, scratch)
             } else {
                 for i in 0..<E { pref[i] = Int32(truncatingIfNeeded: keys[i]) }
             }
             let c = c0 + t * k, w = w0 + t * k
             for j in 0..<k { c[j] = pref[j] }
             applyWeights(l, s, c, w)
+        }
+    }
+
+    /// v [E] = score + bias in Double, from the logits: softmax exp(l_e − max) / Σ (sum
+    /// in expert order) or sigmoid 1 / (1 + exp(−l_e)). Double keeps apart what float32
+    /// rounds together (sigmoid(17) and sigmoid(20), probabilities below 1e-45).
+    @inline(__always)
+    private func exactScore(_ l: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Double>) {
+        let E = experts
+        switch score {
+        case .softmax:
+            var m = Double(l[0])
+            for e in 1..<E where Double(l[e]) > m { m = Double(l[e]) }
+            var sum = 0.0
+            for e in 0..<E {
+                v[e] = exp(Double(l[e]) - m)
+                sum += v[e]
+            }
+            for e in 0..<E { v[e] = v[e] / sum + Double(b[e]) }
+        case .sigmoid:
+            for e in 0..<E { v[e] = 1 / (1 + exp(-Double(l[e]))) + Double(b[e]) }
         }
     }
 
@@ -79,21 +122,18 @@ struct RouterKernel {
         }
     }
 
-    /// Keeps the best `groupsPerToken` groups by the sum of each group's top-2 keys
-    /// (score + bias; ties to the lower group index), then writes the first k experts
-    /// of the sorted order that lie in kept groups, followed by all others in order.
+    /// Keeps the best `groupsPerToken` groups by the sum of each group's top-2 values
+    /// of `v` (Double score + bias; ties to the lower group index), then writes the
+    /// first k experts of the sorted order that lie in kept groups, followed by all
+    /// others in order.
     @inline(__always)
-    private func limitGroups(
-        _ s: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ pref: UnsafeMutablePointer<Int32>,
-        _ scratch: Scratch
-    ) {
+    private func limitGroups(_ v: UnsafePointer<Double>, _ pref: UnsafeMutablePointer<Int32>, _ scratch: Scratch) {
         let E = experts, k = topK, size = E / groups
         let gs = scratch.groupScore.baseAddress!, kept = scratch.groupKept.baseAddress!
         for g in 0..<groups {
-            var top1 = -Float.infinity, top2 = -Float.infinity
+            var top1 = -Double.infinity, top2 = -Double.infinity
             for e in (g * size)..<((g + 1) * size) {
-                let v = s[e] + b[e]
-                if v > top1 { top2 = top1; top1 = v } else if v > top2 { top2 = v }
+                if v[e] > top1 { top2 = top1; top1 = v[e] } else if v[e] > top2 { top2 = v[e] }
             }
             gs[g] = size >= 2 ? top1 + top2 : top1
             kept[g] = false
@@ -157,9 +197,12 @@ struct RouterKernel {
         return ~ascending
     }
 
-    /// Sorts distinct keys ascending in place: insertion sort on runs of 16, then
-    /// bottom-up merges through `scratch` (at least as long as `a`). No allocation.
-    static func sort(_ a: UnsafeMutableBufferPointer<UInt64>, scratch: UnsafeMutableBufferPointer<UInt64>) {
+    /// Sorts keys ascending by `less` (a strict total order on them) in place: insertion
+    /// sort on runs of 16, then bottom-up merges through `scratch` (at least as long as
+    /// `a`). Stable. No allocation.
+    @inline(__always)
+    static func sort(_ a: UnsafeMutableBufferPointer<UInt64>, scratch: UnsafeMutableBufferPointer<UInt64>,
+                     by less: (UInt64, UInt64) -> Bool) {
         let n = a.count, run = 16
         guard n > 1 else { return }
         precondition(scratch.count >= n)
@@ -170,7 +213,7 @@ struct RouterKernel {
             while i < end {
                 let v = a[i]
                 var j = i
-                while j > start && a[j - 1] > v { a[j] = a[j - 1]; j -= 1 }
+                while j > start && less(v, a[j - 1]) { a[j] = a[j - 1]; j -= 1 }
                 a[j] = v
                 i += 1
             }
@@ -184,7 +227,7 @@ struct RouterKernel {
                 let mid = min(lo + width, n), hi = min(lo + 2 * width, n)
                 var i = lo, j = mid, o = lo
                 while i < mid && j < hi {
-                    if src[j] < src[i] { dst[o] = src[j]; j += 1 } else { dst[o] = src[i]; i += 1 }
+                    if less(src[j], src[i]) { dst[o] = src[j]; j += 1 } else { dst[o] = src[i]; i += 1 }
                     o += 1
                 }
                 while i < mid { dst[o] = src[i]; i += 1; o += 1 }

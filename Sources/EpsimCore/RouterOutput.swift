@@ -3,9 +3,11 @@
 /// Allocated once per run (per rank) and overwritten by every `Router.route` call.
 /// All arrays are flat and row-major, one row per token:
 /// - `preference` [T × E]: every expert, most preferred first. Without group-limited
-///   routing this is all experts by score + bias descending, ties to the lower expert
-///   index. With it, the k chosen experts come first, then every other expert by
-///   score + bias (same tie rule), so rerouting can still walk all E.
+///   routing this is all experts in ranking order: by logit descending without a bias;
+///   with one, by score + bias computed in Double, equal values by logit; equal logits
+///   to the lower expert index (never by the rounded float32 scores, which tie where
+///   the logits do not). With it, the k chosen experts come first, then every other
+///   expert in ranking order, so rerouting can still walk all E.
 /// - `chosen` [T × k]: the k chosen experts (= the first k entries of `preference`).
 /// - `weights` [T × k]: the weight of each chosen slot (see `WeightMode`); the bias
 ///   never enters a weight.

@@ -9,6 +9,10 @@ import Darwin
 /// product, which both take from one sgemm over all T tokens (a naive dot product
 /// rounds differently, and fp32 routing decisions must match bitwise); tests check that
 /// product against a Double dot product separately.
+///
+/// Ranking, written out plainly: without a bias, by logit descending; with a bias, by
+/// score + bias computed in Double from the logits, then by logit; equal logits to the
+/// lower index. Group scores sum each group's top-2 of those Double values.
 public struct ReferenceRouter: Sendable {
     let spec: RouterSpec
     private let trace: RouterTrace?
@@ -24,15 +28,21 @@ public struct ReferenceRouter: Sendable {
     }
 
     /// Routes the tokens of `rank` at (`step`, `layer`); `inputs` is x [T × H] (gating only).
-    public func route(step: Int, rank: Int, layer: Int, inputs: [Float] = []) -> RouterOutput {
+    /// Throws `RoutingError` for a non-finite logit, as `Router` does.
+    public func route(step: Int, rank: Int, layer: Int, inputs: [Float] = []) throws(RoutingError) -> RouterOutput {
         let E = spec.experts, k = spec.topK, T = spec.tokensPerRank[rank]
         var out = RouterOutput(tokens: T, experts: E, topK: k)
-        let allLogits = logits(step: step, rank: rank, layer: layer, inputs: inputs)
+        let allLogits = try logits(step: step, rank: rank, layer: layer, inputs: inputs)
         for t in 0..<T {
             let l = Array(allLogits[(t * E)..<((t + 1) * E)])
             let s = scores(l)
-            let key = (0..<E).map { s[$0] + spec.bias[$0] }
-            let byKey = Array(0..<E).sorted { key[$0] > key[$1] || (key[$0] == key[$1] && $0 < $1) }
+            let exact = exactScores(l)
+            let key = (0..<E).map { exact[$0] + Double(spec.bias[$0]) }
+            let byKey = Array(0..<E).sorted { a, b in
+                if spec.biased && key[a] != key[b] { return key[a] > key[b] }
+                if l[a] != l[b] { return l[a] > l[b] }
+                return a < b
+            }
             let pref = spec.groups > 1 ? groupLimited(byKey, key) : byKey
             let chosen = Array(pref.prefix(k))
             let w = weights(chosen: chosen, logits: l, scores: s)
@@ -45,7 +55,8 @@ public struct ReferenceRouter: Sendable {
         return out
     }
 
-    func logits(step: Int, rank: Int, layer: Int, inputs: [Float]) -> [Float] {
+    /// The logits [T × E] of `rank`, each checked to be finite.
+    func logits(step: Int, rank: Int, layer: Int, inputs: [Float]) throws(RoutingError) -> [Float] {
         let E = spec.experts, T = spec.tokensPerRank[rank]
         let keys = [UInt64(bitPattern: Int64(layer)), UInt64(bitPattern: Int64(step)), UInt64(bitPattern: Int64(rank))]
         switch spec.workload {
@@ -62,11 +73,22 @@ public struct ReferenceRouter: Sendable {
                     logits.withUnsafeMutableBufferPointer { BLAS.sgemm(m: T, n: E, k: H, x, w, $0) }
                 }
             }
+            if let i = logits.firstIndex(where: { !$0.isFinite }) {
+                let row = inputs[((i / E) * H)..<((i / E + 1) * H)]
+                throw RoutingError(value: logits[i], layer: layer, rank: rank, token: i / E, expert: i % E,
+                                   source: .gatingProduct(inputFinite: row.allSatisfy(\.isFinite)))
+            }
             if spec.noiseStd > 0 {
                 for t in 0..<T {
                     var noise = SeededRandom.stream(seed: spec.routerSeed, RandomPurpose.gateNoise.rawValue,
                                                     keys[0], keys[1], keys[2], UInt64(t))
-                    for e in 0..<E { logits[t * E + e] += Float(spec.noiseStd * noise.nextNormal()) }
+                    for e in 0..<E {
+                        logits[t * E + e] += Float(spec.noiseStd * noise.nextNormal())
+                        if !logits[t * E + e].isFinite {
+                            throw RoutingError(value: logits[t * E + e], layer: layer, rank: rank, token: t, expert: e,
+                                               source: .gatingNoise(std: spec.noiseStd))
+                        }
+                    }
                 }
             }
             return logits
@@ -77,9 +99,33 @@ public struct ReferenceRouter: Sendable {
                                               keys[0], keys[1], keys[2], UInt64(t))
                 for e in 0..<E { logits.append(Float(spec.logPrior[e] + rng.nextGumbel())) }
             }
-            return logits
+            return try checked(logits, rank: rank, layer: layer)
         case .trace:
-            return trace!.logitsByRank[rank]!
+            return try checked(trace!.logitsByRank[rank]!, rank: rank, layer: layer)
+        }
+    }
+
+    private func checked(_ logits: [Float], rank: Int, layer: Int) throws(RoutingError) -> [Float] {
+        let E = spec.experts
+        if let i = logits.firstIndex(where: { !$0.isFinite }) {
+            throw RoutingError(value: logits[i], layer: layer, rank: rank, token: i / E, expert: i % E,
+                               source: spec.logitSource(rank: rank, token: i / E))
+        }
+        return logits
+    }
+
+    /// Score + 0 in Double from the logits [E]: softmax with the sum in expert order, or
+    /// sigmoid (the bias is added by the caller).
+    func exactScores(_ l: [Float]) -> [Double] {
+        let z = l.map { Double($0) }
+        switch spec.score {
+        case .softmax:
+            let m = z.max()!
+            let e = z.map { exp($0 - m) }
+            let sum = e.reduce(0, +)
+            return e.map { $0 / sum }
+        case .sigmoid:
+            return z.map { 1 / (1 + exp(-$0)) }
         }
     }
 
@@ -97,9 +143,9 @@ public struct ReferenceRouter: Sendable {
 
     /// The k best experts inside the best `groupsPerToken` groups, then all the others,
     /// each part in `byKey` order.
-    func groupLimited(_ byKey: [Int], _ key: [Float]) -> [Int] {
+    func groupLimited(_ byKey: [Int], _ key: [Double]) -> [Int] {
         let size = spec.experts / spec.groups
-        let groupScore = (0..<spec.groups).map { g -> Float in
+        let groupScore = (0..<spec.groups).map { g -> Double in
             let top = key[(g * size)..<((g + 1) * size)].sorted(by: >)
             return size >= 2 ? top[0] + top[1] : top[0]
         }

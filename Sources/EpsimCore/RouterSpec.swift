@@ -16,6 +16,9 @@ struct RouterSpec: Sendable {
     let noiseStd: Double
     /// E entries (zeros when the config has no bias).
     let bias: [Float]
+    /// Some bias entry is nonzero: experts are ranked by score + bias computed in
+    /// Double (equal values by logit); otherwise by the logit itself.
+    let biased: Bool
     /// G (1: group-limited routing off).
     let groups: Int
     let groupsPerToken: Int
@@ -92,6 +95,7 @@ struct RouterSpec: Sendable {
         weightMode = r.weights
         noiseStd = r.noiseStd
         bias = r.bias.isEmpty ? [Float](repeating: 0, count: E) : r.bias
+        biased = r.bias.contains { $0 != 0 }
         groups = r.groups
         groupsPerToken = r.groups > 1 ? r.groupsPerToken : 1
         seed = config.seed
@@ -145,5 +149,19 @@ struct RouterSpec: Sendable {
     var traceFiles: [String]? {
         if case let .trace(files) = workload { return files }
         return nil
+    }
+
+    /// Where a logit of token `t` of `rank` came from (see `RouterTrace` for which rows
+    /// a rank replays); `inputFinite` matters for the gating product only.
+    func logitSource(rank: Int, token t: Int, inputFinite: Bool = true) -> RoutingError.Source {
+        switch workload {
+        case .gating:
+            return .gatingProduct(inputFinite: inputFinite)
+        case let .trace(files):
+            if files.count == 1 { return .trace(file: files[0], row: tokensPerRank[..<rank].reduce(0, +) + t) }
+            return .trace(file: files[rank], row: t)
+        case .uniform, .zipf, .hot:
+            return .synthetic(workload.name)
+        }
     }
 }

@@ -1,8 +1,10 @@
 import EpsimCore
 
 /// One rank's share of the MoE layer stack: router, capacity and overflow, token
-/// dispatcher, local experts and shared experts, run layer after layer with
-/// x_{l+1} = x_l + MoE_l(x_l). Everything is allocated here, once.
+/// dispatcher, local experts and shared experts, run layer after layer with the
+/// pre-norm x_{l+1} = x_l + MoE_l(RMSNorm(x_l)) (see `RMSNorm`): the router, the routed
+/// and the shared experts read the normalized rows, the residual adds x_l itself.
+/// Everything is allocated here, once.
 public final class MoERank {
     public let config: SimConfig
     public let layout: ExpertLayout
@@ -28,6 +30,8 @@ public final class MoERank {
     /// Per layer: the layer's input x_l [T × H] of the latest step; `inputs[L]` is the
     /// stack's output. One object per layer, so two layers' rows can be open at once.
     public let inputs: [Rows]
+    /// RMSNorm(x_l) [T × H] of the layer being run (reused by every layer).
+    private let normed: Rows
     private var expertOutput: [Float] = []
     /// Bytes this rank sent to each peer in the latest step: dispatch, combine ([P] each).
     public private(set) var dispatchBytes: [Int]
@@ -79,6 +83,7 @@ public final class MoERank {
         decisions = Array(repeating: RoutingDecisions(), count: m.layers)
         let rowCount = tokens * m.hidden
         inputs = (0...m.layers).map { _ in Rows(count: rowCount) }
+        normed = Rows(count: rowCount)
         dispatchBytes = Array(repeating: 0, count: worldSize)
         combineBytes = dispatchBytes
     }
@@ -92,7 +97,8 @@ public final class MoERank {
     }
 
     /// Runs every layer of `step` on `inputs[0]`, drawing the inputs first unless
-    /// `prepared` says `prepareInputs(step:)` already did.
+    /// `prepared` says `prepareInputs(step:)` already did. Throws `RoutingError` for a
+    /// non-finite router logit, or what the transport throws.
     public func step(_ step: Int, transport: any Transport, timer: PhaseTimer, prepared: Bool = false) throws {
         if !prepared { prepareInputs(step: step) }
         for p in 0..<dispatchBytes.count {
@@ -108,8 +114,9 @@ public final class MoERank {
 
     private func runLayer(_ layer: Int, step: Int, transport: any Transport, timer: PhaseTimer) throws {
         timer.layer = layer
-        timer.time(.route) {
-            router.route(step: step, rank: rank, layer: layer, inputs: inputs[layer].values, into: &routed[layer])
+        try timer.time(.route) {
+            normalize(layer)
+            try router.route(step: step, rank: rank, layer: layer, inputs: normed.values, into: &routed[layer])
         }
         try timer.time(.permute) { try decide(layer, transport: transport) }
         let chunks = dispatchers.count
@@ -163,6 +170,16 @@ public final class MoERank {
         if chunks > 1 { try finishCombine(chunk: chunks - 1, layer: layer, timer: timer, shared: false) }
     }
 
+    /// normed = RMSNorm(inputs[layer]), the rows the layer's router and experts read.
+    private func normalize(_ layer: Int) {
+        let H = config.model.hidden
+        normed.values.withUnsafeMutableBufferPointer { y in
+            inputs[layer].values.withUnsafeBufferPointer { x in
+                RMSNorm.apply(x, rows: tokens, hidden: H, into: y)
+            }
+        }
+    }
+
     /// Capacity and overflow decisions for `layer` from its router output (collective
     /// with global capacity scope).
     private func decide(_ layer: Int, transport: any Transport) throws {
@@ -191,7 +208,7 @@ public final class MoERank {
     private func post(chunk c: Int, layer: Int, transport: any Transport, timer: PhaseTimer) throws {
         let d = dispatchers[c], range = tokenRange(chunk: c)
         timer.time(.permute) {
-            inputs[layer].values.withUnsafeBufferPointer {
+            normed.values.withUnsafeBufferPointer {
                 d.dispatchPreprocess(x: $0, decisions: decisions[layer], tokens: range)
             }
         }
@@ -225,14 +242,16 @@ public final class MoERank {
         }
     }
 
-    /// out = x + shared experts(x); the routed experts' outputs are added to it later.
+    /// out = x + shared experts(RMSNorm(x)); the routed experts' outputs are added later.
     private func runShared(_ layer: Int, timer: PhaseTimer) {
         timer.time(.shared) {
             inputs[layer + 1].values.withUnsafeMutableBufferPointer { out in
                 inputs[layer].values.withUnsafeBufferPointer { x in
                     _ = out.update(fromContentsOf: x)
+                }
+                normed.values.withUnsafeBufferPointer { n in
                     for w in sharedWeights.isEmpty ? [] : sharedWeights[layer] {
-                        compute.apply(w, x: x, rows: tokens, into: out, accumulate: true)
+                        compute.apply(w, x: n, rows: tokens, into: out, accumulate: true)
                     }
                 }
             }
@@ -284,6 +303,7 @@ public final class MoERank {
     /// breakdown; the layer's outputs are overwritten.
     public func timeStages(layer: Int, transport: any Transport) throws -> [Double] {
         var times = [Double](repeating: 0, count: 5)
+        normalize(layer)   // the layer's rows, untimed: the stages below read them
         func clock(_ i: Int, _ body: () throws -> Void) rethrows {
             let start = monotonicSeconds()
             try body()
@@ -293,7 +313,7 @@ public final class MoERank {
         for (c, d) in dispatchers.enumerated() {
             let range = tokenRange(chunk: c)
             clock(1) {
-                inputs[layer].values.withUnsafeBufferPointer {
+                normed.values.withUnsafeBufferPointer {
                     d.dispatchPreprocess(x: $0, decisions: decisions[layer], tokens: range)
                 }
             }

@@ -25,7 +25,8 @@ public final class RoutingDump {
         let prefix = "{\"step\":\(step),\"layer\":\(layer),\"rank\":\(rank),\"token\":"
         for a in 0..<d.assignments {
             let line = prefix + "\(a / k),\"slot\":\(a % k),\"first\":\(chosen[a]),\"final\":\(d.finalExpert[a])"
-                + ",\"dest_rank\":\(d.destRank[a]),\"weight\":\(d.weight[a]),\"outcome\":\"\(d.outcome[a])\"}\n"
+                + ",\"dest_rank\":\(d.destRank[a]),\"weight\":\(RoutingDump.number(d.weight[a]))"
+                + ",\"outcome\":\"\(d.outcome[a])\"}\n"
             buffer.append(contentsOf: line.utf8)
         }
         let pieces = try transport.gatherBytes(buffer, root: 0)
@@ -33,6 +34,13 @@ public final class RoutingDump {
         for piece in pieces {
             try piece.withUnsafeBytes { try writer.append($0) }
         }
+    }
+
+    /// A JSON number: Swift's shortest round-trip text for a finite float (e.g. `0.61`,
+    /// `1e-05`), `null` for NaN or infinity, which JSON cannot write. (The router rejects
+    /// non-finite logits, so weights are finite; the dump stays valid JSON regardless.)
+    static func number(_ v: Float) -> String {
+        v.isFinite ? "\(v)" : "null"
     }
 
     /// Renames the finished dump into place (rank 0; a no-op elsewhere).

@@ -114,6 +114,7 @@ public struct RunResult {
             ("max_rel_error", .double(v.maxRelError)), ("tolerance", .double(v.tolerance)),
             ("passed", .bool(v.passed)), ("step", .int(v.step)), ("layers", .int(v.layers)),
             ("first_mismatch", v.firstMismatch.map { .string($0) } ?? .null),
+            ("non_finite", v.nonFinite.map { .string($0) } ?? .null),
         ])
     }
 

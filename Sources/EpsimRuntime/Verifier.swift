@@ -13,12 +13,18 @@ public struct Verification: Sendable {
     public var layers: Int
     /// First mismatching decision, if any.
     public var firstMismatch: String?
+    /// The first NaN or infinity found on either side (distributed rows or reference
+    /// output), if any; `maxRelError` is then infinite.
+    public var nonFinite: String?
 
-    public var passed: Bool { decisionsMatch && maxRelError <= tolerance }
+    /// Decisions match, every value on both sides is finite and the error is within
+    /// tolerance. (A NaN error compares false, so it cannot pass either.)
+    public var passed: Bool { decisionsMatch && nonFinite == nil && maxRelError <= tolerance }
 
     public var summary: String {
         "decisions_match \(decisionsMatch)" + (firstMismatch.map { " (\($0))" } ?? "")
             + ", max_rel_error \(maxRelError) (tolerance \(tolerance))"
+            + (nonFinite.map { ", non-finite: \($0)" } ?? "")
     }
 
     /// Tolerance for the wire precisions. fp32: 1e-5 (only summation order and sgemm
@@ -34,85 +40,28 @@ public struct Verification: Sendable {
 }
 
 /// Gathers one step's inputs, decisions and outputs of every layer to rank 0 and checks
-/// them against the reference there: `ReferenceRouter` on the same layer inputs,
-/// `ReferenceDecisions`, and dense per-token expert calls (`ExpertReference`) in Double.
-/// Layer l > 0 is checked on the distributed run's own input to it (the previous
-/// layer's output), so that a last-bit difference in one layer cannot flip a routing
-/// choice in the next one.
+/// them there against the reference (`Verifier.check`).
 public enum Verifier {
+    /// Collective: every rank sends its rows and decisions; rank 0 returns the
+    /// verification (`check`), the other ranks nil.
     public static func verify(_ stage: MoERank, step: Int, transport: any Transport) throws -> Verification? {
-        let c = stage.config, L = c.model.layers, P = transport.size
-        var layerInputs: [[[Float]]] = []   // [layer + 1][rank] rows
-        var finals: [[[Int32]]] = []        // [layer][rank]
-        var outcomes: [[[UInt8]]] = []
-        for l in 0...L {
-            layerInputs.append(try gather(stage.inputs[l].values, transport))
-            if l < L {
-                finals.append(try gather(stage.decisions[l].finalExpert, transport))
-                outcomes.append(try gather(stage.decisions[l].outcome.map(\.rawValue), transport))
-            }
-        }
-        guard transport.rank == 0 else { return nil }
-
-        let router = try ReferenceRouter(config: c, worldSize: P)
-        var mismatch: String? = nil
-        var maxError = 0.0, maxMagnitude = 0.0
-        for l in 0..<L {
-            let routed = (0..<P).map { router.route(step: step, rank: $0, layer: l, inputs: layerInputs[l][$0]) }
-            let choices = routed.map {
-                RankChoices(tokens: $0.tokens, preference: $0.preference, chosen: $0.chosen, weights: $0.weights)
-            }
-            let reference = ReferenceDecisions.decide(config: c, layout: stage.layout, ranks: choices)
-            for r in 0..<P where mismatch == nil {
-                let ref = reference[r]
-                if let a = (0..<ref.assignments).first(where: {
-                    ref.finalExpert[$0] != finals[l][r][$0] || ref.outcome[$0].rawValue != outcomes[l][r][$0]
-                }) {
-                    mismatch = "layer \(l) rank \(r) token \(a / c.model.topK) slot \(a % c.model.topK)"
-                }
-            }
-            let (error, magnitude) = compareOutputs(layer: l, config: c, decisions: reference,
-                                                    x: layerInputs[l], y: layerInputs[l + 1])
-            maxError = max(maxError, error)
-            maxMagnitude = max(maxMagnitude, magnitude)
-        }
-        return Verification(decisionsMatch: mismatch == nil,
-                            maxRelError: maxMagnitude > 0 ? maxError / maxMagnitude : maxError,
-                            tolerance: Verification.tolerance(c.precision), step: step, layers: L,
-                            firstMismatch: mismatch)
+        guard let input = try gather(stage, step: step, transport: transport) else { return nil }
+        return try check(input, config: stage.config, layout: stage.layout)
     }
 
-    /// Largest absolute difference between the distributed output and the reference,
-    /// and the largest magnitude of the reference's MoE contribution.
-    private static func compareOutputs(layer: Int, config c: SimConfig, decisions: [RoutingDecisions],
-                                       x: [[Float]], y: [[Float]]) -> (Double, Double) {
-        let m = c.model, H = m.hidden, k = m.topK
-        var real = false
-        if case .real = c.compute { real = true }
-        let routedWeights = real ? (0..<m.experts).map { ExpertWeights(seed: c.seed, layer: layer, expert: $0, model: m) } : []
-        let sharedWeights = real ? (0..<m.sharedExperts).map { ExpertWeights(seed: c.seed, layer: layer, shared: $0, model: m) } : []
-        var maxError = 0.0, maxMagnitude = 0.0
-        for (r, d) in decisions.enumerated() {
-            for t in 0..<d.tokens {
-                let row = x[r][(t * H)..<((t + 1) * H)]
-                var moe = [Double](repeating: 0, count: H)
-                for w in sharedWeights {
-                    let out = ExpertReference.apply(w, token: row)
-                    for j in 0..<H { moe[j] += out[j] }
-                }
-                for j in 0..<k where d.finalExpert[t * k + j] >= 0 && real {
-                    let out = ExpertReference.apply(routedWeights[Int(d.finalExpert[t * k + j])], token: row)
-                    let weight = Double(d.weight[t * k + j])
-                    for h in 0..<H { moe[h] += weight * out[h] }
-                }
-                for h in 0..<H {
-                    let reference = Double(row[row.startIndex + h]) + moe[h]
-                    maxError = max(maxError, abs(Double(y[r][t * H + h]) - reference))
-                    maxMagnitude = max(maxMagnitude, abs(moe[h]))
-                }
+    /// Collective: brings the latest step's layer inputs, outputs and decisions of every
+    /// rank to rank 0 (nil on the other ranks). `step` is the step they belong to.
+    public static func gather(_ stage: MoERank, step: Int, transport: any Transport) throws -> VerificationInput? {
+        let L = stage.config.model.layers
+        var input = VerificationInput(step: step, rows: [], finalExpert: [], outcome: [])
+        for l in 0...L {
+            input.rows.append(try gather(stage.inputs[l].values, transport))
+            if l < L {
+                input.finalExpert.append(try gather(stage.decisions[l].finalExpert, transport))
+                input.outcome.append(try gather(stage.decisions[l].outcome.map(\.rawValue), transport))
             }
         }
-        return (maxError, maxMagnitude)
+        return transport.rank == 0 ? input : nil
     }
 
     /// Gathers every rank's array to rank 0 (empty elsewhere).

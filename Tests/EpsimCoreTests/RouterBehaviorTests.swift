@@ -68,7 +68,7 @@ extension RouterTests {
                                         score: score, weights: mode)
                     var router = try Router(config: c, worldSize: 1)
                     var out = RouterOutput(config: c, rank: 0, worldSize: 1)
-                    router.route(step: 0, rank: 0, layer: 0, inputs: [], into: &out)
+                    try router.route(step: 0, rank: 0, layer: 0, inputs: [], into: &out)
                     for t in 0..<500 {
                         let sum = out.weights(token: t).reduce(0, +)
                         XCTAssertEqual(sum, 1, accuracy: 1e-6, "\(score) \(mode) E=\(E) k=\(k)")
@@ -118,7 +118,7 @@ extension RouterTests {
         let x = TokenInputs.make(seed: c.seed, step: 2, rank: 0, tokens: 50, hidden: 96)
         var sumSq = 0.0
         for layer in 0..<2 {
-            router.route(step: 2, rank: 0, layer: layer, inputs: x, into: &out)
+            try router.route(step: 2, rank: 0, layer: layer, inputs: x, into: &out)
             let wg = Router.gateMatrix(seed: c.seed, layer: layer, hidden: 96, experts: 24)
             for t in 0..<50 {
                 for e in 0..<24 {

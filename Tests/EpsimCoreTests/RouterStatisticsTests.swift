@@ -13,7 +13,7 @@ extension RouterTests {
         var out = RouterOutput(config: c, rank: 0, worldSize: 1)
         var first = [Int](repeating: 0, count: E), second = [Int](repeating: 0, count: E)
         for step in 0..<4 {
-            router.route(step: step, rank: 0, layer: 0, inputs: [], into: &out)
+            try router.route(step: step, rank: 0, layer: 0, inputs: [], into: &out)
             for t in 0..<perStep {
                 first[Int(out.chosen[2 * t])] += 1
                 second[Int(out.chosen[2 * t + 1])] += 1
@@ -69,7 +69,7 @@ extension RouterTests {
         let c = Self.config(experts: 8, topK: 3, workload: .hot(experts: [2, 5], fraction: 1), tokens: .uniform(3000))
         var router = try Router(config: c, worldSize: 1)
         var out = RouterOutput(config: c, rank: 0, worldSize: 1)
-        router.route(step: 0, rank: 0, layer: 0, inputs: [], into: &out)
+        try router.route(step: 0, rank: 0, layer: 0, inputs: [], into: &out)
         var third = [Int](repeating: 0, count: 8)
         for t in 0..<3000 { third[Int(out.chosen[3 * t + 2])] += 1 }
         XCTAssertEqual(third[2] + third[5], 0)

@@ -53,7 +53,7 @@ final class RouterTests: XCTestCase {
                             score: score, weights: weights, bias: bias, groups: groups, groupsPerToken: groupsPerToken)
         var router = try Router(config: c, worldSize: 1)
         var out = RouterOutput(config: c, rank: 0, worldSize: 1)
-        router.route(step: 0, rank: 0, layer: 0, inputs: [], into: &out)
+        try router.route(step: 0, rank: 0, layer: 0, inputs: [], into: &out)
         let want = try ReferenceRouter(config: c, worldSize: 1).route(step: 0, rank: 0, layer: 0)
         XCTAssertEqual(out.preference, want.preference)
         XCTAssertEqual(out.chosen, want.chosen)
@@ -131,8 +131,8 @@ final class RouterTests: XCTestCase {
                             var out = RouterOutput(config: c, rank: rank, worldSize: 2)
                             for (step, layer) in [(seed, seed % 2), (seed + 1, 1 - seed % 2)] {
                                 let x = TokenInputs.make(seed: c.seed, step: step, rank: rank, tokens: T, hidden: c.model.hidden)
-                                fast.route(step: step, rank: rank, layer: layer, inputs: x, into: &out)
-                                let want = reference.route(step: step, rank: rank, layer: layer, inputs: x)
+                                try fast.route(step: step, rank: rank, layer: layer, inputs: x, into: &out)
+                                let want = try reference.route(step: step, rank: rank, layer: layer, inputs: x)
                                 let what = "\(kind) \(score) \(mode) seed \(seed) rank \(rank) step \(step): \(c.router) E=\(c.model.experts) k=\(c.model.topK)"
                                 guard out.preference == want.preference, out.chosen == want.chosen,
                                       out.logits.map(\.bitPattern) == want.logits.map(\.bitPattern),
@@ -163,16 +163,16 @@ final class RouterTests: XCTestCase {
             var outA = RouterOutput(config: small, rank: 0, worldSize: 1)
             var outB = RouterOutput(config: large, rank: 0, worldSize: 1)
             let x = TokenInputs.make(seed: 1, step: 3, rank: 0, tokens: 40, hidden: 16)
-            a.route(step: 3, rank: 0, layer: 0, inputs: Array(x[..<(5 * 16)]), into: &outA)
-            b.route(step: 3, rank: 0, layer: 0, inputs: x, into: &outB)
+            try a.route(step: 3, rank: 0, layer: 0, inputs: Array(x[..<(5 * 16)]), into: &outA)
+            try b.route(step: 3, rank: 0, layer: 0, inputs: x, into: &outB)
             // Synthetic logits and noise are per-token streams: the first 5 tokens agree
             // (gating only up to the sgemm's rounding, so compare decisions there).
             XCTAssertEqual(outA.preference, Array(outB.preference[..<(5 * 16)]), "\(workload)")
             if workload != .gating { XCTAssertEqual(outA.logits, Array(outB.logits[..<(5 * 16)])) }
             let first = outA
-            a.route(step: 4, rank: 0, layer: 0, inputs: Array(x[..<(5 * 16)]), into: &outA)
+            try a.route(step: 4, rank: 0, layer: 0, inputs: Array(x[..<(5 * 16)]), into: &outA)
             XCTAssertNotEqual(outA.logits, first.logits, "another step draws new noise/logits")
-            a.route(step: 3, rank: 0, layer: 0, inputs: Array(x[..<(5 * 16)]), into: &outA)
+            try a.route(step: 3, rank: 0, layer: 0, inputs: Array(x[..<(5 * 16)]), into: &outA)
             XCTAssertEqual(outA, first, "routing the same step again reproduces it bitwise")
         }
     }
