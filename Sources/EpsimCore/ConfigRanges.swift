@@ -51,12 +51,12 @@ public enum ConfigRanges {
     /// Every numeric key. Keys not listed here are names, booleans or paths.
     public static let table: [KeyRange] = [
         int("ranks", 1...maxRanks, "the world size the layout expects"),
-        int("tokens", 0...(1 << 30), "tokens × model.top_k ≤ 2³¹ − 1"),
-        int("tokens[]", 0...(1 << 30), "one entry per rank; tokens × model.top_k ≤ 2³¹ − 1"),
-        int("steps", 1...1_000_000_000, ""),
-        int("warmup_steps", 0...1_000_000_000, ""),
-        int("model.hidden", 1...(1 << 20), ""),
-        int("model.ffn", 1...(1 << 20), ""),
+        int("tokens", 0...Int(Int32.max), "tokens × model.top_k ≤ 2³¹ − 1"),
+        int("tokens[]", 0...Int(Int32.max), "one entry per rank; tokens × model.top_k ≤ 2³¹ − 1"),
+        int("steps", 1...Int(Int32.max), ""),
+        int("warmup_steps", 0...Int(Int32.max), ""),
+        int("model.hidden", 1...(1 << 24), ""),
+        int("model.ffn", 1...(1 << 24), ""),
         int("model.experts", 1...maxExperts, ""),
         int("model.top_k", 1...maxExperts, "≤ model.experts"),
         int("model.shared_experts", 0...1024, ""),
