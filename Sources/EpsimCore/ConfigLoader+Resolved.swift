@@ -15,7 +15,7 @@ extension ConfigLoader {
         if let expected = c.ranks, expected != worldSize {
             throw ConfigError(file: c.origin(of: "ranks"), keyPath: "ranks",
                               "config expects \(expected) ranks, but the run has \(worldSize); run it with "
-                                + "--emulate \(expected) or mpirun -n \(expected), or set --set ranks=\(worldSize)")
+                                + "--emulate \(expected) or mpirun -n \(expected), or change it with --set ranks=\(worldSize)")
         }
         if case let .perRank(list) = c.tokens, list.count != worldSize {
             throw ConfigError(file: c.origin(of: "tokens"), keyPath: "tokens",
@@ -32,9 +32,30 @@ extension ConfigLoader {
         }
         let ranks = processRanks ?? 0..<worldSize
         precondition(ranks.lowerBound >= 0 && ranks.upperBound <= worldSize, "ranks \(ranks) of \(worldSize)")
+        let limit = memory ?? .current()
+        try checkTraceHeaders(c, worldSize: worldSize, processRanks: ranks, memory: limit)
         let estimate = MemoryEstimate(c, layout: layout, processRanks: ranks, verify: verify)
-        try estimate.check(c, against: memory ?? .current())
+        try estimate.check(c, against: limit)
         return estimate
+    }
+
+    /// The trace files the process's ranks read: headers only (shape, type, size against
+    /// the file and memory), so a bad file is one line before any data is read.
+    static func checkTraceHeaders(_ c: SimConfig, worldSize: Int, processRanks: Range<Int>,
+                                  memory: MemoryLimit) throws(ConfigError) {
+        guard case let .trace(files) = c.workload else { return }
+        let origin = c.origin(of: "workload")
+        guard files.count == 1 || files.count == worldSize else {
+            throw ConfigError(file: origin, keyPath: NpyReader.keyPath,
+                              "expected 1 file or one per rank (\(worldSize)), got \(files.count) files")
+        }
+        for file in Set(files.count == 1 ? files : processRanks.map { files[$0] }) {
+            let shape = try NpyReader.shape(path: file, configFile: origin, memoryLimit: memory.bytes)
+            guard shape.cols == c.model.experts else {
+                throw ConfigError(file: origin, keyPath: NpyReader.keyPath,
+                                  "\(file): expected \(c.model.experts) columns (model.experts), got \(shape.cols)")
+            }
+        }
     }
 
     /// Every key with its resolved value, nested as in the file (YAML key names).

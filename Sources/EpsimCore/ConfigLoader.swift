@@ -58,7 +58,9 @@ public enum ConfigLoader {
         config.sourcePath = file
         config.overrides = overrides
         try ConfigRanges.checkProducts(config)
-        if let file, case let .trace(files) = config.workload {
+        // Trace paths in the file are relative to it; those given with --set, to the
+        // working directory.
+        if let file, config.origin(of: "workload") == file, case let .trace(files) = config.workload {
             config.workload = .trace(files: files.map { resolve($0, relativeTo: file) })
         }
         return config

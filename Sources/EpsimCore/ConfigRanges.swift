@@ -50,7 +50,7 @@ public enum ConfigRanges {
 
     /// Every numeric key. Keys not listed here are names, booleans or paths.
     public static let table: [KeyRange] = [
-        int("ranks", 1...maxRanks, "the world size the layout expects"),
+        int("ranks", 1...maxRanks, ""),
         int("tokens", 0...Int(Int32.max), "tokens × model.top_k ≤ 2³¹ − 1"),
         int("tokens[]", 0...Int(Int32.max), "one entry per rank; tokens × model.top_k ≤ 2³¹ − 1"),
         int("steps", 1...Int(Int32.max), ""),

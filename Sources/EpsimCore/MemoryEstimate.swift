@@ -24,10 +24,15 @@ public struct MemoryEstimate: Sendable {
     /// One kind of buffer, summed over the process's ranks.
     public struct Term: Sendable {
         public var name: String
-        /// The config key that sizes it most directly, and that key's value.
-        public var key: String
-        public var value: String
+        /// The config keys whose product sizes it, and their values (same order).
+        public var keys: [String]
+        public var values: [String]
         public var bytes: Double
+
+        /// `tokens × model.hidden = 512 × 10000000`.
+        var factors: String {
+            keys.joined(separator: " × ") + " = " + values.joined(separator: " × ")
+        }
     }
 
     public var terms: [Term]
@@ -80,31 +85,42 @@ public struct MemoryEstimate: Sendable {
                 verifyCopies += (L + 1) * totalTokens * H * 4 * 2 + totalTokens * (E * 12 + k * 8) * 2
             }
         }
-        let n = processRanks.count
-        var model = "{hidden: \(m.hidden), ffn: \(m.ffn), experts: \(m.experts), layers: \(m.layers)}"
-        if m.sharedExperts > 0 { model.insert(contentsOf: ", shared_experts: \(m.sharedExperts)", at: model.index(before: model.endIndex)) }
         let tokenText: String
         switch c.tokens {
         case let .uniform(t): tokenText = String(t)
         case let .perRank(list): tokenText = "[" + list.map(String.init).joined(separator: ", ") + "]"
         }
+        func term(_ name: String, _ keys: [String], _ bytes: Double) -> Term {
+            let values = keys.map { key -> String in
+                switch key {
+                case "tokens": return tokenText
+                case "steps": return String(c.steps)
+                case "model.hidden": return String(m.hidden)
+                case "model.ffn": return String(m.ffn)
+                case "model.experts": return String(m.experts)
+                case "model.top_k": return String(m.topK)
+                case "model.layers": return String(m.layers)
+                case "workload.file":
+                    if case let .trace(files) = c.workload { return files.joined(separator: ", ") }
+                    return ""
+                default: return ""
+                }
+            }
+            return Term(name: name, keys: keys, values: values, bytes: bytes)
+        }
         var terms = [
-            Term(name: "expert weights", key: "model", value: model, bytes: weights),
-            Term(name: "gate matrices", key: "model", value: model, bytes: gate),
-            Term(name: "token rows (one [T × H] block per layer)", key: "tokens", value: tokenText, bytes: rows),
-            Term(name: "router outputs and decisions", key: "tokens", value: tokenText, bytes: routing),
-            Term(name: "wire and expert buffers", key: "tokens", value: tokenText, bytes: wire),
-            Term(name: "per-step timer and metric storage", key: "steps", value: String(c.steps), bytes: steps),
+            term("expert weights", ["model.layers", "model.hidden", "model.ffn"], weights),
+            term("gate matrices", ["model.layers", "model.hidden", "model.experts"], gate),
+            term("token rows", ["model.layers", "tokens", "model.hidden"], rows),
+            term("router outputs and decisions", ["model.layers", "tokens", "model.experts"], routing),
+            term("wire and expert buffers", ["tokens", "model.top_k", "model.hidden"], wire),
+            term("per-step timer and metric storage", ["steps"], steps),
         ]
-        if case let .trace(files) = c.workload {
-            terms.append(Term(name: "trace logits", key: "workload.file", value: files.joined(separator: ", "), bytes: trace))
-        }
-        if verify {
-            terms.append(Term(name: "verification copies", key: "tokens", value: tokenText, bytes: verifyCopies))
-        }
-        terms.append(Term(name: "process baseline", key: "", value: "", bytes: MemoryEstimate.baselineBytes))
+        if case .trace = c.workload { terms.append(term("trace logits", ["workload.file"], trace)) }
+        if verify { terms.append(term("verification copies", ["tokens", "model.hidden"], verifyCopies)) }
+        terms.append(Term(name: "process baseline", keys: [], values: [], bytes: MemoryEstimate.baselineBytes))
         self.terms = terms
-        ranks = n
+        ranks = processRanks.count
     }
 
     /// Throws when the estimate exceeds `limit`: one line naming the largest term's key
@@ -113,9 +129,11 @@ public struct MemoryEstimate: Sendable {
         guard total > limit.bytes else { return }
         let big = largest
         let who = ranks == 1 ? "one rank" : "\(ranks) ranks in one process"
+        // Name the override that set one of the factors, if any did.
+        let origin = big.keys.lazy.compactMap { key in c.origin(of: key).flatMap { $0 == c.sourcePath ? nil : $0 } }.first
         throw ConfigError(
-            file: c.origin(of: big.key), keyPath: big.key,
-            "\(big.value) needs an estimated \(memoryText(big.bytes)) of \(big.name); the run needs about "
+            file: origin ?? c.sourcePath, keyPath: "",
+            "\(big.factors) needs an estimated \(memoryText(big.bytes)) of \(big.name); the run needs about "
                 + "\(memoryText(total)) for \(who), more than the \(memoryText(max(0, limit.bytes))) available (\(limit.source))")
     }
 

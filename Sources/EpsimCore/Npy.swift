@@ -39,9 +39,28 @@ public enum NpyReader {
     }
 
     /// Reads `path`. `configFile` is the config that named it (for the message), if any.
-    /// `memoryLimit` bounds the bytes the data may take once read (default: no bound
-    /// beyond the file's own size).
-    public static func read(path: String, configFile: String? = nil, memoryLimit: Int = Int.max) throws(ConfigError) -> NpyArray {
+    /// `memoryLimit` bounds the bytes reading may take (the data twice: as bytes, then
+    /// as floats); nil: what the system has now (`MemoryLimit.current()`).
+    public static func read(path: String, configFile: String? = nil, memoryLimit: Double? = nil) throws(ConfigError) -> NpyArray {
+        try withHeader(path: path, configFile: configFile, memoryLimit: memoryLimit) { layout, readExactly throws(ConfigError) in
+            decode(try readExactly(layout.dataBytes), from: 0, layout)
+        }
+    }
+
+    /// The shape (rows, cols) of `path`, after the checks `read` makes before reading
+    /// any data (format, dtype, order, the data's size against the file and memory).
+    public static func shape(path: String, configFile: String? = nil, memoryLimit: Double? = nil) throws(ConfigError) -> (rows: Int, cols: Int) {
+        try withHeader(path: path, configFile: configFile, memoryLimit: memoryLimit) { layout, _ in
+            (layout.rows, layout.cols)
+        }
+    }
+
+    /// Opens `path`, reads and checks its header, and hands `body` the layout and a
+    /// reader of the bytes that follow.
+    private static func withHeader<T>(
+        path: String, configFile: String?, memoryLimit: Double?,
+        _ body: (Layout, (Int) throws(ConfigError) -> [UInt8]) throws(ConfigError) -> T
+    ) throws(ConfigError) -> T {
         func fail(_ message: String) -> ConfigError {
             ConfigError(file: configFile, keyPath: keyPath, "\(path): \(message)")
         }
@@ -49,26 +68,27 @@ public enum NpyReader {
         defer { fclose(f) }
         var info = stat()
         guard fstat(fileno(f), &info) == 0 else { throw fail("cannot read file") }
-        let isRegular = (info.st_mode & S_IFMT) == S_IFREG
         func readExactly(_ count: Int) throws(ConfigError) -> [UInt8] {
             var out = [UInt8](repeating: 0, count: count)
             let n = count == 0 ? 0 : fread(&out, 1, count, f)
             guard n == count else { throw fail("truncated .npy file") }
             return out
         }
-        var head = try readExactly(12)
+        var head = try readExactly(10)
+        if head[6] == 2 || head[6] == 3 { head += try readExactly(2) }  // a 4-byte header length
         let preamble = try headerLength(head, fail: fail)
-        head += try readExactly(preamble.start + preamble.length - 12)
+        head += try readExactly(preamble.start + preamble.length - head.count)
         let layout = try parseHeader(head, fail: fail)
-        if isRegular, Int(info.st_size) - layout.dataStart < layout.dataBytes {
+        if (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) - layout.dataStart < layout.dataBytes {
             throw fail("truncated data: shape (\(layout.rows), \(layout.cols)) needs \(layout.dataBytes) bytes, file has \(Int(info.st_size) - layout.dataStart)")
         }
         // Read as bytes, then as floats: twice the data at the peak.
-        guard layout.dataBytes <= memoryLimit / 2 else {
-            throw fail("shape (\(layout.rows), \(layout.cols)) needs \(layout.dataBytes) bytes of data, more than the memory available (\(memoryLimit) bytes)")
+        let limit = memoryLimit.map { MemoryLimit(bytes: $0, source: "limit given") } ?? .current()
+        guard 2 * Double(layout.dataBytes) <= limit.bytes else {
+            throw fail("shape (\(layout.rows), \(layout.cols)) needs \(memoryText(2 * Double(layout.dataBytes))) to read, "
+                        + "more than the \(memoryText(limit.bytes)) available (\(limit.source))")
         }
-        let data = try readExactly(layout.dataBytes)
-        return decode(data, from: 0, layout)
+        return try body(layout, readExactly)
     }
 
     /// Parses the bytes of a .npy file; `path` only names it in messages.
