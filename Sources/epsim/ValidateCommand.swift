@@ -34,7 +34,8 @@ struct ValidateCommand: ParsableCommand {
     private func resolved() throws(ConfigError) -> String {
         let config = try ConfigLoader.load(path: common.config, overrides: common.overrides)
         let size = common.emulate ?? config.ranks ?? Launcher.launchedSize ?? 1
-        let launched = common.emulate == nil ? Launcher.launchedRank : nil
+        // Under mpirun a process holds its own rank; emulated, every rank.
+        let launched = common.emulate == nil ? Launcher.launchedRank.flatMap { $0 < size ? $0 : nil } : nil
         let ranks = launched.map { $0..<($0 + 1) } ?? 0..<size
         let estimate = try ConfigLoader.estimate(config, worldSize: size, processRanks: ranks)
         let layout = try ExpertLayout(config.placement, experts: config.model.experts, ranks: size)
