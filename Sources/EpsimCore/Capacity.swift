@@ -4,11 +4,18 @@ public enum Capacity {
     /// Per-source-rank capacity for `scope: local`:
     /// C = max(min_capacity, ceil(T_r * k / E * cf)), in double precision, evaluated in
     /// Megatron-Core's order (tokens per expert first, then the factor). nil = dropless.
+    /// A C above `maxCapacity` (2^53, where doubles stop counting exactly) is reported as
+    /// `maxCapacity`: it is more than any rank's T·k (`ConfigRanges` keeps T·k < 2^31),
+    /// so no assignment is dropped either way.
     public static func local(_ config: CapacityConfig, tokens: Int, topK: Int, experts: Int) -> Int? {
         guard let factor = config.factor else { return nil }
-        let raw = (Double(tokens * topK) / Double(experts) * factor).rounded(.up)
-        return max(config.minCapacity, Int(raw))
+        let raw = (Double(tokens) * Double(topK) / Double(experts) * factor).rounded(.up)
+        let c = raw.isFinite && raw < Double(maxCapacity) ? Int(raw) : maxCapacity
+        return min(max(config.minCapacity, c), maxCapacity)
     }
+
+    /// The largest capacity reported: 2^53.
+    public static let maxCapacity = 1 << 53
 
     /// Whole-world capacity for `scope: global`: the same formula on sum_r T_r.
     public static func global(_ config: CapacityConfig, totalTokens: Int, topK: Int, experts: Int) -> Int? {

@@ -24,8 +24,26 @@ public struct SimConfig: Sendable, Equatable {
     public var ranks: Int? = nil
     /// Where the config was read from, for messages (not part of the layout).
     public var sourcePath: String? = nil
+    /// The `--set key=value` overrides applied on top of the file, in order, for
+    /// messages (not part of the layout).
+    public var overrides: [String] = []
 
     public init() {}
+
+    /// Where the value at `keyPath` came from, as messages name it: `--set key=value`
+    /// for the last override that set it or a mapping or list above it (or a key
+    /// below it), otherwise the config file.
+    public func origin(of keyPath: String) -> String? {
+        for o in overrides.reversed() {
+            guard let eq = o.firstIndex(of: "=") else { continue }
+            let key = String(o[..<eq])
+            if keyPath == key || keyPath.hasPrefix(key + ".") || keyPath.hasPrefix(key + "[")
+                || key.hasPrefix(keyPath + ".") {
+                return "--set " + o
+            }
+        }
+        return sourcePath
+    }
 
     /// Tokens on `rank` in a world of `size` ranks.
     public func tokens(rank: Int, size: Int) -> Int {

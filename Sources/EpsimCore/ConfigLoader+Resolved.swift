@@ -1,21 +1,60 @@
 extension ConfigLoader {
-    /// Checks that need the world size: `ranks`, per-rank token lists, placements.
-    public static func validate(_ c: SimConfig, worldSize: Int) throws(ConfigError) {
-        let file = c.sourcePath
+    /// Checks that need the world size (`ranks`, per-rank token lists, placements) and
+    /// the memory estimate of the ranks this process holds (`processRanks`; nil: every
+    /// rank, as with `--emulate`; one rank per process under mpirun), against `memory`
+    /// (nil: what the system has now). Runs on every rank before anything is allocated.
+    /// Errors name the value's origin: the file, or the `--set key=value` that gave it.
+    public static func validate(_ c: SimConfig, worldSize: Int, processRanks: Range<Int>? = nil,
+                                verify: Bool = false, memory: MemoryLimit? = nil) throws(ConfigError) {
+        _ = try estimate(c, worldSize: worldSize, processRanks: processRanks, verify: verify, memory: memory)
+    }
+
+    /// `validate`, returning the memory estimate it checked (for `epsim validate`).
+    public static func estimate(_ c: SimConfig, worldSize: Int, processRanks: Range<Int>? = nil,
+                                verify: Bool = false, memory: MemoryLimit? = nil) throws(ConfigError) -> MemoryEstimate {
         if let expected = c.ranks, expected != worldSize {
-            throw ConfigError(file: file, keyPath: "ranks",
-                              "config expects \(expected) ranks, but the run has \(worldSize)")
+            throw ConfigError(file: c.origin(of: "ranks"), keyPath: "ranks",
+                              "config expects \(expected) ranks, but the run has \(worldSize); run it with "
+                                + "--emulate \(expected) or mpirun -n \(expected), or change it with --set ranks=\(worldSize)")
         }
         if case let .perRank(list) = c.tokens, list.count != worldSize {
-            throw ConfigError(file: file, keyPath: "tokens",
-                              "lists \(list.count) ranks, but the run has \(worldSize)")
+            throw ConfigError(file: c.origin(of: "tokens"), keyPath: "tokens",
+                              "lists \(list.count) ranks, but the run has \(worldSize); give one count per rank "
+                                + "or run it with --emulate \(list.count) or mpirun -n \(list.count)")
         }
+        let layout: ExpertLayout
         do {
-            _ = try ExpertLayout(c.placement, experts: c.model.experts, ranks: worldSize)
+            layout = try ExpertLayout(c.placement, experts: c.model.experts, ranks: worldSize)
         } catch {
             var e = error
-            e.file = file
+            e.file = c.origin(of: e.keyPath)
             throw e
+        }
+        let ranks = processRanks ?? 0..<worldSize
+        precondition(ranks.lowerBound >= 0 && ranks.upperBound <= worldSize, "ranks \(ranks) of \(worldSize)")
+        let limit = memory ?? .current()
+        try checkTraceHeaders(c, worldSize: worldSize, processRanks: ranks, memory: limit)
+        let estimate = MemoryEstimate(c, layout: layout, processRanks: ranks, verify: verify)
+        try estimate.check(c, against: limit)
+        return estimate
+    }
+
+    /// The trace files the process's ranks read: headers only (shape, type, size against
+    /// the file and memory), so a bad file is one line before any data is read.
+    static func checkTraceHeaders(_ c: SimConfig, worldSize: Int, processRanks: Range<Int>,
+                                  memory: MemoryLimit) throws(ConfigError) {
+        guard case let .trace(files) = c.workload else { return }
+        let origin = c.origin(of: "workload")
+        guard files.count == 1 || files.count == worldSize else {
+            throw ConfigError(file: origin, keyPath: NpyReader.keyPath,
+                              "expected 1 file or one per rank (\(worldSize)), got \(files.count) files")
+        }
+        for file in Set(files.count == 1 ? files : processRanks.map { files[$0] }) {
+            let shape = try NpyReader.shape(path: file, configFile: origin, memoryLimit: memory.bytes)
+            guard shape.cols == c.model.experts else {
+                throw ConfigError(file: origin, keyPath: NpyReader.keyPath,
+                                  "\(file): expected \(c.model.experts) columns (model.experts), got \(shape.cols)")
+            }
         }
     }
 

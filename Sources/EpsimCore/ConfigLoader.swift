@@ -21,18 +21,26 @@ public enum ConfigLoader {
     static let overlapKeys = ["chunks"]
     static let computeKeys = ["mode", "tflops", "efficiency"]
 
-    /// Reads and checks `path`, then applies `overrides` (`key.path=value`).
+    /// Config files larger than this are refused before they are parsed.
+    public static let maxConfigBytes = 16 << 20
+
+    /// Reads and checks `path` (at most `maxConfigBytes`), then applies `overrides`
+    /// (`key.path=value`).
     public static func load(path: String, overrides: [String] = []) throws(ConfigError) -> SimConfig {
-        guard let text = readFile(path) else {
-            throw ConfigError(file: path, keyPath: "", "cannot read file: \(String(cString: strerror(errno)))")
+        switch BoundedRead.text(path, limit: maxConfigBytes) {
+        case let .success(text):
+            return try parse(yaml: text, file: path, overrides: overrides)
+        case let .failure(.unreadable(reason)):
+            throw ConfigError(file: path, keyPath: "", "cannot read file: \(reason)")
+        case let .failure(.tooLarge(limit)):
+            throw ConfigError(file: path, keyPath: "", "larger than \(mebibytes(limit)); a config is a small YAML file")
         }
-        return try parse(yaml: text, file: path, overrides: overrides)
     }
 
     /// Parses YAML text; `file` names it in errors and anchors relative trace paths.
     public static func parse(yaml: String, file: String?, overrides: [String] = []) throws(ConfigError) -> SimConfig {
-        var tree = try ConfigNode.parse(yaml, file: file) ?? .map([], fromOverride: false)
-        if case .scalar(let text, _, _) = tree, text.isEmpty { tree = .map([], fromOverride: false) }
+        var tree = try ConfigNode.parse(yaml, file: file) ?? .map([], override: nil)
+        if case .scalar(let text, _, _) = tree, text.isEmpty { tree = .map([], override: nil) }
         for override in overrides {
             guard let eq = override.firstIndex(of: "="), eq != override.startIndex else {
                 throw ConfigError(file: "--set", keyPath: "", "expected key=value, got '\(override)'")
@@ -42,13 +50,17 @@ public enum ConfigLoader {
                 throw ConfigError(file: "--set", keyPath: "", "malformed key path '\(override[..<eq])'")
             }
             let valueText = String(override[override.index(after: eq)...])
-            let value = try ConfigNode.parse(valueText, file: "--set", fromOverride: true)
-                ?? .scalar("", quoted: false, fromOverride: true)
+            let value = try ConfigNode.parse(valueText, file: "--set " + override, override: override)
+                ?? .scalar("", quoted: false, override: override)
             tree = tree.setting(path[...], to: value)
         }
         var config = try decode(tree, reader: ConfigReader(file: file))
         config.sourcePath = file
-        if let file, case let .trace(files) = config.workload {
+        config.overrides = overrides
+        try ConfigRanges.checkProducts(config)
+        // Trace paths in the file are relative to it; those given with --set, to the
+        // working directory.
+        if let file, config.origin(of: "workload") == file, case let .trace(files) = config.workload {
             config.workload = .trace(files: files.map { resolve($0, relativeTo: file) })
         }
         return config
@@ -60,9 +72,9 @@ public enum ConfigLoader {
         if let node = top["model"] { c.model = try decodeModel(node, r) }
         if let node = top["tokens"] {
             if case .list = node {
-                c.tokens = .perRank(try r.intList(node, "tokens", min: 0))
+                c.tokens = .perRank(try r.intList(node, "tokens"))
             } else {
-                c.tokens = .uniform(try r.int(node, "tokens", min: 0))
+                c.tokens = .uniform(try r.int(node, "tokens"))
             }
         }
         if let node = top["router"] { c.router = try decodeRouter(node, model: c.model, r) }
@@ -79,244 +91,20 @@ public enum ConfigLoader {
         if let node = top["overlap"] {
             let p = try r.mapping(node, "overlap", allowed: overlapKeys)
             if let n = p["chunks"] {
-                c.overlapChunks = try r.int(n, "overlap.chunks", min: 1)
-                if c.overlapChunks > 64 {
-                    throw r.fail("overlap.chunks", n, "expected 1 to 64 chunks, got \(c.overlapChunks)")
-                }
+                c.overlapChunks = try r.int(n, "overlap.chunks")
             }
         }
-        if let node = top["steps"] { c.steps = try r.int(node, "steps", min: 1) }
-        if let node = top["warmup_steps"] { c.warmupSteps = try r.int(node, "warmup_steps", min: 0) }
+        if let node = top["steps"] { c.steps = try r.int(node, "steps") }
+        if let node = top["warmup_steps"] { c.warmupSteps = try r.int(node, "warmup_steps") }
         if let node = top["seed"] { c.seed = try r.seed(node, "seed") }
-        if let node = top["ranks"] { c.ranks = try r.int(node, "ranks", min: 1) }
+        if let node = top["ranks"] { c.ranks = try r.int(node, "ranks") }
         return c
     }
 
-    static func decodeModel(_ node: ConfigNode, _ r: ConfigReader) throws(ConfigError) -> ModelConfig {
-        var m = ModelConfig()
-        let p = try r.mapping(node, "model", allowed: modelKeys)
-        if let n = p["hidden"] { m.hidden = try r.int(n, "model.hidden", min: 1) }
-        if let n = p["ffn"] { m.ffn = try r.int(n, "model.ffn", min: 1) }
-        if let n = p["experts"] { m.experts = try r.int(n, "model.experts", min: 1) }
-        if let n = p["top_k"] {
-            m.topK = try r.int(n, "model.top_k", min: 1)
-            if m.topK > m.experts {
-                throw r.fail("model.top_k", n, "\(m.topK) exceeds model.experts (\(m.experts))")
-            }
-        } else if m.topK > m.experts {
-            throw r.fail("model.top_k", node, "the default \(m.topK) exceeds model.experts (\(m.experts))")
-        }
-        if let n = p["shared_experts"] { m.sharedExperts = try r.int(n, "model.shared_experts", min: 0) }
-        if let n = p["activation"] { m.activation = try r.choice(n, "model.activation") }
-        if let n = p["layers"] { m.layers = try r.int(n, "model.layers", min: 1) }
-        return m
-    }
-
-    static func decodeRouter(_ node: ConfigNode, model: ModelConfig, _ r: ConfigReader) throws(ConfigError) -> RouterConfig {
-        var c = RouterConfig()
-        let p = try r.mapping(node, "router", allowed: routerKeys)
-        if let n = p["score"] { c.score = try r.choice(n, "router.score") }
-        if let n = p["weights"] { c.weights = try r.choice(n, "router.weights") }
-        if let n = p["noise_std"] { c.noiseStd = try r.double(n, "router.noise_std", range: ">= 0") { $0 >= 0 } }
-        if let n = p["bias"] {
-            let items = try r.list(n, "router.bias", of: "numbers")
-            guard items.isEmpty || items.count == model.experts else {
-                throw r.fail("router.bias", n, "expected \(model.experts) entries (model.experts), got \(items.count)")
-            }
-            var bias: [Float] = []
-            for (i, item) in items.enumerated() {
-                bias.append(Float(try r.double(item, "router.bias[\(i)]", range: "") { _ in true }))
-            }
-            c.bias = bias
-        }
-        if let n = p["groups"] {
-            c.groups = try r.int(n, "router.groups", min: 1)
-            guard model.experts % c.groups == 0 else {
-                throw r.fail("router.groups", n, "\(c.groups) does not divide model.experts (\(model.experts))")
-            }
-        }
-        if let n = p["groups_per_token"] {
-            c.groupsPerToken = try r.int(n, "router.groups_per_token", min: 1)
-            guard c.groupsPerToken <= c.groups else {
-                throw r.fail("router.groups_per_token", n, "\(c.groupsPerToken) exceeds router.groups (\(c.groups))")
-            }
-        }
-        if c.groups > 1 {
-            let reachable = c.groupsPerToken * (model.experts / c.groups)
-            guard model.topK <= reachable else {
-                throw r.fail("router.groups_per_token", p["groups_per_token"] ?? node,
-                             "\(c.groupsPerToken) groups of \(model.experts / c.groups) experts hold fewer than model.top_k (\(model.topK))")
-            }
-        }
-        if let n = p["seed"] { c.seed = try r.seed(n, "router.seed") }
-        return c
-    }
-
-    static func decodeWorkload(_ node: ConfigNode, experts: Int, _ r: ConfigReader) throws(ConfigError) -> Workload {
-        let kinds = ["gating", "uniform", "zipf", "hot", "trace"]
-        let p: [String: ConfigNode]
-        let kindNode: ConfigNode
-        if case .scalar = node {
-            p = [:]
-            kindNode = node
-        } else {
-            p = try r.mapping(node, "workload", allowed: workloadKeys)
-            guard let k = p["kind"] else { throw r.fail("workload.kind", node, "missing; expected one of \(kinds.joined(separator: ", "))") }
-            kindNode = k
-        }
-        let path = p.isEmpty ? "workload" : "workload.kind"
-        let kind = try r.scalar(kindNode, path, expected: "one of \(kinds.joined(separator: ", "))")
-        func need(_ key: String) throws(ConfigError) -> ConfigNode {
-            guard let n = p[key] else { throw r.fail("workload.\(key)", node, "required for workload \(kind)") }
-            return n
-        }
-        switch kind {
-        case "gating": return .gating
-        case "uniform": return .uniform
-        case "zipf":
-            let n = try need("exponent")
-            return .zipf(exponent: try r.double(n, "workload.exponent", range: "> 0") { $0 > 0 })
-        case "hot":
-            let list = try r.intList(try need("experts"), "workload.experts", min: 0)
-            if let bad = list.first(where: { $0 >= experts }) {
-                throw r.fail("workload.experts", p["experts"], "expert \(bad) is out of range 0..<\(experts)")
-            }
-            if Set(list).count != list.count || list.isEmpty {
-                throw r.fail("workload.experts", p["experts"], "expected distinct experts, got \(list)")
-            }
-            let fraction = try r.double(try need("fraction"), "workload.fraction", range: "in (0, 1)") { $0 > 0 && $0 < 1 }
-            return .hot(experts: list, fraction: fraction)
-        case "trace":
-            if let n = p["file"] {
-                return .trace(files: [try r.scalar(n, "workload.file", expected: "a file path")])
-            }
-            let items = try r.list(try need("files"), "workload.files", of: "file paths")
-            var files: [String] = []
-            for (i, item) in items.enumerated() {
-                files.append(try r.scalar(item, "workload.files[\(i)]", expected: "a file path"))
-            }
-            return .trace(files: files)
-        default:
-            let hint = nearest(kind, in: kinds).map { " (did you mean '\($0)'?)" } ?? ""
-            throw r.fail(path, kindNode, "expected one of \(kinds.joined(separator: ", ")), got '\(kind)'\(hint)")
-        }
-    }
-
-    static func decodeCapacity(_ node: ConfigNode, _ r: ConfigReader) throws(ConfigError) -> CapacityConfig {
-        var c = CapacityConfig()
-        let p = try r.mapping(node, "capacity", allowed: capacityKeys)
-        if let n = p["factor"] {
-            if case let .scalar(text, _, _) = n, text.lowercased() == "none" || text == "null" || text == "~" {
-                c.factor = nil
-            } else if case let .scalar(text, _, _) = n, let v = Double(text), v.isFinite, v > 0 {
-                c.factor = v
-            } else {
-                let shown: String
-                if case let .scalar(text, _, _) = n { shown = text } else { shown = n.shown }
-                throw r.fail("capacity.factor", n, "expected a number > 0 or 'none', got \(shown)")
-            }
-        }
-        if let n = p["min_capacity"] { c.minCapacity = try r.int(n, "capacity.min_capacity", min: 0) }
-        if let n = p["scope"] { c.scope = try r.choice(n, "capacity.scope") }
-        if let n = p["priority"] { c.priority = try r.choice(n, "capacity.priority") }
-        return c
-    }
-
-    static func decodeOverflow(_ node: ConfigNode, _ r: ConfigReader) throws(ConfigError) -> OverflowConfig {
-        var c = OverflowConfig()
-        let p = try r.mapping(node, "overflow", allowed: overflowKeys)
-        if let n = p["policy"] { c.policy = try r.choice(n, "overflow.policy") }
-        if let n = p["max_reroutes"] {
-            if case let .scalar(text, _, _) = n, text == "all" { c.maxReroutes = nil }
-            else { c.maxReroutes = try r.int(n, "overflow.max_reroutes", min: 1) }
-        }
-        if let n = p["reroute_scope"] { c.rerouteScope = try r.choice(n, "overflow.reroute_scope") }
-        if let n = p["renormalize"] { c.renormalize = try r.bool(n, "overflow.renormalize") }
-        return c
-    }
-
-    static func decodePlacement(_ node: ConfigNode, experts: Int, _ r: ConfigReader) throws(ConfigError) -> PlacementConfig {
-        var c = PlacementConfig()
-        if case let .scalar(text, _, _) = node {
-            guard text == "contiguous" else {
-                throw r.fail("placement", node, "expected 'contiguous' or a mapping with kind, got '\(text)'")
-            }
-            return c
-        }
-        let p = try r.mapping(node, "placement", allowed: placementKeys)
-        let kind = try p["kind"].map { n throws(ConfigError) in try r.scalar(n, "placement.kind", expected: "contiguous or explicit") } ?? "contiguous"
-        switch kind {
-        case "contiguous":
-            if let n = p["ranks"] { throw r.fail("placement.ranks", n, "only allowed with kind: explicit") }
-        case "explicit":
-            guard let n = p["ranks"] else { throw r.fail("placement.ranks", node, "required for kind: explicit") }
-            var lists: [[Int]] = []
-            for (i, item) in try r.list(n, "placement.ranks", of: "lists of experts").enumerated() {
-                let list = try r.intList(item, "placement.ranks[\(i)]", min: 0)
-                if let bad = list.first(where: { $0 >= experts }) {
-                    throw r.fail("placement.ranks[\(i)]", item, "expert \(bad) is out of range 0..<\(experts)")
-                }
-                lists.append(list)
-            }
-            c.base = .explicit(lists)
-        default:
-            let hint = nearest(kind, in: ["contiguous", "explicit"]).map { " (did you mean '\($0)'?)" } ?? ""
-            throw r.fail("placement.kind", p["kind"], "expected one of contiguous, explicit, got '\(kind)'\(hint)")
-        }
-        if let n = p["replicas"] {
-            for (i, item) in try r.list(n, "placement.replicas", of: "{expert, ranks} mappings").enumerated() {
-                let q = try r.mapping(item, "placement.replicas[\(i)]", allowed: ["expert", "ranks"])
-                guard let e = q["expert"], let rs = q["ranks"] else {
-                    throw r.fail("placement.replicas[\(i)]", item, "needs both expert and ranks")
-                }
-                let expert = try r.int(e, "placement.replicas[\(i)].expert", min: 0)
-                guard expert < experts else {
-                    throw r.fail("placement.replicas[\(i)].expert", e, "expert \(expert) is out of range 0..<\(experts)")
-                }
-                c.replicas.append(.init(expert: expert, ranks: try r.intList(rs, "placement.replicas[\(i)].ranks", min: 0)))
-            }
-        }
-        return c
-    }
-
-    static func decodeCompute(_ node: ConfigNode, _ r: ConfigReader) throws(ConfigError) -> ComputeMode {
-        if case let .scalar(text, _, _) = node {
-            switch text {
-            case "real": return .real
-            case "modeled": return .modeled(tflops: 100, efficiency: 0.5)
-            default: throw r.fail("compute", node, "expected one of real, modeled, got '\(text)'")
-            }
-        }
-        let p = try r.mapping(node, "compute", allowed: computeKeys)
-        let mode = try p["mode"].map { n throws(ConfigError) in try r.scalar(n, "compute.mode", expected: "real or modeled") } ?? "real"
-        switch mode {
-        case "real":
-            return .real
-        case "modeled":
-            let tflops = try p["tflops"].map { n throws(ConfigError) in try r.double(n, "compute.tflops", range: "> 0") { $0 > 0 } } ?? 100
-            let eff = try p["efficiency"].map { n throws(ConfigError) in
-                try r.double(n, "compute.efficiency", range: "in (0, 1]") { $0 > 0 && $0 <= 1 }
-            } ?? 0.5
-            return .modeled(tflops: tflops, efficiency: eff)
-        default:
-            throw r.fail("compute.mode", p["mode"], "expected one of real, modeled, got '\(mode)'")
-        }
-    }
-
-    public static func readFile(_ path: String) -> String? {
-        guard let f = fopen(path, "rb") else { return nil }
-        defer { fclose(f) }
-        var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        while true {
-            let n = fread(&chunk, 1, chunk.count, f)
-            if n > 0 { bytes.append(contentsOf: chunk[0..<n]) }
-            if n < chunk.count {
-                if ferror(f) != 0 { return nil }
-                break
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
+    /// The text of `path`, or nil if it cannot be read or holds more than `limit`
+    /// bytes (for small files: /proc entries, result files).
+    public static func readFile(_ path: String, limit: Int = 256 << 20) -> String? {
+        try? BoundedRead.text(path, limit: limit).get()
     }
 
     static func resolve(_ path: String, relativeTo configFile: String) -> String {

@@ -1,10 +1,11 @@
 /// Typed, range-checked reads from a `ConfigNode`, with one-line errors naming the file
-/// (or `--set`), the key path and the offending value.
+/// (or the `--set key=value` override), the key path and the offending value. Numbers
+/// are checked against their key's entry in `ConfigRanges.table`.
 struct ConfigReader {
     let file: String?
 
     func fail(_ path: String, _ node: ConfigNode?, _ message: String) -> ConfigError {
-        ConfigError(file: node?.fromOverride == true ? "--set" : file, keyPath: path, message)
+        ConfigError(file: node?.override.map { "--set " + $0 } ?? file, keyPath: path, message)
     }
 
     /// The pairs of a mapping, after checking every key is one of `allowed`.
@@ -31,13 +32,19 @@ struct ConfigReader {
         return text
     }
 
-    func int(_ node: ConfigNode, _ path: String, min lower: Int) throws(ConfigError) -> Int {
-        let expected = "an integer >= \(lower)"
+    /// An integer in the range `ConfigRanges` gives the key at `path`.
+    func int(_ node: ConfigNode, _ path: String) throws(ConfigError) -> Int {
+        let range = ConfigRanges.range(for: path)
+        guard case let .integer(bounds) = range.bounds else { preconditionFailure("\(path) is not an integer key") }
+        let expected = "an integer in \(range.text)"
         let text = try scalar(node, path, expected: expected)
-        guard let value = Int(text.replacingUnderscores) else {
-            throw fail(path, node, "expected an integer, got '\(text)'")
+        let digits = text.replacingUnderscores
+        guard let value = Int(digits) else {
+            // Too many digits for an Int is out of range, not a wrong type.
+            let integral = !digits.isEmpty && digits.drop { $0 == "-" || $0 == "+" }.allSatisfy(\.isNumber)
+            throw fail(path, node, integral ? "expected \(expected), got \(text)" : "expected an integer, got '\(text)'")
         }
-        guard value >= lower else { throw fail(path, node, "expected \(expected), got \(value)") }
+        guard bounds.contains(value) else { throw fail(path, node, "expected \(expected), got \(value)") }
         return value
     }
 
@@ -49,13 +56,14 @@ struct ConfigReader {
         return value
     }
 
-    /// A finite number satisfying `valid`, described by `range` in messages.
-    func double(_ node: ConfigNode, _ path: String, range: String, _ valid: (Double) -> Bool) throws(ConfigError) -> Double {
-        let text = try scalar(node, path, expected: "a number \(range)")
-        guard let value = Double(text.replacingUnderscores), value.isFinite else {
+    /// A finite number in the range `ConfigRanges` gives the key at `path`.
+    func double(_ node: ConfigNode, _ path: String) throws(ConfigError) -> Double {
+        let range = ConfigRanges.range(for: path)
+        let text = try scalar(node, path, expected: "a number in \(range.text)")
+        guard let value = Double(text.replacingUnderscores) else {
             throw fail(path, node, "expected a number, got '\(text)'")
         }
-        guard valid(value) else { throw fail(path, node, "expected a number \(range), got \(text)") }
+        guard range.contains(value) else { throw fail(path, node, "expected a number in \(range.text), got \(text)") }
         return value
     }
 
@@ -86,10 +94,10 @@ struct ConfigReader {
         return items
     }
 
-    func intList(_ node: ConfigNode, _ path: String, min lower: Int) throws(ConfigError) -> [Int] {
+    func intList(_ node: ConfigNode, _ path: String) throws(ConfigError) -> [Int] {
         var result: [Int] = []
         for (i, item) in try list(node, path, of: "integers").enumerated() {
-            result.append(try int(item, "\(path)[\(i)]", min: lower))
+            result.append(try int(item, "\(path)[\(i)]"))
         }
         return result
     }

@@ -1,14 +1,15 @@
 import Yams
 
 /// A YAML document reduced to what a config needs: scalars (their text), lists and
-/// mappings (keys in file order), each remembering whether a `--set` override put it
-/// there, so errors can name the right source.
+/// mappings (keys in file order), each remembering the `--set key=value` override that
+/// put it there (nil: the config file), so errors can name the right source.
 indirect enum ConfigNode {
-    case scalar(String, quoted: Bool, fromOverride: Bool)
-    case list([ConfigNode], fromOverride: Bool)
-    case map([(String, ConfigNode)], fromOverride: Bool)
+    case scalar(String, quoted: Bool, override: String?)
+    case list([ConfigNode], override: String?)
+    case map([(String, ConfigNode)], override: String?)
 
-    var fromOverride: Bool {
+    /// The override that put this node there; nil when it came from the file.
+    var override: String? {
         switch self {
         case let .scalar(_, _, o), let .list(_, o), let .map(_, o): return o
         }
@@ -23,8 +24,13 @@ indirect enum ConfigNode {
         }
     }
 
-    /// Parses YAML text. Errors are one line naming `file`, the line and the column.
-    static func parse(_ yaml: String, file: String?, fromOverride: Bool = false) throws(ConfigError) -> ConfigNode? {
+    /// The most nodes a document may hold once aliases are expanded (a config with an
+    /// entry per expert and per rank at the largest sizes has about 200 000).
+    static let maxNodes = 1_000_000
+
+    /// Parses YAML text. Errors are one line naming `file`, the line and the column;
+    /// `override` (the whole `key=value` argument) marks every node as coming from it.
+    static func parse(_ yaml: String, file: String?, override: String? = nil) throws(ConfigError) -> ConfigNode? {
         let node: Node?
         do {
             node = try Yams.compose(yaml: yaml)
@@ -33,20 +39,62 @@ indirect enum ConfigNode {
         } catch {
             throw ConfigError(file: file, keyPath: "", "malformed YAML: \(error)")
         }
-        return node.map { ConfigNode($0, fromOverride: fromOverride) }
+        guard let node else { return nil }
+        // Aliases share one node, so a small file can stand for a huge tree: count the
+        // expanded nodes first (stopping at the bound), then convert.
+        var budget = maxNodes
+        guard ConfigNode.fits(node, budget: &budget) else {
+            throw ConfigError(file: file, keyPath: "",
+                              "the document expands to more than \(maxNodes) nodes (through aliases?); a config needs far fewer")
+        }
+        return try ConfigNode(node, path: "", file: file, override: override)
     }
 
-    init(_ node: Node, fromOverride: Bool) {
+    /// Whether `node`, aliases expanded, has at most `budget` nodes (decremented).
+    private static func fits(_ node: Node, budget: inout Int) -> Bool {
+        budget -= 1
+        guard budget >= 0 else { return false }
+        switch node {
+        case .scalar, .alias: return true
+        case let .sequence(seq):
+            for item in seq where !fits(item, budget: &budget) { return false }
+            return true
+        case let .mapping(map):
+            for (key, value) in map where !fits(key, budget: &budget) || !fits(value, budget: &budget) { return false }
+            return true
+        }
+    }
+
+    private init(_ node: Node, path: String, file: String?, override: String?) throws(ConfigError) {
         switch node {
         case let .scalar(s):
-            self = .scalar(s.string, quoted: s.style != .plain, fromOverride: fromOverride)
+            self = .scalar(s.string, quoted: s.style != .plain, override: override)
         case let .sequence(seq):
-            self = .list(seq.map { ConfigNode($0, fromOverride: fromOverride) }, fromOverride: fromOverride)
+            var items: [ConfigNode] = []
+            for (i, item) in seq.enumerated() {
+                items.append(try ConfigNode(item, path: "\(path)[\(i)]", file: file, override: override))
+            }
+            self = .list(items, override: override)
         case let .mapping(map):
-            self = .map(map.map { (key, value) in (key.string ?? "\(key)", ConfigNode(value, fromOverride: fromOverride)) },
-                        fromOverride: fromOverride)
+            var pairs: [(String, ConfigNode)] = []
+            for (key, value) in map {
+                guard case let .scalar(k) = key else {
+                    let line = key.mark.map { " at line \($0.line)" } ?? ""
+                    let kind: String
+                    switch key {
+                    case .sequence: kind = "a list"
+                    case .mapping: kind = "a mapping"
+                    default: kind = "an alias"
+                    }
+                    throw ConfigError(file: override.map { "--set " + $0 } ?? file, keyPath: path,
+                                      "a key must be a name, got \(kind)\(line)")
+                }
+                let full = path.isEmpty ? k.string : path + "." + k.string
+                pairs.append((k.string, try ConfigNode(value, path: full, file: file, override: override)))
+            }
+            self = .map(pairs, override: override)
         case let .alias(alias):
-            self = .scalar("*\(alias.anchor.rawValue)", quoted: false, fromOverride: fromOverride)
+            self = .scalar("*\(alias.anchor.rawValue)", quoted: false, override: override)
         }
     }
 
@@ -73,10 +121,10 @@ indirect enum ConfigNode {
         if let i = pairs.firstIndex(where: { $0.0 == key }) {
             pairs[i].1 = pairs[i].1.setting(path.dropFirst(), to: value)
         } else {
-            let empty = ConfigNode.map([], fromOverride: true)
+            let empty = ConfigNode.map([], override: value.override)
             pairs.append((key, empty.setting(path.dropFirst(), to: value)))
         }
-        return .map(pairs, fromOverride: fromOverride)
+        return .map(pairs, override: override)
     }
 }
 
@@ -97,9 +145,18 @@ func editDistance(_ a: String, _ b: String) -> Int {
     return previous[b.count]
 }
 
-/// The nearest of `candidates` to `word`, if it is close enough to be a likely typo.
+/// The nearest of `candidates` to `word`, if it is close enough to be a likely typo:
+/// the one candidate that starts with `word` (`fp8` -> `fp8_e4m3`), else the one that
+/// contains it, else the closest by edit distance.
 func nearest(_ word: String, in candidates: [String]) -> String? {
-    let scored = candidates.map { ($0, editDistance(word.lowercased(), $0)) }
+    let lower = word.lowercased()
+    if !lower.isEmpty {
+        let prefixed = candidates.filter { $0.hasPrefix(lower) }
+        if prefixed.count == 1 { return prefixed[0] }
+        let containing = candidates.filter { $0.contains(lower) }
+        if containing.count == 1 { return containing[0] }
+    }
+    let scored = candidates.map { ($0, editDistance(lower, $0)) }
     guard let best = scored.min(by: { $0.1 < $1.1 }) else { return nil }
     return best.1 <= max(2, word.count / 3) ? best.0 : nil
 }

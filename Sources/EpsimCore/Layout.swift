@@ -29,7 +29,8 @@ public struct ExpertLayout: Sendable, Equatable {
         case let .explicit(lists):
             guard lists.count == ranks else {
                 throw ConfigError(keyPath: "placement.ranks",
-                    "explicit placement lists \(lists.count) ranks, but the run has \(ranks)")
+                    "explicit placement lists \(lists.count) ranks, but the run has \(ranks); give one list per rank "
+                        + "or run it with --emulate \(lists.count) or mpirun -n \(lists.count)")
             }
             for (r, list) in lists.enumerated() {
                 for e in list where !(0..<experts).contains(e) {

@@ -54,17 +54,17 @@ public struct LayoutSummary: Sendable {
         var medians: [Phase: Double] = [:]
         for phase in Phase.allCases {
             // Files from before `wait` existed have no such key: it was zero then.
-            medians[phase] = phase == .wait ? (try? doc.number("phases.wait.median_ms")) ?? 0
-                : try doc.number("phases.\(phase).median_ms")
+            medians[phase] = phase == .wait ? (try? doc.number("phases.wait.median_ms", in: ResultDocument.milliseconds)) ?? 0
+                : try doc.number("phases.\(phase).median_ms", in: ResultDocument.milliseconds)
         }
         medianMs = medians
-        communicationShare = try doc.number("phases.communication_share")
-        dropRate = try doc.number("routing.drop_rate")
-        rerouteRate = try doc.number("routing.reroute_rate")
-        expertImbalance = try doc.number("routing.expert_imbalance")
-        rankImbalance = (try? doc.number("routing.rank_imbalance")) ?? 0
-        totalBytes = Int64(try doc.number("traffic.total_bytes"))
-        offRankBytes = Int64(try doc.number("traffic.off_rank_bytes"))
+        communicationShare = try doc.number("phases.communication_share", in: 0...1)
+        dropRate = try doc.number("routing.drop_rate", in: 0...1)
+        rerouteRate = try doc.number("routing.reroute_rate", in: 0...1)
+        expertImbalance = try doc.number("routing.expert_imbalance", in: ResultDocument.ratio)
+        rankImbalance = (try? doc.number("routing.rank_imbalance", in: ResultDocument.ratio)) ?? 0
+        totalBytes = try doc.bytes("traffic.total_bytes")
+        offRankBytes = try doc.bytes("traffic.off_rank_bytes")
         traffic = try doc.matrix("traffic.bytes")
     }
 
@@ -109,11 +109,35 @@ private struct ResultDocument {
         return node
     }
 
-    func number(_ path: String) throws -> Double {
+    /// Median times a report can show: up to 1e12 ms (about 30 years).
+    static let milliseconds: ClosedRange<Double> = 0...1e12
+    /// Imbalance ratios (max over mean): at most the number of experts, far below 1e9.
+    static let ratio: ClosedRange<Double> = 0...1e9
+    /// Byte counts: up to 2^62, so sums of a few stay within Int64.
+    static let maxBytes = Double(Int64(1) << 62)
+
+    /// A number at `path` inside `range` (finite), else an error naming the key and value.
+    func number(_ path: String, in range: ClosedRange<Double>) throws -> Double {
         let v = try value(path)
-        if let d = v as? Double { return d }
-        if let i = v as? Int { return Double(i) }
-        throw ConfigError(file: file, keyPath: "", "\(path): expected a number, got \(v)")
+        let d: Double
+        if let x = v as? Double { d = x } else if let i = v as? Int { d = Double(i) } else {
+            throw ConfigError(file: file, keyPath: "", "\(path): expected a number, got \(v)")
+        }
+        guard d.isFinite, range.contains(d) else {
+            throw ConfigError(file: file, keyPath: "", "\(path): expected a number in [\(range.lowerBound), \(range.upperBound)], got \(v)")
+        }
+        return d
+    }
+
+    /// A byte count at `path`: an integer in [0, 2^62].
+    func bytes(_ path: String) throws -> Int64 {
+        try ResultDocument.byteCount(try value(path), path: path, file: file)
+    }
+
+    static func byteCount(_ v: Any, path: String, file: String) throws -> Int64 {
+        if let i = v as? Int, i >= 0, Double(i) <= maxBytes { return Int64(i) }
+        if let d = v as? Double, d >= 0, d <= maxBytes, d == d.rounded() { return Int64(d) }
+        throw ConfigError(file: file, keyPath: "", "\(path): expected a byte count in [0, 2^62], got \(v)")
     }
 
     func string(_ path: String) throws -> String {
@@ -130,11 +154,7 @@ private struct ResultDocument {
             guard let cells = row as? [Any] else {
                 throw ConfigError(file: file, keyPath: "", "\(path): expected a matrix of byte counts")
             }
-            return try cells.map { cell in
-                if let i = cell as? Int { return Int64(i) }
-                if let d = cell as? Double { return Int64(d) }
-                throw ConfigError(file: file, keyPath: "", "\(path): expected a matrix of byte counts, got \(cell)")
-            }
+            return try cells.map { cell in try ResultDocument.byteCount(cell, path: path, file: file) }
         }
     }
 }

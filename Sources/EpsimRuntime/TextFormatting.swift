@@ -18,18 +18,20 @@ func byteText<T: BinaryInteger>(_ n: T) -> String {
 func ms(_ seconds: Double) -> String { String(format3: seconds * 1e3) }
 
 extension String {
-    /// A number with three decimals.
+    /// A number with three decimals; one too large for that (|value| ≥ 1e15), or not
+    /// finite, in Swift's shortest form (`1e+17`).
     init(format3 value: Double) {
-        guard value.isFinite else { self = "\(value)"; return }
+        guard value.isFinite, abs(value) < 1e15 else { self = "\(value)"; return }
         let scaled = (value * 1000).rounded()
         let magnitude = Int(abs(scaled))
         let fraction = String(magnitude % 1000)
         self = (scaled < 0 ? "-" : "") + "\(magnitude / 1000)." + String(repeating: "0", count: 3 - fraction.count) + fraction
     }
 
-    /// A number with two decimals, without Foundation's formatting.
+    /// A number with two decimals, without Foundation's formatting; one too large for
+    /// that (|value| ≥ 1e15), or not finite, in Swift's shortest form (`1e+17`).
     init(format2 value: Double) {
-        guard value.isFinite else { self = "\(value)"; return }
+        guard value.isFinite, abs(value) < 1e15 else { self = "\(value)"; return }
         let scaled = (value * 100).rounded()
         let sign = scaled < 0 ? "-" : ""
         let magnitude = Int(abs(scaled))

@@ -8,7 +8,9 @@ struct ValidateCommand: ParsableCommand {
         abstract: "Check a config and print it resolved, with the placement table.",
         discussion: """
             The world size used for the checks is --emulate N, else the config's `ranks`, \
-            else the size mpirun gave, else 1. Nothing is run.
+            else the size mpirun gave, else 1. Prints the estimated memory of the ranks one \
+            process holds (all of them with --emulate, one under mpirun) and refuses a layout \
+            that cannot fit. Nothing is run.
             """
     )
 
@@ -27,12 +29,16 @@ struct ValidateCommand: ParsableCommand {
         if printer { print(text) }
     }
 
-    /// The resolved config and the placement table, or the first problem found.
+    /// The resolved config, the placement table and the memory estimate, or the first
+    /// problem found.
     private func resolved() throws(ConfigError) -> String {
         let config = try ConfigLoader.load(path: common.config, overrides: common.overrides)
         let size = common.emulate ?? config.ranks ?? Launcher.launchedSize ?? 1
-        try ConfigLoader.validate(config, worldSize: size)
+        // Under mpirun a process holds its own rank; emulated, every rank.
+        let launched = common.emulate == nil ? Launcher.launchedRank.flatMap { $0 < size ? $0 : nil } : nil
+        let ranks = launched.map { $0..<($0 + 1) } ?? 0..<size
+        let estimate = try ConfigLoader.estimate(config, worldSize: size, processRanks: ranks)
         let layout = try ExpertLayout(config.placement, experts: config.model.experts, ranks: size)
-        return ConfigLoader.resolvedYAML(config) + "\n" + PlacementTable.render(layout)
+        return ConfigLoader.resolvedYAML(config) + "\n" + PlacementTable.render(layout) + "\n" + estimate.summary
     }
 }

@@ -48,7 +48,8 @@ final class ErrorTests: XCTestCase {
     func testRankCountMismatchUnderMPI() throws {
         let run = try CLI.mpirun(2, ["run", "--config", "configs/default.yaml"], timeout: 60)
         XCTAssertNotEqual(run.status, 0)
-        XCTAssertEqual(epsimErrors(run), ["epsim: error: configs/default.yaml: ranks: config expects 4 ranks, but the run has 2"],
+        XCTAssertEqual(epsimErrors(run), ["epsim: error: configs/default.yaml: ranks: config expects 4 ranks, but the run has 2; "
+                                          + "run it with --emulate 4 or mpirun -n 4, or change it with --set ranks=2"],
                        run.stderr)
     }
 
@@ -56,7 +57,7 @@ final class ErrorTests: XCTestCase {
         let run = try CLI.epsim(["run", "--config", "configs/default.yaml", "--emulate", "4",
                                  "--set", "capacity.factr=2"])
         XCTAssertEqual(run.status, 1)
-        XCTAssertEqual(run.errorLines, ["epsim: error: --set: capacity.factr: unknown key 'factr' (did you mean 'factor'?)"])
+        XCTAssertEqual(run.errorLines, ["epsim: error: --set capacity.factr=2: capacity.factr: unknown key 'factr' (did you mean 'factor'?)"])
     }
 
     func testBadEmulateCount() throws {

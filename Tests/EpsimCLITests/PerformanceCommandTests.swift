@@ -45,7 +45,7 @@ final class PerformanceCommandTests: XCTestCase {
         XCTAssertTrue(mpi.stdout.contains(": PASS"), mpi.stdout)
         let bad = try CLI.epsim(["run", "--config", "configs/mixtral.yaml", "--emulate", "4", "--set", "overlap.chunks=0"])
         XCTAssertNotEqual(bad.status, 0)
-        XCTAssertEqual(bad.errorLines, ["epsim: error: --set: overlap.chunks: expected an integer >= 1, got 0"])
+        XCTAssertEqual(bad.errorLines, ["epsim: error: --set overlap.chunks=0: overlap.chunks: expected an integer in [1, 64], got 0"])
     }
 
     func testModeledComputeChargesTheModeledTime() throws {

@@ -108,12 +108,12 @@ final class ConfigTests: XCTestCase {
     }
 
     func testOutOfRange() {
-        XCTAssertEqual(message("capacity: {factor: -1}"), "t.yaml: capacity.factor: expected a number > 0 or 'none', got -1")
-        XCTAssertEqual(message("model: {hidden: 0}"), "t.yaml: model.hidden: expected an integer >= 1, got 0")
+        XCTAssertEqual(message("capacity: {factor: -1}"), "t.yaml: capacity.factor: expected a number in (0, 1e6] or 'none', got -1")
+        XCTAssertEqual(message("model: {hidden: 0}"), "t.yaml: model.hidden: expected an integer in [1, 16777216], got 0")
         XCTAssertEqual(message("workload: {kind: hot, experts: [1], fraction: 1.5}"),
                        "t.yaml: workload.fraction: expected a number in (0, 1), got 1.5")
         XCTAssertEqual(message("compute: {mode: modeled, efficiency: 2}"),
-                       "t.yaml: compute.efficiency: expected a number in (0, 1], got 2")
+                       "t.yaml: compute.efficiency: expected a number in [0.001, 1], got 2")
     }
 
     func testTopKExceedsExperts() {
@@ -128,18 +128,20 @@ final class ConfigTests: XCTestCase {
     func testRanksMismatch() throws {
         let c = try parse("ranks: 4")
         XCTAssertThrowsError(try ConfigLoader.validate(c, worldSize: 2)) { error in
-            XCTAssertEqual("\(error)", "t.yaml: ranks: config expects 4 ranks, but the run has 2")
+            XCTAssertEqual("\(error)", "t.yaml: ranks: config expects 4 ranks, but the run has 2; "
+                           + "run it with --emulate 4 or mpirun -n 4, or change it with --set ranks=2")
         }
         let t = try parse("tokens: [1, 2, 3]")
         XCTAssertThrowsError(try ConfigLoader.validate(t, worldSize: 2)) { error in
-            XCTAssertEqual("\(error)", "t.yaml: tokens: lists 3 ranks, but the run has 2")
+            XCTAssertEqual("\(error)", "t.yaml: tokens: lists 3 ranks, but the run has 2; "
+                           + "give one count per rank or run it with --emulate 3 or mpirun -n 3")
         }
     }
 
     func testOverrideErrorsNameSet() {
         XCTAssertEqual(message("", ["capacity.factr=2"]),
-                       "--set: capacity.factr: unknown key 'factr' (did you mean 'factor'?)")
-        XCTAssertEqual(message("", ["steps=0"]), "--set: steps: expected an integer >= 1, got 0")
+                       "--set capacity.factr=2: capacity.factr: unknown key 'factr' (did you mean 'factor'?)")
+        XCTAssertEqual(message("", ["steps=0"]), "--set steps=0: steps: expected an integer in [1, 2147483647], got 0")
         XCTAssertEqual(message("", ["steps"]), "--set: expected key=value, got 'steps'")
     }
 
