@@ -38,6 +38,17 @@ public enum Launcher {
         return nil
     }
 
+    /// The ranks on this rank's node, from Open MPI's OMPI_COMM_WORLD_LOCAL_RANK and
+    /// OMPI_COMM_WORLD_LOCAL_SIZE (ranks are placed on nodes in blocks by default); just
+    /// `rank` when the launcher does not say.
+    public static func nodeRanks(rank: Int, size: Int) -> Range<Int> {
+        func read(_ name: String) -> Int? { getenv(name).flatMap { Int(String(cString: $0)) } }
+        guard let local = read("OMPI_COMM_WORLD_LOCAL_RANK"), let count = read("OMPI_COMM_WORLD_LOCAL_SIZE"),
+              local <= rank, count >= 1 else { return rank..<(rank + 1) }
+        let first = rank - local
+        return first..<min(size, first + count)
+    }
+
     /// Runs `body` on every rank and returns the process exit code.
     ///
     /// - MPI: initializes MPI; a `ReportedFailure` exits 1 on every rank after

@@ -8,7 +8,8 @@ public enum Simulation {
     /// by all ranks before anything runs, so it is reported once and every rank exits.
     @discardableResult
     public static func run(_ options: RunOptions, transport: any Transport) throws -> RunResult? {
-        let config = try loadConfig(options.configPath, overrides: options.overrides, transport: transport)
+        let config = try loadConfig(options.configPath, overrides: options.overrides, transport: transport,
+                                    verify: options.verify)
         let (dump, files) = try Launcher.agree(transport) {
             let dump = try options.routingOut.map { try RoutingDump(path: $0, rank: transport.rank) }
             let files = transport.rank == 0 ? try ResultFiles(options) : nil
@@ -28,10 +29,17 @@ public enum Simulation {
 
     /// Loads and checks a config for this world size on every rank; a mistake is
     /// reported once and every rank throws. Collective.
-    public static func loadConfig(_ path: String, overrides: [String], transport: any Transport) throws -> SimConfig {
-        try Launcher.agree(transport) { () throws -> SimConfig in
+    ///
+    /// The memory check counts the ranks that share this machine's memory: every rank
+    /// with the emulated transport; under MPI the ranks mpirun placed on this node
+    /// (`Launcher.nodeRanks`), or this rank alone when the launcher does not say.
+    public static func loadConfig(_ path: String, overrides: [String], transport: any Transport,
+                                  verify: Bool = false) throws -> SimConfig {
+        let sharing = transport.kindName == "emulated" ? 0..<transport.size
+            : Launcher.nodeRanks(rank: transport.rank, size: transport.size)
+        return try Launcher.agree(transport) { () throws -> SimConfig in
             let config = try ConfigLoader.load(path: path, overrides: overrides)
-            try ConfigLoader.validate(config, worldSize: transport.size)
+            try ConfigLoader.validate(config, worldSize: transport.size, processRanks: sharing, verify: verify)
             return config
         }
     }
