@@ -128,7 +128,7 @@ public struct MemoryEstimate: Sendable {
     public func check(_ c: SimConfig, against limit: MemoryLimit = .current()) throws(ConfigError) {
         guard total > limit.bytes else { return }
         let big = largest
-        let who = ranks == 1 ? "one rank" : "\(ranks) ranks in one process"
+        let who = ranks == 1 ? "one rank" : "\(ranks) ranks on this machine"
         // Name the override that set one of the factors, if any did.
         let origin = big.keys.lazy.compactMap { key in c.origin(of: key).flatMap { $0 == c.sourcePath ? nil : $0 } }.first
         throw ConfigError(

@@ -23,7 +23,7 @@ final class MemoryEstimateTests: XCTestCase {
     func testEachKindOfExcessNamesItsKeysAndValues() throws {
         XCTAssertTrue(try refusal("", ["steps=2000000000"], limit: 16 * gib).hasPrefix(
             "--set steps=2000000000: steps = 2000000000 needs an estimated 8.6 TiB of per-step timer and metric storage; "
-                + "the run needs about 8.6 TiB for 4 ranks in one process, more than the 16.0 GiB available (test)"))
+                + "the run needs about 8.6 TiB for 4 ranks on this machine, more than the 16.0 GiB available (test)"))
         XCTAssertTrue(try refusal("tokens: 1000000000\nmodel: {top_k: 2}", limit: 16 * gib).hasPrefix(
             "t.yaml: tokens × model.top_k × model.hidden = 1000000000 × 2 × 256 needs an estimated"))
         XCTAssertTrue(try refusal("", ["model={hidden: 10000000}"], limit: 16 * gib).hasPrefix(
