@@ -128,18 +128,19 @@ enum FuzzNpy {
         ]
     }
 
-    /// One case per variant (the per-rank variants need 2 or more ranks), seeded.
-    static func cases(seed: UInt64) -> [FuzzCase] {
+    /// One case per variant (the per-rank variants need 2 or more ranks), seeded; on at
+    /// least `minRanks` ranks, numbered from `firstIndex`.
+    static func cases(seed: UInt64, minRanks: Int = 1, firstIndex: Int = 0) -> [FuzzCase] {
         var probe = FuzzRNG(seed: seed, stream: 2)
         let count = variants(rows: 1, experts: 4, &probe).count
         var result: [FuzzCase] = []
         for v in 0..<(count + 3) {
             var g = FuzzRNG(seed: seed, stream: 2, index: v)
             let perRankFiles = v >= count
-            let P = perRankFiles ? g.int(2...3) : g.int(1...3)
+            let P = perRankFiles ? g.int(2...3) : g.int(minRanks...3)
             let tokens = (0..<P).map { _ in g.int(1...5) }
             let config = traceLayout(&g, tokens: tokens)
-            var c = FuzzCase(index: v, label: "", config: config, ranks: P, expect: .error, mentions: ["trace.npy"])
+            var c = FuzzCase(index: firstIndex + v, label: "", config: config, ranks: P, expect: .error, mentions: ["trace.npy"])
             c.routingOut = g.chance(0.5)
             if !perRankFiles {
                 let (label, bytes, expect) = variants(rows: tokens.reduce(0, +), experts: 4, &g)[v]

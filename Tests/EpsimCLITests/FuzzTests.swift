@@ -77,10 +77,13 @@ final class FuzzTests: XCTestCase {
         try runSuite("npy traces", FuzzNpy.cases(seed: Self.seed), mpi: false, reproduce: "EPSIM_FUZZ_ONLY=<index>")
     }
 
-    /// A sample under mpirun with 2 or 3 ranks: half valid layouts, half mistakes.
+    /// A sample under mpirun with 2 or 3 ranks: half valid layouts, half mistakes, and a
+    /// few router traces (numbered from 10000).
     func testFuzzUnderMPI() throws {
         let count = Int(Self.env["EPSIM_FUZZ_MPI_CASES"] ?? "") ?? 20
-        try runSuite("mpirun configs", (0..<count).map { Self.configCase($0 * 3 / 2, mpi: true) }, mpi: true,
+        let traces = ["npy: valid v1.0", "npy: shape 2^40 rows", "npy: NaN in the first row", "npy: per-rank file truncated"]
+        let npy = FuzzNpy.cases(seed: Self.seed, minRanks: 2, firstIndex: 10_000).filter { traces.contains($0.label) }
+        try runSuite("mpirun configs", (0..<count).map { Self.configCase($0 * 3 / 2, mpi: true) } + npy, mpi: true,
                      reproduce: "EPSIM_FUZZ_ONLY=<index>")
     }
 
