@@ -117,14 +117,20 @@ indirect enum ConfigNode {
     func setting(_ path: ArraySlice<String>, to value: ConfigNode) -> ConfigNode {
         guard let key = path.first else { return value }
         var pairs: [(String, ConfigNode)] = []
-        if case let .map(existing, _) = self { pairs = existing }
+        // A mapping made here (in place of nothing, a scalar or a list) comes from the
+        // override, so errors about it name the `--set`, not the file.
+        var origin = value.override
+        if case let .map(existing, existingOrigin) = self {
+            pairs = existing
+            origin = existingOrigin
+        }
         if let i = pairs.firstIndex(where: { $0.0 == key }) {
             pairs[i].1 = pairs[i].1.setting(path.dropFirst(), to: value)
         } else {
             let empty = ConfigNode.map([], override: value.override)
             pairs.append((key, empty.setting(path.dropFirst(), to: value)))
         }
-        return .map(pairs, override: override)
+        return .map(pairs, override: origin)
     }
 }
 

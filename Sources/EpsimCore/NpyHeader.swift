@@ -10,7 +10,8 @@ struct NpyHeader: Equatable {
 
     init?(parsing text: String) {
         var parser = Parser(Array(text.utf8))
-        guard let dict = parser.parseDict(),
+        // Nothing but padding may follow the dict (NumPy refuses anything else).
+        guard let dict = parser.parseDict(), parser.atEnd,
               case let .string(descr)? = dict["descr"],
               case let .bool(fortran)? = dict["fortran_order"],
               case let .tuple(shape)? = dict["shape"]
@@ -34,6 +35,14 @@ struct NpyHeader: Equatable {
 
         mutating func skipSpace() {
             while i < s.count, s[i] == 0x20 || s[i] == 0x0A || s[i] == 0x09 || s[i] == 0x0D { i += 1 }
+        }
+
+        /// Whether only spaces and newlines are left.
+        var atEnd: Bool {
+            mutating get {
+                skipSpace()
+                return i == s.count
+            }
         }
 
         mutating func eat(_ c: Character) -> Bool {

@@ -36,4 +36,13 @@ final class ConfigOriginTests: XCTestCase {
         XCTAssertEqual(c.origin(of: "placement.ranks[0]"), "t.yaml")
         XCTAssertEqual(c.origin(of: "steps"), "t.yaml")
     }
+
+    /// An override below a scalar of the file turns the scalar into a mapping: the
+    /// mapping came from the override, and so does the error about it.
+    func testOverrideBelowAScalarNamesTheOverride() {
+        XCTAssertThrowsError(try ConfigLoader.parse(yaml: "model: {hidden: 8}", file: "t.yaml",
+                                                    overrides: ["model.hidden.x=1"])) { error in
+            XCTAssertEqual("\(error)", "--set model.hidden.x=1: model.hidden: expected an integer in [1, 16777216], got a mapping")
+        }
+    }
 }

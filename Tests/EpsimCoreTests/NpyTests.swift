@@ -143,4 +143,14 @@ final class NpyTests: XCTestCase {
         XCTAssertEqual(NpyHeader(parsing: "{\"shape\": (), \"fortran_order\": False, \"descr\": \"<f4\"}")?.shape, [])
         XCTAssertNil(NpyHeader(parsing: "{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }"))
     }
+
+    /// Anything after the dict but NumPy's padding makes the header malformed.
+    func testTrailingGarbageAfterTheHeaderDict() {
+        XCTAssertEqual(NpyHeader(parsing: "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1), }   \n")?.shape,
+                       [1, 1])
+        XCTAssertNil(NpyHeader(parsing: "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1), }xyz"))
+        XCTAssertEqual(message(file("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1), }xyz", data: [0, 0, 0, 0])),
+                       "run.yaml: workload.file: t.npy: malformed .npy header: "
+                       + "{'descr': '<f4', 'fortran_order': False, 'shape': (1, 1), }xyz")
+    }
 }
