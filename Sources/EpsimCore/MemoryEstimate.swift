@@ -123,9 +123,28 @@ public struct MemoryEstimate: Sendable {
         ranks = processRanks.count
     }
 
+    /// Address space each rank maps beyond its data (Debian 12's OpenBLAS 0.3.21): its
+    /// thread's stack (16 MiB for an emulated rank) and OpenBLAS's buffer for a thread
+    /// calling sgemm (128 MiB, mapped at its first call). Measured: 2 emulated ranks of
+    /// a tiny layout run with 305 MiB of address space left and spin inside OpenBLAS
+    /// with 110 MiB (malloc's per-thread arenas fall back to the main one when short).
+    public static let addressSpacePerRank = 144.0 * 1024 * 1024
+
     /// Throws when the estimate exceeds `limit`: one line naming the largest term's key
-    /// and value, the estimate and the limit.
+    /// and value, the estimate and the limit. Under RLIMIT_AS, the estimate plus
+    /// `addressSpacePerRank` for each rank must also fit in the address space left.
     public func check(_ c: SimConfig, against limit: MemoryLimit = .current()) throws(ConfigError) {
+        // The process baseline is mapped already (it is in the virtual size subtracted).
+        let data = total - MemoryEstimate.baselineBytes
+        if let space = limit.addressSpace, data + Double(ranks) * MemoryEstimate.addressSpacePerRank > space {
+            let reserved = Double(ranks) * MemoryEstimate.addressSpacePerRank
+            throw ConfigError(
+                file: c.sourcePath, keyPath: "",
+                "the run needs about \(memoryText(data + reserved)) more address space for "
+                    + "\(ranks == 1 ? "one rank" : "\(ranks) ranks") (\(memoryText(data)) of data, "
+                    + "\(memoryText(reserved)) of thread stacks and BLAS buffers), more than the "
+                    + "\(memoryText(max(0, space))) left under RLIMIT_AS (ulimit -v)")
+        }
         guard total > limit.bytes else { return }
         let big = largest
         let who = ranks == 1 ? "one rank" : "\(ranks) ranks on this machine"

@@ -13,10 +13,16 @@ public struct MemoryLimit: Sendable, Equatable {
     public var bytes: Double
     /// Which limit it is, for messages: "MemAvailable", "RLIMIT_AS", "cgroup memory.max", ...
     public var source: String
+    /// Bytes of address space left under RLIMIT_AS, when one is set. Address space is
+    /// taken beyond the data a run touches (thread stacks, OpenBLAS's and malloc's
+    /// per-thread reservations), and OpenBLAS retries for ever when it cannot map its
+    /// buffer, so this is checked on its own (`MemoryEstimate.check`).
+    public var addressSpace: Double?
 
-    public init(bytes: Double, source: String) {
+    public init(bytes: Double, source: String, addressSpace: Double? = nil) {
         self.bytes = bytes
         self.source = source
+        self.addressSpace = addressSpace
     }
 
     /// The limit now, read from the system.
@@ -34,8 +40,10 @@ public struct MemoryLimit: Sendable, Equatable {
         #else
         let resource = RLIMIT_AS
         #endif
+        var addressSpace: Double? = nil
         if getrlimit(resource, &limit) == 0, limit.rlim_cur != rlim_t.max {
-            candidates.append(MemoryLimit(bytes: Double(limit.rlim_cur) - virtualBytes(), source: "RLIMIT_AS"))
+            addressSpace = Double(limit.rlim_cur) - virtualBytes()
+            candidates.append(MemoryLimit(bytes: addressSpace!, source: "RLIMIT_AS"))
         }
         if let max = number("/sys/fs/cgroup/memory.max") {
             let used = number("/sys/fs/cgroup/memory.current") ?? 0
@@ -44,7 +52,9 @@ public struct MemoryLimit: Sendable, Equatable {
             let used = number("/sys/fs/cgroup/memory/memory.usage_in_bytes") ?? 0
             candidates.append(MemoryLimit(bytes: max - used, source: "cgroup memory.limit_in_bytes"))
         }
-        return candidates.min { $0.bytes < $1.bytes } ?? MemoryLimit(bytes: .infinity, source: "no limit known")
+        var smallest = candidates.min { $0.bytes < $1.bytes } ?? MemoryLimit(bytes: .infinity, source: "no limit known")
+        smallest.addressSpace = addressSpace
+        return smallest
     }
 
     /// A field of /proc/meminfo, in bytes.

@@ -49,6 +49,23 @@ final class MemoryEstimateTests: XCTestCase {
         XCTAssertThrowsError(try ConfigLoader.validate(c, worldSize: 8, memory: limit))
     }
 
+    /// Under `ulimit -v`, each rank also maps a thread stack and OpenBLAS's buffer
+    /// (OpenBLAS spins for ever when it cannot): a tiny layout that fits the data limit
+    /// is refused when its ranks' address space does not fit.
+    func testAddressSpaceLimitCountsStacksAndBLASBuffersPerRank() throws {
+        let c = try ConfigLoader.parse(yaml: "tokens: 8\nmodel: {hidden: 8, ffn: 8, experts: 4}", file: "t.yaml")
+        let perRank = MemoryEstimate.addressSpacePerRank
+        func limit(_ space: Double) -> MemoryLimit { MemoryLimit(bytes: 16 * gib, source: "test", addressSpace: space) }
+        XCTAssertNoThrow(try ConfigLoader.validate(c, worldSize: 2, memory: limit(2.5 * perRank)))
+        XCTAssertThrowsError(try ConfigLoader.validate(c, worldSize: 2, memory: limit(1.5 * perRank))) { error in
+            XCTAssertTrue("\(error)".hasPrefix("t.yaml: the run needs about 288.0 MiB more address space for 2 ranks ("),
+                          "\(error)")
+            XCTAssertTrue("\(error)".hasSuffix("more than the 216.0 MiB left under RLIMIT_AS (ulimit -v)"), "\(error)")
+        }
+        // One MPI rank per process needs one rank's share.
+        XCTAssertNoThrow(try ConfigLoader.validate(c, worldSize: 2, processRanks: 1..<2, memory: limit(1.5 * perRank)))
+    }
+
     func testTokenRowsTermIsExact() throws {
         // (layers + 1) blocks of [T × H] floats per rank.
         let c = try ConfigLoader.parse(yaml: "tokens: 1000\nmodel: {hidden: 64, layers: 3}", file: nil)
