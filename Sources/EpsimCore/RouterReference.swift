@@ -156,18 +156,22 @@ public struct ReferenceRouter: Sendable {
         return chosen + byKey.filter { !chosen.contains($0) }
     }
 
+    /// The slot weights, in float32 with the operations in the order the fast path
+    /// uses (max, exp, sum in slot order, divide): capacity's `score` priority orders
+    /// assignments by these weights, so both must hold the same bits, or two tokens
+    /// whose weights differ in the last place could be admitted in different orders.
     func weights(chosen: [Int], logits l: [Float], scores s: [Float]) -> [Float] {
         switch spec.weightMode {
         case .softmaxTopK:
-            let z = chosen.map { Double(l[$0]) }
+            let z = chosen.map { l[$0] }
             let m = z.max()!
             let e = z.map { exp($0 - m) }
-            let sum = e.reduce(0, +)
-            return e.map { Float($0 / sum) }
+            let sum = e.reduce(Float(0), +)
+            return e.map { $0 / sum }
         case .normalized:
-            let p = chosen.map { Double(s[$0]) }
-            let sum = p.reduce(0, +)
-            return sum > 0 ? p.map { Float($0 / sum) } : p.map { _ in 1 / Float(chosen.count) }
+            let p = chosen.map { s[$0] }
+            let sum = p.reduce(Float(0), +)
+            return sum > 0 ? p.map { $0 / sum } : p.map { _ in 1 / Float(chosen.count) }
         case .raw:
             return chosen.map { s[$0] }
         }

@@ -98,8 +98,15 @@ extension Verifier {
                     let out = ExpertReference.apply(w, token: row)
                     for j in 0..<H { moe[j] += out[j] }
                 }
+                // A routed expert sees the row as it arrives over the wire, and its output
+                // comes back the same way: the reference rounds both as the wire formats do
+                // (`WireCodec`), so the comparison measures the layer, not the format.
+                let sent = c.precision.dispatch == .fp32 ? Array(row) : wireRoundTrip(c.precision.dispatch, Array(row))
                 for j in 0..<k where d.finalExpert[t * k + j] >= 0 && real {
-                    let out = ExpertReference.apply(routedWeights[Int(d.finalExpert[t * k + j])], token: row)
+                    var out = ExpertReference.apply(routedWeights[Int(d.finalExpert[t * k + j])], token: sent[...])
+                    if c.precision.combine != .fp32 {
+                        out = wireRoundTrip(c.precision.combine, out.map { Float($0) }).map { Double($0) }
+                    }
                     let weight = Double(d.weight[t * k + j])
                     for h in 0..<H { moe[h] += weight * out[h] }
                 }
@@ -116,6 +123,20 @@ extension Verifier {
             }
         }
         return (maxError, maxMagnitude, nil)
+    }
+
+    /// `row` encoded in wire format `p` and decoded again (`WireCodec`).
+    static func wireRoundTrip(_ p: WirePrecision, _ row: [Float]) -> [Float] {
+        let H = row.count
+        var bytes = [UInt8](repeating: 0, count: WireCodec.bytesPerRow(p, hidden: H))
+        var back = [Float](repeating: 0, count: H)
+        row.withUnsafeBufferPointer { src in
+            bytes.withUnsafeMutableBytes { WireCodec.encodeRow(p, src: src.baseAddress!, hidden: H, dst: $0.baseAddress!) }
+        }
+        bytes.withUnsafeBytes { src in
+            back.withUnsafeMutableBufferPointer { WireCodec.decodeRow(p, src: src.baseAddress!, hidden: H, dst: $0.baseAddress!) }
+        }
+        return back
     }
 
     /// "`what`, rank r, token t, element h is v" for the first NaN or infinity in

@@ -58,7 +58,7 @@ final class RouterTests: XCTestCase {
         XCTAssertEqual(out.preference, want.preference)
         XCTAssertEqual(out.chosen, want.chosen)
         XCTAssertEqual(out.scores, want.scores)
-        for (a, b) in zip(out.weights, want.weights) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+        XCTAssertEqual(out.weights.map(\.bitPattern), want.weights.map(\.bitPattern))
         return out
     }
 
@@ -138,8 +138,11 @@ final class RouterTests: XCTestCase {
                                       out.logits.map(\.bitPattern) == want.logits.map(\.bitPattern),
                                       out.scores.map(\.bitPattern) == want.scores.map(\.bitPattern)
                                 else { return XCTFail("decisions differ: \(what)") }
-                                let err = zip(out.weights, want.weights).map { abs($0 - $1) }.max() ?? 0
-                                guard err <= 1e-6 else { return XCTFail("weights differ by \(err): \(what)") }
+                                // Bitwise: capacity's score priority orders by these weights.
+                                guard out.weights.map(\.bitPattern) == want.weights.map(\.bitPattern) else {
+                                    let err = zip(out.weights, want.weights).map { abs($0 - $1) }.max() ?? 0
+                                    return XCTFail("weights differ by \(err): \(what)")
+                                }
                                 compared += T
                                 for t in 0..<T {
                                     let s = want.scores[(t * c.model.experts)..<((t + 1) * c.model.experts)]
