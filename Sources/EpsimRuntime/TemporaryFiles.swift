@@ -51,30 +51,26 @@ public enum TemporaryFiles {
         guard !installed else { return }
         installed = true
         _ = table
-        for signal in [SIGINT, SIGTERM, SIGHUP] {
-            var action = sigaction()
-            #if canImport(Glibc)
-            action.__sigaction_handler.sa_handler = temporaryFilesSignalHandler
-            #else
-            action.__sigaction_u.__sa_handler = temporaryFilesSignalHandler
-            #endif
-            sigemptyset(&action.sa_mask)
-            action.sa_flags = 0
-            sigaction(signal, &action, nil)
-        }
+        for signal in [SIGINT, SIGTERM, SIGHUP] { setHandler(signal, temporaryFilesSignalHandler) }
     }
+}
+
+/// sigaction(2) with `handler`, no flags and no masked signals (async-signal-safe).
+private func setHandler(_ signal: Int32, _ handler: (@convention(c) (Int32) -> Void)?) {
+    var action = sigaction()
+    #if canImport(Glibc)
+    action.__sigaction_handler.sa_handler = handler
+    #else
+    action.__sigaction_u.__sa_handler = handler
+    #endif
+    sigemptyset(&action.sa_mask)
+    action.sa_flags = 0
+    sigaction(signal, &action, nil)
 }
 
 /// Removes the temporary files, then dies of `signal` as if no handler were installed.
 private func temporaryFilesSignalHandler(_ signal: Int32) {
     TemporaryFiles.removeAll()
-    var action = sigaction()
-    #if canImport(Glibc)
-    action.__sigaction_handler.sa_handler = SIG_DFL
-    #else
-    action.__sigaction_u.__sa_handler = SIG_DFL
-    #endif
-    sigemptyset(&action.sa_mask)
-    sigaction(signal, &action, nil)
+    setHandler(signal, SIG_DFL)
     raise(signal)
 }

@@ -1,24 +1,19 @@
+import EpsimCore
 import Foundation
 
 // The fuzz suite's case model and its generator of valid small layouts. Mutations
 // (FuzzMutations.swift) and malformed router traces (FuzzNpy.swift) build on these.
 
-/// SplitMix64: a small repeatable generator, so a case is a function of (seed, index).
+/// epsim's own repeatable generator (`SeededRandom`), one stream per (seed, stream,
+/// index), so a case is a function of those three numbers.
 struct FuzzRNG: RandomNumberGenerator {
-    private var state: UInt64
+    private var source: SeededRandom
 
     init(seed: UInt64, stream: UInt64 = 0, index: Int = 0) {
-        state = seed ^ (stream &* 0xD1B5_4A32_D192_ED03) ^ (UInt64(index) &* 0x9E37_79B9_7F4A_7C15)
-        for _ in 0..<4 { _ = next() }
+        source = SeededRandom.stream(seed: seed, stream, UInt64(index))
     }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { source.next() }
 
     mutating func int(_ range: ClosedRange<Int>) -> Int { Int.random(in: range, using: &self) }
     mutating func pick<T>(_ items: [T]) -> T { items[int(0...(items.count - 1))] }
