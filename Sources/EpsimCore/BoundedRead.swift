@@ -4,9 +4,9 @@ import Glibc
 import Darwin
 #endif
 
-/// Reads a whole file in bounded chunks, stopping as soon as it holds more than a
-/// limit: `/dev/zero`, a FIFO fed forever or a huge file cost at most `limit` bytes and
-/// one line of error, never all the memory there is.
+/// Reads a whole regular file in bounded chunks, stopping as soon as it holds more than
+/// a limit: a huge file costs at most `limit` bytes and one line of error, never all the
+/// memory there is; `/dev/zero` or a FIFO is refused before any read.
 public enum BoundedRead {
     public enum Failure: Error, Equatable {
         /// open or read failed; the C library's message.
@@ -15,9 +15,45 @@ public enum BoundedRead {
         case tooLarge(limit: Int)
     }
 
-    /// The bytes of `path`, at most `limit` of them.
+    /// Opens `path` for reading as a stdio stream if it is a regular file. A FIFO, a
+    /// device (`/dev/zero`), a socket or a directory is refused without blocking (the
+    /// open is non-blocking, so a FIFO nobody writes cannot hang the run).
+    public static func openRegular(_ path: String) -> Result<UnsafeMutablePointer<FILE>, Failure> {
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+        guard fd >= 0 else { return .failure(.unreadable(String(cString: strerror(errno)))) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else {
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            return .failure(.unreadable(reason))
+        }
+        let kind: String?
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: kind = nil
+        case S_IFDIR: kind = "a directory"
+        case S_IFIFO: kind = "a FIFO or pipe"
+        case S_IFCHR, S_IFBLK: kind = "a device"
+        default: kind = "not a file"
+        }
+        if let kind {
+            close(fd)
+            return .failure(.unreadable("\(kind), not a regular file"))
+        }
+        _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+        guard let f = fdopen(fd, "rb") else {
+            close(fd)
+            return .failure(.unreadable(String(cString: strerror(errno))))
+        }
+        return .success(f)
+    }
+
+    /// The bytes of `path`, a regular file, at most `limit` of them.
     public static func bytes(_ path: String, limit: Int) -> Result<[UInt8], Failure> {
-        guard let f = fopen(path, "rb") else { return .failure(.unreadable(String(cString: strerror(errno)))) }
+        let f: UnsafeMutablePointer<FILE>
+        switch openRegular(path) {
+        case let .success(file): f = file
+        case let .failure(failure): return .failure(failure)
+        }
         defer { fclose(f) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 1 << 16)

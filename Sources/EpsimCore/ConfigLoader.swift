@@ -52,7 +52,7 @@ public enum ConfigLoader {
             let valueText = String(override[override.index(after: eq)...])
             let value = try ConfigNode.parse(valueText, file: "--set " + override, override: override)
                 ?? .scalar("", quoted: false, override: override)
-            tree = tree.setting(path[...], to: value)
+            tree = try tree.setting(path[...], to: value, override: override)
         }
         var config = try decode(tree, reader: ConfigReader(file: file))
         config.sourcePath = file

@@ -112,23 +112,44 @@ indirect enum ConfigNode {
         }
     }
 
-    /// Sets the value at a dotted key path, creating mappings on the way; a scalar or
-    /// list met on the way is replaced by a mapping.
-    func setting(_ path: ArraySlice<String>, to value: ConfigNode) -> ConfigNode {
+    /// Keys whose value may be written as one name (`workload: zipf`) or as a mapping
+    /// (`workload: {kind: zipf, exponent: 1.1}`), with the mapping key the name stands for.
+    static let shorthands = ["workload": "kind", "placement": "kind", "compute": "mode"]
+
+    /// Sets the value at a dotted key path, creating mappings on the way. A name given in
+    /// shorthand (`workload: gating`) becomes its mapping (`{kind: gating}`) first; any
+    /// other scalar or list met on the way is an error naming the override, so a value
+    /// of the file is never dropped without a word (`model: hidden 64`, a missing colon,
+    /// stays an error whatever `--set model.ffn=...` adds).
+    func setting(_ path: ArraySlice<String>, to value: ConfigNode, under prefix: String = "",
+                 override: String) throws(ConfigError) -> ConfigNode {
         guard let key = path.first else { return value }
         var pairs: [(String, ConfigNode)] = []
-        // A mapping made here (in place of nothing, a scalar or a list) comes from the
+        // A mapping made here (in place of nothing, or of a shorthand) comes from the
         // override, so errors about it name the `--set`, not the file.
         var origin = value.override
-        if case let .map(existing, existingOrigin) = self {
+        switch self {
+        case let .map(existing, existingOrigin):
             pairs = existing
             origin = existingOrigin
+        case let .scalar(text, _, _) where text.isEmpty:
+            break
+        case .scalar where ConfigNode.shorthands[prefix] != nil:
+            pairs = [(ConfigNode.shorthands[prefix]!, self)]
+        case let .scalar(text, _, _):
+            throw ConfigError(file: "--set " + override, keyPath: prefix,
+                              "cannot set \(key) below '\(text.prefix(60))', which is not a mapping"
+                                + (prefix.isEmpty ? "; a config is a mapping of keys" : ""))
+        case .list:
+            throw ConfigError(file: "--set " + override, keyPath: prefix,
+                              "cannot set \(key) below a list" + (prefix.isEmpty ? "; a config is a mapping of keys" : ""))
         }
+        let below = prefix.isEmpty ? key : prefix + "." + key
         if let i = pairs.firstIndex(where: { $0.0 == key }) {
-            pairs[i].1 = pairs[i].1.setting(path.dropFirst(), to: value)
+            pairs[i].1 = try pairs[i].1.setting(path.dropFirst(), to: value, under: below, override: override)
         } else {
             let empty = ConfigNode.map([], override: value.override)
-            pairs.append((key, empty.setting(path.dropFirst(), to: value)))
+            pairs.append((key, try empty.setting(path.dropFirst(), to: value, under: below, override: override)))
         }
         return .map(pairs, override: origin)
     }

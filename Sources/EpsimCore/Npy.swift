@@ -64,7 +64,12 @@ public enum NpyReader {
         func fail(_ message: String) -> ConfigError {
             ConfigError(file: configFile, keyPath: keyPath, "\(path): \(message)")
         }
-        guard let f = fopen(path, "rb") else { throw fail("cannot read file") }
+        let f: UnsafeMutablePointer<FILE>
+        switch BoundedRead.openRegular(path) {
+        case let .success(file): f = file
+        case let .failure(.unreadable(reason)): throw fail("cannot read file: \(reason)")
+        case .failure: throw fail("cannot read file")
+        }
         defer { fclose(f) }
         var info = stat()
         guard fstat(fileno(f), &info) == 0 else { throw fail("cannot read file") }

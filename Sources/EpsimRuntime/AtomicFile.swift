@@ -29,23 +29,49 @@ public enum AtomicFile {
 
     /// An open temporary file that becomes `path` on `commit()`; appended to in pieces
     /// (e.g. a routing dump written step by step). Dropped without commit, it is removed.
+    ///
+    /// A path that names something other than a regular file is written through, never
+    /// replaced: a symbolic link is followed (its target is written atomically), and a
+    /// device, FIFO or socket (`/dev/null`, `>(wc -c)`) is written directly, in place.
     public final class Writer {
         public let path: String
+        /// The file renamed into place on commit; nil when writing through in place.
+        private let destination: String?
         private let temporary: String
         private var fd: Int32
         /// The temporary file's slot in `TemporaryFiles` (removed on a signal).
         private var slot: Int?
 
-        /// Opens the temporary file beside `path`. Throws for an empty path, a path that
-        /// is a directory, and anything open(2) refuses, so a bad path fails before a run.
+        /// Opens the temporary file beside `path` (or, for a device or FIFO, `path`
+        /// itself). Throws for an empty path, a directory, a FIFO nobody reads, and
+        /// anything open(2) refuses, so a bad path fails before a run.
         public init(path: String) throws {
             self.path = path
-            self.temporary = path + ".tmp.\(getpid())"
             guard !path.isEmpty else { throw WriteError(path: "''", reason: "the path is empty") }
-            var info = stat()
-            if stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR {
-                throw WriteError(path: path, reason: "it is a directory")
+            // Follow symbolic links, so the link stays and its target is written.
+            var target = path
+            if let resolved = realpath(path, nil) {
+                target = String(cString: resolved)
+                free(resolved)
             }
+            var info = stat()
+            let exists = stat(target, &info) == 0
+            let kind = info.st_mode & S_IFMT
+            if exists && kind == S_IFDIR { throw WriteError(path: path, reason: "it is a directory") }
+            if exists && kind != S_IFREG {
+                // A device, FIFO or socket: write in place. O_NONBLOCK so that a FIFO with
+                // no reader fails (ENXIO) instead of waiting for ever; cleared after.
+                destination = nil
+                temporary = target
+                fd = open(target, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+                guard fd >= 0 else {
+                    throw WriteError(path: path, reason: errno == ENXIO ? "a FIFO with no reader" : AtomicFile.errnoText())
+                }
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
+                return
+            }
+            destination = target
+            temporary = target + ".tmp.\(getpid())"
             fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw WriteError(path: path, reason: AtomicFile.errnoText()) }
             slot = TemporaryFiles.register(temporary)
@@ -72,11 +98,15 @@ public enum AtomicFile {
             guard fd >= 0 else { return }
             let closed = close(fd)
             fd = -1
+            guard let destination else {
+                guard closed == 0 else { throw WriteError(path: path, reason: AtomicFile.errnoText()) }
+                return
+            }
             defer {
                 TemporaryFiles.unregister(slot)
                 slot = nil
             }
-            guard closed == 0, rename(temporary, path) == 0 else {
+            guard closed == 0, rename(temporary, destination) == 0 else {
                 let reason = AtomicFile.errnoText()
                 unlink(temporary)
                 throw WriteError(path: path, reason: reason)
@@ -86,7 +116,7 @@ public enum AtomicFile {
         deinit {
             if fd >= 0 {
                 close(fd)
-                unlink(temporary)
+                if destination != nil { unlink(temporary) }
                 TemporaryFiles.unregister(slot)
             }
         }

@@ -10,17 +10,28 @@ public enum OutputPaths {
         public let description: String
     }
 
-    /// Throws when two options name the same file (after resolving the directory, so
-    /// `r.json` and `./r.json` are one file), since the second writer would corrupt the
-    /// first one's output, or when a path is empty.
+    /// Throws when two options name the same file (after resolving links and the
+    /// directory, so `r.json` and `./r.json` are one file), since the second writer
+    /// would corrupt the first one's output; when an output would replace one of the
+    /// command's inputs (its config); or when a path is empty. Devices such as
+    /// /dev/null may be named by several outputs: they are written through, not replaced.
     ///
-    /// - Parameter outputs: (option name, path) pairs; nil paths are skipped.
-    public static func checkDistinct(_ outputs: [(option: String, path: String?)]) throws {
+    /// - Parameters:
+    ///   - outputs: (option name, path) pairs; nil paths are skipped.
+    ///   - inputs: (option name, path) pairs of files the command reads.
+    public static func checkDistinct(_ outputs: [(option: String, path: String?)],
+                                     inputs: [(option: String, path: String)] = []) throws {
+        var read: [String: String] = [:]
+        for (option, path) in inputs where !path.isEmpty { read[canonical(path)] = option }
         var seen: [String: String] = [:]
         for (option, path) in outputs {
             guard let path else { continue }
             guard !path.isEmpty else { throw Conflict(description: "\(option): the path is empty") }
             let key = canonical(path)
+            if isDevice(key) { continue }
+            if let input = read[key] {
+                throw Conflict(description: "\(option) '\(path)' would replace the \(input) file it reads: write the output elsewhere")
+            }
             if let other = seen[key] {
                 throw Conflict(description: "\(other) and \(option) both write '\(path)': give each output its own file")
             }
@@ -28,8 +39,21 @@ public enum OutputPaths {
         }
     }
 
-    /// The path with its directory resolved by realpath(3) (the file itself need not exist).
+    /// Whether `path` is a character or block device (written through, never replaced).
+    static func isDevice(_ path: String) -> Bool {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return false }
+        let kind = info.st_mode & S_IFMT
+        return kind == S_IFCHR || kind == S_IFBLK
+    }
+
+    /// The path resolved by realpath(3), or, when the file does not exist yet, its
+    /// directory resolved and its name appended.
     static func canonical(_ path: String) -> String {
+        if let resolved = realpath(path, nil) {
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
         let slash = path.lastIndex(of: "/")
         let directory = slash.map { String(path[..<$0]) } ?? "."
         let name = slash.map { String(path[path.index(after: $0)...]) } ?? path

@@ -52,6 +52,9 @@ public enum TemporaryFiles {
         installed = true
         _ = table
         for signal in [SIGINT, SIGTERM, SIGHUP] { setHandler(signal, temporaryFilesSignalHandler) }
+        // A reader of a FIFO output that goes away makes write(2) fail with EPIPE (one
+        // error line) instead of killing the process without a word.
+        setHandler(SIGPIPE, SIG_IGN)
     }
 }
 

@@ -38,7 +38,7 @@ struct BenchCommand: ParsableCommand {
         if !(0...1_000_000).contains(memorySteps) {
             throw ValidationError("--memory-steps: expected 0...1000000, got \(memorySteps)")
         }
-        try checkOutputs([("--output", output)])
+        try checkOutputs([("--output", output)], inputs: [("--config", common.config)])
     }
 
     func run() throws {

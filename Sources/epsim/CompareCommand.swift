@@ -39,7 +39,7 @@ struct CompareCommand: ParsableCommand {
             throw ValidationError("--emulate: expected a number of ranks in 1...4096, got \(n)")
         }
         for o in overrides where !o.contains("=") { throw ValidationError("--set: expected key=value, got '\(o)'") }
-        try checkOutputs([("--output", output), ("--svg", svg)])
+        try checkOutputs([("--output", output), ("--svg", svg)], inputs: files.map { ("FILE", $0) })
     }
 
     func run() throws {

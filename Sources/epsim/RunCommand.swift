@@ -34,7 +34,8 @@ struct RunCommand: ParsableCommand {
     var sync = false
 
     func validate() throws {
-        try checkOutputs([("--output", output), ("--routing-out", routingOut), ("--csv", csv), ("--trace", trace)])
+        try checkOutputs([("--output", output), ("--routing-out", routingOut), ("--csv", csv), ("--trace", trace)],
+                         inputs: [("--config", common.config)])
     }
 
     func run() throws {

@@ -33,7 +33,7 @@ struct SweepCommand: ParsableCommand {
         for v in vary {
             do { _ = try Sweep.Axis(parsing: v) } catch { throw ValidationError("\(error)") }
         }
-        try checkOutputs([("--csv", csv), ("--output", output)])
+        try checkOutputs([("--csv", csv), ("--output", output)], inputs: [("--config", common.config)])
     }
 
     func run() throws {

@@ -22,8 +22,21 @@ final class ConfigInputBoundsTests: XCTestCase {
         } catch { return "\(error)" }
     }
 
-    func testDevZeroStopsAtTheBound() {
-        XCTAssertEqual(loadError("/dev/zero"), "/dev/zero: larger than 16 MiB; a config is a small YAML file")
+    /// A device, a FIFO nobody writes and a directory are refused before any read (a
+    /// FIFO once blocked the run for ever); a regular file past 16 MiB stops at the bound.
+    func testOnlyRegularFilesAreReadAndOnlyUpToTheBound() throws {
+        XCTAssertEqual(loadError("/dev/zero"), "/dev/zero: cannot read file: a device, not a regular file")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bounds-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fifo = dir.appendingPathComponent("f.yaml").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        XCTAssertEqual(loadError(fifo), "\(fifo): cannot read file: a FIFO or pipe, not a regular file")
+        XCTAssertEqual(loadError(dir.path), "\(dir.path): cannot read file: a directory, not a regular file")
+        let big = dir.appendingPathComponent("big.yaml").path
+        XCTAssertTrue(FileManager.default.createFile(atPath: big, contents: nil))
+        XCTAssertEqual(truncate(big, 17 << 20), 0)
+        XCTAssertEqual(loadError(big), "\(big): larger than 16 MiB; a config is a small YAML file")
     }
 
     func testAliasBombUnderAnUnknownKeyIsRefusedByNodeCount() throws {

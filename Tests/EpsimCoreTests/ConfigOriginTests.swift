@@ -37,12 +37,29 @@ final class ConfigOriginTests: XCTestCase {
         XCTAssertEqual(c.origin(of: "steps"), "t.yaml")
     }
 
-    /// An override below a scalar of the file turns the scalar into a mapping: the
-    /// mapping came from the override, and so does the error about it.
+    /// An override below a scalar of the file is an error naming the override: the
+    /// file's value is never dropped silently (`model: hidden 64` lacks a colon).
     func testOverrideBelowAScalarNamesTheOverride() {
-        XCTAssertThrowsError(try ConfigLoader.parse(yaml: "model: {hidden: 8}", file: "t.yaml",
-                                                    overrides: ["model.hidden.x=1"])) { error in
-            XCTAssertEqual("\(error)", "--set model.hidden.x=1: model.hidden: expected an integer in [1, 16777216], got a mapping")
+        let cases = [
+            ("model: {hidden: 8}", "model.hidden.x=1", "--set model.hidden.x=1: model.hidden: cannot set x below '8', which is not a mapping"),
+            ("model:\n  hidden 64\n", "model.ffn=128", "--set model.ffn=128: model: cannot set ffn below 'hidden 64', which is not a mapping"),
+            ("hello", "steps=1", "--set steps=1: cannot set steps below 'hello', which is not a mapping; a config is a mapping of keys"),
+            ("- 1", "steps=1", "--set steps=1: cannot set steps below a list; a config is a mapping of keys"),
+            ("tokens: [1, 2]", "tokens.x=1", "--set tokens.x=1: tokens: cannot set x below a list"),
+        ]
+        for (yaml, override, message) in cases {
+            XCTAssertThrowsError(try ConfigLoader.parse(yaml: yaml, file: "t.yaml", overrides: [override])) { error in
+                XCTAssertEqual("\(error)", message)
+            }
         }
+    }
+
+    /// A name given in shorthand (`workload: gating`) takes keys below it as its mapping.
+    func testShorthandBecomesItsMapping() throws {
+        let c = try ConfigLoader.parse(yaml: "workload: gating\ncompute: real", file: "t.yaml",
+                                       overrides: ["workload.kind=zipf", "workload.exponent=1.5",
+                                                   "compute.mode=modeled"])
+        XCTAssertEqual(c.workload, .zipf(exponent: 1.5))
+        guard case .modeled = c.compute else { return XCTFail("compute: \(c.compute)") }
     }
 }

@@ -92,7 +92,17 @@ final class NpyTests: XCTestCase {
     func testUnreadableFile() {
         XCTAssertThrowsError(try NpyReader.read(path: path("missing.npy"), configFile: "run.yaml")) {
             XCTAssertEqual(($0 as! ConfigError).description,
-                           "run.yaml: workload.file: \(self.path("missing.npy")): cannot read file")
+                           "run.yaml: workload.file: \(self.path("missing.npy")): cannot read file: No such file or directory")
+        }
+        // A directory or a FIFO is refused before any read (a FIFO once blocked for ever).
+        XCTAssertThrowsError(try NpyReader.read(path: dir.path, configFile: "run.yaml")) {
+            XCTAssertEqual(($0 as! ConfigError).description,
+                           "run.yaml: workload.file: \(self.dir.path): cannot read file: a directory, not a regular file")
+        }
+        XCTAssertEqual(mkfifo(path("f.npy"), 0o600), 0)
+        XCTAssertThrowsError(try NpyReader.read(path: path("f.npy"), configFile: "run.yaml")) {
+            XCTAssertEqual(($0 as! ConfigError).description,
+                           "run.yaml: workload.file: \(self.path("f.npy")): cannot read file: a FIFO or pipe, not a regular file")
         }
     }
 
