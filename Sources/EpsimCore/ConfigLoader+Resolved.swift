@@ -5,12 +5,19 @@ extension ConfigLoader {
     /// (nil: what the system has now). Runs on every rank before anything is allocated.
     /// Errors name the value's origin: the file, or the `--set key=value` that gave it.
     public static func validate(_ c: SimConfig, worldSize: Int, processRanks: Range<Int>? = nil,
+                                ranksInProcess: Int? = nil,
                                 verify: Bool = false, memory: MemoryLimit? = nil) throws(ConfigError) {
-        _ = try estimate(c, worldSize: worldSize, processRanks: processRanks, verify: verify, memory: memory)
+        _ = try estimate(c, worldSize: worldSize, processRanks: processRanks, ranksInProcess: ranksInProcess,
+                         verify: verify, memory: memory)
     }
 
     /// `validate`, returning the memory estimate it checked (for `epsim validate`).
+    ///
+    /// `processRanks` are the ranks whose memory this machine holds (all of them for
+    /// emulated ranks; the node's under MPI); `ranksInProcess` how many of them share
+    /// this process's address space (RLIMIT_AS is per process), by default all.
     public static func estimate(_ c: SimConfig, worldSize: Int, processRanks: Range<Int>? = nil,
+                                ranksInProcess: Int? = nil,
                                 verify: Bool = false, memory: MemoryLimit? = nil) throws(ConfigError) -> MemoryEstimate {
         if let expected = c.ranks, expected != worldSize {
             throw ConfigError(file: c.origin(of: "ranks"), keyPath: "ranks",
@@ -35,7 +42,7 @@ extension ConfigLoader {
         let limit = memory ?? .current()
         try checkTraceHeaders(c, worldSize: worldSize, processRanks: ranks, memory: limit)
         let estimate = MemoryEstimate(c, layout: layout, processRanks: ranks, verify: verify)
-        try estimate.check(c, against: limit)
+        try estimate.check(c, against: limit, ranksInProcess: ranksInProcess ?? ranks.count)
         return estimate
     }
 

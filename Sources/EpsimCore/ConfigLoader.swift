@@ -27,6 +27,7 @@ public enum ConfigLoader {
     /// Reads and checks `path` (at most `maxConfigBytes`), then applies `overrides`
     /// (`key.path=value`).
     public static func load(path: String, overrides: [String] = []) throws(ConfigError) -> SimConfig {
+        guard !path.isEmpty else { throw ConfigError(file: "--config", keyPath: "", "the path is empty") }
         switch BoundedRead.text(path, limit: maxConfigBytes) {
         case let .success(text):
             return try parse(yaml: text, file: path, overrides: overrides)

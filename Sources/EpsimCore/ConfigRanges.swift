@@ -54,7 +54,7 @@ public enum ConfigRanges {
         int("tokens", 0...Int(Int32.max), "tokens × model.top_k ≤ 2³¹ − 1"),
         int("tokens[]", 0...Int(Int32.max), "one entry per rank; tokens × model.top_k ≤ 2³¹ − 1"),
         int("steps", 1...Int(Int32.max), ""),
-        int("warmup_steps", 0...Int(Int32.max), ""),
+        int("warmup_steps", 0...1_000_000, ""),
         int("model.hidden", 1...(1 << 24), ""),
         int("model.ffn", 1...(1 << 24), ""),
         int("model.experts", 1...maxExperts, ""),

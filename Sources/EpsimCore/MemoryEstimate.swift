@@ -109,7 +109,7 @@ public struct MemoryEstimate: Sendable {
             return Term(name: name, keys: keys, values: values, bytes: bytes)
         }
         var terms = [
-            term("expert weights", ["model.layers", "model.hidden", "model.ffn"], weights),
+            term("expert weights", ["model.layers", "model.experts", "model.hidden", "model.ffn"], weights),
             term("gate matrices", ["model.layers", "model.hidden", "model.experts"], gate),
             term("token rows", ["model.layers", "tokens", "model.hidden"], rows),
             term("router outputs and decisions", ["model.layers", "tokens", "model.experts"], routing),
@@ -133,15 +133,20 @@ public struct MemoryEstimate: Sendable {
     /// Throws when the estimate exceeds `limit`: one line naming the largest term's key
     /// and value, the estimate and the limit. Under RLIMIT_AS, the estimate plus
     /// `addressSpacePerRank` for each rank must also fit in the address space left.
-    public func check(_ c: SimConfig, against limit: MemoryLimit = .current()) throws(ConfigError) {
-        // The process baseline is mapped already (it is in the virtual size subtracted).
-        let data = total - MemoryEstimate.baselineBytes
-        if let space = limit.addressSpace, data + Double(ranks) * MemoryEstimate.addressSpacePerRank > space {
-            let reserved = Double(ranks) * MemoryEstimate.addressSpacePerRank
+    /// `ranksInProcess` of the estimate's ranks share this process's address space (all
+    /// of them for emulated ranks, one under MPI): RLIMIT_AS limits each process.
+    public func check(_ c: SimConfig, against limit: MemoryLimit = .current(),
+                      ranksInProcess: Int? = nil) throws(ConfigError) {
+        // The process baseline is mapped already (it is in the virtual size subtracted);
+        // the rest is shared out over the ranks, this process holding its share.
+        let inProcess = Double(min(ranksInProcess ?? ranks, ranks))
+        let data = (total - MemoryEstimate.baselineBytes) * inProcess / Double(max(ranks, 1))
+        if let space = limit.addressSpace, data + inProcess * MemoryEstimate.addressSpacePerRank > space {
+            let reserved = inProcess * MemoryEstimate.addressSpacePerRank
             throw ConfigError(
                 file: c.sourcePath, keyPath: "",
                 "the run needs about \(memoryText(data + reserved)) more address space for "
-                    + "\(ranks == 1 ? "one rank" : "\(ranks) ranks") (\(memoryText(data)) of data, "
+                    + "\(inProcess == 1 ? "one rank" : "\(Int(inProcess)) ranks") in this process (\(memoryText(data)) of data, "
                     + "\(memoryText(reserved)) of thread stacks and BLAS buffers), more than the "
                     + "\(memoryText(max(0, space))) left under RLIMIT_AS (ulimit -v)")
         }

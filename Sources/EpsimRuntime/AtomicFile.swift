@@ -49,11 +49,7 @@ public enum AtomicFile {
             self.path = path
             guard !path.isEmpty else { throw WriteError(path: "''", reason: "the path is empty") }
             // Follow symbolic links, so the link stays and its target is written.
-            var target = path
-            if let resolved = realpath(path, nil) {
-                target = String(cString: resolved)
-                free(resolved)
-            }
+            let target = AtomicFile.followingLinks(path)
             var info = stat()
             let exists = stat(target, &info) == 0
             let kind = info.st_mode & S_IFMT
@@ -72,6 +68,7 @@ public enum AtomicFile {
             }
             destination = target
             temporary = target + ".tmp.\(getpid())"
+            AtomicFile.removeStaleTemporaries(of: target)
             fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw WriteError(path: path, reason: AtomicFile.errnoText()) }
             slot = TemporaryFiles.register(temporary)
@@ -123,4 +120,45 @@ public enum AtomicFile {
     }
 
     static func errnoText() -> String { String(cString: strerror(errno)) }
+
+    /// Removes `path.tmp.PID` files whose process no longer runs on this host: what a
+    /// run killed with SIGKILL (which no handler sees) left behind.
+    static func removeStaleTemporaries(of path: String) {
+        let slash = path.lastIndex(of: "/")
+        let directory = slash.map { String(path[...$0]) } ?? "./"
+        let prefix = (slash.map { String(path[path.index(after: $0)...]) } ?? path) + ".tmp."
+        guard let dir = opendir(directory) else { return }
+        defer { closedir(dir) }
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            guard name.hasPrefix(prefix), let pid = Int32(name.dropFirst(prefix.count)), pid > 0,
+                  pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            unlink(directory + name)
+        }
+    }
+
+    /// `path` with symbolic links followed: realpath(3) when the target exists, else the
+    /// target a (dangling) link names, relative to the link's directory.
+    static func followingLinks(_ path: String) -> String {
+        if let resolved = realpath(path, nil) {
+            defer { free(resolved) }
+            return String(cString: resolved)
+        }
+        var current = path
+        for _ in 0..<40 {  // the kernel's own limit on nested links
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlink(current, &buffer, buffer.count - 1)
+            guard n > 0 else { return current }
+            let link = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if link.hasPrefix("/") {
+                current = link
+            } else {
+                let directory = current.lastIndex(of: "/").map { String(current[...$0]) } ?? ""
+                current = directory + link
+            }
+        }
+        return current
+    }
 }

@@ -143,9 +143,19 @@ public enum Launcher {
         return value
     }
 
+    /// The longest error line printed; longer messages (a value thousands of entries
+    /// long echoed back) are cut in the middle, keeping the start (file and key) and the
+    /// end (what to do).
+    public static let maxErrorLength = 1000
+
     /// Prints `epsim: error: <message>` as one line on standard error.
     public static func printError(_ message: String) {
-        Console.error("epsim: error: " + message.replacingNewlines() + "\n")
+        var text = message.replacingNewlines()
+        if text.count > maxErrorLength {
+            let half = maxErrorLength / 2
+            text = text.prefix(half) + " … (\(text.count - 2 * half) characters left out) … " + text.suffix(half)
+        }
+        Console.error("epsim: error: " + text + "\n")
     }
 }
 

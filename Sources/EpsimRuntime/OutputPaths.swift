@@ -49,7 +49,8 @@ public enum OutputPaths {
 
     /// The path resolved by realpath(3), or, when the file does not exist yet, its
     /// directory resolved and its name appended.
-    static func canonical(_ path: String) -> String {
+    static func canonical(_ given: String) -> String {
+        let path = AtomicFile.followingLinks(given)
         if let resolved = realpath(path, nil) {
             defer { free(resolved) }
             return String(cString: resolved)

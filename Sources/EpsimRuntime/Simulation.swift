@@ -39,7 +39,9 @@ public enum Simulation {
             : Launcher.nodeRanks(rank: transport.rank, size: transport.size)
         return try Launcher.agree(transport) { () throws -> SimConfig in
             let config = try ConfigLoader.load(path: path, overrides: overrides)
-            try ConfigLoader.validate(config, worldSize: transport.size, processRanks: sharing, verify: verify)
+            try ConfigLoader.validate(config, worldSize: transport.size, processRanks: sharing,
+                                      ranksInProcess: transport.kindName == "emulated" ? transport.size : 1,
+                                      verify: verify)
             return config
         }
     }

@@ -20,6 +20,7 @@ struct CommonOptions: ParsableArguments {
         if let n = emulate, !(1...4096).contains(n) {
             throw ValidationError("--emulate: expected a number of ranks in 1...4096, got \(n)")
         }
+        try checkNotUnderMPI(emulate)
         for o in overrides where !o.contains("=") {
             throw ValidationError("--set: expected key=value, got '\(o)'")
         }
@@ -27,5 +28,14 @@ struct CommonOptions: ParsableArguments {
 
     var transport: TransportChoice {
         emulate.map { .emulated(ranks: $0) } ?? .mpi
+    }
+}
+
+/// `--emulate N` runs every rank as a thread of one process: under an mpirun of several
+/// processes each would run its own world and write the same files.
+func checkNotUnderMPI(_ emulate: Int?) throws {
+    if let n = emulate, let size = Launcher.launchedSize, size > 1 {
+        throw ValidationError("--emulate \(n): runs the ranks as threads of one process, but mpirun started \(size) "
+                              + "processes; use either --emulate \(n) without mpirun or mpirun without --emulate")
     }
 }

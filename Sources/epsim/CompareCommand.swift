@@ -38,6 +38,7 @@ struct CompareCommand: ParsableCommand {
         if let n = emulate, !(1...4096).contains(n) {
             throw ValidationError("--emulate: expected a number of ranks in 1...4096, got \(n)")
         }
+        try checkNotUnderMPI(emulate)
         for o in overrides where !o.contains("=") { throw ValidationError("--set: expected key=value, got '\(o)'") }
         try checkOutputs([("--output", output), ("--svg", svg)], inputs: files.map { ("FILE", $0) })
     }

@@ -35,18 +35,21 @@ struct Epsim: ParsableCommand {
             // Help and version go out as ArgumentParser prints them; a mistake on the
             // command line is one line, like every other error.
             let text = message(for: error)
-            if code == .success || error is ExitCode || text.isEmpty { exit(withError: error) }
-            Launcher.printError(text + " (see 'epsim --help')")
+            if code == .success { exit(withError: error) }
+            if !(error is ExitCode) && !text.isEmpty { Launcher.printError(text + " (see 'epsim --help')") }
             Foundation_exit(code.rawValue)
         }
     }
 }
 
-/// `exit` without ArgumentParser's printing, for ranks other than 0.
+/// Ends a failed process: flushes standard output, then _exit(2) without the C
+/// library's exit handlers. A run that failed for lack of memory can leave an OpenBLAS
+/// thread retrying an allocation, and OpenBLAS's exit handler would wait for it for ever.
 private func Foundation_exit(_ code: Int32) -> Never {
+    fflush(nil)  // every output stream
     #if canImport(Glibc)
-    Glibc.exit(code)
+    Glibc._exit(code)
     #else
-    Darwin.exit(code)
+    Darwin._exit(code)
     #endif
 }

@@ -30,8 +30,13 @@ struct SweepCommand: ParsableCommand {
 
     func validate() throws {
         if vary.isEmpty { throw ValidationError("sweep: expected at least one --vary key=v1,v2,...") }
+        var keys: Set<String> = []
         for v in vary {
-            do { _ = try Sweep.Axis(parsing: v) } catch { throw ValidationError("\(error)") }
+            let axis: Sweep.Axis
+            do { axis = try Sweep.Axis(parsing: v) } catch { throw ValidationError("\(error)") }
+            guard keys.insert(axis.key).inserted else {
+                throw ValidationError("--vary \(axis.key): given twice; list every value once, e.g. --vary \(axis.key)=a,b,c")
+            }
         }
         try checkOutputs([("--csv", csv), ("--output", output)], inputs: [("--config", common.config)])
     }

@@ -133,3 +133,84 @@ final class RunEndsTests: XCTestCase {
         }
     }
 }
+
+/// Error lines stay one line of bounded length, whatever the value echoed back.
+final class ErrorLineTests: XCTestCase {
+    func testAHugeOrMultiLineValueGivesOneShortLine() throws {
+        let long = "steps=[" + String(repeating: "[", count: 50_000)
+        for override in [long, "model.hidden=1\n2", "steps=a\rb"] {
+            let run = try CLI.epsim(["validate", "--config", "configs/default.yaml", "--set", override])
+            XCTAssertNotEqual(run.status, 0)
+            XCTAssertEqual(run.errorLines.count, 1, run.stderr.prefix(300) + "")
+            XCTAssertTrue(run.stderr.hasPrefix("epsim: error: --set "), String(run.stderr.prefix(300)))
+            XCTAssertLessThanOrEqual(run.stderr.count, 1100)
+        }
+    }
+
+    /// Outputs that would replace the config, or what is not a regular file, are refused
+    /// or written through: /dev/null stays a device.
+    func testOutputsNeverReplaceTheConfigOrADevice() throws {
+        let directory = try CLI.temporaryDirectory()
+        let config = directory.appendingPathComponent("my.yaml").path
+        try String(contentsOfFile: CLI.root.appendingPathComponent("configs/default.yaml").path, encoding: .utf8)
+            .write(toFile: config, atomically: true, encoding: .utf8)
+        let before = try String(contentsOfFile: config, encoding: .utf8)
+        let run = try CLI.epsim(["run", "--config", config, "--emulate", "4", "--output", config])
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertEqual(run.errorLines, ["epsim: error: --output '\(config)' would replace the --config file it reads: "
+                                        + "write the output elsewhere (see 'epsim --help')"])
+        XCTAssertEqual(try String(contentsOfFile: config, encoding: .utf8), before)
+
+        let fifo = directory.appendingPathComponent("fifo").path
+        XCTAssertEqual(mkfifo(fifo, 0o600), 0)
+        let small = ["--set", "steps=1", "--set", "warmup_steps=0", "--set", "tokens=16"]
+        let noReader = try CLI.epsim(["run", "--config", "configs/default.yaml", "--emulate", "4", "--output", fifo] + small)
+        XCTAssertEqual(noReader.errorLines, ["epsim: error: \(fifo): cannot write: a FIFO with no reader"])
+        var info = stat()
+        XCTAssertEqual(lstat(fifo, &info), 0)
+        XCTAssertEqual(info.st_mode & S_IFMT, S_IFIFO, "the FIFO is still a FIFO")
+
+        let devnull = try CLI.epsim(["run", "--config", "configs/default.yaml", "--emulate", "4",
+                                     "--output", "/dev/null", "--csv", "/dev/null"] + small)
+        XCTAssertEqual(devnull.status, 0, devnull.stderr)
+        XCTAssertEqual(stat("/dev/null", &info), 0)
+        XCTAssertEqual(info.st_mode & S_IFMT, S_IFCHR, "/dev/null is still a device")
+
+        // A link is followed: the target gets the result, the link stays a link.
+        let target = directory.appendingPathComponent("target.json").path
+        let link = directory.appendingPathComponent("link.json").path
+        XCTAssertEqual(symlink(target, link), 0)
+        let linked = try CLI.epsim(["run", "--config", "configs/default.yaml", "--emulate", "4", "--output", link] + small)
+        XCTAssertEqual(linked.status, 0, linked.stderr)
+        XCTAssertEqual(lstat(link, &info), 0)
+        XCTAssertEqual(info.st_mode & S_IFMT, S_IFLNK)
+        XCTAssertNotNil(try? CLI.json(at: URL(fileURLWithPath: target)))
+    }
+
+    /// A temporary file of a run killed with SIGKILL (no handler sees it) is removed by
+    /// the next run writing that output; one of a process still running is not.
+    func testTemporaryFilesOfDeadRunsAreRemovedByTheNextRun() throws {
+        let directory = try CLI.temporaryDirectory()
+        let gone = Process()
+        gone.executableURL = URL(fileURLWithPath: "/bin/true")
+        try gone.run()
+        gone.waitUntilExit()
+        let stale = directory.appendingPathComponent("r.json.tmp.\(gone.processIdentifier)").path
+        let live = directory.appendingPathComponent("r.json.tmp.\(getpid())").path
+        for path in [stale, live] { XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data("x".utf8))) }
+        let run = try CLI.epsim(["run", "--config", "configs/default.yaml", "--emulate", "4", "--set", "steps=1",
+                                 "--output", directory.appendingPathComponent("r.json").path])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted(),
+                       ["r.json", "r.json.tmp.\(getpid())"])
+    }
+
+    /// --emulate inside an mpirun of several processes would run one world per process.
+    func testEmulateUnderMPIIsRefusedOnce() throws {
+        let run = try CLI.mpirun(2, ["run", "--config", "configs/default.yaml", "--emulate", "4"], timeout: 60)
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertEqual(run.errorLines.filter { $0.hasPrefix("epsim: error:") },
+                       ["epsim: error: --emulate 4: runs the ranks as threads of one process, but mpirun started 2 "
+                        + "processes; use either --emulate 4 without mpirun or mpirun without --emulate (see 'epsim --help')"])
+    }
+}

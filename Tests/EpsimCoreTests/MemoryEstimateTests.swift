@@ -29,7 +29,7 @@ final class MemoryEstimateTests: XCTestCase {
         XCTAssertTrue(try refusal("", ["model={hidden: 10000000}"], limit: 16 * gib).hasPrefix(
             "--set model={hidden: 10000000}: tokens × model.top_k × model.hidden = 512 × 2 × 10000000 needs"))
         XCTAssertTrue(try refusal("model: {layers: 1000000}", limit: 16 * gib).hasPrefix(
-            "t.yaml: model.layers × model.hidden × model.ffn = 1000000 × 256 × 512 needs an estimated 11.4 TiB of expert weights"))
+            "t.yaml: model.layers × model.experts × model.hidden × model.ffn = 1000000 × 8 × 256 × 512 needs an estimated 11.4 TiB of expert weights"))
         XCTAssertTrue(try refusal("tokens: [32, 40000000]", worldSize: 2, limit: 16 * gib).hasPrefix(
             "t.yaml: tokens × model.top_k × model.hidden = [32, 40000000] × 2 × 256 needs"))
     }
@@ -58,12 +58,14 @@ final class MemoryEstimateTests: XCTestCase {
         func limit(_ space: Double) -> MemoryLimit { MemoryLimit(bytes: 16 * gib, source: "test", addressSpace: space) }
         XCTAssertNoThrow(try ConfigLoader.validate(c, worldSize: 2, memory: limit(2.5 * perRank)))
         XCTAssertThrowsError(try ConfigLoader.validate(c, worldSize: 2, memory: limit(1.5 * perRank))) { error in
-            XCTAssertTrue("\(error)".hasPrefix("t.yaml: the run needs about 288.0 MiB more address space for 2 ranks ("),
+            XCTAssertTrue("\(error)".hasPrefix("t.yaml: the run needs about 288.0 MiB more address space for 2 ranks in this process ("),
                           "\(error)")
             XCTAssertTrue("\(error)".hasSuffix("more than the 216.0 MiB left under RLIMIT_AS (ulimit -v)"), "\(error)")
         }
-        // One MPI rank per process needs one rank's share.
+        // One MPI rank per process needs one rank's share, even with both on this node.
         XCTAssertNoThrow(try ConfigLoader.validate(c, worldSize: 2, processRanks: 1..<2, memory: limit(1.5 * perRank)))
+        XCTAssertNoThrow(try ConfigLoader.validate(c, worldSize: 2, processRanks: 0..<2, ranksInProcess: 1,
+                                                   memory: limit(1.5 * perRank)))
     }
 
     func testTokenRowsTermIsExact() throws {
