@@ -59,7 +59,7 @@ extension RouterTests {
         XCTAssertEqual(traceError([nan], tokens: [2, 2]),
                        "run.yaml: workload.file: \(nan): row 3, column 5 is nan; logits must be finite")
         XCTAssertEqual(traceError([path("none.npy")], tokens: [4]),
-                       "run.yaml: workload.file: \(path("none.npy")): cannot read file")
+                       "run.yaml: workload.file: \(path("none.npy")): cannot read file: No such file or directory")
     }
 
     func testTraceRowsPerRank() throws {
