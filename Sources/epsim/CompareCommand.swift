@@ -48,11 +48,26 @@ struct CompareCommand: ParsableCommand {
         let code = Launcher.run(emulate.map { .emulated(ranks: $0) } ?? .mpi, timeout: watchdog.timeout) { transport in
             var summaries: [LayoutSummary] = []
             let names = ComparisonTable.columnNames(files)
-            for (file, name) in zip(files, names) {
-                if LayoutSummary.isResultFile(file) {
-                    if transport.rank == 0 { summaries.append(try LayoutSummary(resultFile: file, name: name)) }
+            // Every input and output is checked before the first layout runs, on every rank
+            // at once: a bad last file costs a line, not the runs before it.
+            for file in files where !LayoutSummary.isResultFile(file) {
+                _ = try Simulation.loadConfig(file, overrides: overrides, transport: transport)
+            }
+            let (readResults, outputs) = try Launcher.agree(transport) {
+                () throws -> ([Int: LayoutSummary], [AtomicFile.Writer?]) in
+                guard transport.rank == 0 else { return ([:], []) }
+                var read: [Int: LayoutSummary] = [:]
+                for (i, (file, name)) in zip(files, names).enumerated() where LayoutSummary.isResultFile(file) {
+                    read[i] = try LayoutSummary(resultFile: file, name: name)
+                }
+                return (read, try [output, svg].map { try $0.map { try AtomicFile.Writer(path: $0) } })
+            }
+            for (i, (file, name)) in zip(files, names).enumerated() {
+                if let summary = readResults[i] {
+                    summaries.append(summary)
                     continue
                 }
+                if LayoutSummary.isResultFile(file) { continue }
                 let options = RunOptions(configPath: file, overrides: overrides, sync: sync, report: false)
                 if let result = try Simulation.run(options, transport: transport) {
                     summaries.append(LayoutSummary(name: name, result: result))
@@ -60,9 +75,13 @@ struct CompareCommand: ParsableCommand {
             }
             guard transport.rank == 0 else { return }
             print(ComparisonTable.text(summaries))
-            if let output { try AtomicFile.write(ComparisonTable.json(summaries).serialized() + "\n", to: output) }
-            if let svg {
-                try AtomicFile.write(ComparisonTable.chart(summaries, title: "epsim compare").svg(), to: svg)
+            if let writer = outputs[0] {
+                try writer.append(ComparisonTable.json(summaries).serialized() + "\n")
+                try writer.commit()
+            }
+            if let writer = outputs[1] {
+                try writer.append(ComparisonTable.chart(summaries, title: "epsim compare").svg())
+                try writer.commit()
             }
         }
         if code != 0 { throw ExitCode(code) }

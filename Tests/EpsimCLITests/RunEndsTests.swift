@@ -214,3 +214,22 @@ final class ErrorLineTests: XCTestCase {
                         + "processes; use either --emulate 4 without mpirun or mpirun without --emulate (see 'epsim --help')"])
     }
 }
+
+/// `compare` checks every file it reads and writes before the first layout runs.
+final class CompareInputTests: XCTestCase {
+    func testABadLastFileIsFoundBeforeAnyRun() throws {
+        let directory = try CLI.temporaryDirectory()
+        let bad = directory.appendingPathComponent("bad.yaml").path
+        try "model: {experts: 0}\n".write(toFile: bad, atomically: true, encoding: .utf8)
+        let run = try CLI.epsim(["compare", "configs/default.yaml", bad, "--emulate", "4"])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertEqual(run.errorLines, ["epsim: error: \(bad): model.experts: expected an integer in [1, 65536], got 0"])
+        XCTAssertEqual(run.stdout, "", "nothing ran")
+        let svg = try CLI.epsim(["compare", "configs/default.yaml", "configs/skewed.yaml", "--emulate", "4",
+                                 "--svg", directory.appendingPathComponent("missing/x.svg").path])
+        XCTAssertEqual(svg.status, 1)
+        XCTAssertEqual(svg.errorLines.count, 1, svg.stderr)
+        XCTAssertTrue(svg.stderr.contains("missing/x.svg: cannot write: No such file or directory"), svg.stderr)
+        XCTAssertEqual(svg.stdout, "", "nothing ran")
+    }
+}
