@@ -47,6 +47,14 @@ struct SweepCommand: ParsableCommand {
         let config = common.config, base = common.overrides, sync = sync, csv = csv, output = output
         let code = Launcher.run(common.transport, timeout: watchdog.timeout) { transport in
             var summaries: [LayoutSummary] = []
+            // Every point's config and both outputs are checked before the first point
+            // runs, on every rank at once: a bad value costs a line, not the points before it.
+            for point in points {
+                _ = try Simulation.loadConfig(config, overrides: base + point, transport: transport)
+            }
+            let outputs = try Launcher.agree(transport) { () throws -> [AtomicFile.Writer?] in
+                transport.rank == 0 ? try [csv, output].map { try $0.map { try AtomicFile.Writer(path: $0) } } : []
+            }
             for point in points {
                 let options = RunOptions(configPath: config, overrides: base + point, sync: sync, report: false)
                 if let result = try Simulation.run(options, transport: transport) {
@@ -56,8 +64,14 @@ struct SweepCommand: ParsableCommand {
             guard transport.rank == 0 else { return }
             let rows = Sweep.rows(overrides: points, summaries: summaries)
             print(Sweep.text(rows, axes: axes))
-            if let csv { try AtomicFile.write(Sweep.csv(rows, axes: axes), to: csv) }
-            if let output { try AtomicFile.write(Sweep.json(rows, axes: axes, config: config).serialized() + "\n", to: output) }
+            if let writer = outputs[0] {
+                try writer.append(Sweep.csv(rows, axes: axes))
+                try writer.commit()
+            }
+            if let writer = outputs[1] {
+                try writer.append(Sweep.json(rows, axes: axes, config: config).serialized() + "\n")
+                try writer.commit()
+            }
         }
         if code != 0 { throw ExitCode(code) }
     }

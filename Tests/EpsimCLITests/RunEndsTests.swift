@@ -232,4 +232,14 @@ final class CompareInputTests: XCTestCase {
         XCTAssertTrue(svg.stderr.contains("missing/x.svg: cannot write: No such file or directory"), svg.stderr)
         XCTAssertEqual(svg.stdout, "", "nothing ran")
     }
+
+    /// `sweep` likewise: a bad value of the last point is found before the first runs.
+    func testSweepChecksEveryPointFirst() throws {
+        let run = try CLI.epsim(["sweep", "--config", "configs/default.yaml", "--emulate", "4",
+                                 "--vary", "capacity.factor=1.0,-2"])
+        XCTAssertEqual(run.status, 1)
+        XCTAssertEqual(run.errorLines, ["epsim: error: --set capacity.factor=-2: capacity.factor: "
+                                        + "expected a number in (0, 1e6] or 'none', got -2"])
+        XCTAssertEqual(run.stdout, "", "nothing ran")
+    }
 }
