@@ -83,6 +83,8 @@ public struct MemoryEstimate: Sendable {
             }
             if verify && r == 0 {
                 verifyCopies += (L + 1) * totalTokens * H * 4 * 2 + totalTokens * (E * 12 + k * 8) * 2
+                // The reference builds one layer's routed and shared experts at a time.
+                if real { verifyCopies += (E + Double(m.sharedExperts)) * matrices * H * F * 4 }
             }
         }
         let tokenText: String

@@ -51,17 +51,22 @@ public enum AtomicFile {
             // Follow symbolic links, so the link stays and its target is written.
             let target = AtomicFile.followingLinks(path)
             var info = stat()
-            let exists = stat(target, &info) == 0
+            // stat(2) on the path as given: the kernel resolves /dev/stdout and /dev/fd/N
+            // to what the descriptor really is (a pipe, a terminal, an appended log).
+            let exists = stat(path, &info) == 0
             let kind = info.st_mode & S_IFMT
             if exists && kind == S_IFDIR { throw WriteError(path: path, reason: "it is a directory") }
-            if exists && kind != S_IFREG {
+            if exists && (kind != S_IFREG || AtomicFile.namesADescriptor(path)) {
                 // A device, FIFO or socket: write in place. O_NONBLOCK so that a FIFO with
                 // no reader fails (ENXIO) instead of waiting for ever; cleared after.
+                // An open descriptor (`2>>run.log` as /dev/stderr) is appended to, never
+                // truncated or replaced.
                 destination = nil
-                temporary = target
-                fd = open(target, O_WRONLY | O_NONBLOCK | O_CLOEXEC)
+                temporary = path
+                fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC)
                 guard fd >= 0 else {
-                    throw WriteError(path: path, reason: errno == ENXIO ? "a FIFO with no reader" : AtomicFile.errnoText())
+                    throw WriteError(path: path, reason: errno == ENXIO && kind == S_IFIFO
+                                     ? "a FIFO with no reader" : AtomicFile.errnoText())
                 }
                 _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK)
                 return
@@ -137,6 +142,28 @@ public enum AtomicFile {
                   pid != getpid(), kill(pid, 0) != 0, errno == ESRCH else { continue }
             unlink(directory + name)
         }
+    }
+
+    /// Whether `path` names an open file descriptor (/dev/stdout, /dev/stderr,
+    /// /dev/fd/N, /proc/self/fd/N, /proc/PID/fd/N), directly or through links: such a
+    /// path is written in place, never replaced by a rename.
+    static func namesADescriptor(_ path: String) -> Bool {
+        func isDescriptor(_ p: String) -> Bool {
+            if ["/dev/stdout", "/dev/stderr", "/dev/stdin"].contains(p) || p.hasPrefix("/dev/fd/") { return true }
+            let parts = p.split(separator: "/")
+            return parts.count >= 4 && parts[0] == "proc" && parts[2] == "fd"
+        }
+        var current = path
+        for _ in 0..<40 {
+            if isDescriptor(current) { return true }
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+            let n = readlink(current, &buffer, buffer.count - 1)
+            guard n > 0 else { return false }
+            let link = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let directory = current.lastIndex(of: "/").map { String(current[...$0]) } ?? ""
+            current = link.hasPrefix("/") ? link : directory + link
+        }
+        return false
     }
 
     /// `path` with symbolic links followed: realpath(3) when the target exists, else the

@@ -57,6 +57,12 @@ public final class Heartbeat: Sendable {
     /// Phase boundaries passed so far (changes whenever the rank makes progress).
     public var count: Int { beats.load(ordering: .relaxed) }
 
+    /// Whether the rank is inside the steps (a phase of a step), where the watchdog
+    /// applies. Outside them (setup, verification, gathering results, a benchmark's
+    /// baselines) a rank may compute for long without a phase boundary, and its peers
+    /// wait in a collective for it, so those stages are not watched.
+    public var isInsideSteps: Bool { phase.load(ordering: .relaxed) >= 0 }
+
     /// "step 3, layer 0, phase dispatch", "setup (weights, inputs, buffers)", ...
     public var position: String {
         let code = phase.load(ordering: .relaxed)

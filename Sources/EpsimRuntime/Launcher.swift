@@ -38,6 +38,16 @@ public enum Launcher {
         return nil
     }
 
+    /// The world size an MPI launcher gave this very process (OMPI_COMM_WORLD_SIZE,
+    /// PMIX_SIZE, PMI_SIZE); nil otherwise. Unlike `launchedSize` it ignores Slurm's
+    /// SLURM_NTASKS, which a batch script's own shell sees too.
+    public static var mpiWorldSize: Int? {
+        for name in ["OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE"] {
+            if let value = getenv(name), let size = Int(String(cString: value)) { return size }
+        }
+        return nil
+    }
+
     /// The ranks on this rank's node, from Open MPI's OMPI_COMM_WORLD_LOCAL_RANK and
     /// OMPI_COMM_WORLD_LOCAL_SIZE (ranks are placed on nodes in blocks by default); just
     /// `rank` when the launcher does not say.

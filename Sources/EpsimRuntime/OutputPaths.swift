@@ -27,6 +27,7 @@ public enum OutputPaths {
         for (option, path) in outputs {
             guard let path else { continue }
             guard !path.isEmpty else { throw Conflict(description: "\(option): the path is empty") }
+            if AtomicFile.namesADescriptor(path) { continue }
             let key = canonical(path)
             if isDevice(key) { continue }
             if let input = read[key] {

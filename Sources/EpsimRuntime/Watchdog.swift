@@ -8,10 +8,12 @@ import Foundation
 /// Ends a run that makes no progress (`--timeout SECONDS`).
 ///
 /// A background thread looks at the process's heartbeats (`Heartbeats`) about once a
-/// second. When none has moved for `timeout` seconds, it prints one line per rank of
-/// this process naming where that rank is (step, layer and phase), removes the run's
-/// temporary files, and calls `stop`, which ends every rank with a non-zero status
-/// (MPI_Abort under MPI, the process's exit when the ranks are threads).
+/// second. When none has moved for `timeout` seconds while a rank is inside the steps
+/// (`Heartbeat.isInsideSteps`: setup, verification and results are not watched), it
+/// prints one line per rank of this process naming where that rank is (step, layer
+/// and phase), removes the run's temporary files, and calls `stop`, which ends every
+/// rank with a non-zero status (MPI_Abort under MPI, the process's exit when the ranks
+/// are threads), unless the run finished meanwhile.
 ///
 /// Under MPI every rank has its own watchdog. A hang stops all ranks within moments of
 /// each other, so each one's watchdog fires and prints its line; `grace` seconds
@@ -51,11 +53,7 @@ public final class Watchdog: @unchecked Sendable {
     /// started (the run then goes on unwatched).
     @discardableResult
     public func start() -> Bool {
-        let thread = Thread { [self] in watch() }
-        thread.name = "epsim-watchdog"
-        thread.stackSize = 1 << 20
-        thread.start()
-        return true
+        RankThread.start(stackBytes: 1 << 20) { [self] in watch() } == nil
     }
 
     /// Stops watching (the run finished); the thread exits at its next look.
@@ -78,7 +76,7 @@ public final class Watchdog: @unchecked Sendable {
         while !isCancelled {
             preciseSleep(period)
             let now = monotonicSeconds(), counts = heartbeats.map(\.count)
-            if counts != last {
+            if counts != last || !heartbeats.contains(where: \.isInsideSteps) {
                 last = counts
                 lastChange = now
                 continue
@@ -92,6 +90,8 @@ public final class Watchdog: @unchecked Sendable {
             }
             TemporaryFiles.removeAll()
             preciseSleep(grace)
+            // A run that finished during the grace (it was slow, not stuck) ends as it would.
+            if isCancelled { return }
             stop()
         }
     }

@@ -48,16 +48,20 @@ struct CompareCommand: ParsableCommand {
         let code = Launcher.run(emulate.map { .emulated(ranks: $0) } ?? .mpi, timeout: watchdog.timeout) { transport in
             var summaries: [LayoutSummary] = []
             let names = ComparisonTable.columnNames(files)
+            // Which files are results is decided on rank 0 and shared, so every rank makes
+            // the same collective calls even where only rank 0 can read a result file.
+            let mine = files.map { Int64(transport.rank == 0 && LayoutSummary.isResultFile($0) ? 1 : 0) }
+            let isResult = try transport.allreduce(mine, op: .max).map { $0 == 1 }
             // Every input and output is checked before the first layout runs, on every rank
             // at once: a bad last file costs a line, not the runs before it.
-            for file in files where !LayoutSummary.isResultFile(file) {
+            for (file, result) in zip(files, isResult) where !result {
                 _ = try Simulation.loadConfig(file, overrides: overrides, transport: transport)
             }
             let (readResults, outputs) = try Launcher.agree(transport) {
                 () throws -> ([Int: LayoutSummary], [AtomicFile.Writer?]) in
                 guard transport.rank == 0 else { return ([:], []) }
                 var read: [Int: LayoutSummary] = [:]
-                for (i, (file, name)) in zip(files, names).enumerated() where LayoutSummary.isResultFile(file) {
+                for (i, (file, name)) in zip(files, names).enumerated() where isResult[i] {
                     read[i] = try LayoutSummary(resultFile: file, name: name)
                 }
                 return (read, try [output, svg].map { try $0.map { try AtomicFile.Writer(path: $0) } })
@@ -67,7 +71,7 @@ struct CompareCommand: ParsableCommand {
                     summaries.append(summary)
                     continue
                 }
-                if LayoutSummary.isResultFile(file) { continue }
+                if isResult[i] { continue }
                 let options = RunOptions(configPath: file, overrides: overrides, sync: sync, report: false)
                 if let result = try Simulation.run(options, transport: transport) {
                     summaries.append(LayoutSummary(name: name, result: result))

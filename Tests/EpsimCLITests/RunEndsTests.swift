@@ -75,6 +75,20 @@ final class RunEndsTests: XCTestCase {
         XCTAssertEqual(try files(in: directory), [], "no result and no temporary file")
     }
 
+    /// The watchdog watches the steps only: rank 0's serial verification (over a
+    /// second here in a debug build) while its peers wait for it is not a stall.
+    func testWatchdogLetsVerificationAndResultsTakeTheirTime() throws {
+        let run = try CLI.epsim(["run", "--config", "configs/default.yaml", "--emulate", "4", "--verify",
+                                 "--timeout", "1", "--set", "tokens=96", "--set", "steps=1", "--set", "warmup_steps=0"],
+                                timeout: 120)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("): PASS"), run.stdout)
+        // Slurm's SLURM_NTASKS is seen by a batch script's own shell: not an mpirun.
+        let slurm = try CLI.epsim(["run", "--config", "configs/default.yaml", "--emulate", "4", "--set", "steps=1"],
+                                  environment: ["SLURM_NTASKS": "8"])
+        XCTAssertEqual(slurm.status, 0, slurm.stderr)
+    }
+
     func testTimeoutOutsideItsRangeIsOneLine() throws {
         for value in ["-1", "1e9", "nan"] {
             let run = try CLI.epsim(["run", "--config", "configs/default.yaml", "--emulate", "2", "--timeout=\(value)"])
@@ -169,6 +183,23 @@ final class ErrorLineTests: XCTestCase {
         var info = stat()
         XCTAssertEqual(lstat(fifo, &info), 0)
         XCTAssertEqual(info.st_mode & S_IFMT, S_IFIFO, "the FIFO is still a FIFO")
+
+        // /dev/stderr appended to a log is written in place, the log kept.
+        let log = directory.appendingPathComponent("run.log")
+        try "log line\n".write(to: log, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CLI.epsim)
+        process.arguments = ["run", "--config", "configs/default.yaml", "--emulate", "4", "--output", "/dev/stderr"] + small
+        process.currentDirectoryURL = CLI.root
+        let handle = try FileHandle(forWritingTo: log)
+        handle.seekToEndOfFile()
+        process.standardError = handle
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        XCTAssertEqual(process.terminationStatus, 0)
+        let text = try String(contentsOf: log, encoding: .utf8)
+        XCTAssertTrue(text.hasPrefix("log line\n{"), String(text.prefix(100)))
 
         let devnull = try CLI.epsim(["run", "--config", "configs/default.yaml", "--emulate", "4",
                                      "--output", "/dev/null", "--csv", "/dev/null"] + small)
