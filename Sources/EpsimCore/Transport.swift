@@ -61,6 +61,13 @@ public protocol Transport: AnyObject {
         send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
         recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
     ) throws -> any TransportRequest
+
+    /// Promises that, until the next call, no rank's exchange has a count or
+    /// displacement above `bytes` bytes (nil withdraws the promise). Every rank must
+    /// promise the same value, derived from data they agree on (the layout). The MPI
+    /// transport then knows without asking its peers that every exchange fits one MPI
+    /// call, and skips the agreement (one MPI_Allreduce) it otherwise makes per exchange.
+    func promiseExchangeBound(bytes: Int?)
 }
 
 /// A pending non-blocking collective. `wait()` must be called exactly once.
@@ -70,6 +77,11 @@ public protocol TransportRequest: AnyObject {
     /// is still required). Callers overlapping compute with communication call this
     /// between pieces of work, as MPI libraries progress only inside their calls.
     func test() throws -> Bool
+}
+
+extension Transport {
+    /// Transports whose exchanges need no agreement on their path ignore the promise.
+    public func promiseExchangeBound(bytes: Int?) {}
 }
 
 extension TransportRequest {

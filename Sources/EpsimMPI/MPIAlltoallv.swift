@@ -29,7 +29,7 @@ extension MPICommunicator {
         precondition(sendCounts.count == size && sendDispls.count == size
                      && recvCounts.count == size && recvDispls.count == size,
                      "alltoallv needs one count and displacement per rank")
-        guard try allFit(sendCounts, sendDispls, recvCounts, recvDispls) else {
+        guard try allFit(sendCounts, sendDispls, recvCounts, recvDispls, of: T.self) else {
             let stride = MemoryLayout<T>.stride
             return try pairwise(send: UnsafeRawPointer(send.baseAddress), sendCounts: sendCounts, sendDispls: sendDispls,
                                 recv: UnsafeMutableRawPointer(recv.baseAddress), recvCounts: recvCounts,
@@ -58,7 +58,7 @@ extension MPICommunicator {
                      && recvCounts.count == size && recvDispls.count == size,
                      "alltoallv needs one count and displacement per rank")
         let stride = MemoryLayout<T>.stride
-        if try allFit(sendCounts, sendDispls, recvCounts, recvDispls) {
+        if try allFit(sendCounts, sendDispls, recvCounts, recvDispls, of: T.self) {
             // MPI reads the count and displacement arrays until the operation completes,
             // so each request owns its copy (several may be outstanding at once).
             let counts = int32Counts(sendCounts, sendDispls, recvCounts, recvDispls)
@@ -104,9 +104,15 @@ extension MPICommunicator {
         return fits(a) && fits(b) && fits(c) && fits(d)
     }
 
-    /// Whether every rank's counts and displacements fit (collective: one
-    /// MPI_Allreduce(MIN) of one integer), so that all ranks take the same path.
-    func allFit(_ a: [Int], _ b: [Int], _ c: [Int], _ d: [Int]) throws(MPIError) -> Bool {
+    /// Whether every rank's counts and displacements fit, so that all ranks take the
+    /// same path: known without asking when every rank promised a bound that fits
+    /// (`promisedBoundBytes`), else agreed by one MPI_Allreduce(MIN) of one integer.
+    func allFit<T>(_ a: [Int], _ b: [Int], _ c: [Int], _ d: [Int], of _: T.Type) throws(MPIError) -> Bool {
+        let stride = MemoryLayout<T>.stride
+        if let bound = promisedBoundBytes, bound / stride <= min(maxMessageElements, Int(Int32.max)) {
+            precondition(fitInt(a, b, c, d), "an exchange exceeds the promised bound of \(bound) bytes")
+            return true
+        }
         var fits: Int64 = fitInt(a, b, c, d) ? 1 : 0
         try mpi("MPI_Allreduce") {
             MPI_Allreduce(cmpishim_in_place(), &fits, 1, cmpishim_int64(), cmpishim_op_min(), comm)

@@ -13,6 +13,9 @@ public final class MPICommunicator {
     /// because MPI counts and displacements are C `int`s. Settable so tests can
     /// exercise the split path with small messages.
     public var maxMessageElements = Int(Int32.max)
+    /// Set by every rank alike (`MPITransport.promiseExchangeBound`): no count or
+    /// displacement of any rank exceeds this many bytes, so `allFit` need not ask.
+    public var promisedBoundBytes: Int?
     /// Committed MPI datatypes of n contiguous bytes, by n (element strides).
     var byteTypes: [Int: MPI_Datatype?] = [:]
     private var finalized = false

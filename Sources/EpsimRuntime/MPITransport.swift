@@ -85,6 +85,10 @@ public final class MPITransport: Transport {
             recv: recv, recvCounts: recvCounts, recvDispls: recvDispls))
     }
 
+    public func promiseExchangeBound(bytes: Int?) {
+        communicator.promisedBoundBytes = bytes
+    }
+
     /// The same argument checks as the emulated transport, so misuse fails alike.
     private func check(_ counts: [Int], _ displs: [Int], _ capacity: Int, _ what: String) throws {
         guard counts.count == size, displs.count == size else {

@@ -85,6 +85,10 @@ public enum Simulation {
              try FaultInjection.fromEnvironment())
         }
         stage.synchronize = settings.sync
+        // No exchange of this layout can carry more than every assignment of the world
+        // at the widest row: the same bound on every rank, from the config alone.
+        transport.promiseExchangeBound(bytes: exchangeBound(config, ranks: transport.size))
+        defer { transport.promiseExchangeBound(bytes: nil) }
         let P = transport.size, L = config.model.layers
         var totals = RoutingTotals(experts: config.model.experts)
         var traffic = [Int64](repeating: 0, count: 2 * P)  // dispatch bytes to each peer, then combine
@@ -145,6 +149,17 @@ public enum Simulation {
             phases: PhaseSummary(seconds: phaseSeconds, ranks: P, steps: config.steps),
             traffic: TrafficMatrix(gathered: trafficMatrix, ranks: P), metrics: metrics,
             events: events, verification: verification)
+    }
+
+    /// The largest count or displacement, in bytes, any exchange of `config` can have on
+    /// `ranks` ranks: every assignment of the world (Σ T_r · k) at the widest wire row.
+    /// nil when it overflows (then the transport agrees on each exchange's path).
+    static func exchangeBound(_ config: SimConfig, ranks: Int) -> Int? {
+        let assignments = (0..<ranks).reduce(0) { $0 + config.tokens(rank: $1, size: ranks) } * config.model.topK
+        let row = max(WireCodec.bytesPerRow(config.precision.dispatch, hidden: config.model.hidden),
+                      WireCodec.bytesPerRow(config.precision.combine, hidden: config.model.hidden))
+        let (bytes, overflow) = assignments.multipliedReportingOverflow(by: row)
+        return overflow ? nil : bytes
     }
 
     /// Every rank's recorded intervals, to rank 0: [rank] of flat event arrays.
