@@ -7,15 +7,7 @@ import Foundation
 final class ConfigRangeTests: XCTestCase {
     private func message(_ yaml: String, _ overrides: [String] = [], file: StaticString = #filePath,
                          line: UInt = #line) -> String {
-        do {
-            _ = try ConfigLoader.parse(yaml: yaml, file: "t.yaml", overrides: overrides)
-            XCTFail("expected an error", file: file, line: line)
-            return ""
-        } catch {
-            let text = "\(error)"
-            XCTAssertFalse(text.contains("\n"), "not one line: \(text)", file: file, line: line)
-            return text
-        }
+        configErrorMessage(yaml, overrides, file: file, line: line)
     }
 
     func testValuesThatUsedToTrapAreOneLine() {

@@ -7,18 +7,9 @@ final class ConfigTests: XCTestCase {
         try ConfigLoader.parse(yaml: yaml, file: "t.yaml", overrides: overrides)
     }
 
-    /// The one-line message of the error `yaml` (with `overrides`) produces.
     private func message(_ yaml: String, _ overrides: [String] = [], file: StaticString = #filePath,
                          line: UInt = #line) -> String {
-        do {
-            _ = try parse(yaml, overrides)
-            XCTFail("expected an error", file: file, line: line)
-            return ""
-        } catch {
-            let text = "\(error)"
-            XCTAssertFalse(text.contains("\n"), "not one line: \(text)", file: file, line: line)
-            return text
-        }
+        configErrorMessage(yaml, overrides, file: file, line: line)
     }
 
     func testEmptyDocumentGivesDefaults() throws {
