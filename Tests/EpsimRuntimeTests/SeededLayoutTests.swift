@@ -5,7 +5,10 @@ import EpsimConformance
 /// Seeded layouts finish and verify on 1 to 4 and 8 emulated ranks; the emulated
 /// transport fails any exchange in which ranks called different collectives.
 final class SeededLayoutTests: XCTestCase {
-    private func run(ranks: Int) { runEmulated(SeededLayoutConformance.checks, ranks: ranks) }
+    private func run(ranks: Int, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertFalse(SeededLayoutConformance.checks.isEmpty, file: file, line: line)
+        XCTAssertEqual(emulatedFailures(SeededLayoutConformance.checks, ranks: ranks), [], file: file, line: line)
+    }
 
     func testP1() { run(ranks: 1) }
     func testP2() { run(ranks: 2) }
