@@ -137,25 +137,26 @@ extension Transport {
         return result
     }
 
+    /// Convenience: every rank's `values` (any count per rank) on `root`, in rank order;
+    /// [] on the other ranks. Built on `gatherBytes`.
+    public func gatherArrays<T: BitwiseCopyable>(_ values: [T], root: Int = 0) throws -> [[T]] {
+        let bytes = values.withUnsafeBytes { Array($0) }
+        let stride = MemoryLayout<T>.stride
+        return try gatherBytes(bytes, root: root).map { piece in
+            piece.withUnsafeBytes { raw in
+                (0..<(raw.count / stride)).map { raw.loadUnaligned(fromByteOffset: $0 * stride, as: T.self) }
+            }
+        }
+    }
+
     /// Convenience: gathers `values` (same count on every rank) to `root`, in rank
     /// order, as `allgather` lays them out; [] on the other ranks. For figures only rank
     /// 0 reports: unlike `allgather`, no rank but the root holds P copies, so emulated
     /// ranks sharing one process need O(P × count) memory in all, not O(P² × count).
     public func gather<T: BitwiseCopyable>(_ values: [T], root: Int = 0) throws -> [T] {
-        let bytes = values.withUnsafeBytes { Array($0) }
-        let pieces = try gatherBytes(bytes, root: root)
-        guard rank == root else { return [] }
-        var result: [T] = []
-        result.reserveCapacity(values.count * size)
-        for piece in pieces {
-            precondition(piece.count == bytes.count, "gather needs the same count on every rank")
-            piece.withUnsafeBytes { raw in
-                for i in 0..<values.count {
-                    result.append(raw.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.stride, as: T.self))
-                }
-            }
-        }
-        return result
+        let pieces = try gatherArrays(values, root: root)
+        precondition(pieces.allSatisfy { $0.count == values.count }, "gather needs the same count on every rank")
+        return Array(pieces.joined())
     }
 
     /// Convenience: exchanges one `Int` with every rank.

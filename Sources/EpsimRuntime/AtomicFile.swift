@@ -148,44 +148,36 @@ public enum AtomicFile {
     /// /dev/fd/N, /proc/self/fd/N, /proc/PID/fd/N), directly or through links: such a
     /// path is written in place, never replaced by a rename.
     static func namesADescriptor(_ path: String) -> Bool {
-        func isDescriptor(_ p: String) -> Bool {
+        linkChain(path).contains { p in
             if ["/dev/stdout", "/dev/stderr", "/dev/stdin"].contains(p) || p.hasPrefix("/dev/fd/") { return true }
             let parts = p.split(separator: "/")
             return parts.count >= 4 && parts[0] == "proc" && parts[2] == "fd"
         }
-        var current = path
-        for _ in 0..<40 {
-            if isDescriptor(current) { return true }
-            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
-            let n = readlink(current, &buffer, buffer.count - 1)
-            guard n > 0 else { return false }
-            let link = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            let directory = current.lastIndex(of: "/").map { String(current[...$0]) } ?? ""
-            current = link.hasPrefix("/") ? link : directory + link
-        }
-        return false
     }
 
     /// `path` with symbolic links followed: realpath(3) when the target exists, else the
-    /// target a (dangling) link names, relative to the link's directory.
+    /// target a (dangling) link names.
     static func followingLinks(_ path: String) -> String {
         if let resolved = realpath(path, nil) {
             defer { free(resolved) }
             return String(cString: resolved)
         }
-        var current = path
-        for _ in 0..<40 {  // the kernel's own limit on nested links
+        return linkChain(path).last!
+    }
+
+    /// `path`, then each path its symbolic links name in turn (relative ones against
+    /// the link's directory), up to the kernel's limit of 40 nested links.
+    static func linkChain(_ path: String) -> [String] {
+        var chain = [path]
+        for _ in 0..<40 {
+            let current = chain.last!
             var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
             let n = readlink(current, &buffer, buffer.count - 1)
-            guard n > 0 else { return current }
+            guard n > 0 else { break }
             let link = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-            if link.hasPrefix("/") {
-                current = link
-            } else {
-                let directory = current.lastIndex(of: "/").map { String(current[...$0]) } ?? ""
-                current = directory + link
-            }
+            let directory = current.lastIndex(of: "/").map { String(current[...$0]) } ?? ""
+            chain.append(link.hasPrefix("/") ? link : directory + link)
         }
-        return current
+        return chain
     }
 }

@@ -1,5 +1,10 @@
 import EpsimCore
 
+/// The collectives of `EmulatedTransport`, as a deposit names them.
+enum EmulatedOperation: String, Sendable {
+    case barrier, allreduce, allgather, gather, alltoall, alltoallv, ialltoallv
+}
+
 /// One rank's side of an emulated exchange: where its outgoing bytes are and where its
 /// incoming bytes go, in bytes, one entry per peer.
 ///
@@ -7,10 +12,9 @@ import EpsimCore
 /// both buffers alive and untouched until its `wait` returns, and `wait` does not return
 /// while any copy touching them is in progress (also on the failure path).
 struct EmulatedDeposit: @unchecked Sendable {
-    /// The collective this rank called ("alltoallv", "barrier", ...): every rank of one
-    /// exchange must have called the same one (MPI would hang or corrupt memory; the
-    /// emulated transport reports it).
-    var operation: StaticString
+    /// The collective this rank called: every rank of one exchange must have called the
+    /// same one (MPI would hang or corrupt memory; the emulated transport reports it).
+    var operation: EmulatedOperation
     var send: UnsafeRawPointer?
     var sendCounts: [Int]
     var sendDispls: [Int]
@@ -46,7 +50,7 @@ final class EmulatedExchange {
     /// to every dst is what dst expects from src.
     func validate() -> String? {
         let first = deposits[0]!.operation
-        for r in 1..<size where deposits[r]!.operation.description != first.description {
+        for r in 1..<size where deposits[r]!.operation != first {
             return "collective mismatch: rank 0 called \(first) while rank \(r) called \(deposits[r]!.operation)"
         }
         for src in 0..<size {

@@ -25,7 +25,7 @@ public final class EmulatedTransport: Transport {
 
     public func barrier() throws {
         let none = [Int](repeating: 0, count: size)
-        try exchange(EmulatedDeposit(operation: "barrier", send: nil, sendCounts: none, sendDispls: none,
+        try exchange(EmulatedDeposit(operation: .barrier, send: nil, sendCounts: none, sendDispls: none,
                                      recv: nil, recvCounts: none, recvDispls: none))
     }
 
@@ -40,11 +40,11 @@ public final class EmulatedTransport: Transport {
     public func allgather<T: BitwiseCopyable>(
         _ send: UnsafeBufferPointer<T>, into recv: UnsafeMutableBufferPointer<T>
     ) throws {
-        try allgather(send, into: recv, operation: "allgather")
+        try allgather(send, into: recv, operation: .allgather)
     }
 
     private func allgather<T: BitwiseCopyable>(
-        _ send: UnsafeBufferPointer<T>, into recv: UnsafeMutableBufferPointer<T>, operation: StaticString
+        _ send: UnsafeBufferPointer<T>, into recv: UnsafeMutableBufferPointer<T>, operation: EmulatedOperation
     ) throws {
         guard recv.count == send.count * size else {
             throw TransportError.invalidArgument(
@@ -65,7 +65,7 @@ public final class EmulatedTransport: Transport {
         }
         var sizes = [Int](repeating: 0, count: size)
         try [send.count].withUnsafeBufferPointer { mine in
-            try sizes.withUnsafeMutableBufferPointer { try allgather(mine, into: $0, operation: "gather") }
+            try sizes.withUnsafeMutableBufferPointer { try allgather(mine, into: $0, operation: .gather) }
         }
         let total = rank == root ? sizes.reduce(0, +) : 0
         var recv = [UInt8](repeating: 0, count: total)
@@ -77,7 +77,7 @@ public final class EmulatedTransport: Transport {
         try send.withUnsafeBytes { s in
             try recv.withUnsafeMutableBytes { r in
                 try exchange(EmulatedDeposit(
-                    operation: "gather",
+                    operation: .gather,
                     send: s.baseAddress, sendCounts: sendCounts, sendDispls: Array(repeating: 0, count: size),
                     recv: r.baseAddress, recvCounts: recvCounts, recvDispls: displs))
             }
@@ -92,7 +92,7 @@ public final class EmulatedTransport: Transport {
         }
         let ones = Array(repeating: 1, count: size), displs = Array(0..<size)
         try post(send: send, sendCounts: ones, sendDispls: displs,
-                 recv: recv, recvCounts: ones, recvDispls: displs, operation: "alltoall").wait()
+                 recv: recv, recvCounts: ones, recvDispls: displs, operation: .alltoall).wait()
     }
 
     public func alltoallv<T: BitwiseCopyable>(
@@ -100,7 +100,7 @@ public final class EmulatedTransport: Transport {
         recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
     ) throws {
         try post(send: send, sendCounts: sendCounts, sendDispls: sendDispls,
-                 recv: recv, recvCounts: recvCounts, recvDispls: recvDispls, operation: "alltoallv").wait()
+                 recv: recv, recvCounts: recvCounts, recvDispls: recvDispls, operation: .alltoallv).wait()
     }
 
     public func ialltoallv<T: BitwiseCopyable>(
@@ -108,12 +108,12 @@ public final class EmulatedTransport: Transport {
         recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
     ) throws -> any TransportRequest {
         try post(send: send, sendCounts: sendCounts, sendDispls: sendDispls,
-                 recv: recv, recvCounts: recvCounts, recvDispls: recvDispls, operation: "ialltoallv")
+                 recv: recv, recvCounts: recvCounts, recvDispls: recvDispls, operation: .ialltoallv)
     }
 
     private func post<T: BitwiseCopyable>(
         send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
-        recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int], operation: StaticString
+        recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int], operation: EmulatedOperation
     ) throws -> EmulatedRequest {
         try check(counts: sendCounts, displs: sendDispls, capacity: send.count, what: "send")
         try check(counts: recvCounts, displs: recvDispls, capacity: recv.count, what: "receive")
@@ -152,7 +152,7 @@ public final class EmulatedTransport: Transport {
         try parts.withUnsafeMutableBufferPointer { recv in
             try post(send: UnsafeBufferPointer(values), sendCounts: blockCounts, sendDispls: blockStarts,
                      recv: recv, recvCounts: Array(repeating: mine, count: P), recvDispls: (0..<P).map { $0 * mine },
-                     operation: "allreduce").wait()
+                     operation: .allreduce).wait()
         }
         var reduced = [T](repeating: values[0], count: mine)
         for i in 0..<mine {
@@ -169,7 +169,7 @@ public final class EmulatedTransport: Transport {
         }
         try reduced.withUnsafeBufferPointer { send in
             try post(send: send, sendCounts: Array(repeating: mine, count: P), sendDispls: Array(repeating: 0, count: P),
-                     recv: values, recvCounts: blockCounts, recvDispls: blockStarts, operation: "allreduce").wait()
+                     recv: values, recvCounts: blockCounts, recvDispls: blockStarts, operation: .allreduce).wait()
         }
     }
 

@@ -21,44 +21,6 @@ public struct ReportedFailure: Error {}
 /// Starts the ranks, runs the same body on each, and turns failures into exactly one
 /// printed line and a non-zero exit on every rank.
 public enum Launcher {
-    /// The rank mpirun/srun gave this process, read from the environment before MPI is
-    /// initialized (so argument errors print once); nil outside a launcher.
-    public static var launchedRank: Int? {
-        for name in ["OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"] {
-            if let value = getenv(name), let rank = Int(String(cString: value)) { return rank }
-        }
-        return nil
-    }
-
-    /// The world size mpirun/srun announced in the environment; nil outside a launcher.
-    public static var launchedSize: Int? {
-        for name in ["OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE", "SLURM_NTASKS"] {
-            if let value = getenv(name), let size = Int(String(cString: value)) { return size }
-        }
-        return nil
-    }
-
-    /// The world size an MPI launcher gave this very process (OMPI_COMM_WORLD_SIZE,
-    /// PMIX_SIZE, PMI_SIZE); nil otherwise. Unlike `launchedSize` it ignores Slurm's
-    /// SLURM_NTASKS, which a batch script's own shell sees too.
-    public static var mpiWorldSize: Int? {
-        for name in ["OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE"] {
-            if let value = getenv(name), let size = Int(String(cString: value)) { return size }
-        }
-        return nil
-    }
-
-    /// The ranks on this rank's node, from Open MPI's OMPI_COMM_WORLD_LOCAL_RANK and
-    /// OMPI_COMM_WORLD_LOCAL_SIZE (ranks are placed on nodes in blocks by default); just
-    /// `rank` when the launcher does not say.
-    public static func nodeRanks(rank: Int, size: Int) -> Range<Int> {
-        func read(_ name: String) -> Int? { getenv(name).flatMap { Int(String(cString: $0)) } }
-        guard let local = read("OMPI_COMM_WORLD_LOCAL_RANK"), let count = read("OMPI_COMM_WORLD_LOCAL_SIZE"),
-              local <= rank, count >= 1 else { return rank..<(rank + 1) }
-        let first = rank - local
-        return first..<min(size, first + count)
-    }
-
     /// Runs `body` on every rank and returns the process exit code.
     ///
     /// - MPI: initializes MPI; a `ReportedFailure` exits 1 on every rank after

@@ -164,13 +164,6 @@ public enum Simulation {
 
     /// Every rank's recorded intervals, to rank 0: [rank] of flat event arrays.
     private static func gatherEvents(_ timer: PhaseTimer, transport: any Transport) throws -> [[Double]] {
-        let mine = Array(timer.events.prefix(timer.eventCount * PhaseTimer.eventFields))
-        let bytes = mine.withUnsafeBytes { Array($0) }
-        let all = try transport.gatherBytes(bytes, root: 0)
-        return all.map { part in
-            part.withUnsafeBytes { raw in
-                (0..<(raw.count / 8)).map { raw.loadUnaligned(fromByteOffset: $0 * 8, as: Double.self) }
-            }
-        }
+        try transport.gatherArrays(Array(timer.events.prefix(timer.eventCount * PhaseTimer.eventFields)))
     }
 }

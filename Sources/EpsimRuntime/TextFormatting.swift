@@ -54,3 +54,8 @@ extension String {
         return out
     }
 }
+
+/// A whole number without decimals ("300"), anything else as Swift writes it ("2.5").
+func shortNumber(_ value: Double) -> String {
+    value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(value)
+}

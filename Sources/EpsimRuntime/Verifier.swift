@@ -59,20 +59,12 @@ public enum Verifier {
         let L = stage.config.model.layers
         var input = VerificationInput(step: step, rows: [], finalExpert: [], outcome: [])
         for l in 0...L {
-            input.rows.append(try gather(stage.inputs[l].values, transport))
+            input.rows.append(try transport.gatherArrays(stage.inputs[l].values))
             if l < L {
-                input.finalExpert.append(try gather(stage.decisions[l].finalExpert, transport))
-                input.outcome.append(try gather(stage.decisions[l].outcome.map(\.rawValue), transport))
+                input.finalExpert.append(try transport.gatherArrays(stage.decisions[l].finalExpert))
+                input.outcome.append(try transport.gatherArrays(stage.decisions[l].outcome.map(\.rawValue)))
             }
         }
         return transport.rank == 0 ? input : nil
-    }
-
-    /// Gathers every rank's array to rank 0 (empty elsewhere).
-    private static func gather<T: BitwiseCopyable>(_ values: [T], _ transport: any Transport) throws -> [[T]] {
-        let bytes = values.withUnsafeBytes { Array($0) }
-        return try transport.gatherBytes(bytes, root: 0).map { piece in
-            piece.withUnsafeBytes { raw in Array(raw.bindMemory(to: T.self)) }
-        }
     }
 }

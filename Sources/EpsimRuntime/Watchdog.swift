@@ -85,7 +85,7 @@ public final class Watchdog: @unchecked Sendable {
             let waited = Int((now - lastChange).rounded())
             for (i, beat) in heartbeats.enumerated() {
                 Launcher.printError("\(rankNames[i])no progress for \(waited) s at \(beat.position); "
-                                    + "stopped by the watchdog (--timeout \(TextFormat.seconds(timeout)); "
+                                    + "stopped by the watchdog (--timeout \(shortNumber(timeout)); "
                                     + "raise it if a phase legitimately takes longer)")
             }
             TemporaryFiles.removeAll()
@@ -94,12 +94,5 @@ public final class Watchdog: @unchecked Sendable {
             if isCancelled { return }
             stop()
         }
-    }
-}
-
-enum TextFormat {
-    /// "300", "2.5".
-    static func seconds(_ value: Double) -> String {
-        value == value.rounded() && value < 1e15 ? String(Int(value)) : String(value)
     }
 }

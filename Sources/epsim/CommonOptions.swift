@@ -30,12 +30,3 @@ struct CommonOptions: ParsableArguments {
         emulate.map { .emulated(ranks: $0) } ?? .mpi
     }
 }
-
-/// `--emulate N` runs every rank as a thread of one process: under an mpirun of several
-/// processes each would run its own world and write the same files.
-func checkNotUnderMPI(_ emulate: Int?) throws {
-    if let n = emulate, let size = Launcher.mpiWorldSize, size > 1 {
-        throw ValidationError("--emulate \(n): runs the ranks as threads of one process, but mpirun started \(size) "
-                              + "processes; use either --emulate \(n) without mpirun or mpirun without --emulate")
-    }
-}

@@ -14,9 +14,3 @@ struct WatchdogOptions: ParsableArguments {
         }
     }
 }
-
-/// Refuses two options writing one file, an output replacing an input, or an empty path
-/// (`OutputPaths.checkDistinct`).
-func checkOutputs(_ outputs: [(option: String, path: String?)], inputs: [(option: String, path: String)]) throws {
-    do { try OutputPaths.checkDistinct(outputs, inputs: inputs) } catch { throw ValidationError("\(error)") }
-}
