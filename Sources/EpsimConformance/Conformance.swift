@@ -133,19 +133,30 @@ public enum Conformance {
         ConformanceCheck("two outstanding ialltoallv waited in reverse order") { t in
             let a = ExchangePlan(t) { src, dst in src + dst + 1 }
             let b = ExchangePlan(t) { src, dst in 2 * src + 3 * dst + 2 }
-            let requests = try [a.post(t, tag: 1), b.post(t, tag: 2)]
-            try requests[1].wait()
-            try requests[0].wait()
+            let first = try a.post(t, tag: 1), second = try b.post(t, tag: 2)
+            try second.wait()
+            try first.wait()
             try a.verify(t, tag: 1)
             try b.verify(t, tag: 2)
+        },
+        ConformanceCheck("an ialltoallv request dropped without wait completes before it goes") { t in
+            let a = ExchangePlan(t) { src, dst in 3 * src + dst + 1 }
+            _ = try a.post(t, tag: 4)
+            try expect(!a.send.isInFlight && !a.recv.isInFlight, "buffers released after the drop")
+            try a.verify(t, tag: 4)
         },
         ConformanceCheck("ialltoallv, then a blocking allreduce, then wait") { t in
             let a = ExchangePlan(t) { src, dst in (src * 5 + dst) % 7 + 1 }
             let request = try a.post(t, tag: 3)
             // Odd ranks wait first; even ranks reduce first. Legal in MPI; must not deadlock.
-            if t.rank % 2 == 1 { try request.wait() }
-            let sum = try t.allreduce([Int64(t.rank)], op: .sum)[0]
-            if t.rank % 2 == 0 { try request.wait() }
+            let sum: Int64
+            if t.rank % 2 == 1 {
+                try request.wait()
+                sum = try t.allreduce([Int64(t.rank)], op: .sum)[0]
+            } else {
+                sum = try t.allreduce([Int64(t.rank)], op: .sum)[0]
+                try request.wait()
+            }
             try expectEqual(sum, Int64(t.size * (t.size - 1) / 2), "allreduce")
             try a.verify(t, tag: 3)
         },
@@ -159,11 +170,13 @@ func payload(_ src: Int, _ dst: Int, _ i: Int, tag: Int) -> Float {
 }
 
 /// An alltoallv whose counts come from a formula of (src, dst), with optional gaps
-/// between blocks, and whose every element is checked.
+/// between blocks, and whose every element is checked. The elements are `Float`s in two
+/// wire buffers, so the same plan runs blocking and non-blocking.
 final class ExchangePlan: @unchecked Sendable {
     let sendCounts: [Int], sendDispls: [Int], recvCounts: [Int], recvDispls: [Int]
-    var send: [Float]
-    var recv: [Float]
+    let send: WireBuffer
+    let recv: WireBuffer
+    static let stride = MemoryLayout<Float>.stride
 
     init(_ t: any Transport, gap: Int = 0, count: (Int, Int) -> Int) {
         let P = t.size, me = t.rank
@@ -174,52 +187,57 @@ final class ExchangePlan: @unchecked Sendable {
         let sendTotal = offset
         offset = gap
         recvDispls = recvCounts.map { c in defer { offset += c + gap }; return offset }
-        send = Array(repeating: -1, count: sendTotal)
-        recv = Array(repeating: -7, count: offset)
+        send = WireBuffer(bytes: sendTotal * ExchangePlan.stride)
+        recv = WireBuffer(bytes: offset * ExchangePlan.stride)
+        send.withUnsafeMutableBytes { _ = $0.bindMemory(to: Float.self).initialize(repeating: -1) }
+        recv.withUnsafeMutableBytes { _ = $0.bindMemory(to: Float.self).initialize(repeating: -7) }
     }
 
     func fill(_ t: any Transport, tag: Int) {
-        for dst in 0..<t.size {
-            for i in 0..<sendCounts[dst] { send[sendDispls[dst] + i] = payload(t.rank, dst, i, tag: tag) }
-        }
-    }
-
-    /// Posts a non-blocking exchange; the plan's arrays must not be touched until wait.
-    func post(_ t: any Transport, tag: Int) throws -> any TransportRequest {
-        fill(t, tag: tag)
-        return try send.withUnsafeBufferPointer { s in
-            try recv.withUnsafeMutableBufferPointer { r in
-                // The array storage stays put: neither array is resized or copied before wait.
-                try t.ialltoallv(send: s, sendCounts: sendCounts, sendDispls: sendDispls,
-                                 recv: r, recvCounts: recvCounts, recvDispls: recvDispls)
+        send.withUnsafeMutableBytes { raw in
+            let send = raw.bindMemory(to: Float.self)
+            for dst in 0..<t.size {
+                for i in 0..<sendCounts[dst] { send[sendDispls[dst] + i] = payload(t.rank, dst, i, tag: tag) }
             }
         }
     }
 
+    /// Posts a non-blocking exchange; the buffers trap on access until it is waited for.
+    func post(_ t: any Transport, tag: Int) throws -> ExchangeRequest {
+        fill(t, tag: tag)
+        let bytes = { (values: [Int]) in values.map { $0 * ExchangePlan.stride } }
+        return try t.ialltoallv(send: send, sendCounts: bytes(sendCounts), sendDispls: bytes(sendDispls),
+                                recv: recv, recvCounts: bytes(recvCounts), recvDispls: bytes(recvDispls))
+    }
+
     func run(_ t: any Transport, tag: Int) throws {
         fill(t, tag: tag)
-        try send.withUnsafeBufferPointer { s in
-            try recv.withUnsafeMutableBufferPointer { r in
-                try t.alltoallv(send: s, sendCounts: sendCounts, sendDispls: sendDispls,
-                                recv: r, recvCounts: recvCounts, recvDispls: recvDispls)
+        try send.withUnsafeMutableBytes { s in
+            try recv.withUnsafeMutableBytes { r in
+                try t.alltoallv(send: UnsafeBufferPointer(s.bindMemory(to: Float.self)),
+                                sendCounts: sendCounts, sendDispls: sendDispls,
+                                recv: r.bindMemory(to: Float.self), recvCounts: recvCounts, recvDispls: recvDispls)
             }
         }
     }
 
     func verify(_ t: any Transport, tag: Int) throws {
-        var covered = [Bool](repeating: false, count: recv.count)
-        for src in 0..<t.size {
-            for i in 0..<recvCounts[src] {
-                let got = recv[recvDispls[src] + i], want = payload(src, t.rank, i, tag: tag)
-                if got != want {
-                    throw ConformanceFailure("rank \(t.rank): element \(i) from rank \(src) is \(got), expected \(want)")
+        try recv.withUnsafeBytes { raw in
+            let recv = raw.bindMemory(to: Float.self)
+            var covered = [Bool](repeating: false, count: recv.count)
+            for src in 0..<t.size {
+                for i in 0..<recvCounts[src] {
+                    let got = recv[recvDispls[src] + i], want = payload(src, t.rank, i, tag: tag)
+                    if got != want {
+                        throw ConformanceFailure("rank \(t.rank): element \(i) from rank \(src) is \(got), expected \(want)")
+                    }
+                    covered[recvDispls[src] + i] = true
                 }
-                covered[recvDispls[src] + i] = true
             }
-        }
-        // Gaps must be untouched.
-        for (i, c) in covered.enumerated() where !c && recv[i] != -7 {
-            throw ConformanceFailure("rank \(t.rank): receive buffer written outside the blocks at \(i)")
+            // Gaps must be untouched.
+            for (i, c) in covered.enumerated() where !c && recv[i] != -7 {
+                throw ConformanceFailure("rank \(t.rank): receive buffer written outside the blocks at \(i)")
+            }
         }
     }
 }

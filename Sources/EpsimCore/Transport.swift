@@ -55,12 +55,15 @@ public protocol Transport: AnyObject {
         send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
         recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]) throws
 
-    /// Non-blocking form of `alltoallv`. The exchange is complete when the returned
-    /// request's `wait()` returns; until then neither buffer may be touched.
-    func ialltoallv<T: BitwiseCopyable>(
-        send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
-        recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
-    ) throws -> any TransportRequest
+    /// Non-blocking variable all-to-all of bytes between two wire buffers: counts and
+    /// displacements in bytes, as in `alltoallv`. The returned request holds both buffers
+    /// (and its own copy of the counts) until the exchange completes, and the buffers
+    /// trap on any access until then. `wait()` consumes the request; a request dropped
+    /// without it is completed on the spot (see `ExchangeRequest`).
+    func ialltoallv(
+        send: WireBuffer, sendCounts: [Int], sendDispls: [Int],
+        recv: WireBuffer, recvCounts: [Int], recvDispls: [Int]
+    ) throws -> ExchangeRequest
 
     /// Promises that, until the next call, no rank's exchange has a count or
     /// displacement above `bytes` bytes (nil withdraws the promise). Every rank must
@@ -70,23 +73,48 @@ public protocol Transport: AnyObject {
     func promiseExchangeBound(bytes: Int?)
 }
 
-/// A pending non-blocking collective. `wait()` must be called exactly once.
-public protocol TransportRequest: AnyObject {
+/// A transport's side of a started exchange: the MPI requests or the emulated world's
+/// ticket, and what must stay alive until it completes. Both methods may be called
+/// after completion (then they return at once).
+public protocol PendingExchange: AnyObject {
+    /// Blocks until the exchange has completed and releases what it held.
     func wait() throws
-    /// Lets the exchange advance without blocking; true once it has completed (`wait()`
-    /// is still required). Callers overlapping compute with communication call this
-    /// between pieces of work, as MPI libraries progress only inside their calls.
+    /// Lets the exchange advance without blocking; true once it has completed.
     func test() throws -> Bool
+}
+
+/// A started non-blocking exchange, as DeepEP and MPI have them: it cannot be copied,
+/// `wait()` consumes it, and one dropped without `wait()` (an error thrown between post
+/// and wait) is completed before it goes, as rsmpi's `WaitGuard` does, so no exchange
+/// outlives the buffers it writes into. Errors of such a completion are ignored: the
+/// error that caused the drop is the one reported.
+public struct ExchangeRequest: ~Copyable {
+    private let pending: any PendingExchange
+
+    public init(_ pending: any PendingExchange) {
+        self.pending = pending
+    }
+
+    /// Blocks until the exchange has completed; its buffers may then be used again.
+    public consuming func wait() throws {
+        try pending.wait()
+    }
+
+    /// Lets the exchange advance without blocking (MPI libraries progress non-blocking
+    /// collectives only inside their calls, so overlapped work calls this between
+    /// pieces); true once it has completed. `wait()` is still required.
+    public func test() throws -> Bool {
+        try pending.test()
+    }
+
+    deinit {
+        try? pending.wait()
+    }
 }
 
 extension Transport {
     /// Transports whose exchanges need no agreement on their path ignore the promise.
     public func promiseExchangeBound(bytes: Int?) {}
-}
-
-extension TransportRequest {
-    /// Transports that progress on their own (or only in `wait`) need no test.
-    public func test() throws -> Bool { false }
 }
 
 /// Reduction operators for `Transport.allreduce`.

@@ -1,6 +1,9 @@
 import CMPI
 import CMPIShim
 
+/// Two bytes for the addresses of empty buffers, allocated once and never freed.
+nonisolated(unsafe) private let emptyPlaceholders = UnsafeMutableRawPointer.allocate(byteCount: 2, alignment: 1)
+
 /// One point-to-point message of the pairwise path: `bytes` bytes at `base` to or
 /// from `peer`. A nil base is allowed only with 0 bytes.
 struct PairwiseMessage {
@@ -48,43 +51,45 @@ extension MPICommunicator {
         }
     }
 
-    /// Non-blocking `alltoallv`: neither buffer may be touched until the request's
-    /// `wait()` returns.
-    public func ialltoallv<T: BitwiseCopyable>(
-        send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
-        recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
-    ) throws -> MPIRequest {
+    /// Non-blocking `alltoallv` of bytes: counts and displacements in bytes. The memory
+    /// behind `send` and `recv` must stay valid and untouched until the request
+    /// completes; `owners` are kept alive by the request until then (the caller's
+    /// buffer objects), and the request keeps its own copy of the counts, which MPI
+    /// reads until completion.
+    public func ialltoallv(
+        send: UnsafeRawBufferPointer, sendCounts: [Int], sendDispls: [Int],
+        recv: UnsafeMutableRawBufferPointer, recvCounts: [Int], recvDispls: [Int],
+        owners: [AnyObject]
+    ) throws(MPIError) -> MPIRequest {
         precondition(sendCounts.count == size && sendDispls.count == size
                      && recvCounts.count == size && recvDispls.count == size,
                      "alltoallv needs one count and displacement per rank")
-        let stride = MemoryLayout<T>.stride
-        if try allFit(sendCounts, sendDispls, recvCounts, recvDispls, of: T.self) {
-            // MPI reads the count and displacement arrays until the operation completes,
-            // so each request owns its copy (several may be outstanding at once).
+        if try allFit(sendCounts, sendDispls, recvCounts, recvDispls, of: UInt8.self) {
             let counts = int32Counts(sendCounts, sendDispls, recvCounts, recvDispls)
-            let type = try byteType(stride)
+            let type = cmpishim_byte()
             var request: MPI_Request? = nil
-            try withDistinctAddresses(send, recv) { sendAddress, recvAddress in
-                try counts.withUnsafeBufferPointer { c in
-                    let n = size
-                    try mpi("MPI_Ialltoallv") {
-                        MPI_Ialltoallv(sendAddress, c.baseAddress!, c.baseAddress! + n, type,
-                                       recvAddress, c.baseAddress! + 2 * n, c.baseAddress! + 3 * n,
-                                       type, comm, &request)
-                    }
+            let (sendAddress, recvAddress) = distinctAddresses(send.baseAddress, send.isEmpty,
+                                                               recv.baseAddress, recv.isEmpty)
+            try counts.withUnsafeBufferPointer { (c) throws(MPIError) in
+                let n = size, base = c.baseAddress!
+                try mpi("MPI_Ialltoallv") {
+                    MPI_Ialltoallv(sendAddress, base, base + n, type,
+                                   recvAddress, base + 2 * n, base + 3 * n, type, comm, &request)
                 }
             }
-            return MPIRequest(requests: [request], keepAlive: counts)
+            return MPIRequest(requests: [request], counts: counts, owners: owners)
         }
-        return try pairwise(send: UnsafeRawPointer(send.baseAddress), sendCounts: sendCounts, sendDispls: sendDispls,
-                            recv: UnsafeMutableRawPointer(recv.baseAddress), recvCounts: recvCounts,
-                            recvDispls: recvDispls, stride: stride)
+        let request = try pairwise(send: send.baseAddress, sendCounts: sendCounts, sendDispls: sendDispls,
+                                   recv: recv.baseAddress, recvCounts: recvCounts,
+                                   recvDispls: recvDispls, stride: 1)
+        request.owners = owners
+        return request
     }
 
     /// The split path: every pair's message as point-to-point pieces.
     private func pairwise(send: UnsafeRawPointer?, sendCounts: [Int], sendDispls: [Int],
                           recv: UnsafeMutableRawPointer?, recvCounts: [Int], recvDispls: [Int],
-                          stride: Int) throws -> MPIRequest {
+                          stride: Int) throws(MPIError) -> MPIRequest {
         let sendBase = UnsafeMutableRawPointer(mutating: send)
         let sends = (0..<size).map { p in
             PairwiseMessage(peer: p, base: sendBase.map { $0 + sendDispls[p] * stride }, bytes: sendCounts[p] * stride)
@@ -143,23 +148,29 @@ extension MPICommunicator {
         _ send: UnsafeBufferPointer<T>, _ recv: UnsafeMutableBufferPointer<T>,
         _ body: (UnsafeRawPointer, UnsafeMutableRawPointer) throws -> R
     ) throws -> R {
-        var placeholders: (UInt8, UInt8) = (0, 0)
-        return try withUnsafeMutableBytes(of: &placeholders) { placeholder in
-            let sendAddress = send.isEmpty ? UnsafeRawPointer(placeholder.baseAddress!)
-                                           : UnsafeRawPointer(send.baseAddress!)
-            let recvAddress = recv.isEmpty ? placeholder.baseAddress! + 1
-                                           : UnsafeMutableRawPointer(recv.baseAddress!)
-            precondition(sendAddress != UnsafeRawPointer(recvAddress),
-                         "alltoallv: send and receive buffers must not alias")
-            return try body(sendAddress, recvAddress)
-        }
+        let (s, r) = distinctAddresses(UnsafeRawPointer(send.baseAddress), send.isEmpty,
+                                       UnsafeMutableRawPointer(recv.baseAddress), recv.isEmpty)
+        return try body(s, r)
+    }
+
+    /// The addresses `withDistinctAddresses` passes: an empty side gets one of two
+    /// placeholder bytes allocated once for the process, so a pending request never
+    /// holds the address of something that goes away (a stack slot, an empty array).
+    func distinctAddresses(_ send: UnsafeRawPointer?, _ sendEmpty: Bool,
+                           _ recv: UnsafeMutableRawPointer?, _ recvEmpty: Bool)
+        -> (UnsafeRawPointer, UnsafeMutableRawPointer) {
+        let sendAddress = sendEmpty || send == nil ? UnsafeRawPointer(emptyPlaceholders) : send!
+        let recvAddress = recvEmpty || recv == nil ? emptyPlaceholders + 1 : recv!
+        precondition(sendAddress != UnsafeRawPointer(recvAddress),
+                     "alltoallv: send and receive buffers must not alias")
+        return (sendAddress, recvAddress)
     }
 
     /// Posts every message as pieces of at most `maxMessageElements` elements. Pieces
     /// between the same pair keep their order (MPI's non-overtaking rule), so one tag
     /// suffices.
     func pairwise(sends: [PairwiseMessage], recvs: [PairwiseMessage], tag: Int32,
-                  elementBytes: Int = 1) throws -> MPIRequest {
+                  elementBytes: Int = 1) throws(MPIError) -> MPIRequest {
         let pieceBytes = max(1, min(maxMessageElements, Int(Int32.max))) * elementBytes
         let type = try byteType(elementBytes)
         var requests: [MPI_Request?] = []
@@ -185,42 +196,59 @@ extension MPICommunicator {
     }
 }
 
-/// Pending MPI operations; `wait()` completes them all. Waiting again is a no-op.
+/// Pending MPI operations and everything they use: the count and displacement arrays
+/// MPI reads until completion and the objects that own the memory being sent and
+/// received. `wait()` completes them all; waiting again is a no-op. A request released
+/// while operations are pending completes them first (MPI_Waitall), so MPI never
+/// writes into memory that has been given back.
 public final class MPIRequest {
     private var requests: [MPI_Request?]
-    /// Arrays MPI reads until completion (counts and displacements).
-    private var keepAlive: [Int32]
+    /// MPI_Ialltoallv's counts and displacements, read by MPI until completion.
+    private var counts: [Int32]
+    /// Owners of the buffers, kept alive until completion.
+    var owners: [AnyObject]
 
-    init(requests: [MPI_Request?], keepAlive: [Int32] = []) {
+    init(requests: [MPI_Request?], counts: [Int32] = [], owners: [AnyObject] = []) {
         self.requests = requests
-        self.keepAlive = keepAlive
+        self.counts = counts
+        self.owners = owners
     }
+
+    deinit {
+        guard !requests.isEmpty else { return }
+        let count = Int32(requests.count)
+        _ = requests.withUnsafeMutableBufferPointer { r in
+            MPI_Waitall(count, r.baseAddress!, cmpishim_statuses_ignore())
+        }
+    }
+
+    /// Whether every operation has completed and been waited for.
+    public var isComplete: Bool { requests.isEmpty }
 
     /// Lets the operations advance without blocking (MPI_Testall: Open MPI progresses
     /// non-blocking collectives only inside MPI calls). Returns whether all completed;
     /// `wait()` must still be called.
-    public func test() throws -> Bool {
+    public func test() throws(MPIError) -> Bool {
         guard !requests.isEmpty else { return true }
         let count = Int32(requests.count)
         var flag: Int32 = 0
-        try requests.withUnsafeMutableBufferPointer { r in
+        try requests.withUnsafeMutableBufferPointer { (r) throws(MPIError) in
             try mpi("MPI_Testall") { MPI_Testall(count, r.baseAddress!, &flag, cmpishim_statuses_ignore()) }
         }
         return flag != 0
     }
 
-    public func wait() throws {
+    /// Completes every operation (MPI_Waitall) and releases what they held.
+    public func wait() throws(MPIError) {
         guard !requests.isEmpty else { return }
         let count = Int32(requests.count)
         defer {
             requests.removeAll()
-            keepAlive.removeAll()
+            counts.removeAll()
+            owners.removeAll()
         }
-        try requests.withUnsafeMutableBufferPointer { r in
+        try requests.withUnsafeMutableBufferPointer { (r) throws(MPIError) in
             try mpi("MPI_Waitall") { MPI_Waitall(count, r.baseAddress!, cmpishim_statuses_ignore()) }
         }
     }
-
-    /// Same as `waitAll`, for call sites that read better that way.
-    func waitAll() throws { try wait() }
 }

@@ -173,7 +173,7 @@ public final class MPICommunicator {
                         recvs.append(PairwiseMessage(peer: r, base: rbuf.baseAddress.map { $0 + offsets[r] }, bytes: Int(sizes[r])))
                     }
                 }
-                try pairwise(sends: sends, recvs: recvs, tag: 11).waitAll()
+                try pairwise(sends: sends, recvs: recvs, tag: 11).wait()
             }
         }
         guard rank == root else { return [] }

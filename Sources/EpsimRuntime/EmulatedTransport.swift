@@ -103,12 +103,21 @@ public final class EmulatedTransport: Transport {
                  recv: recv, recvCounts: recvCounts, recvDispls: recvDispls, operation: .alltoallv).wait()
     }
 
-    public func ialltoallv<T: BitwiseCopyable>(
-        send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
-        recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
-    ) throws -> any TransportRequest {
-        try post(send: send, sendCounts: sendCounts, sendDispls: sendDispls,
-                 recv: recv, recvCounts: recvCounts, recvDispls: recvDispls, operation: .ialltoallv)
+    public func ialltoallv(
+        send: WireBuffer, sendCounts: [Int], sendDispls: [Int],
+        recv: WireBuffer, recvCounts: [Int], recvDispls: [Int]
+    ) throws -> ExchangeRequest {
+        let exchange = WireExchange(send: send, recv: recv)
+        do {
+            let s = UnsafeBufferPointer(exchange.sendBytes.bindMemory(to: UInt8.self))
+            let r = exchange.recvBytes.bindMemory(to: UInt8.self)
+            let ticket = try post(send: s, sendCounts: sendCounts, sendDispls: sendDispls,
+                                  recv: r, recvCounts: recvCounts, recvDispls: recvDispls, operation: .ialltoallv)
+            return ExchangeRequest(EmulatedPendingExchange(ticket, exchange))
+        } catch {
+            exchange.end()
+            throw error
+        }
     }
 
     private func post<T: BitwiseCopyable>(
@@ -187,8 +196,9 @@ public final class EmulatedTransport: Transport {
     }
 }
 
-/// A pending emulated `ialltoallv`.
-final class EmulatedRequest: TransportRequest {
+/// A deposited emulated exchange: `wait()` blocks until every rank has deposited its
+/// side and this rank's blocks have been copied. Waiting again is a no-op.
+final class EmulatedRequest {
     private let world: EmulatedWorld
     private let rank: Int
     private let id: Int
@@ -205,6 +215,26 @@ final class EmulatedRequest: TransportRequest {
         waited = true
         try world.wait(rank: rank, id: id)
     }
+}
+
+/// A started emulated `ialltoallv` between two wire buffers, released once complete.
+private final class EmulatedPendingExchange: PendingExchange {
+    let ticket: EmulatedRequest
+    let exchange: WireExchange
+
+    init(_ ticket: EmulatedRequest, _ exchange: WireExchange) {
+        self.ticket = ticket
+        self.exchange = exchange
+    }
+
+    func wait() throws {
+        guard !exchange.ended else { return }
+        defer { exchange.end() }
+        try ticket.wait()
+    }
+
+    /// The emulated world copies inside `wait`, so nothing completes before it.
+    func test() throws -> Bool { exchange.ended }
 }
 
 /// gethostname(2), or "unknown".

@@ -74,15 +74,23 @@ public final class MPITransport: Transport {
                                    recv: recv, recvCounts: recvCounts, recvDispls: recvDispls)
     }
 
-    public func ialltoallv<T: BitwiseCopyable>(
-        send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
-        recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
-    ) throws -> any TransportRequest {
-        try check(sendCounts, sendDispls, send.count, "send")
-        try check(recvCounts, recvDispls, recv.count, "receive")
-        return MPIPendingExchange(try communicator.ialltoallv(
-            send: send, sendCounts: sendCounts, sendDispls: sendDispls,
-            recv: recv, recvCounts: recvCounts, recvDispls: recvDispls))
+    public func ialltoallv(
+        send: WireBuffer, sendCounts: [Int], sendDispls: [Int],
+        recv: WireBuffer, recvCounts: [Int], recvDispls: [Int]
+    ) throws -> ExchangeRequest {
+        try check(sendCounts, sendDispls, send.byteCount, "send")
+        try check(recvCounts, recvDispls, recv.byteCount, "receive")
+        let exchange = WireExchange(send: send, recv: recv)
+        do {
+            let request = try communicator.ialltoallv(
+                send: UnsafeRawBufferPointer(exchange.sendBytes), sendCounts: sendCounts, sendDispls: sendDispls,
+                recv: exchange.recvBytes, recvCounts: recvCounts, recvDispls: recvDispls,
+                owners: [send, recv])
+            return ExchangeRequest(MPIPendingExchange(request, exchange))
+        } catch {
+            exchange.end()
+            throw error
+        }
     }
 
     public func promiseExchangeBound(bytes: Int?) {
@@ -102,11 +110,27 @@ public final class MPITransport: Transport {
     }
 }
 
-private final class MPIPendingExchange: TransportRequest {
+/// A started MPI exchange between two wire buffers: the MPI request holds the buffers
+/// and the counts; the buffers are released for use once it has completed.
+private final class MPIPendingExchange: PendingExchange {
     let request: MPIRequest
-    init(_ request: MPIRequest) { self.request = request }
-    func wait() throws { try request.wait() }
-    func test() throws -> Bool { try request.test() }
+    let exchange: WireExchange
+
+    init(_ request: MPIRequest, _ exchange: WireExchange) {
+        self.request = request
+        self.exchange = exchange
+    }
+
+    func wait() throws {
+        guard !exchange.ended else { return }
+        defer { exchange.end() }
+        try request.wait()
+    }
+
+    func test() throws -> Bool {
+        guard !exchange.ended else { return true }
+        return try request.test()
+    }
 }
 
 extension ReduceOp {

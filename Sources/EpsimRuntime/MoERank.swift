@@ -17,8 +17,8 @@ public final class MoERank {
     /// buffers and handle, so chunks can be in flight at once.
     public let dispatchers: [TokenDispatcher]
     /// Exchanges in flight, per chunk.
-    private var pendingDispatch: [(any TransportRequest)?]
-    private var pendingCombine: [(any TransportRequest)?]
+    private let pendingDispatch: [PendingSlot]
+    private let pendingCombine: [PendingSlot]
     private let compute: ExpertCompute
     /// [layer][local expert] weights; empty with modeled compute.
     private let localWeights: [[ExpertWeights]]
@@ -64,8 +64,8 @@ public final class MoERank {
             TokenDispatcher(layout: placement, rank: rank, hidden: m.hidden, topK: m.topK,
                             dispatch: config.precision.dispatch, combine: config.precision.combine)
         }
-        pendingDispatch = Array(repeating: nil, count: config.overlapChunks)
-        pendingCombine = pendingDispatch
+        pendingDispatch = (0..<config.overlapChunks).map { _ in PendingSlot() }
+        pendingCombine = (0..<config.overlapChunks).map { _ in PendingSlot() }
         compute = ExpertCompute(hidden: m.hidden, ffn: m.ffn)
         if case .real = config.compute {
             let held = layout.local[rank], seed = config.seed
@@ -126,9 +126,8 @@ public final class MoERank {
         for c in 0..<chunks {
             if c + 1 < chunks { try post(chunk: c + 1, layer: layer, transport: transport, timer: timer) }
             let d = dispatchers[c]
-            if let pending = pendingDispatch[c] {
-                try timer.time(.dispatch) { try pending.wait() }
-                pendingDispatch[c] = nil
+            if pendingDispatch[c].isPending {
+                try timer.time(.dispatch) { try pendingDispatch[c].wait() }
             }
             timer.time(.permute) { d.dispatchPostprocess(decode: !isModeled) }
             if let r = record {
@@ -151,7 +150,7 @@ public final class MoERank {
                 if chunks == 1 {
                     try d.tokenCombine(transport: transport)
                 } else {
-                    pendingCombine[c] = try d.startCombine(transport: transport)
+                    pendingCombine[c].request = try d.startCombine(transport: transport)
                 }
             }
             record?.exchanges.append(.init(kind: .combine, chunk: c, handle: d.handle))
@@ -218,7 +217,7 @@ public final class MoERank {
                 try d.tokenDispatch(transport: transport)   // blocking: nothing to overlap with
             } else {
                 try d.exchangeCounts(transport: transport)
-                pendingDispatch[c] = try d.startDispatch(transport: transport)
+                pendingDispatch[c].request = try d.startDispatch(transport: transport)
             }
         }
         record?.exchanges.append(.init(kind: .dispatch, chunk: c, handle: d.handle))
@@ -229,9 +228,8 @@ public final class MoERank {
     /// Waits for chunk `c`'s combine and adds its rows into the layer output (after the
     /// shared experts when `shared`, i.e. without overlap).
     private func finishCombine(chunk c: Int, layer: Int, timer: PhaseTimer, shared: Bool) throws {
-        if let pending = pendingCombine[c] {
-            try timer.time(.combine) { try pending.wait() }
-            pendingCombine[c] = nil
+        if pendingCombine[c].isPending {
+            try timer.time(.combine) { try pendingCombine[c].wait() }
         }
         if shared { runShared(layer, timer: timer) }
         let range = tokenRange(chunk: c)
@@ -293,8 +291,7 @@ public final class MoERank {
     /// inside MPI calls).
     private func progressPending() throws {
         guard dispatchers.count > 1 else { return }
-        for r in pendingDispatch { if let r { _ = try r.test() } }
-        for r in pendingCombine { if let r { _ = try r.test() } }
+        for slot in pendingDispatch + pendingCombine { _ = try slot.test() }
     }
 
     /// Seconds each permute/unpermute stage of `layer` takes when run again on the last
@@ -347,6 +344,29 @@ public final class MoERank {
         guard rows > 0, let seconds = ExpertCost.modeledSeconds(tokens: rows, model: config.model,
                                                                 compute: config.compute) else { return }
         preciseSleep(seconds)
+    }
+}
+
+/// One chunk's exchange in flight, if any.
+final class PendingSlot {
+    var request: ExchangeRequest?
+
+    var isPending: Bool {
+        switch request {
+        case .some: return true
+        case .none: return false
+        }
+    }
+
+    func wait() throws {
+        if let r = request.take() { try r.wait() }
+    }
+
+    func test() throws -> Bool {
+        switch request {
+        case .some(let r): return try r.test()
+        case .none: return true
+        }
     }
 }
 

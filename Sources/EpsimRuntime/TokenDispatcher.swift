@@ -27,8 +27,8 @@ public final class TokenDispatcher {
     public let dispatchRowBytes: Int
     public let combineRowBytes: Int
 
-    private var sendBuffer: [UInt8] = []
-    private var recvBuffer: [UInt8] = []
+    private let sendBuffer = WireBuffer()
+    private let recvBuffer = WireBuffer()
     /// Expert-major input rows [recvRows × H], then (in place of nothing) outputs come
     /// from the caller's buffer of the same shape.
     public private(set) var expertInput: [Float] = []
@@ -97,7 +97,7 @@ public final class TokenDispatcher {
         let rowBytes = dispatchRowBytes
         // Sized for the return trip too (combine rows come back into this buffer), so
         // no later grow can replace it and lose the packed rows.
-        LargeBuffer.grow(&sendBuffer, to: rows * max(rowBytes, combineRowBytes))
+        sendBuffer.reserve(bytes: rows * max(rowBytes, combineRowBytes))
         let k = topK, H = hidden, precision = dispatchPrecision
         h.sendSlot.withUnsafeBufferPointer { slots in
             sendBuffer.withUnsafeMutableBytes { out in
@@ -134,18 +134,18 @@ public final class TokenDispatcher {
             h.recvRowCounts[q] = offset - h.recvRowDispls[q]
         }
         h.recvRows = offset
-        LargeBuffer.grow(&recvBuffer, to: offset * max(dispatchRowBytes, combineRowBytes))
+        recvBuffer.reserve(bytes: offset * max(dispatchRowBytes, combineRowBytes))
     }
 
     /// Token dispatch, second half: starts the payload all-to-allv. Neither buffer of
     /// this dispatcher may be touched until the request's `wait()` has returned.
-    public func startDispatch(transport: any Transport) throws -> any TransportRequest {
+    public func startDispatch(transport: any Transport) throws -> ExchangeRequest {
         try dispatchPayload(transport: transport, blocking: false)!
     }
 
     /// The dispatch payload: packed rows out of the send buffer into the receive buffer.
     @discardableResult
-    private func dispatchPayload(transport: any Transport, blocking: Bool) throws -> (any TransportRequest)? {
+    private func dispatchPayload(transport: any Transport, blocking: Bool) throws -> ExchangeRequest? {
         try exchange(sendRows: handle.sendRowCounts, sendDispls: handle.sendRowDispls,
                      recvRows: handle.recvRowCounts, recvDispls: handle.recvRowDispls,
                      rowBytes: dispatchRowBytes, send: sendBuffer, recv: recvBuffer, transport: transport,
@@ -194,7 +194,7 @@ public final class TokenDispatcher {
     public func combinePreprocess(expertOutput y: UnsafeBufferPointer<Float>) {
         let h = handle, H = hidden, rowBytes = combineRowBytes, precision = combinePrecision
         assert(y.count >= h.recvRows * H)
-        LargeBuffer.grow(&recvBuffer, to: h.recvRows * rowBytes)
+        recvBuffer.reserve(bytes: h.recvRows * rowBytes)
         let rows = h.recvRows
         h.expertRowSource.withUnsafeBufferPointer { source in
             recvBuffer.withUnsafeMutableBytes { out in
@@ -210,7 +210,7 @@ public final class TokenDispatcher {
     /// rows are all-zero bytes (which every wire format decodes to 0).
     public func combinePreprocessZeros() {
         let bytes = handle.recvRows * combineRowBytes
-        LargeBuffer.grow(&recvBuffer, to: bytes)
+        recvBuffer.reserve(bytes: bytes)
         recvBuffer.withUnsafeMutableBytes { out in
             if bytes > 0 { out.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
         }
@@ -222,14 +222,14 @@ public final class TokenDispatcher {
     }
 
     /// Starts the combine all-to-allv.
-    public func startCombine(transport: any Transport) throws -> any TransportRequest {
+    public func startCombine(transport: any Transport) throws -> ExchangeRequest {
         try combinePayload(transport: transport, blocking: false)!
     }
 
     /// The combine payload. The return trip reuses the dispatch buffers: outputs go out
     /// from the receive buffer and come back into the send buffer.
     @discardableResult
-    private func combinePayload(transport: any Transport, blocking: Bool) throws -> (any TransportRequest)? {
+    private func combinePayload(transport: any Transport, blocking: Bool) throws -> ExchangeRequest? {
         let h = handle
         return try exchange(sendRows: h.recvRowCounts, sendDispls: h.recvRowDispls,
                             recvRows: h.sendRowCounts, recvDispls: h.sendRowDispls,
@@ -283,8 +283,8 @@ public final class TokenDispatcher {
     /// while the exchange is in flight) must not be touched until it completes.
     @discardableResult
     private func exchange(sendRows: [Int], sendDispls: [Int], recvRows: [Int], recvDispls: [Int],
-                          rowBytes: Int, send: [UInt8], recv: [UInt8],
-                          transport: any Transport, blocking: Bool) throws -> (any TransportRequest)? {
+                          rowBytes: Int, send: WireBuffer, recv: WireBuffer,
+                          transport: any Transport, blocking: Bool) throws -> ExchangeRequest? {
         let h = handle
         for p in 0..<layout.ranks {
             h.sendBytes[p] = sendRows[p] * rowBytes
@@ -292,16 +292,18 @@ public final class TokenDispatcher {
             h.recvBytes[p] = recvRows[p] * rowBytes
             h.recvByteDispls[p] = recvDispls[p] * rowBytes
         }
-        // The arrays' storage is owned by this dispatcher and stays put until the
-        // request completes (MoERank waits before touching either buffer again).
-        let s = send.withUnsafeBufferPointer { $0 }
-        let r = recv.withUnsafeBufferPointer { UnsafeMutableBufferPointer(mutating: $0) }
         if blocking {
-            try transport.alltoallv(send: s, sendCounts: h.sendBytes, sendDispls: h.sendByteDispls,
-                                    recv: r, recvCounts: h.recvBytes, recvDispls: h.recvByteDispls)
+            try send.withUnsafeMutableBytes { s in
+                try recv.withUnsafeMutableBytes { r in
+                    try transport.alltoallv(send: UnsafeBufferPointer(s.bindMemory(to: UInt8.self)),
+                                            sendCounts: h.sendBytes, sendDispls: h.sendByteDispls,
+                                            recv: r.bindMemory(to: UInt8.self),
+                                            recvCounts: h.recvBytes, recvDispls: h.recvByteDispls)
+                }
+            }
             return nil
         }
-        return try transport.ialltoallv(send: s, sendCounts: h.sendBytes, sendDispls: h.sendByteDispls,
-                                        recv: r, recvCounts: h.recvBytes, recvDispls: h.recvByteDispls)
+        return try transport.ialltoallv(send: send, sendCounts: h.sendBytes, sendDispls: h.sendByteDispls,
+                                        recv: recv, recvCounts: h.recvBytes, recvDispls: h.recvByteDispls)
     }
 }

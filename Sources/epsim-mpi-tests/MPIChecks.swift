@@ -74,12 +74,18 @@ enum MPIChecks {
         for dst in 0..<P {
             for i in 0..<sendCounts[dst] { send[sendDispls[dst] + i] = Float((me * 31 + dst * 17 + i) % 65_521) }
         }
+        if nonBlocking {
+            // The same exchange between wire buffers, counts in bytes.
+            let stride = MemoryLayout<Float>.stride, bytes = { (v: [Int]) in v.map { $0 * stride } }
+            let sendWire = WireBuffer(bytes: send.count * stride), recvWire = WireBuffer(bytes: recv.count * stride)
+            sendWire.withUnsafeMutableBytes { raw in send.withUnsafeBytes { raw.copyMemory(from: $0) } }
+            try t.ialltoallv(send: sendWire, sendCounts: bytes(sendCounts), sendDispls: bytes(sendDispls),
+                             recv: recvWire, recvCounts: bytes(recvCounts), recvDispls: bytes(recvDispls)).wait()
+            recvWire.withUnsafeBytes { raw in recv.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<$0.count])) } }
+        }
         try send.withUnsafeBufferPointer { s in
             try recv.withUnsafeMutableBufferPointer { r in
-                if nonBlocking {
-                    try t.ialltoallv(send: s, sendCounts: sendCounts, sendDispls: sendDispls,
-                                     recv: r, recvCounts: recvCounts, recvDispls: recvDispls).wait()
-                } else {
+                if !nonBlocking {
                     try t.alltoallv(send: s, sendCounts: sendCounts, sendDispls: sendDispls,
                                     recv: r, recvCounts: recvCounts, recvDispls: recvDispls)
                 }
