@@ -33,15 +33,15 @@ public enum Bench {
         var memory = MemoryCheck(steps: 0, residentBefore: 0, residentAfter: 0)
         var settings = Simulation.Settings(sync: true)
         settings.recordLastStep = true
-        let result = try Simulation.execute(config, transport: transport, settings: settings) { stage, _ in
-            samples = try measure(stage, transport: transport, options: options)
-            memory = try checkMemory(stage, transport: transport, steps: options.memorySteps,
+        let result = try Simulation.execute(config, transport: transport, settings: settings) { finished in
+            samples = try measure(finished, transport: transport, options: options)
+            memory = try checkMemory(finished.rank, transport: transport, steps: options.memorySteps,
                                      from: config.warmupSteps + config.steps)
         }
         let gathered = try samples.gathered(transport)
         let resident = try transport.allgather([memory.residentBefore, memory.residentAfter])
         guard let result, let gathered else { return nil }
-        return BenchReport(result: result, baselines: gathered, options: options,
+        return BenchReport(result: result, samples: gathered, options: options,
                            memory: MemoryCheck(steps: memory.steps,
                                                residentBefore: stride(from: 0, to: resident.count, by: 2).map { resident[$0] }.reduce(0, +),
                                                residentAfter: stride(from: 1, to: resident.count, by: 2).map { resident[$0] }.reduce(0, +)))
@@ -49,36 +49,35 @@ public enum Bench {
 
     // MARK: baselines
 
-    /// Seconds per iteration of each baseline on this rank.
+    /// The bare operations the layer's parts are compared with.
+    public enum Baseline: Int, CaseIterable, Sendable {
+        /// Every recorded dispatch and combine payload as one bare all-to-allv.
+        case exchange
+        /// Every recorded expert block as bare sgemm calls.
+        case sgemm
+        /// The permute and unpermute bytes as memcpy.
+        case memcpy
+        /// The gate product as a bare sgemm (gating workload).
+        case gating
+    }
+
+    /// The stages whose own times the report lists: the permute and unpermute work.
+    public static let permuteStages: [Stage] = [.capacity, .dispatchPreprocess, .dispatchPostprocess,
+                                                .combinePreprocess, .combinePostprocess]
+
+    /// Samples on one rank, and after `gathered` on rank 0 for every rank: seconds per
+    /// iteration of each baseline, and seconds per counted step of each permute stage
+    /// (summed over layers), measured inside the layer's own steps.
     struct BaselineSamples {
-        var exchange: [Double] = []   // all recorded dispatch + combine payloads, bare
-        var sgemm: [Double] = []      // all recorded expert blocks as bare sgemm calls
-        var memcpy: [Double] = []     // permute + unpermute bytes as memcpy
-        var gating: [Double] = []     // the gate product as a bare sgemm (gating workload)
-        /// Per iteration, each permute/unpermute stage run again on its own (decisions,
-        /// dispatch pre, dispatch post, combine pre, combine post), summed over layers.
-        var stages: [[Double]] = Array(repeating: [], count: 5)
+        var baselines: [Baseline: [Double]] = [:]
+        var stages: [Stage: [Double]] = [:]
 
-        static let kinds = 4 + 5
-
-        /// Every rank's samples on rank 0, kind by kind: [kind][rank × iteration].
-        func gathered(_ transport: any Transport) throws -> [[Double]]? {
-            let n = exchange.count
-            var flat: [Double] = []
-            for list in [exchange, sgemm, memcpy, gating] + stages {
-                flat += list.count == n ? list : Array(repeating: 0, count: n)
-            }
-            let all = try transport.allgather(flat)
-            guard transport.rank == 0 else { return nil }
-            let kinds = BaselineSamples.kinds
-            var out = [[Double]](repeating: [], count: kinds)
-            for k in 0..<kinds {
-                for r in 0..<transport.size {
-                    let start = (r * kinds + k) * n
-                    out[k] += all[start..<(start + n)]
-                }
-            }
-            return out
+        /// Every rank's samples on rank 0, rank after rank; nil elsewhere. Collective.
+        func gathered(_ transport: any Transport) throws -> BaselineSamples? {
+            var out = BaselineSamples()
+            for b in Baseline.allCases { out.baselines[b] = try transport.gather(baselines[b] ?? []) }
+            for s in Bench.permuteStages { out.stages[s] = try transport.gather(stages[s] ?? []) }
+            return transport.rank == 0 ? out : nil
         }
     }
 
@@ -97,39 +96,50 @@ public enum Bench {
         return out
     }
 
-    static func measure(_ stage: MoERank, transport: any Transport, options: Options) throws -> BaselineSamples {
-        guard let shapes = stage.record else { return BaselineSamples() }
-        stage.record = nil
-        let c = stage.config, H = c.model.hidden, F = c.model.ffn
+    static func measure(_ finished: Simulation.Finished, transport: any Transport, options: Options) throws -> BaselineSamples {
+        guard let shapes = finished.shapes else { return BaselineSamples() }
+        let stage = finished.rank, c = stage.config, H = c.model.hidden, F = c.model.ffn
         var samples = BaselineSamples()
+
+        // The permute stages as the layer ran them, per counted step.
+        let timer = finished.timer, count = Stage.allCases.count
+        for s in permuteStages {
+            samples.stages[s] = (0..<timer.steps).map { timer.stageSeconds[$0 * count + s.rawValue] }
+        }
 
         // Dispatch + combine: each recorded payload exchange as one bare all-to-allv of the
         // same per-peer byte counts, on the dispatcher's own wire buffers.
-        samples.exchange = try time(transport, options) {
+        samples.baselines[.exchange] = try time(transport, options) {
             for e in shapes.exchanges {
                 try stage.dispatchers[e.chunk].withWireBuffers { send, recv in
                     // The combine goes out of the receive buffer, as in the layer.
-                    let (s, r) = e.kind == .dispatch ? (send, recv) : (recv, send)
-                    try transport.alltoallv(send: UnsafeBufferPointer(s.bindMemory(to: UInt8.self)),
-                                            sendCounts: e.sendBytes, sendDispls: e.sendDispls,
-                                            recv: r.bindMemory(to: UInt8.self),
-                                            recvCounts: e.recvBytes, recvDispls: e.recvDispls)
+                    let (from, to) = e.kind == .dispatch ? (send, recv) : (recv, send)
+                    try from.withUnsafeMutableBytes { s in
+                        try to.withUnsafeMutableBytes { r in
+                            try transport.alltoallv(send: UnsafeBufferPointer(s.bindMemory(to: UInt8.self)),
+                                                    sendCounts: e.bytes.sendBytes, sendDispls: e.bytes.sendDispls,
+                                                    recv: r.bindMemory(to: UInt8.self),
+                                                    recvCounts: e.bytes.recvBytes, recvDispls: e.bytes.recvDispls)
+                        }
+                    }
                 }
             }
         }
 
         // Experts: the same sgemm calls (x·W1, x·W3 for SwiGLU, h·W2) on the received
         // rows and the experts' own weights, without the activation and the bookkeeping.
-        var scratchA = [Float](repeating: 0, count: max(1, (shapes.expertBlocks.map(\.rows).max() ?? 0) * F))
-        var scratchY = [Float](repeating: 0, count: max(1, (shapes.expertBlocks.map(\.rows).max() ?? 0) * H))
-        samples.sgemm = try time(transport, options) {
+        let widest = shapes.expertBlocks.map { $0.rows }.max() ?? 0
+        var scratchA = [Float](repeating: 0, count: max(1, widest * F))
+        var scratchY = [Float](repeating: 0, count: max(1, widest * H))
+        let inputs = stage.dispatchers.map { $0.lastDecodedRows }
+        samples.baselines[.sgemm] = try time(transport, options) {
             var offsets = [Int](repeating: 0, count: stage.dispatchers.count)
             for b in shapes.expertBlocks {
                 let w = stage.localWeights(layer: b.layer, expert: b.localExpert)
-                let d = stage.dispatchers[b.chunk], n = b.rows
+                let n = b.rows
                 defer { offsets[b.chunk] += n }
                 guard n > 0 else { continue }
-                d.expertInput.withUnsafeBufferPointer { xAll in
+                inputs[b.chunk].withUnsafeBufferPointer { xAll in
                     let x = UnsafeBufferPointer(rebasing: xAll[(offsets[b.chunk] * H)..<((offsets[b.chunk] + n) * H)])
                     scratchA.withUnsafeMutableBufferPointer { aAll in
                         let a = UnsafeMutableBufferPointer(rebasing: aAll[0..<(n * F)])
@@ -149,15 +159,19 @@ public enum Bench {
         // Permute + unpermute: memcpy of the bytes those stages write, between the
         // dispatcher's wire buffers (in chunks no larger than the smaller buffer).
         let bytes = shapes.permuteBytes + shapes.unpermuteBytes
-        samples.memcpy = try time(transport, options) {
+        samples.baselines[.memcpy] = try time(transport, options) {
             stage.dispatchers[0].withWireBuffers { send, recv in
-                let chunk = min(send.count, recv.count)
-                guard chunk > 0 else { return }
-                var left = bytes
-                while left > 0 {
-                    let n = min(chunk, left)
-                    memcpy(recv.baseAddress!, send.baseAddress!, n)
-                    left -= n
+                send.withUnsafeMutableBytes { send in
+                    recv.withUnsafeMutableBytes { recv in
+                        let chunk = min(send.count, recv.count)
+                        guard chunk > 0 else { return }
+                        var left = bytes
+                        while left > 0 {
+                            let n = min(chunk, left)
+                            memcpy(recv.baseAddress!, send.baseAddress!, n)
+                            left -= n
+                        }
+                    }
                 }
             }
         }
@@ -167,7 +181,7 @@ public enum Bench {
             let E = c.model.experts
             let gate = [Float](repeating: 0.01, count: H * E)
             var logits = [Float](repeating: 0, count: stage.tokens * E)
-            samples.gating = try time(transport, options) {
+            samples.baselines[.gating] = try time(transport, options) {
                 for layer in 0..<c.model.layers {
                     stage.inputs[layer].values.withUnsafeBufferPointer { x in
                         gate.withUnsafeBufferPointer { g in
@@ -176,17 +190,6 @@ public enum Bench {
                     }
                 }
             }
-        }
-        // The permute and unpermute stages one by one, on the layer's own data (last, as
-        // it overwrites the layer's outputs and the receive buffers).
-        for i in 0..<(options.warmup + options.iterations) {
-            try transport.barrier()
-            var sum = [Double](repeating: 0, count: 5)
-            for layer in 0..<c.model.layers {
-                let t = try stage.timeStages(layer: layer, transport: transport)
-                for k in 0..<5 { sum[k] += t[k] }
-            }
-            if i >= options.warmup { for k in 0..<5 { samples.stages[k].append(sum[k]) } }
         }
         return samples
     }

@@ -19,18 +19,18 @@ public struct BenchReport {
 
     public let result: RunResult
     public let rows: [Row]
-    /// Medians of the permute and unpermute stages run one by one (seconds), in the
-    /// order of `stageNames`.
+    /// Medians over (rank, counted step) of each permute and unpermute stage as the
+    /// layer ran it (seconds, summed over layers), in the order of `Bench.permuteStages`.
     public let stageMedians: [Double]
-    public static let stageNames = ["capacity decisions", "dispatch preprocess", "dispatch postprocess",
-                                    "combine preprocess", "combine postprocess"]
+    public static var stageNames: [String] { Bench.permuteStages.map(\.description) }
     public let options: Bench.Options
     public let memory: Bench.MemoryCheck
     /// Overhead outside the phases, as a share of step time, and its target.
     public var overheadShare: Double { result.overheadShare }
     public static let overheadTarget = 0.03
 
-    init(result: RunResult, baselines: [[Double]], options: Bench.Options, memory: Bench.MemoryCheck) {
+    init(result: RunResult, samples: Bench.BaselineSamples, options: Bench.Options, memory: Bench.MemoryCheck) {
+        let baselines = samples.baselines
         self.result = result
         self.options = options
         self.memory = memory
@@ -43,21 +43,21 @@ public struct BenchReport {
             return out
         }
         var rows = [
-            Row(name: "dispatch+combine", layer: layer([.dispatch, .combine]), baseline: baselines[0], target: 1.10,
+            Row(name: "dispatch+combine", layer: layer([.dispatch, .combine]), baseline: baselines[.exchange] ?? [], target: 1.10,
                 baselineName: "bare all-to-allv of the same byte matrices"),
         ]
         if case .real = result.config.compute {
-            rows.append(Row(name: "expert", layer: layer([.expert]), baseline: baselines[1], target: 1.05,
+            rows.append(Row(name: "expert", layer: layer([.expert]), baseline: baselines[.sgemm] ?? [], target: 1.05,
                             baselineName: "bare sgemm of the same shapes"))
         }
-        rows.append(Row(name: "permute+unpermute", layer: layer([.permute, .unpermute]), baseline: baselines[2],
+        rows.append(Row(name: "permute+unpermute", layer: layer([.permute, .unpermute]), baseline: baselines[.memcpy] ?? [],
                         target: 2.0, baselineName: "memcpy of the same bytes"))
         if case .gating = result.config.workload {
-            rows.append(Row(name: "route", layer: layer([.route]), baseline: baselines[3], target: nil,
+            rows.append(Row(name: "route", layer: layer([.route]), baseline: baselines[.gating] ?? [], target: nil,
                             baselineName: "bare gating sgemm"))
         }
         self.rows = rows
-        stageMedians = (4..<9).map { median(baselines[$0]) }
+        stageMedians = Bench.permuteStages.map { median(samples.stages[$0] ?? []) }
     }
 
     /// Resident memory growth over the extra steps (bytes, summed over processes).
@@ -83,7 +83,7 @@ public struct BenchReport {
                          + ratio.padding(7) + target)
             lines.append("".padding(21) + "baseline: \(row.baselineName)")
         }
-        lines.append("  permute+unpermute stages run alone (median ms): " + zip(BenchReport.stageNames, stageMedians)
+        lines.append("  permute+unpermute stages within the layer's steps (median ms): " + zip(BenchReport.stageNames, stageMedians)
                      .map { "\($0) \(ms($1))" }.joined(separator: " · "))
         let share = String(format2: 100 * overheadShare) + "%"
         lines.append("step overhead".padding(21) + "\(share) of the step outside every phase".padding(61)

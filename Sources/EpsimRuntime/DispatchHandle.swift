@@ -1,62 +1,110 @@
 import EpsimCore
 
-/// Everything `TokenDispatcher.combine` needs to send expert outputs back to the
-/// (rank, token, slot) they came from: DeepEP's handle, made by `dispatch`.
-///
-/// Shapes (P ranks, L = the most experts any rank holds, n = T × k slots on this rank):
-/// - `sendSegments` [P × L]: rows this rank sends to (destination rank p, local expert l);
-/// - `recvSegments` [P × L]: rows this rank receives from (source rank q, local expert l);
-/// - `sendSlot` [sendRows]: the slot a = t·k + j carried by send row i; rows are ordered
-///   by destination rank, then local expert, then slot;
-/// - `rowOfSlot` [n]: the send row of slot a, or -1 if the slot was dropped;
-/// - `expertRowSource` [recvRows]: for the i-th row in expert-major order (local expert,
-///   then source rank), its position in the received (source-major) buffer;
-/// - `tokensPerExpert` [L]: rows each local expert received (entries past this rank's
-///   own expert count are 0).
-/// Buffers are owned by the handle and reused from step to step.
-public final class DispatchHandle {
-    public let ranks: Int
-    public let maxLocalExperts: Int
-    public internal(set) var sendSegments: [Int]
-    public internal(set) var recvSegments: [Int]
-    public internal(set) var sendSlot: [Int32] = []
-    public internal(set) var rowOfSlot: [Int32] = []
-    public internal(set) var expertRowSource: [Int32] = []
-    public internal(set) var tokensPerExpert: [Int]
-    /// Rows per peer and their offsets, in rows: [P] each.
-    public internal(set) var sendRowCounts: [Int]
-    public internal(set) var sendRowDispls: [Int]
-    public internal(set) var recvRowCounts: [Int]
-    public internal(set) var recvRowDispls: [Int]
-    public internal(set) var sendRows = 0
-    public internal(set) var recvRows = 0
-    /// Per-peer byte counts and offsets of the latest payload exchange started with
-    /// this handle (dispatch, then combine): [P] each. `sendBytes` is what this rank
-    /// sent to each peer, self included.
-    public internal(set) var sendBytes: [Int]
-    public internal(set) var sendByteDispls: [Int]
-    public internal(set) var recvBytes: [Int]
-    public internal(set) var recvByteDispls: [Int]
-    /// Segment-count exchange: L entries per peer.
-    let segmentCounts: [Int]
-    let segmentDispls: [Int]
+/// Per-peer byte counts and offsets of one payload exchange, [P] each, as handed to the
+/// transport. `sendBytes[p]` is what this rank sent to rank p (itself included).
+public struct ExchangeBytes: Sendable, Equatable {
+    public var sendBytes: [Int]
+    public var sendDispls: [Int]
+    public var recvBytes: [Int]
+    public var recvDispls: [Int]
+
+    init(ranks: Int) {
+        sendBytes = Array(repeating: 0, count: ranks)
+        sendDispls = sendBytes
+        recvBytes = sendBytes
+        recvDispls = sendBytes
+    }
+
+    /// Rows per peer and their offsets, in rows of `rowBytes` bytes.
+    mutating func set(sendRows: [Int], sendDispls: [Int], recvRows: [Int], recvDispls: [Int], rowBytes: Int) {
+        for p in sendRows.indices {
+            sendBytes[p] = sendRows[p] * rowBytes
+            self.sendDispls[p] = sendDispls[p] * rowBytes
+            recvBytes[p] = recvRows[p] * rowBytes
+            self.recvDispls[p] = recvDispls[p] * rowBytes
+        }
+    }
+}
+
+/// Everything one dispatch of a `TokenDispatcher` uses: the plans, the two wire buffers
+/// (the arena the exchanges read and write) and the decoded rows. It cycles between the
+/// dispatcher (idle) and a `DispatchHandle` (from dispatch to combine), so a step
+/// reuses the previous step's memory.
+struct DispatchStorage {
+    var send: DispatchPlan
+    var receive: ReceivePlan
+    /// Dispatch rows go out of `sendWire` into `recvWire`; combine rows go back out of
+    /// `recvWire` into `sendWire`.
+    let sendWire = WireBuffer()
+    let recvWire = WireBuffer()
+    /// The received rows decoded in expert-major order [recvRows × H].
+    var rows: [Float] = []
+    var dispatchBytes: ExchangeBytes
+    var combineBytes: ExchangeBytes
 
     init(ranks: Int, maxLocalExperts: Int) {
-        self.ranks = ranks
-        self.maxLocalExperts = maxLocalExperts
-        let zeros = [Int](repeating: 0, count: ranks)
-        sendSegments = Array(repeating: 0, count: ranks * maxLocalExperts)
-        recvSegments = sendSegments
-        tokensPerExpert = Array(repeating: 0, count: maxLocalExperts)
-        sendRowCounts = zeros
-        sendRowDispls = zeros
-        recvRowCounts = zeros
-        recvRowDispls = zeros
-        sendBytes = zeros
-        sendByteDispls = zeros
-        recvBytes = zeros
-        recvByteDispls = zeros
-        segmentCounts = Array(repeating: maxLocalExperts, count: ranks)
-        segmentDispls = (0..<ranks).map { $0 * maxLocalExperts }
+        send = DispatchPlan(ranks: ranks, maxLocalExperts: maxLocalExperts)
+        receive = ReceivePlan(ranks: ranks, maxLocalExperts: maxLocalExperts)
+        dispatchBytes = ExchangeBytes(ranks: ranks)
+        combineBytes = dispatchBytes
+    }
+}
+
+/// DeepEP's handle: what `combine` needs to send expert outputs back to the (rank,
+/// token, slot) they came from. Made by dispatch preprocess, carried through the
+/// dispatch stages and consumed by combine postprocess; it cannot be copied, so a
+/// dispatch is combined exactly once, and its dispatcher cannot start another dispatch
+/// until it has been (the dispatcher traps).
+///
+/// Shapes are those of `DispatchPlan` (send side) and `ReceivePlan` (receive side).
+public struct DispatchHandle: ~Copyable {
+    var storage: DispatchStorage
+
+    init(storage: consuming DispatchStorage) {
+        self.storage = storage
+    }
+
+    /// The tokens this dispatch carries (one chunk of an overlapped layer, or all).
+    public var tokens: Range<Int> { storage.send.tokens }
+    /// The send side: where every slot went.
+    public var sendPlan: DispatchPlan { storage.send }
+    /// The receive side: rows per source rank and local expert (after token dispatch).
+    public var receivePlan: ReceivePlan { storage.receive }
+    /// Rows sent and rows received.
+    public var sendRows: Int { storage.send.sendRows }
+    public var recvRows: Int { storage.receive.recvRows }
+    /// [L] rows each local expert received (after dispatch postprocess).
+    public var tokensPerExpert: [Int] { storage.receive.tokensPerExpert }
+    /// The byte matrices of the dispatch and combine payloads this handle started.
+    public var dispatchBytes: ExchangeBytes { storage.dispatchBytes }
+    public var combineBytes: ExchangeBytes { storage.combineBytes }
+}
+
+/// What `TokenDispatcher.dispatch` returns, as DeepEP's `dispatch` does: the received
+/// rows, the rows per local expert, and the handle `combine` consumes.
+public struct DispatchOutput: ~Copyable {
+    /// [recvRows × H] received rows in expert-major order (local expert, then source
+    /// rank): expert l's rows are the `tokensPerExpert[l]` after those of experts 0..<l.
+    /// Empty when the rows were not decoded (modeled compute needs none).
+    public let rows: [Float]
+    /// [L] rows per local expert (DeepEP's `num_recv_tokens_per_expert_list`).
+    public let tokensPerExpert: [Int]
+    public var handle: DispatchHandle
+}
+
+/// A payload exchange in flight and the handle it belongs to: `wait()` gives the handle
+/// back once the exchange has completed. Until then the handle's wire buffers trap on
+/// access, and dropping this completes the exchange first.
+public struct InFlightExchange: ~Copyable {
+    var handle: DispatchHandle
+    var request: ExchangeRequest
+
+    /// Lets the exchange advance (see `ExchangeRequest.test`); true once complete.
+    public func test() throws -> Bool { try request.test() }
+
+    /// Blocks until the exchange has completed and returns the handle.
+    public consuming func wait() throws -> DispatchHandle {
+        try request.wait()
+        return handle
     }
 }

@@ -30,7 +30,7 @@ struct FaultInjection: Sendable {
     func apply(rank: Int, step: Int, timer: PhaseTimer) {
         guard rank == stallRank && step == stallStep else { return }
         timer.layer = 0
-        timer.time(.route) {
+        timer.time(Phase.route) {
             while true { preciseSleep(3600) }
         }
     }

@@ -1,10 +1,13 @@
 import EpsimCore
 
-/// One rank's share of the MoE layer stack: router, capacity and overflow, token
-/// dispatcher, local experts and shared experts, run layer after layer with the
-/// pre-norm x_{l+1} = x_l + MoE_l(RMSNorm(x_l)) (see `RMSNorm`): the router, the routed
-/// and the shared experts read the normalized rows, the residual adds x_l itself.
-/// Everything is allocated here, once.
+/// One rank's share of the MoE layer stack and what every layer of it uses: the router,
+/// the capacity decider, the token dispatchers, the expert device and the token rows.
+/// Layers run x_{l+1} = x_l + MoE_l(RMSNorm(x_l)) (pre-norm, see `RMSNorm`): the router,
+/// the routed and the shared experts read the normalized rows, the residual adds x_l.
+///
+/// The order of the stages is written in two places only: `MoELayer` (blocking, one
+/// chunk) and `OverlapPipeline` (chunks in flight while others compute). What watches
+/// the steps plugs into `observers`. Everything is allocated here, once.
 public final class MoERank {
     public let config: SimConfig
     public let layout: ExpertLayout
@@ -13,40 +16,26 @@ public final class MoERank {
     public let totalTokens: Int
     private var router: Router
     private let decider: CapacityDecider
-    /// One token dispatcher per overlap chunk (one without overlap), each with its own
-    /// buffers and handle, so chunks can be in flight at once.
+    /// One token dispatcher per overlap chunk (one without overlap), so chunks can be
+    /// in flight at once.
     public let dispatchers: [TokenDispatcher]
-    /// Exchanges in flight, per chunk.
-    private let pendingDispatch: [PendingSlot]
-    private let pendingCombine: [PendingSlot]
-    private let compute: ExpertCompute
-    /// [layer][local expert] weights; empty with modeled compute.
-    private let localWeights: [[ExpertWeights]]
-    /// [layer][shared expert] weights; empty with modeled compute.
-    private let sharedWeights: [[ExpertWeights]]
+    let device: ExpertDevice
     /// Per layer: the router's output and the decisions of the latest step.
     public private(set) var routed: [RouterOutput]
-    public private(set) var decisions: [RoutingDecisions]
+    public internal(set) var decisions: [RoutingDecisions]
     /// Per layer: the layer's input x_l [T × H] of the latest step; `inputs[L]` is the
     /// stack's output. One object per layer, so two layers' rows can be open at once.
     public let inputs: [Rows]
     /// RMSNorm(x_l) [T × H] of the layer being run (reused by every layer).
-    private let normed: Rows
-    private var expertOutput: [Float] = []
-    /// Bytes this rank sent to each peer in the latest step: dispatch, combine ([P] each).
-    public private(set) var dispatchBytes: [Int]
-    public private(set) var combineBytes: [Int]
-    /// In the latest step, summed over layers: rows this rank's experts computed, and
-    /// bytes it received (dispatch payload from every rank, itself included, plus the
-    /// combine payload returned to it).
-    public private(set) var rowsComputed = 0
-    public private(set) var bytesReceived = 0
-    /// When set, the next steps append what they exchanged and computed (for `epsim
-    /// bench`'s baselines); nil otherwise, which costs nothing.
-    public var record: StepShapes?
-    /// `--sync`: a barrier before each communication phase, timed as `Phase.wait`, so
+    let normed: Rows
+    /// The routed experts' outputs [recvRows × H] of the chunk being computed.
+    var expertOutput: [Float] = []
+    /// The timer and the observers of every step.
+    public let observers = StepObservers()
+    /// `--sync`: a barrier before each communication stage, timed as `Stage.wait`, so
     /// waiting for the slowest rank is not counted as transfer time.
     public var synchronize = false
+    private let pipeline: OverlapPipeline?
 
     /// Builds every layer's router, experts and buffers. Throws `ConfigError` for bad
     /// placements or trace files.
@@ -64,28 +53,13 @@ public final class MoERank {
             TokenDispatcher(layout: placement, rank: rank, hidden: m.hidden, topK: m.topK,
                             dispatch: config.precision.dispatch, combine: config.precision.combine)
         }
-        pendingDispatch = (0..<config.overlapChunks).map { _ in PendingSlot() }
-        pendingCombine = (0..<config.overlapChunks).map { _ in PendingSlot() }
-        compute = ExpertCompute(hidden: m.hidden, ffn: m.ffn)
-        if case .real = config.compute {
-            let held = layout.local[rank], seed = config.seed
-            localWeights = (0..<m.layers).map { l in
-                held.map { ExpertWeights(seed: seed, layer: l, expert: $0, model: m) }
-            }
-            sharedWeights = (0..<m.layers).map { l in
-                (0..<m.sharedExperts).map { ExpertWeights(seed: seed, layer: l, shared: $0, model: m) }
-            }
-        } else {
-            localWeights = []
-            sharedWeights = []
-        }
+        device = ExpertDevice(config: config, localExperts: layout.local[rank])
         routed = (0..<m.layers).map { _ in RouterOutput(config: config, rank: rank, worldSize: worldSize) }
         decisions = Array(repeating: RoutingDecisions(), count: m.layers)
         let rowCount = tokens * m.hidden
         inputs = (0...m.layers).map { _ in Rows(count: rowCount) }
         normed = Rows(count: rowCount)
-        dispatchBytes = Array(repeating: 0, count: worldSize)
-        combineBytes = dispatchBytes
+        pipeline = config.overlapChunks > 1 ? OverlapPipeline(chunks: config.overlapChunks) : nil
     }
 
     /// Draws the token inputs of `step` into `inputs[0]`. Not part of the simulated
@@ -97,276 +71,134 @@ public final class MoERank {
     }
 
     /// Runs every layer of `step` on `inputs[0]`, drawing the inputs first unless
-    /// `prepared` says `prepareInputs(step:)` already did. Throws `RoutingError` for a
-    /// non-finite router logit, or what the transport throws.
+    /// `prepared` says `prepareInputs(step:)` already did; `timer` times the stages.
+    /// Throws `RoutingError` for a non-finite router logit, or what the transport throws.
     public func step(_ step: Int, transport: any Transport, timer: PhaseTimer, prepared: Bool = false) throws {
         if !prepared { prepareInputs(step: step) }
-        for p in 0..<dispatchBytes.count {
-            dispatchBytes[p] = 0
-            combineBytes[p] = 0
-        }
-        rowsComputed = 0
-        bytesReceived = 0
+        observers.timer = timer
+        observers.stepStarted(step)
         for layer in 0..<config.model.layers {
-            try runLayer(layer, step: step, transport: transport, timer: timer)
-        }
-    }
-
-    private func runLayer(_ layer: Int, step: Int, transport: any Transport, timer: PhaseTimer) throws {
-        timer.layer = layer
-        try timer.time(.route) {
-            normalize(layer)
-            try router.route(step: step, rank: rank, layer: layer, inputs: normed.values, into: &routed[layer])
-        }
-        try timer.time(.permute) { try decide(layer, transport: transport) }
-        let chunks = dispatchers.count
-        try post(chunk: 0, layer: layer, transport: transport, timer: timer)
-        // With overlap the shared experts run while chunk 0 is on the wire.
-        if chunks > 1 { runShared(layer, timer: timer) }
-        for c in 0..<chunks {
-            if c + 1 < chunks { try post(chunk: c + 1, layer: layer, transport: transport, timer: timer) }
-            let d = dispatchers[c]
-            if pendingDispatch[c].isPending {
-                try timer.time(.dispatch) { try pendingDispatch[c].wait() }
-            }
-            timer.time(.permute) { d.dispatchPostprocess(decode: !isModeled) }
-            if let r = record {
-                r.permuteBytes += isModeled ? 0 : d.handle.recvRows * config.model.hidden * 4
-                r.unpermuteBytes += d.handle.recvRows * d.combineRowBytes + d.handle.sendRows * d.combineRowBytes
-                for l in 0..<d.localExperts where !isModeled {
-                    r.expertBlocks.append(.init(layer: layer, chunk: c, localExpert: l, rows: d.handle.tokensPerExpert[l]))
-                }
-            }
-            try timer.time(.expert) { try runExperts(layer, d) }
-            timer.time(.unpermute) {
-                if isModeled {
-                    d.combinePreprocessZeros()
-                } else {
-                    expertOutput.withUnsafeBufferPointer { d.combinePreprocess(expertOutput: $0) }
-                }
-            }
-            if synchronize { try timer.time(.wait) { try transport.barrier() } }
-            try timer.time(.combine) {
-                if chunks == 1 {
-                    try d.tokenCombine(transport: transport)
-                } else {
-                    pendingCombine[c].request = try d.startCombine(transport: transport)
-                }
-            }
-            record?.exchanges.append(.init(kind: .combine, chunk: c, handle: d.handle))
-            for p in 0..<combineBytes.count { combineBytes[p] += d.handle.sendBytes[p] }
-            let m = config.model
-            rowsComputed += d.handle.recvRows
-            bytesReceived += d.handle.recvRows * WireCodec.bytesPerRow(config.precision.dispatch, hidden: m.hidden)
-                + d.handle.sendRows * WireCodec.bytesPerRow(config.precision.combine, hidden: m.hidden)
-            if chunks == 1 {
-                // No overlap: the combine completes before the shared experts run.
-                try finishCombine(chunk: 0, layer: layer, timer: timer, shared: true)
-            } else if c > 0 {
-                try finishCombine(chunk: c - 1, layer: layer, timer: timer, shared: false)
-            }
-        }
-        if chunks > 1 { try finishCombine(chunk: chunks - 1, layer: layer, timer: timer, shared: false) }
-    }
-
-    /// normed = RMSNorm(inputs[layer]), the rows the layer's router and experts read.
-    private func normalize(_ layer: Int) {
-        let H = config.model.hidden
-        normed.values.withUnsafeMutableBufferPointer { y in
-            inputs[layer].values.withUnsafeBufferPointer { x in
-                RMSNorm.apply(x, rows: tokens, hidden: H, into: y)
-            }
-        }
-    }
-
-    /// Capacity and overflow decisions for `layer` from its router output (collective
-    /// with global capacity scope).
-    private func decide(_ layer: Int, transport: any Transport) throws {
-        let out = routed[layer]
-        try out.preference.withUnsafeBufferPointer { pref in
-            try out.chosen.withUnsafeBufferPointer { chosen in
-                try out.weights.withUnsafeBufferPointer { weights in
-                    try decider.decide(rank: rank, tokens: tokens, totalTokens: totalTokens,
-                                       preference: pref, chosen: chosen, weights: weights,
-                                       transport: transport, into: &decisions[layer])
-                }
-            }
-        }
-    }
-
-    /// The tokens of chunk `c`: contiguous, as even as possible; nil without overlap
-    /// (the dispatcher then takes every token).
-    private func tokenRange(chunk c: Int) -> Range<Int>? {
-        let n = dispatchers.count
-        guard n > 1 else { return nil }
-        return (c * tokens / n)..<((c + 1) * tokens / n)
-    }
-
-    /// Dispatch preprocess of chunk `c`, then its counts exchange and the start of its
-    /// payload exchange (kept in `pendingDispatch[c]`).
-    private func post(chunk c: Int, layer: Int, transport: any Transport, timer: PhaseTimer) throws {
-        let d = dispatchers[c], range = tokenRange(chunk: c)
-        timer.time(.permute) {
-            normed.values.withUnsafeBufferPointer {
-                d.dispatchPreprocess(x: $0, decisions: decisions[layer], tokens: range)
-            }
-        }
-        if synchronize { try timer.time(.wait) { try transport.barrier() } }
-        try timer.time(.dispatch) {
-            if dispatchers.count == 1 {
-                try d.tokenDispatch(transport: transport)   // blocking: nothing to overlap with
+            timer.layer = layer
+            if let pipeline {
+                try pipeline.run(layer: layer, step: step, on: self, transport: transport)
             } else {
-                try d.exchangeCounts(transport: transport)
-                pendingDispatch[c].request = try d.startDispatch(transport: transport)
+                try MoELayer.run(layer: layer, step: step, on: self, transport: transport)
             }
         }
-        record?.exchanges.append(.init(kind: .dispatch, chunk: c, handle: d.handle))
-        record?.permuteBytes += d.handle.sendRows * d.dispatchRowBytes
-        for p in 0..<dispatchBytes.count { dispatchBytes[p] += d.handle.sendBytes[p] }
-    }
-
-    /// Waits for chunk `c`'s combine and adds its rows into the layer output (after the
-    /// shared experts when `shared`, i.e. without overlap).
-    private func finishCombine(chunk c: Int, layer: Int, timer: PhaseTimer, shared: Bool) throws {
-        if pendingCombine[c].isPending {
-            try timer.time(.combine) { try pendingCombine[c].wait() }
-        }
-        if shared { runShared(layer, timer: timer) }
-        let range = tokenRange(chunk: c)
-        timer.time(.unpermute) {
-            inputs[layer + 1].values.withUnsafeMutableBufferPointer {
-                dispatchers[c].combinePostprocess(decisions: decisions[layer], into: $0, tokens: range)
-            }
-        }
-    }
-
-    /// out = x + shared experts(RMSNorm(x)); the routed experts' outputs are added later.
-    private func runShared(_ layer: Int, timer: PhaseTimer) {
-        timer.time(.shared) {
-            inputs[layer + 1].values.withUnsafeMutableBufferPointer { out in
-                inputs[layer].values.withUnsafeBufferPointer { x in
-                    _ = out.update(fromContentsOf: x)
-                }
-                normed.values.withUnsafeBufferPointer { n in
-                    for w in sharedWeights.isEmpty ? [] : sharedWeights[layer] {
-                        compute.apply(w, x: n, rows: tokens, into: out, accumulate: true)
-                    }
-                }
-            }
-            if case .modeled = config.compute, config.model.sharedExperts > 0 {
-                waitModeled(rows: tokens * config.model.sharedExperts)
-            }
-        }
-    }
-
-    /// One GEMM block per local expert on its contiguous received rows. Between experts,
-    /// the exchanges in flight are given a chance to progress.
-    private func runExperts(_ layer: Int, _ d: TokenDispatcher) throws {
-        let H = config.model.hidden, h = d.handle
-        let rows = h.recvRows
-        if isModeled {
-            // A simulated accelerator: no arithmetic and no output rows (they are zero),
-            // only the time it would take.
-            waitModeled(rows: rows)
-            try progressPending()
-            return
-        }
-        LargeBuffer.grow(&expertOutput, to: rows * H)
-        var offset = 0
-        try d.expertInput.withUnsafeBufferPointer { x in
-            try expertOutput.withUnsafeMutableBufferPointer { y in
-                for l in 0..<d.localExperts {
-                    let n = h.tokensPerExpert[l]
-                    compute.apply(localWeights[layer][l],
-                                  x: UnsafeBufferPointer(rebasing: x[(offset * H)...]), rows: n,
-                                  into: UnsafeMutableBufferPointer(rebasing: y[(offset * H)...]))
-                    offset += n
-                    try progressPending()
-                }
-            }
-        }
-    }
-
-    /// Tests every exchange in flight (MPI progresses non-blocking collectives only
-    /// inside MPI calls).
-    private func progressPending() throws {
-        guard dispatchers.count > 1 else { return }
-        for slot in pendingDispatch + pendingCombine { _ = try slot.test() }
-    }
-
-    /// Seconds each permute/unpermute stage of `layer` takes when run again on the last
-    /// step's data (collective with global capacity scope): the capacity decisions, the
-    /// dispatch pre- and postprocess, the combine pre- and postprocess. For `epsim bench`'s
-    /// breakdown; the layer's outputs are overwritten.
-    public func timeStages(layer: Int, transport: any Transport) throws -> [Double] {
-        var times = [Double](repeating: 0, count: 5)
-        normalize(layer)   // the layer's rows, untimed: the stages below read them
-        func clock(_ i: Int, _ body: () throws -> Void) rethrows {
-            let start = monotonicSeconds()
-            try body()
-            times[i] += monotonicSeconds() - start
-        }
-        try clock(0) { try decide(layer, transport: transport) }
-        for (c, d) in dispatchers.enumerated() {
-            let range = tokenRange(chunk: c)
-            clock(1) {
-                normed.values.withUnsafeBufferPointer {
-                    d.dispatchPreprocess(x: $0, decisions: decisions[layer], tokens: range)
-                }
-            }
-            clock(2) { d.dispatchPostprocess(decode: !isModeled) }
-            clock(3) {
-                if isModeled {
-                    d.combinePreprocessZeros()
-                } else {
-                    expertOutput.withUnsafeBufferPointer { d.combinePreprocess(expertOutput: $0) }
-                }
-            }
-            clock(4) {
-                inputs[layer + 1].values.withUnsafeMutableBufferPointer {
-                    d.combinePostprocess(decisions: decisions[layer], into: $0, tokens: range)
-                }
-            }
-        }
-        return times
     }
 
     /// The weights of local expert `l` of `layer` (real compute only).
-    public func localWeights(layer: Int, expert l: Int) -> ExpertWeights { localWeights[layer][l] }
+    public func localWeights(layer: Int, expert l: Int) -> ExpertWeights { device.localWeights(layer: layer, expert: l) }
 
-    private var isModeled: Bool {
-        if case .modeled = config.compute { return true }
-        return false
-    }
+    // MARK: stages both schedules share
 
-    /// Sleeps for the modeled time of `rows` token-expert FFN evaluations.
-    private func waitModeled(rows: Int) {
-        guard rows > 0, let seconds = ExpertCost.modeledSeconds(tokens: rows, model: config.model,
-                                                                compute: config.compute) else { return }
-        preciseSleep(seconds)
-    }
-}
-
-/// One chunk's exchange in flight, if any.
-final class PendingSlot {
-    var request: ExchangeRequest?
-
-    var isPending: Bool {
-        switch request {
-        case .some: return true
-        case .none: return false
+    /// Route: normed = RMSNorm(x_l), then the router's scores and top-k of `layer`.
+    func route(_ layer: Int, step: Int) throws {
+        let H = config.model.hidden, T = tokens
+        try observers.stage(.route) {
+            normed.values.withUnsafeMutableBufferPointer { y in
+                inputs[layer].values.withUnsafeBufferPointer { x in RMSNorm.apply(x, rows: T, hidden: H, into: y) }
+            }
+            try router.route(step: step, rank: rank, layer: layer, inputs: normed.values, into: &routed[layer])
         }
     }
 
-    func wait() throws {
-        if let r = request.take() { try r.wait() }
+    /// Capacity and overflow decisions of `layer` (collective with global scope).
+    func decide(_ layer: Int, transport: any Transport) throws {
+        try observers.stage(.capacity) {
+            let out = routed[layer]
+            try out.preference.withUnsafeBufferPointer { pref in
+                try out.chosen.withUnsafeBufferPointer { chosen in
+                    try out.weights.withUnsafeBufferPointer { weights in
+                        try decider.decide(rank: rank, tokens: tokens, totalTokens: totalTokens,
+                                           preference: pref, chosen: chosen, weights: weights,
+                                           transport: transport, into: &decisions[layer])
+                    }
+                }
+            }
+        }
     }
 
-    func test() throws -> Bool {
-        switch request {
-        case .some(let r): return try r.test()
-        case .none: return true
+    /// Dispatch preprocess of the tokens of one chunk (nil: all).
+    func dispatchPreprocess(_ layer: Int, chunk c: Int) -> DispatchHandle {
+        let mark = observers.begin(.dispatchPreprocess)
+        let range = tokenRange(chunk: c)
+        var handle: DispatchHandle?
+        normed.values.withUnsafeBufferPointer {
+            handle = dispatchers[c].dispatchPreprocess(x: $0, decisions: decisions[layer], tokens: range)
         }
+        observers.end(mark)
+        return handle.take()!
+    }
+
+    /// `--sync`: the barrier before a communication stage.
+    func synchronizeIfAsked(_ transport: any Transport) throws {
+        if synchronize { try observers.stage(.wait) { try transport.barrier() } }
+    }
+
+    /// Tells the observers that `handle`'s dispatch or combine payload has started.
+    func exchangeStarted(_ kind: ExchangeKind, layer: Int, chunk: Int, _ handle: borrowing DispatchHandle) {
+        let bytes = kind == .dispatch ? handle.dispatchBytes : handle.combineBytes
+        let (sent, received) = kind == .dispatch ? (handle.sendRows, handle.recvRows) : (handle.recvRows, handle.sendRows)
+        observers.exchangeStarted(ExchangeRecord(kind: kind, layer: layer, chunk: chunk, bytes: bytes,
+                                                 sendRows: sent, recvRows: received))
+    }
+
+    /// The routed experts on a chunk's received rows, into `expertOutput`; `between`
+    /// runs after each expert's block.
+    func routedExperts(_ layer: Int, chunk c: Int, _ output: borrowing DispatchOutput,
+                       between: () throws -> Void) throws {
+        let local = dispatchers[c].localExperts, observers = self.observers
+        let rows = output.rows, counts = output.tokensPerExpert
+        try observers.stage(.expert) {
+            try device.routed(layer: layer, x: rows, tokensPerExpert: counts, localExperts: local,
+                              into: &expertOutput,
+                              block: { observers.expertComputed(ExpertBlock(layer: layer, chunk: c, localExpert: $0, rows: $1)) },
+                              between: between)
+        }
+    }
+
+    /// The residual and the shared experts: x_{l+1} = x_l + shared(RMSNorm(x_l)); the
+    /// routed experts' outputs are added by combine postprocess.
+    func residualAndShared(_ layer: Int) {
+        let T = tokens
+        observers.stage(.shared) {
+            inputs[layer + 1].values.withUnsafeMutableBufferPointer { out in
+                inputs[layer].values.withUnsafeBufferPointer { x in _ = out.update(fromContentsOf: x) }
+                normed.values.withUnsafeBufferPointer { n in device.shared(layer: layer, x: n, tokens: T, into: out) }
+            }
+        }
+    }
+
+    /// Combine preprocess of a chunk's expert outputs (zeros when modeled).
+    func combinePreprocess(_ handle: consuming DispatchHandle, chunk c: Int) -> DispatchHandle {
+        let mark = observers.begin(.combinePreprocess)
+        var slot: DispatchHandle? = consume handle
+        if device.isModeled {
+            slot = dispatchers[c].combinePreprocess(slot.take()!, expertOutput: nil)
+        } else {
+            expertOutput.withUnsafeBufferPointer { slot = dispatchers[c].combinePreprocess(slot.take()!, expertOutput: $0) }
+        }
+        observers.end(mark)
+        return slot.take()!
+    }
+
+    /// Combine postprocess of a chunk: its routed outputs added into x_{l+1}.
+    func combinePostprocess(_ handle: consuming DispatchHandle, layer: Int, chunk c: Int) {
+        let mark = observers.begin(.combinePostprocess)
+        let weights = decisions[layer].weight
+        var slot: DispatchHandle? = consume handle
+        inputs[layer + 1].values.withUnsafeMutableBufferPointer {
+            dispatchers[c].combinePostprocess(slot.take()!, weights: weights, into: $0)
+        }
+        observers.end(mark)
+    }
+
+    /// The tokens of chunk `c`: contiguous, as even as possible; nil without overlap.
+    func tokenRange(chunk c: Int) -> Range<Int>? {
+        let n = dispatchers.count
+        guard n > 1 else { return nil }
+        return (c * tokens / n)..<((c + 1) * tokens / n)
     }
 }
 

@@ -60,10 +60,15 @@ public final class PhaseTimer {
     /// Where this rank is, for the watchdog; updated at every phase, warm-up included.
     public var heartbeat: Heartbeat?
 
-    /// `eventsPerStep` > 0 records up to that many intervals per counted step.
-    public init(steps: Int, eventsPerStep: Int = 0) {
+    /// [steps × Stage.allCases.count] when stages are recorded (`epsim bench`), else [].
+    public private(set) var stageSeconds: [Double]
+
+    /// `eventsPerStep` > 0 records up to that many intervals per counted step;
+    /// `stages` also keeps seconds per (counted step, stage).
+    public init(steps: Int, eventsPerStep: Int = 0, stages: Bool = false) {
         self.steps = steps
         seconds = Array(repeating: 0, count: steps * Phase.allCases.count)
+        stageSeconds = stages ? Array(repeating: 0, count: steps * Stage.allCases.count) : []
         events = Array(repeating: 0, count: steps * eventsPerStep * PhaseTimer.eventFields)
     }
 
@@ -90,6 +95,40 @@ public final class PhaseTimer {
         return try body()
     }
 
+    /// A stage being timed: what `begin(_:)` returns and `end(_:)` takes.
+    public struct StageMark {
+        let stage: Stage
+        let layer: Int
+        let start: Double
+    }
+
+    /// Starts timing one stage of the layer (for stages whose values cannot be captured
+    /// by a closure, such as a handle that is consumed). Pair with `end`.
+    @inline(__always)
+    public func begin(_ stage: Stage) -> StageMark {
+        heartbeat?.enter(stage.phase, layer: layer)
+        return StageMark(stage: stage, layer: layer, start: current >= 0 ? monotonicSeconds() : 0)
+    }
+
+    /// Ends the stage `mark` began: its time counts as its phase (`Stage.phase`), and on
+    /// its own when stages are recorded.
+    @inline(__always)
+    public func end(_ mark: StageMark) {
+        guard current >= 0 else { return }
+        let end = monotonicSeconds(), phase = mark.stage.phase
+        seconds[current * Phase.allCases.count + phase.rawValue] += end - mark.start
+        if !stageSeconds.isEmpty { stageSeconds[current * Stage.allCases.count + mark.stage.rawValue] += end - mark.start }
+        record(phase, layer: mark.layer, start: mark.start, end: end)
+    }
+
+    /// Runs one stage of the layer under `begin`/`end`.
+    @inline(__always)
+    public func time<R>(_ stage: Stage, _ body: () throws -> R) rethrows -> R {
+        let mark = begin(stage)
+        defer { end(mark) }
+        return try body()
+    }
+
     @inline(__always)
     private func record(_ phase: Phase, layer: Int, start: Double, end: Double) {
         let base = eventCount * PhaseTimer.eventFields
@@ -100,11 +139,6 @@ public final class PhaseTimer {
         events[base + 3] = start - origin
         events[base + 4] = end - origin
         eventCount += 1
-    }
-
-    /// Seconds of `phase` in counted step `step`.
-    public func value(step: Int, phase: Phase) -> Double {
-        seconds[step * Phase.allCases.count + phase.rawValue]
     }
 }
 

@@ -6,7 +6,7 @@ import EpsimCore
 ///
 /// Each rank formats its own lines; one gather per (step, layer) brings them to rank 0,
 /// which appends them to a temporary file renamed into place when the run ends.
-public final class RoutingDump {
+public final class RoutingDump: StepObserver {
     private let writer: AtomicFile.Writer?
     private var buffer: [UInt8] = []
 
@@ -33,6 +33,16 @@ public final class RoutingDump {
         guard let writer else { return }
         for piece in pieces {
             try piece.withUnsafeBytes { try writer.append($0) }
+        }
+    }
+
+    /// Records every layer of counted step `step` (collective).
+    public func stepFinished(_ step: Int, rank stage: MoERank, transport: any Transport) throws {
+        for layer in 0..<stage.config.model.layers {
+            try stage.routed[layer].chosen.withUnsafeBufferPointer { chosen in
+                try record(step: step, layer: layer, rank: transport.rank, chosen: chosen,
+                           decisions: stage.decisions[layer], transport: transport)
+            }
         }
     }
 

@@ -35,6 +35,30 @@ public struct RoutingTotals: Sendable, Equatable {
         }
     }
 
+    /// Adds another count (e.g. one step's to the run's).
+    public mutating func add(_ other: RoutingTotals) {
+        assignments += other.assignments
+        accepted += other.accepted
+        rerouted += other.rerouted
+        dropped += other.dropped
+        droppedWeight += other.droppedWeight
+        totalWeight += other.totalWeight
+        exchangeRounds += other.exchangeRounds
+        for e in 0..<expertLoad.count { expertLoad[e] += other.expertLoad[e] }
+    }
+
+    /// Sets every counter to zero.
+    public mutating func reset() {
+        assignments = 0
+        accepted = 0
+        rerouted = 0
+        dropped = 0
+        droppedWeight = 0
+        totalWeight = 0
+        exchangeRounds = 0
+        for e in 0..<expertLoad.count { expertLoad[e] = 0 }
+    }
+
     /// The counters as one vector, for collectives: [assignments, accepted, rerouted,
     /// dropped, exchangeRounds, expertLoad...].
     var packed: [Int64] {
@@ -68,16 +92,7 @@ public struct RoutingTotals: Sendable, Equatable {
     /// The sum of several ranks' totals.
     public static func sum(_ list: [RoutingTotals], experts: Int) -> RoutingTotals {
         var total = RoutingTotals(experts: experts)
-        for t in list {
-            total.assignments += t.assignments
-            total.accepted += t.accepted
-            total.rerouted += t.rerouted
-            total.dropped += t.dropped
-            total.droppedWeight += t.droppedWeight
-            total.totalWeight += t.totalWeight
-            total.exchangeRounds += t.exchangeRounds
-            for e in 0..<experts { total.expertLoad[e] += t.expertLoad[e] }
-        }
+        for t in list { total.add(t) }
         return total
     }
 

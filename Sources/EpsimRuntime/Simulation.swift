@@ -54,7 +54,8 @@ public enum Simulation {
         public var trace = false
         /// A progress line on stderr (rank 0, terminals only, runs over two seconds).
         public var progress = false
-        /// Record the last counted step's exchanges and expert blocks (`MoERank.record`).
+        /// Record the last counted step's exchanges and expert blocks (`StepShapes`) and
+        /// every counted step's stage times (`PhaseTimer.stageSeconds`), for `epsim bench`.
         public var recordLastStep = false
 
         public init(verify: Bool = false, sync: Bool = false, trace: Bool = false, progress: Bool = false) {
@@ -73,11 +74,19 @@ public enum Simulation {
         try execute(config, transport: transport, settings: Settings(verify: verify), dump: dump)
     }
 
+    /// What `execute`'s `after` sees on each rank: the layer stack, its timer and, with
+    /// `Settings.recordLastStep`, the last counted step's shapes.
+    public struct Finished {
+        public let rank: MoERank
+        public let timer: PhaseTimer
+        public let shapes: StepShapes?
+    }
+
     /// `after` runs on every rank once the counted steps are done, before anything is
     /// gathered, with the rank's layer stack (e.g. for benchmarks on the same buffers).
     public static func execute(_ config: SimConfig, transport: any Transport, settings: Settings,
                                dump: RoutingDump? = nil,
-                               after: ((MoERank, PhaseTimer) throws -> Void)? = nil) throws -> RunResult? {
+                               after: ((Finished) throws -> Void)? = nil) throws -> RunResult? {
         let heartbeat = Heartbeats.slot(rank: transport.rank)
         heartbeat?.enter(.setup)
         let (stage, fault) = try Launcher.agree(transport) {
@@ -90,15 +99,25 @@ public enum Simulation {
         transport.promiseExchangeBound(bytes: exchangeBound(config, ranks: transport.size))
         defer { transport.promiseExchangeBound(bytes: nil) }
         let P = transport.size, L = config.model.layers
-        var totals = RoutingTotals(experts: config.model.experts)
-        var traffic = [Int64](repeating: 0, count: 2 * P)  // dispatch bytes to each peer, then combine
         // Per layer: route, the decisions and shared; per chunk at most 11 more (pack,
         // wait, dispatch start and wait, unpack, expert, encode, wait, combine start and
         // wait, unpack); plus the step itself.
         let perLayer = 3 + 11 * config.overlapChunks
-        let timer = PhaseTimer(steps: config.steps, eventsPerStep: settings.trace ? perLayer * L + 1 : 0)
+        let timer = PhaseTimer(steps: config.steps, eventsPerStep: settings.trace ? perLayer * L + 1 : 0,
+                               stages: settings.recordLastStep)
         timer.heartbeat = heartbeat
-        let recorder = StepRecorder(steps: config.steps, experts: config.model.experts, layers: L)
+        // The observers, in the order they run after each counted step: the accounting
+        // first (the recorder reads it), then the recorder, the dump, the bench's shapes.
+        let accounting = StepAccounting(ranks: P)
+        let recorder = StepRecorder(steps: config.steps, experts: config.model.experts, layers: L,
+                                    accounting: accounting)
+        stage.observers.add(accounting)
+        stage.observers.add(recorder)
+        if let dump { stage.observers.add(dump) }
+        let shapes = settings.recordLastStep
+            ? StepShapes(hidden: config.model.hidden, decoded: { if case .real = config.compute { true } else { false } }())
+            : nil
+        if let shapes { stage.observers.add(shapes) }
         let progress = settings.progress && transport.rank == 0 ? ProgressLine(total: config.warmupSteps + config.steps) : nil
         var verification: Verification? = nil
         let lastStep = config.warmupSteps + config.steps - 1
@@ -110,34 +129,23 @@ public enum Simulation {
             timer.layer = -1
             heartbeat?.enter(step: step)
             fault?.apply(rank: transport.rank, step: step, timer: timer)
-            if settings.recordLastStep && step == lastStep { stage.record = StepShapes() }
+            shapes?.recording = step == lastStep
             stage.prepareInputs(step: step)
             try timer.time(.step) { try stage.step(step, transport: transport, timer: timer, prepared: true) }
             progress?.update(done: step + 1)
             guard counted >= 0 else { continue }
-            for p in 0..<P {
-                traffic[p] += Int64(stage.dispatchBytes[p])
-                traffic[P + p] += Int64(stage.combineBytes[p])
-            }
-            try recorder.record(step: counted, stage: stage, transport: transport)
-            for layer in 0..<L {
-                let decisions = stage.decisions[layer]
-                stage.routed[layer].weights.withUnsafeBufferPointer { totals.add(decisions, weights: $0) }
-                try stage.routed[layer].chosen.withUnsafeBufferPointer { chosen in
-                    try dump?.record(step: counted, layer: layer, rank: transport.rank,
-                                     chosen: chosen, decisions: decisions, transport: transport)
-                }
-            }
+            try stage.observers.stepFinished(counted, rank: stage, transport: transport)
             if settings.verify && step == lastStep {
                 heartbeat?.enter(.verify)
                 verification = try Verifier.verify(stage, step: step, transport: transport)
             }
         }
+        shapes?.recording = false
         progress?.finish()
         heartbeat?.enter(.results)
-        try after?(stage, timer)
-        let perRank = try totals.gathered(transport)
-        let trafficMatrix = try transport.gather(traffic)
+        try after?(Finished(rank: stage, timer: timer, shapes: shapes))
+        let perRank = try recorder.totals.gathered(transport)
+        let trafficMatrix = try transport.gather(accounting.traffic)
         let phaseSeconds = try transport.gather(timer.seconds)
         let metrics = try RunMetrics.gather(recorder, transport: transport)
         let events = settings.trace ? try gatherEvents(timer, transport: transport) : []

@@ -1,12 +1,17 @@
 import EpsimCore
 
-/// Per-step figures, recorded after every counted step outside the timed region.
+/// Per-step figures, recorded after every counted step outside the timed region (a
+/// `StepObserver` added after the `StepAccounting` it reads).
+///
+/// Routing outcomes are counted once, by `RoutingTotals.add` per layer: the step's count
+/// gives the per-step scalars and is added to the run's `totals`. Bytes and rows come
+/// from the accounting.
 ///
 /// Each rank keeps its own scalars for every step ([steps × `RankField.allCases.count`],
 /// gathered once at the end). Figures that need every rank's routing (expert load, the
 /// load-balancing loss, importance) are summed over ranks with one allreduce per step;
 /// every rank then holds the same per-step global figures.
-public final class StepRecorder {
+public final class StepRecorder: StepObserver {
     /// One rank's scalars per step.
     public enum RankField: Int, CaseIterable, Sendable {
         case tokens, assignments, accepted, rerouted, dropped, droppedWeight
@@ -24,6 +29,12 @@ public final class StepRecorder {
     public let steps: Int
     public let experts: Int
     public let layers: Int
+    /// The bytes and rows of each step.
+    public let accounting: StepAccounting
+    /// This rank's routing outcomes over every counted step and layer.
+    public private(set) var totals: RoutingTotals
+    /// The latest step's routing outcomes, summed over layers.
+    private var stepTotals: RoutingTotals
     /// [steps × RankField.allCases.count] for this rank.
     public private(set) var scalars: [Double]
     /// [steps × E]: assignments that ended at each expert, all ranks, summed over layers.
@@ -36,10 +47,13 @@ public final class StepRecorder {
     /// tokens 1], then the expert load [E].
     private var scratch: [Double]
 
-    public init(steps: Int, experts: Int, layers: Int) {
+    public init(steps: Int, experts: Int, layers: Int, accounting: StepAccounting) {
         self.steps = steps
         self.experts = experts
         self.layers = layers
+        self.accounting = accounting
+        totals = RoutingTotals(experts: experts)
+        stepTotals = totals
         scalars = Array(repeating: 0, count: steps * RankField.allCases.count)
         expertLoad = Array(repeating: 0, count: steps * experts)
         auxLoss = Array(repeating: 0, count: steps)
@@ -52,18 +66,14 @@ public final class StepRecorder {
     }
 
     /// Records counted step `step` of `stage` (collective: one allreduce).
-    public func record(step: Int, stage: MoERank, transport: any Transport) throws {
+    public func stepFinished(_ step: Int, rank stage: MoERank, transport: any Transport) throws {
         let c = stage.config, E = experts, k = c.model.topK, rank = transport.rank
-        var assignments = 0, accepted = 0, rerouted = 0, dropped = 0, droppedWeight = 0.0
         for i in scratch.indices { scratch[i] = 0 }
+        stepTotals.reset()
         let loadBase = layers * (3 * E + 1)
         for l in 0..<layers {
             let d = stage.decisions[l], out = stage.routed[l]
-            assignments += d.assignments
-            accepted += d.accepted
-            rerouted += d.rerouted
-            dropped += d.dropped
-            for a in 0..<d.assignments where d.outcome[a] == .dropped { droppedWeight += Double(out.weights[a]) }
+            out.weights.withUnsafeBufferPointer { stepTotals.add(d, weights: $0) }
             for e in 0..<E { scratch[loadBase + e] += Double(d.expertLoad[e]) }
             let base = l * (3 * E + 1)
             for t in 0..<out.tokens {
@@ -82,21 +92,21 @@ public final class StepRecorder {
             }
             scratch[base + 3 * E] = Double(out.tokens)
         }
-        let sent = (0..<transport.size).reduce(0) { $0 + stage.dispatchBytes[$1] + stage.combineBytes[$1] }
-        let selfBytes = stage.dispatchBytes[rank] + stage.combineBytes[rank]
+        totals.add(stepTotals)
+        let a = accounting
         set(step, .tokens, Double(stage.tokens * layers))
-        set(step, .assignments, Double(assignments))
-        set(step, .accepted, Double(accepted))
-        set(step, .rerouted, Double(rerouted))
-        set(step, .dropped, Double(dropped))
-        set(step, .droppedWeight, droppedWeight)
-        set(step, .rowsComputed, Double(stage.rowsComputed))
-        set(step, .bytesSent, Double(sent))
-        set(step, .bytesReceived, Double(stage.bytesReceived))
-        set(step, .selfBytes, Double(selfBytes))
-        set(step, .dispatchOffRank, Double(stage.dispatchBytes.reduce(0, +) - stage.dispatchBytes[rank]))
-        set(step, .combineOffRank, Double(stage.combineBytes.reduce(0, +) - stage.combineBytes[rank]))
-        set(step, .expertFlops, ExpertCost.flops(tokens: stage.rowsComputed, model: c.model))
+        set(step, .assignments, Double(stepTotals.assignments))
+        set(step, .accepted, Double(stepTotals.accepted))
+        set(step, .rerouted, Double(stepTotals.rerouted))
+        set(step, .dropped, Double(stepTotals.dropped))
+        set(step, .droppedWeight, stepTotals.droppedWeight)
+        set(step, .rowsComputed, Double(a.rowsComputed))
+        set(step, .bytesSent, Double(a.bytesSent))
+        set(step, .bytesReceived, Double(a.bytesReceived))
+        set(step, .selfBytes, Double(a.dispatchBytes[rank] + a.combineBytes[rank]))
+        set(step, .dispatchOffRank, Double(a.dispatchBytes.reduce(0, +) - a.dispatchBytes[rank]))
+        set(step, .combineOffRank, Double(a.combineBytes.reduce(0, +) - a.combineBytes[rank]))
+        set(step, .expertFlops, ExpertCost.flops(tokens: a.rowsComputed, model: c.model))
         set(step, .capacity, Double(stage.decisions.first?.capacity ?? -1))
 
         try scratch.withUnsafeMutableBufferPointer { try transport.allreduce($0, op: .sum) }

@@ -1,45 +1,51 @@
+import EpsimCore
+
 /// What one rank exchanged and computed during the steps it recorded: the shapes
 /// `epsim bench` replays as bare baselines (all-to-allv of the same byte matrices, sgemm
-/// of the same sizes, memcpy of the same bytes).
-public final class StepShapes {
-    public enum Kind: Sendable { case dispatch, combine }
-
+/// of the same sizes, memcpy of the same bytes). A `StepObserver` that records only
+/// while `recording` is set.
+public final class StepShapes: StepObserver {
     /// One payload exchange: bytes to and from each peer and their offsets in the wire
     /// buffers ([P] each), as the layer passed them.
     public struct Exchange: Sendable {
-        public var kind: Kind
+        public var kind: ExchangeKind
         public var chunk: Int
-        public var sendBytes: [Int]
-        public var sendDispls: [Int]
-        public var recvBytes: [Int]
-        public var recvDispls: [Int]
-
-        /// The exchange `handle` has just started.
-        init(kind: Kind, chunk: Int, handle h: DispatchHandle) {
-            self.kind = kind
-            self.chunk = chunk
-            sendBytes = h.sendBytes
-            sendDispls = h.sendByteDispls
-            recvBytes = h.recvBytes
-            recvDispls = h.recvByteDispls
-        }
+        public var bytes: ExchangeBytes
     }
 
-    /// One local expert's block: `rows` tokens through its FFN.
-    public struct ExpertBlock: Sendable {
-        public var layer: Int
-        public var chunk: Int
-        public var localExpert: Int
-        public var rows: Int
-    }
-
-    public var exchanges: [Exchange] = []
-    public var expertBlocks: [ExpertBlock] = []
+    public var recording = false
+    public private(set) var exchanges: [Exchange] = []
+    /// Blocks of rows through local experts (real compute only).
+    public private(set) var expertBlocks: [ExpertBlock] = []
     /// Bytes written by the permute stages (packing rows for the wire, decoding them into
     /// expert-major order) and by the unpermute stages (encoding outputs for the return
     /// trip, decoding them back to tokens).
-    public var permuteBytes = 0
-    public var unpermuteBytes = 0
+    public private(set) var permuteBytes = 0
+    public private(set) var unpermuteBytes = 0
+    private let hidden: Int
+    private let decoded: Bool
 
-    public init() {}
+    /// `decoded`: whether the layer decodes received rows (real compute).
+    public init(hidden: Int, decoded: Bool) {
+        self.hidden = hidden
+        self.decoded = decoded
+    }
+
+    public func exchangeStarted(_ e: ExchangeRecord) {
+        guard recording else { return }
+        exchanges.append(Exchange(kind: e.kind, chunk: e.chunk, bytes: e.bytes))
+        let sent = e.bytes.sendBytes.reduce(0, +), received = e.bytes.recvBytes.reduce(0, +)
+        switch e.kind {
+        case .dispatch:
+            // Packing the sent rows; decoding the received ones into floats.
+            permuteBytes += sent + (decoded ? e.recvRows * hidden * MemoryLayout<Float>.stride : 0)
+        case .combine:
+            // Encoding the outputs sent back; decoding the rows that came back.
+            unpermuteBytes += sent + received
+        }
+    }
+
+    public func expertComputed(_ b: ExpertBlock) {
+        if recording && decoded { expertBlocks.append(b) }
+    }
 }

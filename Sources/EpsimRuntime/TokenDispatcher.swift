@@ -1,21 +1,20 @@
 import EpsimCore
 
 /// Moves accepted assignments to the ranks that hold their experts and brings the
-/// expert outputs back, in Megatron-Core's stages:
+/// expert outputs back, with DeepEP's contract and Megatron-Core's stages:
 ///
-/// - dispatch preprocess: bucket accepted slots by destination rank and, within a rank,
-///   by local expert; encode their token rows into one send buffer (wire precision);
-/// - token dispatch: all-to-all of the per-(rank, expert) row counts, then all-to-allv
-///   of the payload;
-/// - dispatch postprocess: decode into expert-major order, so each local expert's rows
-///   are contiguous, ready for one GEMM per expert;
-/// - combine preprocess: encode expert outputs back into source-major order;
-/// - token combine: the reverse all-to-allv;
-/// - combine postprocess (unpermute): for every token, add weight · output of each of
-///   its surviving slots, in slot order (so the sum does not depend on the layout).
+/// - `dispatch(x:decisions:tokens:transport:)` returns the received rows, the rows per
+///   local expert and a `DispatchHandle`; `combine(_:expertOutput:weights:into:transport:)`
+///   consumes the handle. Between the two, the dispatcher cannot dispatch again.
+/// - The same calls, stage by stage, for a layer that times or overlaps them:
+///   dispatch preprocess (bucket and encode, `TokenPermutation.permute`), token dispatch
+///   (all-to-all of the per-(rank, expert) counts, then all-to-allv of the payload),
+///   dispatch postprocess (decode into expert-major order); combine preprocess (encode
+///   outputs back into source-major order), token combine (the reverse all-to-allv),
+///   combine postprocess (unpermute: weighted sum into the token rows, slot order).
 ///
-/// Pre- and post-stages never communicate. Buffers are allocated once and grown only
-/// when a step needs more rows than any before.
+/// Pre- and post-stages never communicate. Memory is allocated on first use and reused:
+/// a dispatcher holds one `DispatchStorage`, lent to the handle from dispatch to combine.
 public final class TokenDispatcher {
     public let layout: ExpertLayout
     public let rank: Int
@@ -23,17 +22,16 @@ public final class TokenDispatcher {
     public let topK: Int
     public let dispatchPrecision: WirePrecision
     public let combinePrecision: WirePrecision
-    public let handle: DispatchHandle
     public let dispatchRowBytes: Int
     public let combineRowBytes: Int
-
-    private let sendBuffer = WireBuffer()
-    private let recvBuffer = WireBuffer()
-    /// Expert-major input rows [recvRows × H], then (in place of nothing) outputs come
-    /// from the caller's buffer of the same shape.
-    public private(set) var expertInput: [Float] = []
-    private var cursor: [Int]
+    /// Local-expert slots per rank in the segment counts: the most experts any rank holds.
+    public let maxLocalExperts: Int
+    /// The storage, while no handle holds it.
+    private var idle: DispatchStorage?
     private var scratchRow: [Float]
+    /// Segment-count exchange: L entries per peer.
+    private let segmentCounts: [Int]
+    private let segmentDispls: [Int]
 
     public init(layout: ExpertLayout, rank: Int, hidden: Int, topK: Int,
                 dispatch: WirePrecision, combine: WirePrecision) {
@@ -43,267 +41,199 @@ public final class TokenDispatcher {
         self.topK = topK
         dispatchPrecision = dispatch
         combinePrecision = combine
-        let maxLocal = max(1, layout.local.map(\.count).max() ?? 1)
-        handle = DispatchHandle(ranks: layout.ranks, maxLocalExperts: maxLocal)
         dispatchRowBytes = WireCodec.bytesPerRow(dispatch, hidden: hidden)
         combineRowBytes = WireCodec.bytesPerRow(combine, hidden: hidden)
-        cursor = Array(repeating: 0, count: layout.ranks * maxLocal)
+        let L = max(1, layout.local.map(\.count).max() ?? 1)
+        maxLocalExperts = L
+        idle = DispatchStorage(ranks: layout.ranks, maxLocalExperts: L)
         scratchRow = Array(repeating: 0, count: hidden)
+        segmentCounts = Array(repeating: L, count: layout.ranks)
+        segmentDispls = (0..<layout.ranks).map { $0 * L }
     }
 
     /// Number of local experts on this rank.
     public var localExperts: Int { layout.local[rank].count }
 
-    // MARK: dispatch
+    // MARK: the DeepEP-shaped calls
 
-    /// Dispatch preprocess: buckets and packs this rank's accepted slots.
-    /// `x` [T × H] are the layer's input rows.
-    /// With `tokens`, only the slots of those tokens are dispatched (one chunk of an
-    /// overlapped layer); `combinePostprocess` must then be given the same range.
-    public func dispatchPreprocess(x: UnsafeBufferPointer<Float>, decisions d: RoutingDecisions,
-                                   tokens: Range<Int>? = nil) {
-        let h = handle, P = layout.ranks, L = h.maxLocalExperts, n = d.assignments
-        let slots = tokens.map { ($0.lowerBound * topK)..<($0.upperBound * topK) } ?? 0..<n
-        assert(x.count >= d.tokens * hidden && slots.upperBound <= n)
-        for i in 0..<(P * L) { h.sendSegments[i] = 0 }
-        var rows = 0
-        for a in slots where d.destRank[a] >= 0 {
-            h.sendSegments[Int(d.destRank[a]) * L + Int(d.destLocal[a])] += 1
-            rows += 1
+    /// Dispatch, all three stages, blocking: the slots of `tokens` (all when nil) of
+    /// `decisions` carry rows of `x` [T × H] to their experts' ranks. With `decode`
+    /// false the received rows are not decoded (`rows` is empty). Collective.
+    public func dispatch(x: UnsafeBufferPointer<Float>, decisions: RoutingDecisions, tokens: Range<Int>? = nil,
+                         decode: Bool = true, transport: any Transport) throws -> DispatchOutput {
+        let handle = dispatchPreprocess(x: x, decisions: decisions, tokens: tokens)
+        return dispatchPostprocess(try tokenDispatch(handle, transport: transport), decode: decode)
+    }
+
+    /// Combine, all three stages, blocking: sends `expertOutput` [recvRows × H]
+    /// (expert-major, as `dispatch` returned the inputs; nil for all-zero outputs) back
+    /// and adds `weights[a]` × row of every surviving slot a into `out` [T × H].
+    /// Consumes the handle. Collective.
+    public func combine(_ handle: consuming DispatchHandle, expertOutput: UnsafeBufferPointer<Float>?,
+                        weights: [Float], into out: UnsafeMutableBufferPointer<Float>,
+                        transport: any Transport) throws {
+        let encoded = combinePreprocess(handle, expertOutput: expertOutput)
+        combinePostprocess(try tokenCombine(encoded, transport: transport), weights: weights, into: out)
+    }
+
+    // MARK: dispatch, stage by stage
+
+    /// Dispatch preprocess: plans the slots of `tokens` and encodes their rows of
+    /// `x` [T × H] in wire order. Traps if the previous handle has not been combined.
+    public func dispatchPreprocess(x: UnsafeBufferPointer<Float>, decisions: RoutingDecisions,
+                                   tokens: Range<Int>? = nil) -> DispatchHandle {
+        guard var s = idle.take() else {
+            preconditionFailure("TokenDispatcher: dispatch before the previous handle was combined")
         }
-        h.sendRows = rows
-        var offset = 0
-        for p in 0..<P {
-            h.sendRowDispls[p] = offset
-            for l in 0..<L {
-                cursor[p * L + l] = offset
-                offset += h.sendSegments[p * L + l]
-            }
-            h.sendRowCounts[p] = offset - h.sendRowDispls[p]
+        s.send.plan(decisions, tokens: tokens)
+        // Sized for the return trip too (combine rows come back into this buffer).
+        s.sendWire.reserve(bytes: s.send.sendRows * max(dispatchRowBytes, combineRowBytes))
+        let plan = s.send, k = topK, H = hidden, precision = dispatchPrecision
+        s.sendWire.withUnsafeMutableBytes { wire in
+            TokenPermutation.permute(x, plan: plan, topK: k, hidden: H, precision: precision, into: wire)
         }
-        if h.sendSlot.count < rows { h.sendSlot = Array(repeating: 0, count: rows) }
-        if h.rowOfSlot.count != n { h.rowOfSlot = Array(repeating: -1, count: n) }
-        for a in slots {
-            guard d.destRank[a] >= 0 else {
-                h.rowOfSlot[a] = -1
-                continue
-            }
-            let s = Int(d.destRank[a]) * L + Int(d.destLocal[a])
-            let row = cursor[s]
-            cursor[s] += 1
-            h.sendSlot[row] = Int32(a)
-            h.rowOfSlot[a] = Int32(row)
-        }
-        let rowBytes = dispatchRowBytes
-        // Sized for the return trip too (combine rows come back into this buffer), so
-        // no later grow can replace it and lose the packed rows.
-        sendBuffer.reserve(bytes: rows * max(rowBytes, combineRowBytes))
-        let k = topK, H = hidden, precision = dispatchPrecision
-        h.sendSlot.withUnsafeBufferPointer { slots in
-            sendBuffer.withUnsafeMutableBytes { out in
-                for i in 0..<rows {
-                    let t = Int(slots[i]) / k
-                    WireCodec.encodeRow(precision, src: x.baseAddress! + t * H, hidden: H,
-                                        dst: out.baseAddress! + i * rowBytes)
+        return DispatchHandle(storage: s)
+    }
+
+    /// Token dispatch, blocking: the segment counts, then the payload.
+    public func tokenDispatch(_ handle: consuming DispatchHandle, transport: any Transport) throws -> DispatchHandle {
+        try exchangeSegments(&handle, transport: transport)
+        try exchange(&handle, dispatch: true, transport: transport)
+        return handle
+    }
+
+    /// Token dispatch, non-blocking payload: the segment counts (blocking, small), then
+    /// the start of the payload exchange.
+    public func startTokenDispatch(_ handle: consuming DispatchHandle, transport: any Transport) throws -> InFlightExchange {
+        try exchangeSegments(&handle, transport: transport)
+        return try start(handle, dispatch: true, transport: transport)
+    }
+
+    /// Dispatch postprocess: the expert-major order of the received rows and, with
+    /// `decode`, the rows themselves.
+    public func dispatchPostprocess(_ handle: consuming DispatchHandle, decode: Bool = true) -> DispatchOutput {
+        handle.storage.receive.planExpertOrder()
+        let n = handle.storage.receive.recvRows, H = hidden
+        if decode {
+            LargeBuffer.grow(&handle.storage.rows, to: n * H)
+            let plan = handle.storage.receive, precision = dispatchPrecision
+            handle.storage.recvWire.withUnsafeBytes { wire in
+                handle.storage.rows.withUnsafeMutableBufferPointer { rows in
+                    TokenPermutation.expertMajor(wire, plan: plan, hidden: H, precision: precision, into: rows)
                 }
             }
         }
+        let rows = decode ? handle.storage.rows : []
+        return DispatchOutput(rows: rows, tokensPerExpert: handle.storage.receive.tokensPerExpert, handle: handle)
     }
 
-    /// Token dispatch: exchanges the segment counts, then the payload. Returns the bytes
-    /// this rank sent to each peer (self included).
-    public func tokenDispatch(transport: any Transport) throws {
-        try exchangeCounts(transport: transport)
-        try dispatchPayload(transport: transport, blocking: true)
-    }
+    // MARK: combine, stage by stage
 
-    /// Token dispatch, first half: the all-to-all of segment counts (blocking, small);
-    /// sizes the receive buffer.
-    public func exchangeCounts(transport: any Transport) throws {
-        let h = handle, P = layout.ranks, L = h.maxLocalExperts
-        try h.sendSegments.withUnsafeBufferPointer { send in
-            try h.recvSegments.withUnsafeMutableBufferPointer { recv in
-                try transport.alltoallv(send: send, sendCounts: h.segmentCounts, sendDispls: h.segmentDispls,
-                                        recv: recv, recvCounts: h.segmentCounts, recvDispls: h.segmentDispls)
+    /// Combine preprocess: encodes `expertOutput` [recvRows × H] (nil: all zeros, as
+    /// modeled compute produces) into source-major wire order for the return trip.
+    public func combinePreprocess(_ handle: consuming DispatchHandle,
+                                  expertOutput y: UnsafeBufferPointer<Float>?) -> DispatchHandle {
+        let plan = handle.storage.receive, H = hidden, precision = combinePrecision
+        let bytes = plan.recvRows * combineRowBytes
+        handle.storage.recvWire.reserve(bytes: bytes)
+        handle.storage.recvWire.withUnsafeMutableBytes { wire in
+            if let y {
+                TokenPermutation.sourceMajor(y, plan: plan, hidden: H, precision: precision, into: wire)
+            } else if bytes > 0 {
+                // All-zero bytes decode to 0 in every wire format.
+                wire.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
             }
         }
-        var offset = 0
-        for q in 0..<P {
-            h.recvRowDispls[q] = offset
-            for l in 0..<L { offset += h.recvSegments[q * L + l] }
-            h.recvRowCounts[q] = offset - h.recvRowDispls[q]
-        }
-        h.recvRows = offset
-        recvBuffer.reserve(bytes: offset * max(dispatchRowBytes, combineRowBytes))
+        return handle
     }
 
-    /// Token dispatch, second half: starts the payload all-to-allv. Neither buffer of
-    /// this dispatcher may be touched until the request's `wait()` has returned.
-    public func startDispatch(transport: any Transport) throws -> ExchangeRequest {
-        try dispatchPayload(transport: transport, blocking: false)!
+    /// Token combine, blocking.
+    public func tokenCombine(_ handle: consuming DispatchHandle, transport: any Transport) throws -> DispatchHandle {
+        try exchange(&handle, dispatch: false, transport: transport)
+        return handle
     }
 
-    /// The dispatch payload: packed rows out of the send buffer into the receive buffer.
-    @discardableResult
-    private func dispatchPayload(transport: any Transport, blocking: Bool) throws -> ExchangeRequest? {
-        try exchange(sendRows: handle.sendRowCounts, sendDispls: handle.sendRowDispls,
-                     recvRows: handle.recvRowCounts, recvDispls: handle.recvRowDispls,
-                     rowBytes: dispatchRowBytes, send: sendBuffer, recv: recvBuffer, transport: transport,
-                     blocking: blocking)
+    /// Token combine, non-blocking.
+    public func startTokenCombine(_ handle: consuming DispatchHandle, transport: any Transport) throws -> InFlightExchange {
+        try start(handle, dispatch: false, transport: transport)
     }
 
-    /// Dispatch postprocess: orders the received rows expert-major (`expertRowSource`),
-    /// fills `tokensPerExpert`, and with `decode` (the default) decodes the rows into
-    /// `expertInput`. Modeled compute needs no input rows and skips the decode.
-    public func dispatchPostprocess(decode: Bool = true) {
-        let h = handle, P = layout.ranks, L = h.maxLocalExperts, H = hidden
-        if h.expertRowSource.count < h.recvRows { h.expertRowSource = Array(repeating: 0, count: h.recvRows) }
-        if decode { LargeBuffer.grow(&expertInput, to: h.recvRows * H) }
-        var i = 0
-        for l in 0..<L {
-            h.tokensPerExpert[l] = 0
-            for q in 0..<P {
-                var position = h.recvRowDispls[q]
-                for l2 in 0..<l { position += h.recvSegments[q * L + l2] }
-                let count = h.recvSegments[q * L + l]
-                for r in 0..<count {
-                    h.expertRowSource[i] = Int32(position + r)
-                    i += 1
-                }
-                h.tokensPerExpert[l] += count
+    /// Combine postprocess (unpermute): adds `weights[a]` × returned row of every
+    /// surviving slot a of the handle's tokens into `out` [T × H], which already holds
+    /// what the layer adds to. Consumes the handle; the dispatcher can dispatch again.
+    public func combinePostprocess(_ handle: consuming DispatchHandle, weights: [Float],
+                                   into out: UnsafeMutableBufferPointer<Float>) {
+        let s = handle.storage
+        let (k, H, precision) = (topK, hidden, combinePrecision)
+        s.sendWire.withUnsafeBytes { wire in
+            scratchRow.withUnsafeMutableBufferPointer { scratch in
+                TokenPermutation.unpermute(wire, plan: s.send, weights: weights, topK: k, hidden: H,
+                                           precision: precision, scratch: scratch, into: out)
             }
         }
-        guard decode else { return }
-        let rowBytes = dispatchRowBytes, precision = dispatchPrecision, rows = h.recvRows
-        h.expertRowSource.withUnsafeBufferPointer { source in
-            recvBuffer.withUnsafeBytes { input in
-                expertInput.withUnsafeMutableBufferPointer { out in
-                    for i in 0..<rows {
-                        WireCodec.decodeRow(precision, src: input.baseAddress! + Int(source[i]) * rowBytes,
-                                            hidden: H, dst: out.baseAddress! + i * H)
-                    }
-                }
-            }
-        }
+        idle = s
     }
 
-    // MARK: combine
-
-    /// Combine preprocess: encodes expert outputs `y` [recvRows × H] (expert-major, as
-    /// `expertInput`) into source-major order for the return trip.
-    public func combinePreprocess(expertOutput y: UnsafeBufferPointer<Float>) {
-        let h = handle, H = hidden, rowBytes = combineRowBytes, precision = combinePrecision
-        assert(y.count >= h.recvRows * H)
-        recvBuffer.reserve(bytes: h.recvRows * rowBytes)
-        let rows = h.recvRows
-        h.expertRowSource.withUnsafeBufferPointer { source in
-            recvBuffer.withUnsafeMutableBytes { out in
-                for i in 0..<rows {
-                    WireCodec.encodeRow(precision, src: y.baseAddress! + i * H, hidden: H,
-                                        dst: out.baseAddress! + Int(source[i]) * rowBytes)
-                }
-            }
-        }
-    }
-
-    /// Combine preprocess for modeled compute, whose expert outputs are zero: the return
-    /// rows are all-zero bytes (which every wire format decodes to 0).
-    public func combinePreprocessZeros() {
-        let bytes = handle.recvRows * combineRowBytes
-        recvBuffer.reserve(bytes: bytes)
-        recvBuffer.withUnsafeMutableBytes { out in
-            if bytes > 0 { out.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: bytes) }
-        }
-    }
-
-    /// Token combine: sends every output row back to the rank its token lives on.
-    public func tokenCombine(transport: any Transport) throws {
-        try combinePayload(transport: transport, blocking: true)
-    }
-
-    /// Starts the combine all-to-allv.
-    public func startCombine(transport: any Transport) throws -> ExchangeRequest {
-        try combinePayload(transport: transport, blocking: false)!
-    }
-
-    /// The combine payload. The return trip reuses the dispatch buffers: outputs go out
-    /// from the receive buffer and come back into the send buffer.
-    @discardableResult
-    private func combinePayload(transport: any Transport, blocking: Bool) throws -> ExchangeRequest? {
-        let h = handle
-        return try exchange(sendRows: h.recvRowCounts, sendDispls: h.recvRowDispls,
-                            recvRows: h.sendRowCounts, recvDispls: h.sendRowDispls,
-                            rowBytes: combineRowBytes, send: recvBuffer, recv: sendBuffer, transport: transport,
-                            blocking: blocking)
-    }
-
-    /// Combine postprocess (unpermute): `out[t] += weight[a] · row(a)` for every surviving
-    /// slot a of token t, in slot order. `out` [T × H] must already hold whatever the
-    /// layer adds to (the residual and shared experts, or zeros).
-    public func combinePostprocess(decisions d: RoutingDecisions, into out: UnsafeMutableBufferPointer<Float>,
-                                   tokens: Range<Int>? = nil) {
-        let h = handle, H = hidden, k = topK, rowBytes = combineRowBytes, precision = combinePrecision
-        let range = tokens ?? 0..<d.tokens
-        assert(out.count >= d.tokens * H && range.upperBound <= d.tokens)
-        h.rowOfSlot.withUnsafeBufferPointer { rowOf in
-            sendBuffer.withUnsafeBytes { rows in
-                scratchRow.withUnsafeMutableBufferPointer { row in
-                    d.weight.withUnsafeBufferPointer { weight in
-                        for t in range {
-                            let y = out.baseAddress! + t * H
-                            for j in 0..<k {
-                                let a = t * k + j
-                                let i = Int(rowOf[a])
-                                guard i >= 0 else { continue }
-                                WireCodec.decodeRow(precision, src: rows.baseAddress! + i * rowBytes,
-                                                    hidden: H, dst: row.baseAddress!)
-                                let w = weight[a]
-                                for c in 0..<H { y[c] += w * row[c] }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
+    // MARK: for benchmarks
 
     /// The wire buffers (send, then receive), for benchmarks that time bare exchanges
-    /// and copies on the very memory the layer used. Nothing may be in flight.
-    public func withWireBuffers<R>(_ body: (UnsafeMutableRawBufferPointer, UnsafeMutableRawBufferPointer) throws -> R) rethrows -> R {
-        try sendBuffer.withUnsafeMutableBytes { s in
-            try recvBuffer.withUnsafeMutableBytes { r in try body(s, r) }
+    /// and copies on the memory the layer used. Traps while a handle is out.
+    public func withWireBuffers<R>(_ body: (WireBuffer, WireBuffer) throws -> R) rethrows -> R {
+        guard let s = idle else { preconditionFailure("TokenDispatcher: wire buffers asked for while a handle is out") }
+        return try body(s.sendWire, s.recvWire)
+    }
+
+    /// The rows the last dispatch decoded [recvRows × H] (empty before any).
+    public var lastDecodedRows: [Float] { idle?.rows ?? [] }
+
+    // MARK: exchanges
+
+    /// The all-to-all of segment counts (L per peer); sizes the receive side.
+    private func exchangeSegments(_ handle: inout DispatchHandle, transport: any Transport) throws {
+        let sent = handle.storage.send.sendSegments
+        try sent.withUnsafeBufferPointer { send in
+            try handle.storage.receive.recvSegments.withUnsafeMutableBufferPointer { recv in
+                try transport.alltoallv(send: send, sendCounts: segmentCounts, sendDispls: segmentDispls,
+                                        recv: recv, recvCounts: segmentCounts, recvDispls: segmentDispls)
+            }
+        }
+        let rows = handle.storage.receive.planRows()
+        handle.storage.recvWire.reserve(bytes: rows * max(dispatchRowBytes, combineRowBytes))
+    }
+
+    /// Sets the byte matrix of the dispatch (or combine) payload from the plans and
+    /// returns it with the buffers it reads and writes.
+    private func prepare(_ s: inout DispatchStorage, dispatch: Bool) -> (ExchangeBytes, WireBuffer, WireBuffer) {
+        let send = s.send, receive = s.receive
+        if dispatch {
+            s.dispatchBytes.set(sendRows: send.sendRowCounts, sendDispls: send.sendRowDispls,
+                                recvRows: receive.recvRowCounts, recvDispls: receive.recvRowDispls,
+                                rowBytes: dispatchRowBytes)
+            return (s.dispatchBytes, s.sendWire, s.recvWire)
+        }
+        s.combineBytes.set(sendRows: receive.recvRowCounts, sendDispls: receive.recvRowDispls,
+                           recvRows: send.sendRowCounts, recvDispls: send.sendRowDispls,
+                           rowBytes: combineRowBytes)
+        return (s.combineBytes, s.recvWire, s.sendWire)
+    }
+
+    private func exchange(_ handle: inout DispatchHandle, dispatch: Bool, transport: any Transport) throws {
+        let (b, from, to) = prepare(&handle.storage, dispatch: dispatch)
+        try from.withUnsafeMutableBytes { s in
+            try to.withUnsafeMutableBytes { r in
+                try transport.alltoallv(send: UnsafeBufferPointer(s.bindMemory(to: UInt8.self)),
+                                        sendCounts: b.sendBytes, sendDispls: b.sendDispls,
+                                        recv: r.bindMemory(to: UInt8.self),
+                                        recvCounts: b.recvBytes, recvDispls: b.recvDispls)
+            }
         }
     }
 
-    // MARK: helpers
-
-    /// A payload exchange of whole rows: counts and displacements in rows, converted to
-    /// bytes. Blocking, it returns nil once complete; otherwise it returns the request,
-    /// and the buffers (the dispatcher's own arrays, which are not resized or copied
-    /// while the exchange is in flight) must not be touched until it completes.
-    @discardableResult
-    private func exchange(sendRows: [Int], sendDispls: [Int], recvRows: [Int], recvDispls: [Int],
-                          rowBytes: Int, send: WireBuffer, recv: WireBuffer,
-                          transport: any Transport, blocking: Bool) throws -> ExchangeRequest? {
-        let h = handle
-        for p in 0..<layout.ranks {
-            h.sendBytes[p] = sendRows[p] * rowBytes
-            h.sendByteDispls[p] = sendDispls[p] * rowBytes
-            h.recvBytes[p] = recvRows[p] * rowBytes
-            h.recvByteDispls[p] = recvDispls[p] * rowBytes
-        }
-        if blocking {
-            try send.withUnsafeMutableBytes { s in
-                try recv.withUnsafeMutableBytes { r in
-                    try transport.alltoallv(send: UnsafeBufferPointer(s.bindMemory(to: UInt8.self)),
-                                            sendCounts: h.sendBytes, sendDispls: h.sendByteDispls,
-                                            recv: r.bindMemory(to: UInt8.self),
-                                            recvCounts: h.recvBytes, recvDispls: h.recvByteDispls)
-                }
-            }
-            return nil
-        }
-        return try transport.ialltoallv(send: send, sendCounts: h.sendBytes, sendDispls: h.sendByteDispls,
-                                        recv: recv, recvCounts: h.recvBytes, recvDispls: h.recvByteDispls)
+    private func start(_ handle: consuming DispatchHandle, dispatch: Bool,
+                       transport: any Transport) throws -> InFlightExchange {
+        let (b, from, to) = prepare(&handle.storage, dispatch: dispatch)
+        let request = try transport.ialltoallv(send: from, sendCounts: b.sendBytes, sendDispls: b.sendDispls,
+                                               recv: to, recvCounts: b.recvBytes, recvDispls: b.recvDispls)
+        return InFlightExchange(handle: handle, request: request)
     }
 }
