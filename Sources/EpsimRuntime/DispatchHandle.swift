@@ -82,6 +82,7 @@ public struct DispatchHandle: ~Copyable {
 
 /// What `TokenDispatcher.dispatch` returns, as DeepEP's `dispatch` does: the received
 /// rows, the rows per local expert, and the handle `combine` consumes.
+@frozen
 public struct DispatchOutput: ~Copyable {
     /// [recvRows × H] received rows in expert-major order (local expert, then source
     /// rank): expert l's rows are the `tokensPerExpert[l]` after those of experts 0..<l.

@@ -123,12 +123,9 @@ public final class MoERank {
     func dispatchPreprocess(_ layer: Int, chunk c: Int) -> DispatchHandle {
         let mark = observers.begin(.dispatchPreprocess)
         let range = tokenRange(chunk: c)
-        var handle: DispatchHandle?
-        normed.values.withUnsafeBufferPointer {
-            handle = dispatchers[c].dispatchPreprocess(x: $0, decisions: decisions[layer], tokens: range)
-        }
+        let handle = dispatchers[c].dispatchPreprocess(x: normed.values, decisions: decisions[layer], tokens: range)
         observers.end(mark)
-        return handle.take()!
+        return handle
     }
 
     /// `--sync`: the barrier before a communication stage.
@@ -173,24 +170,16 @@ public final class MoERank {
     /// Combine preprocess of a chunk's expert outputs (zeros when modeled).
     func combinePreprocess(_ handle: consuming DispatchHandle, chunk c: Int) -> DispatchHandle {
         let mark = observers.begin(.combinePreprocess)
-        var slot: DispatchHandle? = consume handle
-        if device.isModeled {
-            slot = dispatchers[c].combinePreprocess(slot.take()!, expertOutput: nil)
-        } else {
-            expertOutput.withUnsafeBufferPointer { slot = dispatchers[c].combinePreprocess(slot.take()!, expertOutput: $0) }
-        }
+        let encoded = dispatchers[c].combinePreprocess(handle, expertOutput: device.isModeled ? nil : expertOutput)
         observers.end(mark)
-        return slot.take()!
+        return encoded
     }
 
     /// Combine postprocess of a chunk: its routed outputs added into x_{l+1}.
     func combinePostprocess(_ handle: consuming DispatchHandle, layer: Int, chunk c: Int) {
         let mark = observers.begin(.combinePostprocess)
         let weights = decisions[layer].weight
-        var slot: DispatchHandle? = consume handle
-        inputs[layer + 1].values.withUnsafeMutableBufferPointer {
-            dispatchers[c].combinePostprocess(slot.take()!, weights: weights, into: $0)
-        }
+        dispatchers[c].combinePostprocess(handle, weights: weights, into: &inputs[layer + 1].values)
         observers.end(mark)
     }
 

@@ -59,7 +59,7 @@ public final class TokenDispatcher {
     /// Dispatch, all three stages, blocking: the slots of `tokens` (all when nil) of
     /// `decisions` carry rows of `x` [T × H] to their experts' ranks. With `decode`
     /// false the received rows are not decoded (`rows` is empty). Collective.
-    public func dispatch(x: UnsafeBufferPointer<Float>, decisions: RoutingDecisions, tokens: Range<Int>? = nil,
+    public func dispatch(x: [Float], decisions: RoutingDecisions, tokens: Range<Int>? = nil,
                          decode: Bool = true, transport: any Transport) throws -> DispatchOutput {
         let handle = dispatchPreprocess(x: x, decisions: decisions, tokens: tokens)
         return dispatchPostprocess(try tokenDispatch(handle, transport: transport), decode: decode)
@@ -69,18 +69,18 @@ public final class TokenDispatcher {
     /// (expert-major, as `dispatch` returned the inputs; nil for all-zero outputs) back
     /// and adds `weights[a]` × row of every surviving slot a into `out` [T × H].
     /// Consumes the handle. Collective.
-    public func combine(_ handle: consuming DispatchHandle, expertOutput: UnsafeBufferPointer<Float>?,
-                        weights: [Float], into out: UnsafeMutableBufferPointer<Float>,
+    public func combine(_ handle: consuming DispatchHandle, expertOutput: [Float]?,
+                        weights: [Float], into out: inout [Float],
                         transport: any Transport) throws {
         let encoded = combinePreprocess(handle, expertOutput: expertOutput)
-        combinePostprocess(try tokenCombine(encoded, transport: transport), weights: weights, into: out)
+        combinePostprocess(try tokenCombine(encoded, transport: transport), weights: weights, into: &out)
     }
 
     // MARK: dispatch, stage by stage
 
     /// Dispatch preprocess: plans the slots of `tokens` and encodes their rows of
     /// `x` [T × H] in wire order. Traps if the previous handle has not been combined.
-    public func dispatchPreprocess(x: UnsafeBufferPointer<Float>, decisions: RoutingDecisions,
+    public func dispatchPreprocess(x: [Float], decisions: RoutingDecisions,
                                    tokens: Range<Int>? = nil) -> DispatchHandle {
         guard var s = idle.take() else {
             preconditionFailure("TokenDispatcher: dispatch before the previous handle was combined")
@@ -89,8 +89,10 @@ public final class TokenDispatcher {
         // Sized for the return trip too (combine rows come back into this buffer).
         s.sendWire.reserve(bytes: s.send.sendRows * max(dispatchRowBytes, combineRowBytes))
         let plan = s.send, k = topK, H = hidden, precision = dispatchPrecision
-        s.sendWire.withUnsafeMutableBytes { wire in
-            TokenPermutation.permute(x, plan: plan, topK: k, hidden: H, precision: precision, into: wire)
+        x.withUnsafeBufferPointer { x in
+            s.sendWire.withUnsafeMutableBytes { wire in
+                TokenPermutation.permute(x, plan: plan, topK: k, hidden: H, precision: precision, into: wire)
+            }
         }
         return DispatchHandle(storage: s)
     }
@@ -132,13 +134,15 @@ public final class TokenDispatcher {
     /// Combine preprocess: encodes `expertOutput` [recvRows × H] (nil: all zeros, as
     /// modeled compute produces) into source-major wire order for the return trip.
     public func combinePreprocess(_ handle: consuming DispatchHandle,
-                                  expertOutput y: UnsafeBufferPointer<Float>?) -> DispatchHandle {
+                                  expertOutput: [Float]?) -> DispatchHandle {
         let plan = handle.storage.receive, H = hidden, precision = combinePrecision
         let bytes = plan.recvRows * combineRowBytes
         handle.storage.recvWire.reserve(bytes: bytes)
         handle.storage.recvWire.withUnsafeMutableBytes { wire in
-            if let y {
-                TokenPermutation.sourceMajor(y, plan: plan, hidden: H, precision: precision, into: wire)
+            if let expertOutput {
+                expertOutput.withUnsafeBufferPointer { y in
+                    TokenPermutation.sourceMajor(y, plan: plan, hidden: H, precision: precision, into: wire)
+                }
             } else if bytes > 0 {
                 // All-zero bytes decode to 0 in every wire format.
                 wire.baseAddress!.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
@@ -162,13 +166,15 @@ public final class TokenDispatcher {
     /// surviving slot a of the handle's tokens into `out` [T × H], which already holds
     /// what the layer adds to. Consumes the handle; the dispatcher can dispatch again.
     public func combinePostprocess(_ handle: consuming DispatchHandle, weights: [Float],
-                                   into out: UnsafeMutableBufferPointer<Float>) {
+                                   into out: inout [Float]) {
         let s = handle.storage
         let (k, H, precision) = (topK, hidden, combinePrecision)
         s.sendWire.withUnsafeBytes { wire in
             scratchRow.withUnsafeMutableBufferPointer { scratch in
-                TokenPermutation.unpermute(wire, plan: s.send, weights: weights, topK: k, hidden: H,
-                                           precision: precision, scratch: scratch, into: out)
+                out.withUnsafeMutableBufferPointer { out in
+                    TokenPermutation.unpermute(wire, plan: s.send, weights: weights, topK: k, hidden: H,
+                                               precision: precision, scratch: scratch, into: out)
+                }
             }
         }
         idle = s
