@@ -22,6 +22,35 @@ public enum Capacity {
         local(config, tokens: totalTokens, topK: topK, experts: experts)
     }
 
+    /// One round of `scope: global` grants: the room left at each expert goes to the
+    /// ranks in rank order, each receiving as much of its demand as the room still holds
+    /// (the grants of the rank holding the expert's first copy).
+    ///
+    /// - Parameters:
+    ///   - worldDemand: [P × E] row-major; row r is rank r's demand per expert.
+    ///   - room: [E] the room left at each expert; reduced by what is granted.
+    ///   - grants: [P × E] receives, in row r, the room granted to rank r per expert.
+    /// - Returns: the world's total demand (0: no rank has an assignment pending).
+    public static func grant(worldDemand: [Int64], experts: Int, room: inout [Int],
+                             into grants: inout [Int]) -> Int64 {
+        let p = worldDemand.count / experts
+        precondition(worldDemand.count == p * experts && grants.count == p * experts && room.count == experts,
+                     "demand \(worldDemand.count), grants \(grants.count), room \(room.count), E = \(experts)")
+        var total: Int64 = 0
+        for e in 0..<experts {
+            var left = room[e]
+            for r in 0..<p {
+                let want = Int(worldDemand[r * experts + e])
+                total += Int64(want)
+                let granted = min(want, left)
+                left -= granted
+                grants[r * experts + e] = granted
+            }
+            room[e] = left
+        }
+        return total
+    }
+
     /// Fills `order` with the assignment indices a = t*k + j of one rank, in the order
     /// in which they claim room at a full expert:
     /// - position: token, then slot (per expert this is token order);

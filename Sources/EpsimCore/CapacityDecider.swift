@@ -5,44 +5,79 @@
 /// Decisions are made in rounds. Round 0 offers every assignment to its chosen expert;
 /// each later round (reroute only) offers every still-pending assignment to its next
 /// candidate. In each round the candidates of all pending assignments are fixed first
-/// (in priority order), then room is handed out in priority order. With
-/// `scope: global` the room of a round comes from one demand/grant exchange through
-/// the transport; with `scope: local` it is what is left of this rank's C.
+/// (in priority order), then room is handed out in priority order.
+///
+/// The rounds are explicit, so nothing here communicates:
+///
+///     decider.begin(rank: r, tokens: T, totalTokens: N, preference: p, chosen: c, weights: w)
+///     while !decider.isFinished {
+///         // world: every rank's `demand` [E], in rank order: [P × E]
+///         decider.admit(worldDemand: world)
+///     }
+///     decider.finish(into: &decisions)
+///
+/// With `scope: local` (or no capacity factor) the room is what is left of this rank's
+/// C, and `begin` runs every round itself: the decision is finished when it returns.
+/// With `scope: global` the room of each round comes from the world's demand: every rank
+/// passes the same gathered demand to `admit`, `Capacity.grant` hands the room left at
+/// each expert to the ranks in rank order, and all ranks finish in the same round (once
+/// the world has no demand left, or after round 0 with `drop`). EpsimRuntime's
+/// `decide(...transport:into:)` runs these rounds over a transport.
 ///
 /// All scratch is allocated once and grown only when the token count grows.
 public final class CapacityDecider {
-    public let config: SimConfig
-    public let layout: ExpertLayout
+    private let config: SimConfig
+    private let layout: ExpertLayout
     private let experts: Int
     private let topK: Int
+    /// Room comes from `admit` (scope global with a capacity factor).
+    private let global: Bool
+    private let reroute: Bool
+    private let maxReroutes: Int
+
+    private enum State { case idle, deciding, finished }
+    private var state = State.idle
+
+    /// [E] this rank's demand in the current round of a `scope: global` decision: how
+    /// many of its pending assignments are offered to each expert. All zero once finished.
+    public private(set) var demand: [Int64]
+
+    // The decision in progress.
+    private var result = RoutingDecisions()
+    private var rank = 0
+    private var pendingCount = 0
+    private var round = 0
 
     // Scratch, [T × k] unless noted.
-    private var order: [Int32] = []        // assignments in priority order
     private var pending: [Int32] = []      // this round's pending assignments, priority order
     private var candidate: [Int32] = []    // expert offered this round, -1 none
     private var cursor: [Int32] = []       // next preference position to examine
     private var considered: [Int32] = []   // reroute candidates considered so far
     private var holder: [Int32] = []       // rank of the first choice's copy (same_rank scope)
-    private var quota: [Int]               // [E] room granted this round
-    private var taken: [Int]               // [E] room used this round
-    private var used: [Int]                // [E] accepted so far (local scope)
-    private var remaining: [Int]           // [E] world room left (global scope)
-    private var demand: [Int64]            // [E] this rank's demand this round
-    private var allDemand: [Int64] = []    // [P × E] every rank's demand this round
+    private var preference: [Int32] = []   // [T × E] the preferences, kept for later rounds (global, reroute)
+    private var quota: [Int]               // [E] room this rank may still fill this round
+    private var remaining: [Int]           // [E] world room left (global)
+    private var grants: [Int] = []         // [P × E] this round's grants (global)
 
     public init(config: SimConfig, layout: ExpertLayout) {
         self.config = config
         self.layout = layout
         self.experts = config.model.experts
         self.topK = config.model.topK
+        global = config.capacity.scope == .global && config.capacity.factor != nil
+        reroute = config.overflow.policy == .reroute
+        maxReroutes = config.overflow.maxReroutes ?? config.model.experts
         quota = Array(repeating: 0, count: experts)
-        taken = quota
-        used = quota
         remaining = quota
         demand = Array(repeating: 0, count: experts)
     }
 
-    /// Decides one rank's assignments.
+    /// The decision begun last has been made to the end: `finish` may hand it over.
+    /// Until then a `scope: global` decision needs another `admit`.
+    public var isFinished: Bool { state == .finished }
+
+    /// Begins deciding one rank's assignments (and abandons any decision in progress).
+    /// The buffers are read during this call only.
     ///
     /// - Parameters:
     ///   - rank: the source rank.
@@ -51,94 +86,144 @@ public final class CapacityDecider {
     ///   - preference: [T × E] every token's experts, most preferred first.
     ///   - chosen: [T × k] the chosen experts (the first k of `preference`).
     ///   - weights: [T × k] slot weights before capacity.
-    ///   - transport: required for `scope: global`, where every rank must call this
-    ///     method collectively; ignored for `local`.
-    public func decide(
+    public func begin(
         rank: Int, tokens: Int, totalTokens: Int,
         preference: UnsafeBufferPointer<Int32>, chosen: UnsafeBufferPointer<Int32>,
-        weights: UnsafeBufferPointer<Float>, transport: (any Transport)?,
-        into out: inout RoutingDecisions
-    ) throws {
+        weights: UnsafeBufferPointer<Float>
+    ) {
         let k = topK, n = tokens * k
         precondition(preference.count >= tokens * experts && chosen.count >= n && weights.count >= n)
-        out.reset(tokens: tokens, topK: k, experts: experts)
+        self.rank = rank
+        result.reset(tokens: tokens, topK: k, experts: experts)
         grow(to: n)
-        let global = config.capacity.scope == .global && config.capacity.factor != nil
-        if global { precondition(transport != nil, "scope: global needs a transport") }
         let capacity = global
             ? Capacity.global(config.capacity, totalTokens: totalTokens, topK: k, experts: experts)
             : Capacity.local(config.capacity, tokens: tokens, topK: k, experts: experts)
-        out.capacity = capacity
-        let reroute = config.overflow.policy == .reroute
-        let maxReroutes = config.overflow.maxReroutes ?? experts
-
+        result.capacity = capacity
         for e in 0..<experts {
-            used[e] = 0
+            quota[e] = capacity ?? Int.max  // global: replaced by every round's grant
             remaining[e] = capacity ?? Int.max
         }
-        order.withUnsafeMutableBufferPointer { order in
+        pending.withUnsafeMutableBufferPointer { order in
             Capacity.priorityOrder(config.capacity.priority, tokens: tokens, topK: k,
                                    weights: weights, into: order)
         }
         for a in 0..<n {
-            let t = a / k
-            pending[a] = order[a]
             candidate[a] = chosen[a]
             cursor[a] = Int32(k)
             considered[a] = 0
-            holder[a] = Int32(layout.copy(of: Int(chosen[a]), sourceRank: rank, token: t).rank)
+            holder[a] = Int32(layout.copy(of: Int(chosen[a]), sourceRank: rank, token: a / k).rank)
+            result.weight[a] = weights[a]  // kept if accepted; a drop clears it
         }
-        var pendingCount = n
-        var round = 0
-        while true {
-            if round > 0 {
-                pendingCount = selectCandidates(rank: rank, pendingCount: pendingCount,
-                                                preference: preference, maxReroutes: maxReroutes,
-                                                out: &out)
-            }
-            // Room for this round.
-            if global {
-                for e in 0..<experts { demand[e] = 0 }
-                for i in 0..<pendingCount { demand[Int(candidate[Int(pending[i])])] += 1 }
-                let worldDemand = try grant(rank: rank, transport: transport!)
-                out.exchangeRounds += 1
-                if worldDemand == 0 { break }
-            } else {
-                if pendingCount == 0 { break }
-                for e in 0..<experts { quota[e] = capacity.map { $0 - used[e] } ?? Int.max }
-            }
-            for e in 0..<experts { taken[e] = 0 }
-            // Hand out room in priority order; the rest stay pending.
-            var still = 0
-            for i in 0..<pendingCount {
-                let a = Int(pending[i])
-                let e = Int(candidate[a])
-                if taken[e] < quota[e] {
-                    taken[e] += 1
-                    accept(a, expert: e, rank: rank, rerouted: round > 0, weights: weights, out: &out)
-                } else if reroute {
-                    candidate[a] = -1
-                    pending[still] = Int32(a)
-                    still += 1
-                } else {
-                    drop(a, out: &out)
-                }
-            }
-            for e in 0..<experts { used[e] += taken[e] }
-            pendingCount = still
-            round += 1
-            // Every rank takes the same branch here, so global exchanges stay matched.
-            if !reroute || (!global && pendingCount == 0) { break }
+        pendingCount = n
+        round = 0
+        state = .deciding
+        if global {
+            if reroute { keep(preference, count: tokens * experts) }
+            countDemand()
+        } else {
+            decideLocally(preference: preference)
         }
-        if config.overflow.renormalize { renormalize(&out) }
     }
 
+    /// One round of a `scope: global` decision. `worldDemand` is [P × E] row-major: row r
+    /// is rank r's `demand` for this round (as an allgather in rank order lays it out),
+    /// the same on every rank. Grants the room left at each expert in rank order
+    /// (`Capacity.grant`), fills this rank's share in priority order and, if the policy
+    /// reroutes, fixes the next candidates of the rest and the next round's `demand`.
+    public func admit(worldDemand: [Int64]) {
+        precondition(state == .deciding && global, "admit without a scope: global decision in progress")
+        let p = worldDemand.count / experts
+        precondition(worldDemand.count == p * experts && rank < p,
+                     "world demand of \(worldDemand.count) for E = \(experts) and rank \(rank)")
+        assert(worldDemand[(rank * experts)..<((rank + 1) * experts)].elementsEqual(demand),
+               "row \(rank) of the world's demand is not this rank's")
+        if grants.count != p * experts { grants = Array(repeating: 0, count: p * experts) }
+        result.exchangeRounds += 1
+        let total = Capacity.grant(worldDemand: worldDemand, experts: experts, room: &remaining, into: &grants)
+        // Every rank sees the same total and takes the same branches: all finish together.
+        guard total > 0 else { return complete() }
+        for e in 0..<experts { quota[e] = grants[rank * experts + e] }
+        handOutRoom()
+        guard reroute else { return complete() }
+        pendingCount = preference.withUnsafeBufferPointer { selectCandidates(preference: $0) }
+        countDemand()
+    }
+
+    /// Hands the finished decision over: `out` receives it, and what `out` held becomes
+    /// scratch for a later decision (so nothing is allocated in steady state).
+    public func finish(into out: inout RoutingDecisions) {
+        precondition(state == .finished, "finish before the decision's last round")
+        swap(&result, &out)
+        state = .idle
+    }
+
+    /// Every round of a decision whose room is this rank's own (`quota` holds C_r).
+    private func decideLocally(preference: UnsafeBufferPointer<Int32>) {
+        while true {
+            if round > 0 { pendingCount = selectCandidates(preference: preference) }
+            if pendingCount == 0 { break }
+            handOutRoom()
+            if !reroute || pendingCount == 0 { break }
+        }
+        complete()
+    }
+
+    /// Hands out `quota` in priority order; the rest stay pending (reroute) or are dropped.
+    private func handOutRoom() {
+        var still = 0
+        for i in 0..<pendingCount {
+            let a = Int(pending[i])
+            let e = Int(candidate[a])
+            if quota[e] > 0 {
+                quota[e] -= 1
+                accept(a, expert: e, rerouted: round > 0)
+            } else if reroute {
+                candidate[a] = -1
+                pending[still] = Int32(a)
+                still += 1
+            } else {
+                drop(a)
+            }
+        }
+        pendingCount = still
+        round += 1
+    }
+
+    private func countDemand() {
+        for e in 0..<experts { demand[e] = 0 }
+        for i in 0..<pendingCount { demand[Int(candidate[Int(pending[i])])] += 1 }
+    }
+
+    private func complete() {
+        if config.overflow.renormalize { renormalize() }
+        for e in 0..<experts { demand[e] = 0 }
+        state = .finished
+    }
+
+    /// Copies the first `count` preferences for the rounds after `begin`.
+    private func keep(_ source: UnsafeBufferPointer<Int32>, count: Int) {
+        if preference.count < count { preference = Array(repeating: 0, count: count) }
+        preference.withUnsafeMutableBufferPointer { kept in
+            _ = UnsafeMutableBufferPointer(rebasing: kept[0..<count]).update(fromContentsOf: source[0..<count])
+        }
+    }
+
+    private func grow(to n: Int) {
+        guard pending.count < n else { return }
+        pending = Array(repeating: 0, count: n)
+        candidate = Array(repeating: -1, count: n)
+        cursor = pending
+        considered = pending
+        holder = pending
+    }
+}
+
+// What a round does to single assignments.
+extension CapacityDecider {
     /// Fixes the next candidate of every pending assignment, in priority order; those
     /// without one are dropped. Returns the new pending count.
-    private func selectCandidates(
-        rank: Int, pendingCount: Int, preference: UnsafeBufferPointer<Int32>,
-        maxReroutes: Int, out: inout RoutingDecisions
-    ) -> Int {
+    private func selectCandidates(preference: UnsafeBufferPointer<Int32>) -> Int {
         let k = topK, scope = config.overflow.rerouteScope
         var kept = 0
         for i in 0..<pendingCount {
@@ -150,7 +235,7 @@ public final class CapacityDecider {
                 while pos < experts {
                     let e = Int(preference[t * experts + pos])
                     pos += 1
-                    if tokenUses(t, e, except: a, out: out) { continue }
+                    if tokenUses(t, e, except: a) { continue }
                     switch scope {
                     case .any: break
                     case .sourceRank: if !layout.holds(rank: rank, expert: e) { continue }
@@ -162,7 +247,7 @@ public final class CapacityDecider {
                 cursor[a] = Int32(pos)
             }
             if found < 0 {
-                drop(a, out: &out)
+                drop(a)
             } else {
                 considered[a] += 1
                 candidate[a] = Int32(found)
@@ -176,42 +261,16 @@ public final class CapacityDecider {
     /// Whether token t already uses expert e through another slot: accepted there, or
     /// offered there in the current round.
     @inline(__always)
-    private func tokenUses(_ t: Int, _ e: Int, except a: Int, out: RoutingDecisions) -> Bool {
+    private func tokenUses(_ t: Int, _ e: Int, except a: Int) -> Bool {
         for b in (t * topK)..<(t * topK + topK) where b != a {
-            if Int(out.finalExpert[b]) == e || Int(candidate[b]) == e { return true }
+            if Int(result.finalExpert[b]) == e || Int(candidate[b]) == e { return true }
         }
         return false
     }
 
-    /// One demand/grant exchange: every rank's demand is gathered; the room left at each
-    /// expert is granted to sources in rank order (what the holder of the expert's first
-    /// copy would grant). Sets `quota` for this rank; returns the world's total demand.
-    private func grant(rank: Int, transport: any Transport) throws -> Int64 {
-        let p = transport.size
-        if allDemand.count != p * experts { allDemand = Array(repeating: 0, count: p * experts) }
-        try demand.withUnsafeBufferPointer { send in
-            try allDemand.withUnsafeMutableBufferPointer { recv in
-                try transport.allgather(send, into: recv)
-            }
-        }
-        var total: Int64 = 0
-        for e in 0..<experts {
-            var left = remaining[e]
-            for r in 0..<p {
-                let want = Int(allDemand[r * experts + e])
-                total += Int64(want)
-                let granted = min(want, left)
-                left -= granted
-                if r == rank { quota[e] = granted }
-            }
-            remaining[e] = left
-        }
-        return total
-    }
-
+    /// Accepts assignment `a` at expert `e`; its weight is already in place (`begin`).
     @inline(__always)
-    private func accept(_ a: Int, expert e: Int, rank: Int, rerouted: Bool,
-                        weights: UnsafeBufferPointer<Float>, out: inout RoutingDecisions) {
+    private func accept(_ a: Int, expert e: Int, rerouted: Bool) {
         let t = a / topK
         let slot: ExpertLayout.Slot
         if rerouted && config.overflow.rerouteScope == .sameRank {
@@ -220,44 +279,33 @@ public final class CapacityDecider {
         } else {
             slot = layout.copy(of: e, sourceRank: rank, token: t)
         }
-        out.finalExpert[a] = Int32(e)
-        out.outcome[a] = rerouted ? .rerouted : .accepted
-        out.weight[a] = weights[a]
-        out.destRank[a] = Int32(slot.rank)
-        out.destLocal[a] = Int32(slot.localIndex)
-        out.expertLoad[e] += 1
-        if rerouted { out.rerouted += 1 } else { out.accepted += 1 }
+        result.finalExpert[a] = Int32(e)
+        result.outcome[a] = rerouted ? .rerouted : .accepted
+        result.destRank[a] = Int32(slot.rank)
+        result.destLocal[a] = Int32(slot.localIndex)
+        result.expertLoad[e] += 1
+        if rerouted { result.rerouted += 1 } else { result.accepted += 1 }
         candidate[a] = -1
     }
 
     @inline(__always)
-    private func drop(_ a: Int, out: inout RoutingDecisions) {
-        out.finalExpert[a] = -1
-        out.outcome[a] = .dropped
-        out.weight[a] = 0
-        out.destRank[a] = -1
-        out.destLocal[a] = -1
-        out.dropped += 1
+    private func drop(_ a: Int) {
+        result.finalExpert[a] = -1
+        result.outcome[a] = .dropped
+        result.weight[a] = 0
+        result.destRank[a] = -1
+        result.destLocal[a] = -1
+        result.dropped += 1
         candidate[a] = -1
     }
 
-    private func renormalize(_ out: inout RoutingDecisions) {
+    private func renormalize() {
         let k = topK
-        for t in 0..<out.tokens {
+        for t in 0..<result.tokens {
             var sum: Float = 0
-            for j in 0..<k { sum += out.weight[t * k + j] }
+            for j in 0..<k { sum += result.weight[t * k + j] }
             guard sum > 0 else { continue }
-            for j in 0..<k { out.weight[t * k + j] /= sum }
+            for j in 0..<k { result.weight[t * k + j] /= sum }
         }
-    }
-
-    private func grow(to n: Int) {
-        guard order.count < n else { return }
-        order = Array(repeating: 0, count: n)
-        pending = order
-        candidate = Array(repeating: -1, count: n)
-        cursor = order
-        considered = order
-        holder = order
     }
 }

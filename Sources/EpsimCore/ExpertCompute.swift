@@ -7,33 +7,31 @@ import Darwin
 /// Runs expert FFNs on contiguous blocks of rows with BLAS sgemm (three products for
 /// SwiGLU, two for GELU) and one elementwise pass in between.
 ///
-/// Scratch is [maxRows × F] floats (two such for SwiGLU), allocated by `reserve` or on
-/// the first block larger than any before, then reused: no allocation per call
-/// otherwise. One instance per rank; not thread-safe.
+/// Scratch is [rows × F] floats (two such for SwiGLU), allocated on the first block
+/// larger than any before, then reused: no allocation per call otherwise. One instance
+/// per rank; not thread-safe.
 public final class ExpertCompute {
     /// H.
     public let hidden: Int
     /// F.
     public let ffn: Int
     /// Rows the scratch holds now.
-    public private(set) var capacityRows = 0
+    private var capacityRows = 0
     /// x·W1, then the activated product: [capacityRows × F].
     private var a: [Float] = []
     /// x·W3 (SwiGLU only): [capacityRows × F].
     private var b: [Float] = []
 
-    /// A compute context for experts of shape H = `hidden`, F = `ffn`, with scratch for
-    /// `maxRows` rows allocated now.
-    public init(hidden: Int, ffn: Int, maxRows: Int = 0) {
+    /// A compute context for experts of shape H = `hidden`, F = `ffn`.
+    public init(hidden: Int, ffn: Int) {
         self.hidden = hidden
         self.ffn = ffn
-        reserve(rows: maxRows)
     }
 
     /// Makes the scratch hold at least `rows` rows (for both activations).
     /// Grows by half as much again beyond `rows`, so blocks that creep up from step to
     /// step do not reallocate every time.
-    public func reserve(rows: Int) {
+    private func reserve(rows: Int) {
         guard rows > capacityRows else { return }
         let target = rows + rows / 2
         a = [Float](repeating: 0, count: target * ffn)
@@ -73,27 +71,18 @@ public final class ExpertCompute {
     }
 }
 
-/// The activations, in Float for the fast path and Double for the reference.
+/// The activations: Double scalars for the reference (`ExpertReference`) here, Float
+/// loops over whole blocks for the fast path in VectorActivation.swift.
 public enum ExpertActivation {
     /// √(2/π), GELU's tanh-approximation constant.
     public static let geluC = 0.797_884_560_802_865_4
 
     /// silu(a) = a · sigmoid(a) = a / (1 + e^-a).
     @inline(__always)
-    public static func silu(_ a: Float) -> Float { a / (1 + expf(-a)) }
+    public static func silu(_ a: Double) -> Double { a / (1 + exp(-a)) }
 
     /// GELU, tanh approximation (as GPT-2 and PyTorch's `approximate="tanh"`):
     /// 0.5·a·(1 + tanh(√(2/π)·(a + 0.044715·a³))).
-    @inline(__always)
-    public static func gelu(_ a: Float) -> Float {
-        0.5 * a * (1 + tanhf(Float(geluC) * (a + 0.044_715 * a * a * a)))
-    }
-
-    /// silu in Double.
-    @inline(__always)
-    public static func silu(_ a: Double) -> Double { a / (1 + exp(-a)) }
-
-    /// GELU (tanh approximation) in Double.
     @inline(__always)
     public static func gelu(_ a: Double) -> Double {
         0.5 * a * (1 + tanh(geluC * (a + 0.044_715 * a * a * a)))

@@ -24,12 +24,11 @@ extension Verifier {
     /// Routed expert `expert` of `layer` as the reference computes it.
     public typealias ExpertSource = (_ layer: Int, _ expert: Int) -> ExpertWeights
 
-    /// Checks one gathered step against the single-process reference. For every layer l,
-    /// on the distributed run's own input x_l (so a last-bit difference in one layer
-    /// cannot flip a routing choice in the next): `ReferenceRouter` on RMSNorm(x_l)
-    /// (`RMSNorm`, the same rows the layer routed), `ReferenceDecisions`, then per token
-    /// x + Σ_shared FFN(RMSNorm(x)) + Σ_slots w · FFN_e(RMSNorm(x)) in Double
-    /// (`ExpertReference`), against x_{l+1}.
+    /// Checks one gathered step against the single-process reference
+    /// (`ReferenceLayer.forward`). For every layer l, on the distributed run's own input
+    /// x_l (so a last-bit difference in one layer cannot flip a routing choice in the
+    /// next): the reference decisions against the run's, and the reference output
+    /// against x_{l+1}.
     ///
     /// A NaN or infinity on either side (any distributed row, a reference logit or a
     /// reference output) fails: `nonFinite` names the first one, `maxRelError` is
@@ -44,30 +43,26 @@ extension Verifier {
         var mismatch: String? = nil, nonFinite = firstNonFinite(input.rows[0], hidden: H, what: "input of layer 0")
         var maxError = 0.0, maxMagnitude = 0.0
         for l in 0..<L where nonFinite == nil {
-            let normed = input.rows[l].map { RMSNorm.apply($0, hidden: H) }
-            let routed: [RouterOutput]
+            let experts = ReferenceLayer.Experts(config: c, layer: l, routed: expertWeights.map { source in
+                { source(l, $0) }
+            })
+            let reference: ReferenceLayer.Output
             do {
-                routed = try (0..<P).map { r throws(RoutingError) in
-                    try router.route(step: input.step, rank: r, layer: l, inputs: normed[r])
-                }
+                reference = try ReferenceLayer.forward(x: input.rows[l], step: input.step, layer: l, config: c,
+                                                       layout: layout, router: router, experts: experts)
             } catch {
                 nonFinite = "reference \(error)"
                 break
             }
-            let reference = ReferenceDecisions.decide(config: c, layout: layout, ranks: routed.map {
-                RankChoices(tokens: $0.tokens, preference: $0.preference, chosen: $0.chosen, weights: $0.weights)
-            })
             for r in 0..<P where mismatch == nil {
-                let ref = reference[r], finals = input.finalExpert[l][r], outcomes = input.outcome[l][r]
+                let ref = reference.decisions[r], finals = input.finalExpert[l][r], outcomes = input.outcome[l][r]
                 if let a = (0..<ref.assignments).first(where: {
                     ref.finalExpert[$0] != finals[$0] || ref.outcome[$0].rawValue != outcomes[$0]
                 }) {
                     mismatch = "layer \(l) rank \(r) token \(a / k) slot \(a % k)"
                 }
             }
-            let weights = expertWeights ?? { ExpertWeights(seed: c.seed, layer: $0, expert: $1, model: c.model) }
-            let compared = compareOutputs(layer: l, config: c, decisions: reference, weights: weights,
-                                          x: input.rows[l], normed: normed, y: input.rows[l + 1])
+            let compared = compareOutputs(layer: l, hidden: H, reference: reference, y: input.rows[l + 1])
             maxError = max(maxError, compared.error)
             maxMagnitude = max(maxMagnitude, compared.magnitude)
             nonFinite = compared.nonFinite
@@ -81,62 +76,21 @@ extension Verifier {
     /// Over finite elements: the largest |y − reference| and the largest magnitude of the
     /// reference's MoE contribution; and the first non-finite element on either side.
     private static func compareOutputs(
-        layer: Int, config c: SimConfig, decisions: [RoutingDecisions], weights: ExpertSource,
-        x: [[Float]], normed: [[Float]], y: [[Float]]
+        layer: Int, hidden H: Int, reference: ReferenceLayer.Output, y: [[Float]]
     ) -> (error: Double, magnitude: Double, nonFinite: String?) {
-        let m = c.model, H = m.hidden, k = m.topK
-        var real = false
-        if case .real = c.compute { real = true }
-        let routedWeights = real ? (0..<m.experts).map { weights(layer, $0) } : []
-        let sharedWeights = real ? (0..<m.sharedExperts).map { ExpertWeights(seed: c.seed, layer: layer, shared: $0, model: m) } : []
         var maxError = 0.0, maxMagnitude = 0.0
-        for (r, d) in decisions.enumerated() {
-            for t in 0..<d.tokens {
-                let row = normed[r][(t * H)..<((t + 1) * H)]
-                var moe = [Double](repeating: 0, count: H)
-                for w in sharedWeights {
-                    let out = ExpertReference.apply(w, token: row)
-                    for j in 0..<H { moe[j] += out[j] }
-                }
-                // A routed expert sees the row as it arrives over the wire, and its output
-                // comes back the same way: the reference rounds both as the wire formats do
-                // (`WireCodec`), so the comparison measures the layer, not the format.
-                let sent = c.precision.dispatch == .fp32 ? Array(row) : wireRoundTrip(c.precision.dispatch, Array(row))
-                for j in 0..<k where d.finalExpert[t * k + j] >= 0 && real {
-                    var out = ExpertReference.apply(routedWeights[Int(d.finalExpert[t * k + j])], token: sent[...])
-                    if c.precision.combine != .fp32 {
-                        out = wireRoundTrip(c.precision.combine, out.map { Float($0) }).map { Double($0) }
-                    }
-                    let weight = Double(d.weight[t * k + j])
-                    for h in 0..<H { moe[h] += weight * out[h] }
-                }
-                for h in 0..<H {
-                    let got = Double(y[r][t * H + h]), reference = Double(x[r][t * H + h]) + moe[h]
-                    let at = "layer \(layer), rank \(r), token \(t), element \(h)"
-                    guard got.isFinite else { return (maxError, maxMagnitude, "output of \(at) is \(got)") }
-                    guard reference.isFinite else {
-                        return (maxError, maxMagnitude, "reference output of \(at) is \(reference)")
-                    }
-                    maxError = max(maxError, abs(got - reference))
-                    maxMagnitude = max(maxMagnitude, abs(moe[h]))
-                }
+        for (r, expected) in reference.y.enumerated() {
+            let moe = reference.moe[r]
+            for i in 0..<expected.count {
+                let got = Double(y[r][i]), want = expected[i]
+                var at: String { "layer \(layer), rank \(r), token \(i / H), element \(i % H)" }
+                guard got.isFinite else { return (maxError, maxMagnitude, "output of \(at) is \(got)") }
+                guard want.isFinite else { return (maxError, maxMagnitude, "reference output of \(at) is \(want)") }
+                maxError = max(maxError, abs(got - want))
+                maxMagnitude = max(maxMagnitude, abs(moe[i]))
             }
         }
         return (maxError, maxMagnitude, nil)
-    }
-
-    /// `row` encoded in wire format `p` and decoded again (`WireCodec`).
-    static func wireRoundTrip(_ p: WirePrecision, _ row: [Float]) -> [Float] {
-        let H = row.count
-        var bytes = [UInt8](repeating: 0, count: WireCodec.bytesPerRow(p, hidden: H))
-        var back = [Float](repeating: 0, count: H)
-        row.withUnsafeBufferPointer { src in
-            bytes.withUnsafeMutableBytes { WireCodec.encodeRow(p, src: src.baseAddress!, hidden: H, dst: $0.baseAddress!) }
-        }
-        bytes.withUnsafeBytes { src in
-            back.withUnsafeMutableBufferPointer { WireCodec.decodeRow(p, src: src.baseAddress!, hidden: H, dst: $0.baseAddress!) }
-        }
-        return back
     }
 
     /// "`what`, rank r, token t, element h is v" for the first NaN or infinity in

@@ -47,7 +47,7 @@ final class CapacityTests: XCTestCase {
     func testPublishedExampleDrop() throws {
         let cfg = config(experts: 4, topK: 1, factor: 1.0)
         let layout = try ExpertLayout(cfg.placement, experts: 4, ranks: 1)
-        let out = try fastDecisions(cfg, layout, rank: 0, publishedExample())
+        let out = fastDecisions(cfg, layout, rank: 0, publishedExample())
         XCTAssertEqual(out.capacity, 3)
         XCTAssertEqual(out.expertLoad, [3, 2, 1, 0])
         XCTAssertEqual([out.accepted, out.rerouted, out.dropped], [6, 0, 4])
@@ -60,13 +60,13 @@ final class CapacityTests: XCTestCase {
         let layout = try ExpertLayout(cfg.placement, experts: 4, ranks: 1)
         // Expert 3 has room for 3 of the 4 overflowing tokens; the fourth walks on to
         // its next preference, expert 1, which has one place left.
-        var out = try fastDecisions(cfg, layout, rank: 0, publishedExample())
+        var out = fastDecisions(cfg, layout, rank: 0, publishedExample())
         XCTAssertEqual(out.expertLoad, [3, 3, 1, 3])
         XCTAssertEqual([out.accepted, out.rerouted, out.dropped], [6, 4, 0])
         XCTAssertEqual(out.finalExpert.map(Int.init), [0, 0, 0, 3, 3, 3, 1, 1, 1, 2])
         // Allowed only one candidate each, the fourth is dropped instead.
         cfg.overflow.maxReroutes = 1
-        out = try fastDecisions(cfg, layout, rank: 0, publishedExample())
+        out = fastDecisions(cfg, layout, rank: 0, publishedExample())
         XCTAssertEqual(out.expertLoad, [3, 2, 1, 3])
         XCTAssertEqual([out.accepted, out.rerouted, out.dropped], [6, 3, 1])
     }
@@ -81,7 +81,7 @@ final class CapacityTests: XCTestCase {
     private func kept(_ priority: Priority) throws -> [Int] {
         let cfg = config(experts: 3, topK: 2, factor: 0.5, priority: priority)
         let layout = try ExpertLayout(cfg.placement, experts: 3, ranks: 1)
-        let out = try fastDecisions(cfg, layout, rank: 0, priorityCase)
+        let out = fastDecisions(cfg, layout, rank: 0, priorityCase)
         XCTAssertEqual(out.capacity, 1)
         return out.outcome.enumerated().filter { $0.element == .accepted }.map(\.offset)
     }
@@ -106,7 +106,7 @@ final class CapacityTests: XCTestCase {
         let layout = try ExpertLayout(cfg.placement, experts: 2, ranks: 1)
         let c = choices([(pref: [1, 0], weights: [0.5]), (pref: [0, 1], weights: [0.5]),
                          (pref: [0, 1], weights: [0.5]), (pref: [0, 1], weights: [0.7])])
-        let out = try fastDecisions(cfg, layout, rank: 0, c)
+        let out = fastDecisions(cfg, layout, rank: 0, c)
         XCTAssertEqual(out.capacity, 1)
         XCTAssertEqual(out.outcome.map(\.rawValue), [0, 2, 2, 0])
     }
@@ -115,7 +115,7 @@ final class CapacityTests: XCTestCase {
         var cfg = config(experts: 3, topK: 2, factor: 0.5, priority: .position)
         cfg.overflow.renormalize = true
         let layout = try ExpertLayout(cfg.placement, experts: 3, ranks: 1)
-        let out = try fastDecisions(cfg, layout, rank: 0, priorityCase)
+        let out = fastDecisions(cfg, layout, rank: 0, priorityCase)
         // Token 0 keeps both (0.6 + 0.4 = 1), token 1 keeps none, token 2 keeps 0.05 -> 1.
         XCTAssertEqual(out.weight, [0.6, 0.4, 0, 0, 0, 1])
     }
@@ -123,7 +123,7 @@ final class CapacityTests: XCTestCase {
     func testDroplessAcceptsEverything() throws {
         let cfg = config(experts: 4, topK: 1, factor: nil)
         let layout = try ExpertLayout(cfg.placement, experts: 4, ranks: 1)
-        let out = try fastDecisions(cfg, layout, rank: 0, publishedExample())
+        let out = fastDecisions(cfg, layout, rank: 0, publishedExample())
         XCTAssertEqual(out.expertLoad, [7, 2, 1, 0])
         XCTAssertEqual(out.dropped, 0)
     }

@@ -2,8 +2,8 @@ import XCTest
 @testable import EpsimCore
 
 /// The fast capacity/overflow path against the sequential reference, over many seeds
-/// and every combination of the options that change decisions (local scope; the global
-/// scope needs a transport and is covered in EpsimRuntimeTests).
+/// and every combination of the options that change decisions, with local scope (the
+/// rounds of the global scope are in CapacityRoundsTests).
 final class DecisionEquivalenceTests: XCTestCase {
     static let rankCounts = [1, 2, 3, 4, 8]
 
@@ -72,8 +72,8 @@ final class DecisionEquivalenceTests: XCTestCase {
             let decider = CapacityDecider(config: cfg, layout: layout)
             let earlier = randomChoices(tokens: inputs[r].tokens, experts: cfg.model.experts,
                                         topK: cfg.model.topK, rng: &rng)
-            let previous = try fastDecisions(cfg, layout, rank: r, earlier, decider: decider)
-            let fast = try fastDecisions(cfg, layout, rank: r, inputs[r], reusing: previous, decider: decider)
+            let previous = fastDecisions(cfg, layout, rank: r, earlier, decider: decider)
+            let fast = fastDecisions(cfg, layout, rank: r, inputs[r], reusing: previous, decider: decider)
             XCTAssertEqual(fast.comparable, reference[r].comparable, "\(label) rank \(r)")
             let c = Capacity.local(cfg.capacity, tokens: inputs[r].tokens, topK: cfg.model.topK,
                                    experts: cfg.model.experts)
@@ -100,7 +100,7 @@ final class DecisionEquivalenceTests: XCTestCase {
             for kind in 0..<3 {
                 cfg.placement = Self.randomPlacement(experts: 8, ranks: p, kind: kind, rng: &rng)
                 let layout = try ExpertLayout(cfg.placement, experts: 8, ranks: p)
-                results.append(try (0..<p).map { try fastDecisions(cfg, layout, rank: $0, inputs[$0]) })
+                results.append((0..<p).map { fastDecisions(cfg, layout, rank: $0, inputs[$0]) })
             }
             for kind in 1..<3 {
                 for r in 0..<p {
@@ -127,7 +127,7 @@ final class DecisionEquivalenceTests: XCTestCase {
             var moved = 0
             for r in 0..<2 {
                 let input = randomChoices(tokens: 64, experts: 8, topK: 2, rng: &rng)
-                let out = try fastDecisions(cfg, layout, rank: r, input)
+                let out = fastDecisions(cfg, layout, rank: r, input)
                 moved += out.rerouted
                 for a in 0..<out.assignments where out.outcome[a] == .rerouted {
                     let original = layout.copy(of: Int(input.chosen[a]), sourceRank: r, token: a / 2).rank

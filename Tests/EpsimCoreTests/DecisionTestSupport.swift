@@ -40,22 +40,50 @@ func randomChoices(tokens: Int, experts: Int, topK: Int, rng: inout TestRandom) 
     return RankChoices(tokens: tokens, preference: pref, chosen: chosen, weights: weights)
 }
 
-/// Runs the fast path for one rank with local scope (no transport needed).
+/// Runs the fast path for one rank with local scope (no rounds to exchange).
 func fastDecisions(_ config: SimConfig, _ layout: ExpertLayout, rank: Int, _ c: RankChoices,
                    totalTokens: Int? = nil, reusing previous: RoutingDecisions = RoutingDecisions(),
-                   decider: CapacityDecider? = nil) throws -> RoutingDecisions {
+                   decider: CapacityDecider? = nil) -> RoutingDecisions {
     let decider = decider ?? CapacityDecider(config: config, layout: layout)
+    begin(decider, rank: rank, c, totalTokens: totalTokens ?? c.tokens)
+    precondition(decider.isFinished, "a local decision is finished by begin")
     var out = previous
-    try c.preference.withUnsafeBufferPointer { pref in
-        try c.chosen.withUnsafeBufferPointer { chosen in
-            try c.weights.withUnsafeBufferPointer { w in
-                try decider.decide(rank: rank, tokens: c.tokens, totalTokens: totalTokens ?? c.tokens,
-                                   preference: pref, chosen: chosen, weights: w,
-                                   transport: nil, into: &out)
+    decider.finish(into: &out)
+    return out
+}
+
+/// Runs the fast path for every rank of a world, driving the rounds of `scope: global`
+/// in lockstep: each round, every rank's `demand` is gathered in rank order and the
+/// same [P × E] world demand is admitted on every rank. Returns the decisions per rank.
+func worldDecisions(_ config: SimConfig, _ layout: ExpertLayout, _ inputs: [RankChoices],
+                    deciders given: [CapacityDecider]? = nil) -> [RoutingDecisions] {
+    let deciders = given ?? inputs.map { _ in CapacityDecider(config: config, layout: layout) }
+    let total = inputs.reduce(0) { $0 + $1.tokens }
+    for (r, c) in inputs.enumerated() { begin(deciders[r], rank: r, c, totalTokens: total) }
+    while !deciders[0].isFinished {
+        let world = deciders.flatMap(\.demand)
+        for d in deciders {
+            precondition(!d.isFinished, "every rank finishes in the same round")
+            d.admit(worldDemand: world)
+        }
+    }
+    return deciders.map { d in
+        precondition(d.isFinished, "every rank finishes in the same round")
+        var out = RoutingDecisions()
+        d.finish(into: &out)
+        return out
+    }
+}
+
+func begin(_ decider: CapacityDecider, rank: Int, _ c: RankChoices, totalTokens: Int) {
+    c.preference.withUnsafeBufferPointer { pref in
+        c.chosen.withUnsafeBufferPointer { chosen in
+            c.weights.withUnsafeBufferPointer { w in
+                decider.begin(rank: rank, tokens: c.tokens, totalTokens: totalTokens,
+                              preference: pref, chosen: chosen, weights: w)
             }
         }
     }
-    return out
 }
 
 extension RoutingDecisions {
