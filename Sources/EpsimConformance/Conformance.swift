@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import EpsimCore
 
 /// A check of one `Transport` property, run collectively by every rank.
@@ -72,6 +77,42 @@ public enum Conformance {
             let got = try t.alltoall(send)
             try expectEqual(got, (0..<t.size).map { $0 * 1000 + t.rank }, "alltoall")
         },
+        ConformanceCheck("misused collectives throw the same invalidArgument on every rank") { t in
+            // Checked before anything is sent, so every rank throws and none waits.
+            let P = t.size
+            func refused(_ expected: String, _ call: () throws -> Void) throws {
+                do {
+                    try call()
+                    throw ConformanceFailure("accepted: \(expected)")
+                } catch let error as TransportError {
+                    try expectEqual(error, .invalidArgument(expected), "error")
+                }
+            }
+            try refused("gather: root \(P) is not a rank of 0..<\(P)") { _ = try t.gatherBytes([1], root: P) }
+            var one = [Int](repeating: 0, count: P + 1)
+            try refused("allgather: receive buffer holds \(P + 1) elements, need 1 × \(P)") {
+                try [7].withUnsafeBufferPointer { s in try one.withUnsafeMutableBufferPointer { try t.allgather(s, into: $0) } }
+            }
+            try refused("alltoall: needs one value per rank (\(P)), got \(P + 1) and \(P + 1)") {
+                try one.withUnsafeMutableBufferPointer { r in try t.alltoall(UnsafeBufferPointer(r), into: r) }
+            }
+            let plan = ExchangePlan(t) { _, _ in 1 }, zeros = [Int](repeating: 0, count: P)
+            try refused("alltoallv: send range for rank 0 (0 + \(4 * P + 1)) exceeds the buffer (\(4 * P))") {
+                var counts = zeros
+                counts[0] = 4 * P + 1  // bytes: one more than the P floats of the send buffer
+                _ = try t.ialltoallv(send: plan.send, sendCounts: counts, sendDispls: zeros,
+                                     recv: plan.recv, recvCounts: zeros, recvDispls: zeros)
+            }
+            try refused("alltoallv: receive counts and displacements need \(P) entries, got 0 and \(P)") {
+                try [Float]().withUnsafeBufferPointer { s in
+                    var r = [Float]()
+                    try r.withUnsafeMutableBufferPointer {
+                        try t.alltoallv(send: s, sendCounts: zeros, sendDispls: zeros, recv: $0, recvCounts: [], recvDispls: zeros)
+                    }
+                }
+            }
+            try expect(!plan.send.isInFlight && !plan.recv.isInFlight, "buffers of a refused exchange")
+        },
     ]
 
     static let exchangeChecks: [ConformanceCheck] = [
@@ -145,6 +186,28 @@ public enum Conformance {
             try expect(!a.send.isInFlight && !a.recv.isInFlight, "buffers released after the drop")
             try a.verify(t, tag: 4)
         },
+        ConformanceCheck("ialltoallv completed by test() alone, then wait returns") { t in
+            let a = ExchangePlan(t) { src, dst in 2 * src + dst + 1 }
+            let request = try a.post(t, tag: 5)
+            // No barrier and no sleep: once every rank has posted, test() itself must
+            // complete the exchange (MPI progresses it inside MPI_Testall; the emulated
+            // world copies this rank's blocks). Bounded by a deadline, not a poll count,
+            // because oversubscribed ranks may be descheduled for long stretches.
+            let deadline = ContinuousClock.now + .seconds(60)
+            var polls = 0
+            while try !request.test() {
+                polls += 1
+                if ContinuousClock.now > deadline {
+                    throw ConformanceFailure("test() did not complete the exchange in 60 s (\(polls) polls)")
+                }
+                sched_yield()
+            }
+            try expect(try request.test(), "test() after completion")
+            try expect(a.recv.isInFlight && a.send.isInFlight, "buffers in flight until wait")
+            try request.wait()
+            try expect(!a.recv.isInFlight && !a.send.isInFlight, "buffers released by wait")
+            try a.verify(t, tag: 5)
+        },
         ConformanceCheck("ialltoallv, then a blocking allreduce, then wait") { t in
             let a = ExchangePlan(t) { src, dst in (src * 5 + dst) % 7 + 1 }
             let request = try a.post(t, tag: 3)
@@ -189,8 +252,8 @@ final class ExchangePlan: @unchecked Sendable {
         recvDispls = recvCounts.map { c in defer { offset += c + gap }; return offset }
         send = WireBuffer(bytes: sendTotal * ExchangePlan.stride)
         recv = WireBuffer(bytes: offset * ExchangePlan.stride)
-        send.withUnsafeMutableBytes { _ = $0.bindMemory(to: Float.self).initialize(repeating: -1) }
-        recv.withUnsafeMutableBytes { _ = $0.bindMemory(to: Float.self).initialize(repeating: -7) }
+        send.withUnsafeMutableBytes { $0.bindMemory(to: Float.self).initialize(repeating: -1) }
+        recv.withUnsafeMutableBytes { $0.bindMemory(to: Float.self).initialize(repeating: -7) }
     }
 
     func fill(_ t: any Transport, tag: Int) {

@@ -12,8 +12,9 @@
 /// - buffers handed to a non-blocking call stay valid and untouched until `wait()`
 ///   has returned.
 ///
-/// Every method throws `TransportError` (or the MPI wrapper's `MPIError`) instead of
-/// hanging when a peer has failed.
+/// Every method throws `TransportError` and nothing else (`throws(TransportError)`): a
+/// failed peer (`peerFailed`, instead of hanging), arguments that break the collective's
+/// contract (`invalidArgument`), or a failed call of the MPI library (`mpi`).
 public protocol Transport: AnyObject {
     /// This rank, in `0..<size`.
     var rank: Int { get }
@@ -27,25 +28,26 @@ public protocol Transport: AnyObject {
     var libraryVersion: String { get }
 
     /// Blocks until every rank has called `barrier()`.
-    func barrier() throws
+    func barrier() throws(TransportError)
 
     /// Element-wise reduction across ranks; every rank receives the result in place.
-    func allreduce(_ values: UnsafeMutableBufferPointer<Double>, op: ReduceOp) throws
+    func allreduce(_ values: UnsafeMutableBufferPointer<Double>, op: ReduceOp) throws(TransportError)
     /// Element-wise reduction across ranks; every rank receives the result in place.
-    func allreduce(_ values: UnsafeMutableBufferPointer<Int64>, op: ReduceOp) throws
+    func allreduce(_ values: UnsafeMutableBufferPointer<Int64>, op: ReduceOp) throws(TransportError)
 
     /// Every rank contributes `send.count` elements (the same count on every rank);
     /// `recv.count == size * send.count` and receives rank r's block at `r * send.count`.
     func allgather<T: BitwiseCopyable>(
-        _ send: UnsafeBufferPointer<T>, into recv: UnsafeMutableBufferPointer<T>) throws
+        _ send: UnsafeBufferPointer<T>, into recv: UnsafeMutableBufferPointer<T>) throws(TransportError)
 
     /// Variable-size gather of raw bytes to `root`. Returns one array per rank on
     /// `root` (index = source rank) and an empty array elsewhere.
-    func gatherBytes(_ send: [UInt8], root: Int) throws -> [[UInt8]]
+    func gatherBytes(_ send: [UInt8], root: Int) throws(TransportError) -> [[UInt8]]
 
     /// Fixed-size all-to-all: `send[p]` goes to rank p and arrives at `recv[rank]`
     /// there; `send.count == recv.count == size`. Used to exchange counts.
-    func alltoall(_ send: UnsafeBufferPointer<Int>, into recv: UnsafeMutableBufferPointer<Int>) throws
+    func alltoall(_ send: UnsafeBufferPointer<Int>, into recv: UnsafeMutableBufferPointer<Int>)
+        throws(TransportError)
 
     /// Variable all-to-all: `sendCounts[p]` elements starting at `sendDispls[p]` of
     /// `send` go to rank p, where they land at `recvDispls[rank]` of its `recv`.
@@ -53,7 +55,7 @@ public protocol Transport: AnyObject {
     /// not fit MPI's `int`).
     func alltoallv<T: BitwiseCopyable>(
         send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
-        recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]) throws
+        recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]) throws(TransportError)
 
     /// Non-blocking variable all-to-all of bytes between two wire buffers: counts and
     /// displacements in bytes, as in `alltoallv`. The returned request holds both buffers
@@ -63,7 +65,7 @@ public protocol Transport: AnyObject {
     func ialltoallv(
         send: WireBuffer, sendCounts: [Int], sendDispls: [Int],
         recv: WireBuffer, recvCounts: [Int], recvDispls: [Int]
-    ) throws -> ExchangeRequest
+    ) throws(TransportError) -> ExchangeRequest
 
     /// Promises that, until the next call, no rank's exchange has a count or
     /// displacement above `bytes` bytes (nil withdraws the promise). Every rank must
@@ -75,12 +77,13 @@ public protocol Transport: AnyObject {
 
 /// A transport's side of a started exchange: the MPI requests or the emulated world's
 /// ticket, and what must stay alive until it completes. Both methods may be called
-/// after completion (then they return at once).
+/// after completion (then they return at once) and after either has thrown.
 public protocol PendingExchange: AnyObject {
     /// Blocks until the exchange has completed and releases what it held.
-    func wait() throws
-    /// Lets the exchange advance without blocking; true once it has completed.
-    func test() throws -> Bool
+    func wait() throws(TransportError)
+    /// Lets the exchange advance without blocking; true once it has completed. The
+    /// buffers stay in flight until `wait`.
+    func test() throws(TransportError) -> Bool
 }
 
 /// A started non-blocking exchange, as DeepEP and MPI have them: it cannot be copied,
@@ -96,14 +99,15 @@ public struct ExchangeRequest: ~Copyable {
     }
 
     /// Blocks until the exchange has completed; its buffers may then be used again.
-    public consuming func wait() throws {
+    public consuming func wait() throws(TransportError) {
         try pending.wait()
     }
 
     /// Lets the exchange advance without blocking (MPI libraries progress non-blocking
     /// collectives only inside their calls, so overlapped work calls this between
-    /// pieces); true once it has completed. `wait()` is still required.
-    public func test() throws -> Bool {
+    /// pieces); true once it has completed, on either transport. `wait()` is still
+    /// required (it then returns at once) and releases the buffers.
+    public func test() throws(TransportError) -> Bool {
         try pending.test()
     }
 
@@ -122,43 +126,52 @@ public enum ReduceOp: Sendable, CaseIterable {
     case sum, min, max
 }
 
-/// Failures raised by transports themselves (as opposed to MPI's own error codes).
+/// Everything a `Transport` throws, on either implementation.
 public enum TransportError: Error, Equatable, CustomStringConvertible {
-    /// Another rank failed; this rank stopped waiting for it.
+    /// Another rank failed; this rank stopped waiting for it. Thrown by the emulated
+    /// transport to the failed rank's peers. Under MPI the failed rank ends the job
+    /// (MPI_Abort), so its peers never return; either way the one line printed is the
+    /// failed rank's own error, as `rank r: <error>` (see `Launcher`).
     case peerFailed(rank: Int, reason: String)
-    /// Arguments that violate the collective's contract (wrong counts, bad root, ...).
+    /// Arguments that violate the collective's contract (wrong counts, bad root, ranks
+    /// that called different collectives, ...). Checked alike on both transports.
     case invalidArgument(String)
+    /// A call of the MPI library failed: the call's name, MPI's error code and MPI's
+    /// text for it (the MPI wrapper's `MPIError`, which the MPI transport turns into
+    /// this case; the core knows nothing of MPI, so the fields are copied).
+    case mpi(call: String, code: Int32, message: String)
 
     public var description: String {
         switch self {
         case let .peerFailed(rank, reason): return "rank \(rank) failed: \(reason)"
         case let .invalidArgument(what): return "invalid collective arguments: \(what)"
+        case let .mpi(call, code, message): return "\(call) failed: \(message) (MPI error \(code))"
         }
     }
 }
 
 extension Transport {
     /// Convenience: reduces an array and returns the result.
-    public func allreduce(_ values: [Double], op: ReduceOp) throws -> [Double] {
+    public func allreduce(_ values: [Double], op: ReduceOp) throws(TransportError) -> [Double] {
         var result = values
-        try result.withUnsafeMutableBufferPointer { try allreduce($0, op: op) }
+        try result.withUnsafeMutableBufferPointer { (buffer) throws(TransportError) in try allreduce(buffer, op: op) }
         return result
     }
 
     /// Convenience: reduces an array and returns the result.
-    public func allreduce(_ values: [Int64], op: ReduceOp) throws -> [Int64] {
+    public func allreduce(_ values: [Int64], op: ReduceOp) throws(TransportError) -> [Int64] {
         var result = values
-        try result.withUnsafeMutableBufferPointer { try allreduce($0, op: op) }
+        try result.withUnsafeMutableBufferPointer { (buffer) throws(TransportError) in try allreduce(buffer, op: op) }
         return result
     }
 
     /// Convenience: gathers `values` (same count on every rank) from all ranks.
-    public func allgather<T: BitwiseCopyable>(_ values: [T]) throws -> [T] {
+    public func allgather<T: BitwiseCopyable>(_ values: [T]) throws(TransportError) -> [T] {
         // The count is the same on every rank, so an empty call is skipped everywhere.
         guard let first = values.first else { return [] }
         var result = Array(repeating: first, count: values.count * size)
-        try values.withUnsafeBufferPointer { send in
-            try result.withUnsafeMutableBufferPointer { recv in
+        try values.withUnsafeBufferPointer { (send) throws(TransportError) in
+            try result.withUnsafeMutableBufferPointer { (recv) throws(TransportError) in
                 try allgather(send, into: recv)
             }
         }
@@ -167,7 +180,7 @@ extension Transport {
 
     /// Convenience: every rank's `values` (any count per rank) on `root`, in rank order;
     /// [] on the other ranks. Built on `gatherBytes`.
-    public func gatherArrays<T: BitwiseCopyable>(_ values: [T], root: Int = 0) throws -> [[T]] {
+    public func gatherArrays<T: BitwiseCopyable>(_ values: [T], root: Int = 0) throws(TransportError) -> [[T]] {
         let bytes = values.withUnsafeBytes { Array($0) }
         let stride = MemoryLayout<T>.stride
         return try gatherBytes(bytes, root: root).map { piece in
@@ -181,18 +194,18 @@ extension Transport {
     /// order, as `allgather` lays them out; [] on the other ranks. For figures only rank
     /// 0 reports: unlike `allgather`, no rank but the root holds P copies, so emulated
     /// ranks sharing one process need O(P × count) memory in all, not O(P² × count).
-    public func gather<T: BitwiseCopyable>(_ values: [T], root: Int = 0) throws -> [T] {
+    public func gather<T: BitwiseCopyable>(_ values: [T], root: Int = 0) throws(TransportError) -> [T] {
         let pieces = try gatherArrays(values, root: root)
         precondition(pieces.allSatisfy { $0.count == values.count }, "gather needs the same count on every rank")
         return Array(pieces.joined())
     }
 
     /// Convenience: exchanges one `Int` with every rank.
-    public func alltoall(_ values: [Int]) throws -> [Int] {
+    public func alltoall(_ values: [Int]) throws(TransportError) -> [Int] {
         precondition(values.count == size, "alltoall needs one value per rank")
         var result = [Int](repeating: 0, count: size)
-        try values.withUnsafeBufferPointer { send in
-            try result.withUnsafeMutableBufferPointer { recv in
+        try values.withUnsafeBufferPointer { (send) throws(TransportError) in
+            try result.withUnsafeMutableBufferPointer { (recv) throws(TransportError) in
                 try alltoall(send, into: recv)
             }
         }

@@ -28,7 +28,7 @@ extension MPICommunicator {
     public func alltoallv<T: BitwiseCopyable>(
         send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
         recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
-    ) throws {
+    ) throws(MPIError) {
         precondition(sendCounts.count == size && sendDispls.count == size
                      && recvCounts.count == size && recvDispls.count == size,
                      "alltoallv needs one count and displacement per rank")
@@ -39,9 +39,9 @@ extension MPICommunicator {
                                 recvDispls: recvDispls, stride: stride).wait()
         }
         let type = try byteType(MemoryLayout<T>.stride)
-        try withDistinctAddresses(send, recv) { sendAddress, recvAddress in
+        try withDistinctAddresses(send, recv) { (sendAddress, recvAddress) throws(MPIError) in
             let counts = int32Counts(sendCounts, sendDispls, recvCounts, recvDispls)
-            try counts.withUnsafeBufferPointer { c in
+            try counts.withUnsafeBufferPointer { (c) throws(MPIError) in
                 let base = c.baseAddress!
                 try mpi("MPI_Alltoallv") {
                     MPI_Alltoallv(sendAddress, base, base + size, type,
@@ -146,8 +146,8 @@ extension MPICommunicator {
     /// empty sides get distinct placeholders instead.
     func withDistinctAddresses<T, R>(
         _ send: UnsafeBufferPointer<T>, _ recv: UnsafeMutableBufferPointer<T>,
-        _ body: (UnsafeRawPointer, UnsafeMutableRawPointer) throws -> R
-    ) throws -> R {
+        _ body: (UnsafeRawPointer, UnsafeMutableRawPointer) throws(MPIError) -> R
+    ) throws(MPIError) -> R {
         let (s, r) = distinctAddresses(UnsafeRawPointer(send.baseAddress), send.isEmpty,
                                        UnsafeMutableRawPointer(recv.baseAddress), recv.isEmpty)
         return try body(s, r)
@@ -217,8 +217,10 @@ public final class MPIRequest {
     deinit {
         guard !requests.isEmpty else { return }
         let count = Int32(requests.count)
+        // Nobody is left to hear of a failure here: the error that dropped the request
+        // is the one reported.
         _ = requests.withUnsafeMutableBufferPointer { r in
-            MPI_Waitall(count, r.baseAddress!, cmpishim_statuses_ignore())
+            mpiFailure("MPI_Waitall") { MPI_Waitall(count, r.baseAddress!, cmpishim_statuses_ignore()) }
         }
     }
 

@@ -44,48 +44,55 @@ public final class MPICommunicator {
         return MPICommunicator(comm: world, rank: Int(rank), size: Int(size))
     }
 
-    /// Frees the cached datatypes and finalizes MPI. Safe to call more than once.
-    public func finalize() {
+    /// Frees the cached datatypes and finalizes MPI. Safe to call more than once (later
+    /// calls do nothing). Every call is made even when one fails; the first failure is
+    /// thrown.
+    public func finalize() throws(MPIError) {
         guard !finalized else { return }
         finalized = true
+        var failures: [MPIError] = []
         for (_, type) in byteTypes {
             var handle: MPI_Datatype? = type
-            MPI_Type_free(&handle)
+            if let failure = mpiFailure("MPI_Type_free", { MPI_Type_free(&handle) }) { failures.append(failure) }
         }
         byteTypes.removeAll()
-        MPI_Finalize()
+        if let failure = mpiFailure("MPI_Finalize", { MPI_Finalize() }) { failures.append(failure) }
+        if let first = failures.first { throw first }
     }
 
     /// Ends every process of the job (MPI_Abort): used when one rank fails mid-run, so
     /// no other rank is left waiting in a collective.
     public func abort(code: Int32) -> Never {
-        MPI_Abort(comm, code)
-        fatalError("MPI_Abort returned")
+        MPICommunicator.abort(comm, code: code)
     }
 
     /// Ends every process of the job from any thread (MPI_Abort on MPI_COMM_WORLD),
     /// for a watchdog that has no communicator of its own.
     public static func abortWorld(code: Int32) -> Never {
-        MPI_Abort(cmpishim_comm_world(), code)
-        fatalError("MPI_Abort returned")
+        abort(cmpishim_comm_world(), code: code)
     }
 
-    /// MPI_Wtime: seconds since an arbitrary point in the past.
-    public func wtime() -> Double { MPI_Wtime() }
+    private static func abort(_ comm: MPI_Comm?, code: Int32) -> Never {
+        let failure = mpiFailure("MPI_Abort") { MPI_Abort(comm, code) }
+        fatalError(failure.map { "\($0)" } ?? "MPI_Abort returned")
+    }
 
-    /// This process's host, as MPI names it.
+    /// This process's host, as MPI names it ("unknown" if MPI cannot say).
     public var processorName: String {
         var buffer = [CChar](repeating: 0, count: Int(MPI_MAX_PROCESSOR_NAME) + 1)
         var length: Int32 = 0
-        guard MPI_Get_processor_name(&buffer, &length) == cmpishim_success() else { return "unknown" }
+        guard mpiFailure("MPI_Get_processor_name", { MPI_Get_processor_name(&buffer, &length) }) == nil
+        else { return "unknown" }
         return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    /// MPI_Get_library_version's first line, e.g. "Open MPI v4.1.4, ...".
+    /// MPI_Get_library_version's first line, e.g. "Open MPI v4.1.4, ..." ("unknown" if
+    /// MPI cannot say).
     public var libraryVersion: String {
         var buffer = [CChar](repeating: 0, count: Int(MPI_MAX_LIBRARY_VERSION_STRING) + 1)
         var length: Int32 = 0
-        guard MPI_Get_library_version(&buffer, &length) == cmpishim_success() else { return "unknown" }
+        guard mpiFailure("MPI_Get_library_version", { MPI_Get_library_version(&buffer, &length) }) == nil
+        else { return "unknown" }
         let text = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
         return String(text.split(whereSeparator: \.isNewline).first ?? "unknown")
     }
@@ -133,7 +140,7 @@ public final class MPICommunicator {
     /// Every rank contributes the same number of elements; rank r's block lands at
     /// r × send.count of `recv`.
     public func allgather<T: BitwiseCopyable>(_ send: UnsafeBufferPointer<T>,
-                                              into recv: UnsafeMutableBufferPointer<T>) throws {
+                                              into recv: UnsafeMutableBufferPointer<T>) throws(MPIError) {
         precondition(recv.count == send.count * size, "allgather needs size × send.count elements")
         guard send.count > 0 else { return try barrier() }
         if send.count <= maxMessageElements && recv.count <= Int(Int32.max) {
@@ -154,7 +161,7 @@ public final class MPICommunicator {
 
     /// Variable-size gather of bytes to `root`; returns one array per rank on `root`,
     /// [] elsewhere.
-    public func gatherBytes(_ send: [UInt8], root: Int) throws -> [[UInt8]] {
+    public func gatherBytes(_ send: [UInt8], root: Int) throws(MPIError) -> [[UInt8]] {
         var mine = Int64(send.count)
         var sizes = [Int64](repeating: 0, count: size)
         try mpi("MPI_Gather") {
@@ -164,13 +171,15 @@ public final class MPICommunicator {
         var recv = [UInt8](repeating: 0, count: rank == root ? Int(sizes.reduce(0, +)) : 0)
         var offsets = [Int](repeating: 0, count: size)
         for r in 1..<max(size, 1) { offsets[r] = offsets[r - 1] + Int(sizes[r - 1]) }
-        try send.withUnsafeBytes { s in
-            try recv.withUnsafeMutableBytes { rbuf in
+        try send.withUnsafeBufferPointer { (s) throws(MPIError) in
+            try recv.withUnsafeMutableBufferPointer { (rbuf) throws(MPIError) in
+                let sendBase = UnsafeMutableRawPointer(mutating: UnsafeRawPointer(s.baseAddress))
                 var sends: [PairwiseMessage] = [], recvs: [PairwiseMessage] = []
-                sends.append(PairwiseMessage(peer: root, base: UnsafeMutableRawPointer(mutating: s.baseAddress), bytes: s.count))
+                sends.append(PairwiseMessage(peer: root, base: sendBase, bytes: s.count))
                 if rank == root {
                     for r in 0..<size {
-                        recvs.append(PairwiseMessage(peer: r, base: rbuf.baseAddress.map { $0 + offsets[r] }, bytes: Int(sizes[r])))
+                        let base = UnsafeMutableRawPointer(rbuf.baseAddress).map { $0 + offsets[r] }
+                        recvs.append(PairwiseMessage(peer: r, base: base, bytes: Int(sizes[r])))
                     }
                 }
                 try pairwise(sends: sends, recvs: recvs, tag: 11).wait()

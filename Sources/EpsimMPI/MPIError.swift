@@ -15,17 +15,31 @@ public struct MPIError: Error, CustomStringConvertible, Sendable {
 /// `MPIError` naming the call.
 @inline(__always)
 func mpi(_ call: StaticString, _ body: () -> Int32) throws(MPIError) {
+    if let error = mpiFailure(call, body) { throw error }
+}
+
+/// `mpi` for the calls whose failure cannot be thrown (a `deinit`, MPI_Abort): performs
+/// the call and returns its failure, naming the call, or nil on success. `mpi` is built
+/// on it, so this is the one place the wrapper calls MPI.
+///
+/// `describe: false` skips MPI_Error_string (for MPI_Error_string itself, whose failure
+/// would otherwise be described by calling it again).
+@inline(__always)
+@discardableResult
+func mpiFailure(_ call: StaticString, describe: Bool = true, _ body: () -> Int32) -> MPIError? {
     let code = body()
-    guard code == cmpishim_success() else { throw MPIError.from(code: code, call: "\(call)") }
+    guard code != cmpishim_success() else { return nil }
+    return MPIError(call: "\(call)", code: code,
+                    message: describe ? MPIError.text(of: code) : "unknown error")
 }
 
 extension MPIError {
-    static func from(code: Int32, call: String) -> MPIError {
+    /// MPI's text for an error code (MPI_Error_string), or "unknown error".
+    static func text(of code: Int32) -> String {
         var buffer = [CChar](repeating: 0, count: Int(cmpishim_max_error_string()) + 1)
         var length: Int32 = 0
-        let ok = MPI_Error_string(code, &buffer, &length) == cmpishim_success()
-        let text = ok ? String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-                      : "unknown error"
-        return MPIError(call: call, code: code, message: text)
+        guard mpiFailure("MPI_Error_string", describe: false, { MPI_Error_string(code, &buffer, &length) }) == nil
+        else { return "unknown error" }
+        return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

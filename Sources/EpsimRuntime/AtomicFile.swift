@@ -74,9 +74,14 @@ public enum AtomicFile {
             destination = target
             temporary = target + ".tmp.\(getpid())"
             AtomicFile.removeStaleTemporaries(of: target)
-            fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-            guard fd >= 0 else { throw WriteError(path: path, reason: AtomicFile.errnoText()) }
+            // Registered before open(2) creates it, so a signal in between cannot leave it.
             slot = TemporaryFiles.register(temporary)
+            fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard fd >= 0 else {
+                let reason = AtomicFile.errnoText()
+                TemporaryFiles.unregister(slot)
+                throw WriteError(path: path, reason: reason)
+            }
         }
 
         public func append(_ text: String) throws {

@@ -31,7 +31,7 @@ final class ConditionLock: @unchecked Sendable {
 
     /// Runs `body` holding the mutex.
     @inline(__always)
-    func withLock<R>(_ body: () throws -> R) rethrows -> R {
+    func withLock<R, E: Error>(_ body: () throws(E) -> R) throws(E) -> R {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()

@@ -23,33 +23,30 @@ public final class EmulatedTransport: Transport {
         self.rank = rank
     }
 
-    public func barrier() throws {
+    public func barrier() throws(TransportError) {
         let none = [Int](repeating: 0, count: size)
         try exchange(EmulatedDeposit(operation: .barrier, send: nil, sendCounts: none, sendDispls: none,
                                      recv: nil, recvCounts: none, recvDispls: none))
     }
 
-    public func allreduce(_ values: UnsafeMutableBufferPointer<Double>, op: ReduceOp) throws {
+    public func allreduce(_ values: UnsafeMutableBufferPointer<Double>, op: ReduceOp) throws(TransportError) {
         try reduce(values, op: op)
     }
 
-    public func allreduce(_ values: UnsafeMutableBufferPointer<Int64>, op: ReduceOp) throws {
+    public func allreduce(_ values: UnsafeMutableBufferPointer<Int64>, op: ReduceOp) throws(TransportError) {
         try reduce(values, op: op)
     }
 
     public func allgather<T: BitwiseCopyable>(
         _ send: UnsafeBufferPointer<T>, into recv: UnsafeMutableBufferPointer<T>
-    ) throws {
+    ) throws(TransportError) {
         try allgather(send, into: recv, operation: .allgather)
     }
 
     private func allgather<T: BitwiseCopyable>(
         _ send: UnsafeBufferPointer<T>, into recv: UnsafeMutableBufferPointer<T>, operation: EmulatedOperation
-    ) throws {
-        guard recv.count == send.count * size else {
-            throw TransportError.invalidArgument(
-                "allgather: receive buffer holds \(recv.count) elements, need \(send.count) × \(size)")
-        }
+    ) throws(TransportError) {
+        try CollectiveArguments.checkAllgather(sendCount: send.count, recvCount: recv.count, size: size)
         let bytes = send.count * MemoryLayout<T>.stride
         try exchange(EmulatedDeposit(
             operation: operation,
@@ -59,13 +56,13 @@ public final class EmulatedTransport: Transport {
             recvDispls: (0..<size).map { $0 * bytes }))
     }
 
-    public func gatherBytes(_ send: [UInt8], root: Int) throws -> [[UInt8]] {
-        guard (0..<size).contains(root) else {
-            throw TransportError.invalidArgument("gather: root \(root) is not a rank of 0..<\(size)")
-        }
+    public func gatherBytes(_ send: [UInt8], root: Int) throws(TransportError) -> [[UInt8]] {
+        try CollectiveArguments.checkRoot(root, size: size)
         var sizes = [Int](repeating: 0, count: size)
-        try [send.count].withUnsafeBufferPointer { mine in
-            try sizes.withUnsafeMutableBufferPointer { try allgather(mine, into: $0, operation: .gather) }
+        try [send.count].withUnsafeBufferPointer { (mine) throws(TransportError) in
+            try sizes.withUnsafeMutableBufferPointer { (all) throws(TransportError) in
+                try allgather(mine, into: all, operation: .gather)
+            }
         }
         let total = rank == root ? sizes.reduce(0, +) : 0
         var recv = [UInt8](repeating: 0, count: total)
@@ -74,22 +71,22 @@ public final class EmulatedTransport: Transport {
         let recvCounts = rank == root ? sizes : Array(repeating: 0, count: size)
         var sendCounts = Array(repeating: 0, count: size)
         sendCounts[root] = send.count
-        try send.withUnsafeBytes { s in
-            try recv.withUnsafeMutableBytes { r in
+        try send.withUnsafeBufferPointer { (s) throws(TransportError) in
+            try recv.withUnsafeMutableBufferPointer { (r) throws(TransportError) in
                 try exchange(EmulatedDeposit(
                     operation: .gather,
-                    send: s.baseAddress, sendCounts: sendCounts, sendDispls: Array(repeating: 0, count: size),
-                    recv: r.baseAddress, recvCounts: recvCounts, recvDispls: displs))
+                    send: UnsafeRawPointer(s.baseAddress), sendCounts: sendCounts,
+                    sendDispls: Array(repeating: 0, count: size),
+                    recv: UnsafeMutableRawPointer(r.baseAddress), recvCounts: recvCounts, recvDispls: displs))
             }
         }
         guard rank == root else { return [] }
         return (0..<size).map { Array(recv[displs[$0]..<(displs[$0] + sizes[$0])]) }
     }
 
-    public func alltoall(_ send: UnsafeBufferPointer<Int>, into recv: UnsafeMutableBufferPointer<Int>) throws {
-        guard send.count == size, recv.count == size else {
-            throw TransportError.invalidArgument("alltoall: needs one value per rank (\(size)), got \(send.count) and \(recv.count)")
-        }
+    public func alltoall(_ send: UnsafeBufferPointer<Int>, into recv: UnsafeMutableBufferPointer<Int>)
+        throws(TransportError) {
+        try CollectiveArguments.checkAlltoall(sendCount: send.count, recvCount: recv.count, size: size)
         let ones = Array(repeating: 1, count: size), displs = Array(0..<size)
         try post(send: send, sendCounts: ones, sendDispls: displs,
                  recv: recv, recvCounts: ones, recvDispls: displs, operation: .alltoall).wait()
@@ -98,7 +95,10 @@ public final class EmulatedTransport: Transport {
     public func alltoallv<T: BitwiseCopyable>(
         send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
         recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
-    ) throws {
+    ) throws(TransportError) {
+        try CollectiveArguments.checkAlltoallv(
+            sendCounts: sendCounts, sendDispls: sendDispls, sendCapacity: send.count,
+            recvCounts: recvCounts, recvDispls: recvDispls, recvCapacity: recv.count, size: size)
         try post(send: send, sendCounts: sendCounts, sendDispls: sendDispls,
                  recv: recv, recvCounts: recvCounts, recvDispls: recvDispls, operation: .alltoallv).wait()
     }
@@ -106,7 +106,10 @@ public final class EmulatedTransport: Transport {
     public func ialltoallv(
         send: WireBuffer, sendCounts: [Int], sendDispls: [Int],
         recv: WireBuffer, recvCounts: [Int], recvDispls: [Int]
-    ) throws -> ExchangeRequest {
+    ) throws(TransportError) -> ExchangeRequest {
+        try CollectiveArguments.checkAlltoallv(
+            sendCounts: sendCounts, sendDispls: sendDispls, sendCapacity: send.byteCount,
+            recvCounts: recvCounts, recvDispls: recvDispls, recvCapacity: recv.byteCount, size: size)
         let exchange = WireExchange(send: send, recv: recv)
         do {
             let s = UnsafeBufferPointer(exchange.sendBytes.bindMemory(to: UInt8.self))
@@ -120,12 +123,12 @@ public final class EmulatedTransport: Transport {
         }
     }
 
+    /// Deposits this rank's side of an exchange (counts and displacements in elements
+    /// of `T`, already checked by the caller or valid by construction).
     private func post<T: BitwiseCopyable>(
         send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
         recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int], operation: EmulatedOperation
-    ) throws -> EmulatedRequest {
-        try check(counts: sendCounts, displs: sendDispls, capacity: send.count, what: "send")
-        try check(counts: recvCounts, displs: recvDispls, capacity: recv.count, what: "receive")
+    ) throws(TransportError) -> EmulatedRequest {
         let stride = MemoryLayout<T>.stride
         let id = try world.deposit(rank: rank, EmulatedDeposit(
             operation: operation,
@@ -138,7 +141,7 @@ public final class EmulatedTransport: Transport {
 
     // MARK: helpers
 
-    private func exchange(_ deposit: EmulatedDeposit) throws {
+    private func exchange(_ deposit: EmulatedDeposit) throws(TransportError) {
         let id = try world.deposit(rank: rank, deposit)
         try world.wait(rank: rank, id: id)
     }
@@ -149,7 +152,7 @@ public final class EmulatedTransport: Transport {
     /// would take O(P × count) per rank, O(P² × count) in a process of P ranks).
     private func reduce<T: BitwiseCopyable & Comparable & AdditiveArithmetic>(
         _ values: UnsafeMutableBufferPointer<T>, op: ReduceOp
-    ) throws {
+    ) throws(TransportError) {
         let n = values.count, P = size
         guard n > 0 else { return try barrier() }
         // Block p: elements [start(p), start(p + 1)).
@@ -158,7 +161,7 @@ public final class EmulatedTransport: Transport {
         let blockCounts = (0..<P).map { start($0 + 1) - start($0) }
         let blockStarts = (0..<P).map(start)
         var parts = [T](repeating: values[0], count: mine * P)
-        try parts.withUnsafeMutableBufferPointer { recv in
+        try parts.withUnsafeMutableBufferPointer { (recv) throws(TransportError) in
             try post(send: UnsafeBufferPointer(values), sendCounts: blockCounts, sendDispls: blockStarts,
                      recv: recv, recvCounts: Array(repeating: mine, count: P), recvDispls: (0..<P).map { $0 * mine },
                      operation: .allreduce).wait()
@@ -176,33 +179,22 @@ public final class EmulatedTransport: Transport {
             }
             reduced[i] = acc
         }
-        try reduced.withUnsafeBufferPointer { send in
+        try reduced.withUnsafeBufferPointer { (send) throws(TransportError) in
             try post(send: send, sendCounts: Array(repeating: mine, count: P), sendDispls: Array(repeating: 0, count: P),
                      recv: values, recvCounts: blockCounts, recvDispls: blockStarts, operation: .allreduce).wait()
-        }
-    }
-
-    private func check(counts: [Int], displs: [Int], capacity: Int, what: String) throws {
-        guard counts.count == size, displs.count == size else {
-            throw TransportError.invalidArgument(
-                "alltoallv: \(what) counts and displacements need \(size) entries, got \(counts.count) and \(displs.count)")
-        }
-        for p in 0..<size {
-            guard counts[p] >= 0, displs[p] >= 0, displs[p] + counts[p] <= capacity else {
-                throw TransportError.invalidArgument(
-                    "alltoallv: \(what) range for rank \(p) (\(displs[p]) + \(counts[p])) exceeds the buffer (\(capacity))")
-            }
         }
     }
 }
 
 /// A deposited emulated exchange: `wait()` blocks until every rank has deposited its
-/// side and this rank's blocks have been copied. Waiting again is a no-op.
+/// side and this rank's blocks have been copied; `test()` does the same work without
+/// blocking. Once either has completed the exchange, or thrown, both return at once.
 final class EmulatedRequest {
     private let world: EmulatedWorld
     private let rank: Int
     private let id: Int
-    private var waited = false
+    /// This rank is counted out of the exchange (completed, or failed).
+    private var over = false
 
     init(world: EmulatedWorld, rank: Int, id: Int) {
         self.world = world
@@ -210,10 +202,21 @@ final class EmulatedRequest {
         self.id = id
     }
 
-    func wait() throws {
-        guard !waited else { return }
-        waited = true
+    func wait() throws(TransportError) {
+        guard !over else { return }
+        over = true
         try world.wait(rank: rank, id: id)
+    }
+
+    func test() throws(TransportError) -> Bool {
+        guard !over else { return true }
+        do {
+            over = try world.test(rank: rank, id: id)
+        } catch {
+            over = true
+            throw error
+        }
+        return over
     }
 }
 
@@ -227,14 +230,18 @@ private final class EmulatedPendingExchange: PendingExchange {
         self.exchange = exchange
     }
 
-    func wait() throws {
+    func wait() throws(TransportError) {
         guard !exchange.ended else { return }
         defer { exchange.end() }
         try ticket.wait()
     }
 
-    /// The emulated world copies inside `wait`, so nothing completes before it.
-    func test() throws -> Bool { exchange.ended }
+    /// Copies this rank's blocks once every rank has deposited its side; true once they
+    /// are all in place. The buffers stay in flight until `wait`.
+    func test() throws(TransportError) -> Bool {
+        guard !exchange.ended else { return true }
+        return try ticket.test()
+    }
 }
 
 /// gethostname(2), or "unknown".

@@ -84,9 +84,9 @@ public final class EmulatedWorld: Sendable {
     }
 
     /// Deposits `rank`'s side of its next collective and returns that collective's number.
-    func deposit(rank: Int, _ deposit: EmulatedDeposit) throws -> Int {
-        try lock.withLock {
-            if let failure { throw TransportError.peerFailed(rank: failure.rank, reason: failure.reason) }
+    func deposit(rank: Int, _ deposit: EmulatedDeposit) throws(TransportError) -> Int {
+        try lock.withLock { () throws(TransportError) -> Int in
+            if let failure { throw .peerFailed(rank: failure.rank, reason: failure.reason) }
             let id = started[rank]
             started[rank] += 1
             let exchange = exchanges[id] ?? EmulatedExchange(size: size)
@@ -103,28 +103,57 @@ public final class EmulatedWorld: Sendable {
 
     /// Completes `rank`'s part of collective `id`: copies every pair involving `rank`
     /// that nobody has started, then waits for the pairs others are copying.
-    func wait(rank: Int, id: Int) throws {
-        let exchange: EmulatedExchange = try lock.withLock {
+    func wait(rank: Int, id: Int) throws(TransportError) {
+        let exchange = try lock.withLock { () throws(TransportError) -> EmulatedExchange in
             let exchange = exchanges[id]!
-            while exchange.depositCount < size {
-                if let failure {
-                    throw TransportError.peerFailed(rank: failure.rank, reason: failure.reason)
-                }
-                if let gone = (0..<size).first(where: { finished[$0] && exchange.deposits[$0] == nil }) {
-                    throw TransportError.peerFailed(
-                        rank: gone, reason: "it returned without joining collective #\(id)")
-                }
-                lock.wait()
-            }
-            if let error = exchange.error {
-                finishWait(exchange, id: id)
-                throw TransportError.invalidArgument(error)
-            }
+            while try !isReady(exchange, rank: rank, id: id) { lock.wait() }
             return exchange
         }
+        copyUnclaimedPairs(of: exchange, rank: rank)
+        try lock.withLock { () throws(TransportError) in
+            while try !isDone(exchange, rank: rank, id: id) { lock.wait() }
+        }
+    }
+
+    /// `wait` without blocking: once every rank has deposited, copies the pairs
+    /// involving `rank` that nobody has started, and returns whether every pair
+    /// involving `rank` is done (then `rank` is counted out, as by `wait`, and must not
+    /// wait for `id` again). False while a rank has not deposited or a peer is copying.
+    func test(rank: Int, id: Int) throws(TransportError) -> Bool {
+        let ready = try lock.withLock { () throws(TransportError) -> EmulatedExchange? in
+            let exchange = exchanges[id]!
+            return try isReady(exchange, rank: rank, id: id) ? exchange : nil
+        }
+        guard let exchange = ready else { return false }
+        copyUnclaimedPairs(of: exchange, rank: rank)
+        return try lock.withLock { () throws(TransportError) -> Bool in try isDone(exchange, rank: rank, id: id) }
+    }
+
+    /// Whether every rank has deposited its side of `exchange`. Throws when a peer has
+    /// failed or returned before depositing (it never will), and when the deposits break
+    /// the contract (then `rank` is counted out). Holds the lock.
+    private func isReady(_ exchange: EmulatedExchange, rank: Int, id: Int) throws(TransportError) -> Bool {
+        guard exchange.depositCount == size else {
+            if let failure {
+                throw .peerFailed(rank: failure.rank, reason: failure.reason)
+            }
+            if let gone = (0..<size).first(where: { finished[$0] && exchange.deposits[$0] == nil }) {
+                throw .peerFailed(rank: gone, reason: "it returned without joining collective #\(id)")
+            }
+            return false
+        }
+        if let error = exchange.error {
+            finishWait(exchange, id: id)
+            throw .invalidArgument(error)
+        }
+        return true
+    }
+
+    /// Copies, one at a time, the pairs involving `rank` that nobody has claimed; the
+    /// other rank of each pair may be doing the same. Called without the lock held.
+    private func copyUnclaimedPairs(of exchange: EmulatedExchange, rank: Int) {
         let P = size
         while true {
-            // Claim one pair at a time so the other rank of each pair can share the work.
             let pair: Int? = lock.withLock {
                 for p in 0..<P {
                     for index in [p * P + rank, rank * P + p] where exchange.pairState[index] == 0 {
@@ -134,23 +163,28 @@ public final class EmulatedWorld: Sendable {
                 }
                 return nil
             }
-            guard let index = pair else { break }
+            guard let index = pair else { return }
             exchange.copy(src: index / P, dst: index % P)
             lock.withLock {
                 exchange.pairState[index] = 2
                 lock.broadcast()
             }
         }
-        try lock.withLock {
-            while exchange.unfinished(for: rank) {
-                if let failure, !exchange.copying(for: rank) {
-                    finishWait(exchange, id: id)
-                    throw TransportError.peerFailed(rank: failure.rank, reason: failure.reason)
-                }
-                lock.wait()
+    }
+
+    /// Whether every pair involving `rank` is copied; if so, counts `rank` out. Throws
+    /// when a peer has failed and no copy touching `rank`'s buffers is in progress (one
+    /// being made would still write into them). Holds the lock.
+    private func isDone(_ exchange: EmulatedExchange, rank: Int, id: Int) throws(TransportError) -> Bool {
+        guard !exchange.unfinished(for: rank) else {
+            if let failure, !exchange.copying(for: rank) {
+                finishWait(exchange, id: id)
+                throw .peerFailed(rank: failure.rank, reason: failure.reason)
             }
-            finishWait(exchange, id: id)
+            return false
         }
+        finishWait(exchange, id: id)
+        return true
     }
 
     /// Counts a rank out of an exchange; the last one removes it. Holds the lock.

@@ -23,10 +23,14 @@ public struct ReportedFailure: Error {}
 public enum Launcher {
     /// Runs `body` on every rank and returns the process exit code.
     ///
+    /// A rank's error is printed as one line naming the rank, `rank r: <error>` (just
+    /// the error in a world of one), alike on both transports; its peers print nothing.
     /// - MPI: initializes MPI; a `ReportedFailure` exits 1 on every rank after
-    ///   finalizing; any other error is printed with its rank and aborts the whole job
-    ///   (MPI_Abort), so no rank is left waiting.
-    /// - Emulated: runs the ranks as threads; the first failure is printed once.
+    ///   finalizing; any other error is printed and aborts the whole job (MPI_Abort), so
+    ///   no rank is left waiting.
+    /// - Emulated: runs the ranks as threads; the first rank's failure is printed, and
+    ///   its peers, released from their collectives with `TransportError.peerFailed`,
+    ///   print nothing.
     ///
     /// `timeout` > 0 starts a `Watchdog` that stops the run, on every rank, when no rank
     /// of this process has passed a phase boundary for that many seconds; 0 turns it off.
@@ -51,19 +55,23 @@ public enum Launcher {
                 MPICommunicator.abortWorld(code: stalledExitCode)
             }
             defer { watchdog?.cancel() }
+            var status: Int32 = 0
             do {
                 try body(transport)
-                transport.finalize()
-                return 0
             } catch is ReportedFailure {
-                transport.finalize()
-                return 1
+                status = 1
             } catch {
-                printError(transport.size > 1 ? "rank \(transport.rank): \(error)" : "\(error)")
+                printError(RankFailure(rank: transport.rank, size: transport.size, error: error).line)
                 if transport.size > 1 { transport.abort(code: 1) }
-                transport.finalize()
+                status = 1
+            }
+            do {
+                try transport.finalize()
+            } catch {
+                printError(RankFailure(rank: transport.rank, size: transport.size, error: error).line)
                 return 1
             }
+            return status
         case let .emulated(ranks):
             let watchdog = startWatchdog(timeout: timeout, ranks: ranks, firstRank: 0, worldSize: ranks,
                                          grace: 0) {
@@ -71,11 +79,21 @@ public enum Launcher {
             }
             defer { watchdog?.cancel() }
             do {
-                _ = try EmulatedWorld.run(ranks: ranks) { transport in try body(transport) }
+                _ = try EmulatedWorld.run(ranks: ranks) { transport in
+                    do {
+                        try body(transport)
+                    } catch let error where !(error is ReportedFailure) {
+                        throw RankFailure(rank: transport.rank, size: transport.size, error: error)
+                    }
+                }
                 return 0
             } catch is ReportedFailure {
                 return 1
+            } catch let failure as RankFailure {
+                printError(failure.line)
+                return 1
             } catch {
+                // The world could not start (`EmulatedWorld.StartError` names the rank).
                 printError("\(error)")
                 return 1
             }
@@ -89,7 +107,7 @@ public enum Launcher {
                                       grace: Double, stop: @escaping @Sendable () -> Never) -> Watchdog? {
         let beats = Heartbeats.install(count: ranks, firstRank: firstRank)
         guard timeout > 0 else { return nil }
-        let names = (0..<ranks).map { worldSize > 1 ? "rank \(firstRank + $0): " : "" }
+        let names = (0..<ranks).map { rankPrefix(rank: firstRank + $0, size: worldSize) }
         let watchdog = Watchdog(timeout: timeout, heartbeats: beats, rankNames: names, grace: grace, stop: stop)
         watchdog.start()
         return watchdog
@@ -115,6 +133,10 @@ public enum Launcher {
         return value
     }
 
+    /// How a line about one rank begins, on either transport: "rank r: ", or nothing in a
+    /// world of one.
+    static func rankPrefix(rank: Int, size: Int) -> String { size > 1 ? "rank \(rank): " : "" }
+
     /// The longest error line printed; longer messages (a value thousands of entries
     /// long echoed back) are cut in the middle, keeping the start (file and key) and the
     /// end (what to do).
@@ -129,6 +151,18 @@ public enum Launcher {
         }
         Console.error("epsim: error: " + text + "\n")
     }
+}
+
+/// One rank's error, and the line that reports it: `rank r: <error>` when there are
+/// several ranks, the error alone in a world of one. Its description is the error's
+/// own, so the emulated world's `peerFailed` reason reads the same as the error.
+private struct RankFailure: Error, CustomStringConvertible {
+    let rank: Int
+    let size: Int
+    let error: any Error
+
+    var line: String { Launcher.rankPrefix(rank: rank, size: size) + "\(error)" }
+    var description: String { "\(error)" }
 }
 
 extension String {

@@ -12,12 +12,13 @@ public final class MPITransport: Transport {
         self.communicator = communicator
     }
 
-    /// Initializes MPI (failures come back as thrown `MPIError`s from then on).
-    public static func initialize() throws -> MPITransport {
-        MPITransport(communicator: try MPICommunicator.initialize())
+    /// Initializes MPI (its failures come back as `TransportError.mpi` from then on).
+    public static func initialize() throws(TransportError) -> MPITransport {
+        MPITransport(communicator: try mapped { () throws(MPIError) in try MPICommunicator.initialize() })
     }
 
-    public func finalize() { communicator.finalize() }
+    /// Finalizes MPI; safe to call more than once.
+    public func finalize() throws(TransportError) { try mapped { () throws(MPIError) in try communicator.finalize() } }
 
     /// Ends the whole job: every rank exits, none is left waiting.
     public func abort(code: Int32) -> Never { communicator.abort(code: code) }
@@ -27,59 +28,60 @@ public final class MPITransport: Transport {
 
     public var libraryVersion: String { communicator.libraryVersion }
 
-    public func barrier() throws { try communicator.barrier() }
-
-    public func allreduce(_ values: UnsafeMutableBufferPointer<Double>, op: ReduceOp) throws {
-        try communicator.allreduce(values, op.mpi)
+    public func barrier() throws(TransportError) {
+        try mapped { () throws(MPIError) in try communicator.barrier() }
     }
 
-    public func allreduce(_ values: UnsafeMutableBufferPointer<Int64>, op: ReduceOp) throws {
-        try communicator.allreduce(values, op.mpi)
+    public func allreduce(_ values: UnsafeMutableBufferPointer<Double>, op: ReduceOp) throws(TransportError) {
+        try mapped { () throws(MPIError) in try communicator.allreduce(values, op.mpi) }
+    }
+
+    public func allreduce(_ values: UnsafeMutableBufferPointer<Int64>, op: ReduceOp) throws(TransportError) {
+        try mapped { () throws(MPIError) in try communicator.allreduce(values, op.mpi) }
     }
 
     public func allgather<T: BitwiseCopyable>(
         _ send: UnsafeBufferPointer<T>, into recv: UnsafeMutableBufferPointer<T>
-    ) throws {
-        guard recv.count == send.count * size else {
-            throw TransportError.invalidArgument(
-                "allgather: receive buffer holds \(recv.count) elements, need \(send.count) × \(size)")
-        }
-        try communicator.allgather(send, into: recv)
+    ) throws(TransportError) {
+        try CollectiveArguments.checkAllgather(sendCount: send.count, recvCount: recv.count, size: size)
+        try mapped { () throws(MPIError) in try communicator.allgather(send, into: recv) }
     }
 
-    public func gatherBytes(_ send: [UInt8], root: Int) throws -> [[UInt8]] {
-        guard (0..<size).contains(root) else {
-            throw TransportError.invalidArgument("gather: root \(root) is not a rank of 0..<\(size)")
-        }
-        return try communicator.gatherBytes(send, root: root)
+    public func gatherBytes(_ send: [UInt8], root: Int) throws(TransportError) -> [[UInt8]] {
+        try CollectiveArguments.checkRoot(root, size: size)
+        return try mapped { () throws(MPIError) in try communicator.gatherBytes(send, root: root) }
     }
 
-    public func alltoall(_ send: UnsafeBufferPointer<Int>, into recv: UnsafeMutableBufferPointer<Int>) throws {
-        guard send.count == size, recv.count == size else {
-            throw TransportError.invalidArgument(
-                "alltoall: needs one value per rank (\(size)), got \(send.count) and \(recv.count)")
-        }
+    public func alltoall(_ send: UnsafeBufferPointer<Int>, into recv: UnsafeMutableBufferPointer<Int>)
+        throws(TransportError) {
+        try CollectiveArguments.checkAlltoall(sendCount: send.count, recvCount: recv.count, size: size)
         let ones = Array(repeating: 1, count: size), displs = Array(0..<size)
-        try communicator.alltoallv(send: send, sendCounts: ones, sendDispls: displs,
-                                   recv: recv, recvCounts: ones, recvDispls: displs)
+        try mapped { () throws(MPIError) in
+            try communicator.alltoallv(send: send, sendCounts: ones, sendDispls: displs,
+                                       recv: recv, recvCounts: ones, recvDispls: displs)
+        }
     }
 
     public func alltoallv<T: BitwiseCopyable>(
         send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
         recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
-    ) throws {
-        try check(sendCounts, sendDispls, send.count, "send")
-        try check(recvCounts, recvDispls, recv.count, "receive")
-        try communicator.alltoallv(send: send, sendCounts: sendCounts, sendDispls: sendDispls,
-                                   recv: recv, recvCounts: recvCounts, recvDispls: recvDispls)
+    ) throws(TransportError) {
+        try CollectiveArguments.checkAlltoallv(
+            sendCounts: sendCounts, sendDispls: sendDispls, sendCapacity: send.count,
+            recvCounts: recvCounts, recvDispls: recvDispls, recvCapacity: recv.count, size: size)
+        try mapped { () throws(MPIError) in
+            try communicator.alltoallv(send: send, sendCounts: sendCounts, sendDispls: sendDispls,
+                                       recv: recv, recvCounts: recvCounts, recvDispls: recvDispls)
+        }
     }
 
     public func ialltoallv(
         send: WireBuffer, sendCounts: [Int], sendDispls: [Int],
         recv: WireBuffer, recvCounts: [Int], recvDispls: [Int]
-    ) throws -> ExchangeRequest {
-        try check(sendCounts, sendDispls, send.byteCount, "send")
-        try check(recvCounts, recvDispls, recv.byteCount, "receive")
+    ) throws(TransportError) -> ExchangeRequest {
+        try CollectiveArguments.checkAlltoallv(
+            sendCounts: sendCounts, sendDispls: sendDispls, sendCapacity: send.byteCount,
+            recvCounts: recvCounts, recvDispls: recvDispls, recvCapacity: recv.byteCount, size: size)
         let exchange = WireExchange(send: send, recv: recv)
         do {
             let request = try communicator.ialltoallv(
@@ -89,24 +91,12 @@ public final class MPITransport: Transport {
             return ExchangeRequest(MPIPendingExchange(request, exchange))
         } catch {
             exchange.end()
-            throw error
+            throw TransportError(error)
         }
     }
 
     public func promiseExchangeBound(bytes: Int?) {
         communicator.promisedBoundBytes = bytes
-    }
-
-    /// The same argument checks as the emulated transport, so misuse fails alike.
-    private func check(_ counts: [Int], _ displs: [Int], _ capacity: Int, _ what: String) throws {
-        guard counts.count == size, displs.count == size else {
-            throw TransportError.invalidArgument(
-                "alltoallv: \(what) counts and displacements need \(size) entries, got \(counts.count) and \(displs.count)")
-        }
-        for p in 0..<size where counts[p] < 0 || displs[p] < 0 || displs[p] + counts[p] > capacity {
-            throw TransportError.invalidArgument(
-                "alltoallv: \(what) range for rank \(p) (\(displs[p]) + \(counts[p])) exceeds the buffer (\(capacity))")
-        }
     }
 }
 
@@ -121,16 +111,29 @@ private final class MPIPendingExchange: PendingExchange {
         self.exchange = exchange
     }
 
-    func wait() throws {
+    func wait() throws(TransportError) {
         guard !exchange.ended else { return }
         defer { exchange.end() }
-        try request.wait()
+        try mapped { () throws(MPIError) in try request.wait() }
     }
 
-    func test() throws -> Bool {
+    func test() throws(TransportError) -> Bool {
         guard !exchange.ended else { return true }
-        return try request.test()
+        return try mapped { () throws(MPIError) in try request.test() }
     }
+}
+
+extension TransportError {
+    /// A failed MPI call as the transport reports it, with the same text.
+    public init(_ error: MPIError) {
+        self = .mpi(call: error.call, code: error.code, message: error.message)
+    }
+}
+
+/// Runs calls of the MPI wrapper and turns their `MPIError` into `TransportError.mpi`:
+/// the boundary where MPI's errors become the transport's.
+private func mapped<R>(_ body: () throws(MPIError) -> R) throws(TransportError) -> R {
+    do { return try body() } catch { throw TransportError(error) }
 }
 
 extension ReduceOp {

@@ -51,15 +51,20 @@ enum MPIChecks {
                 }
             }
         },
-        ConformanceCheck("MPI errors come back as readable MPIError") { t in
+        ConformanceCheck("MPI errors come back as readable MPIError, and as TransportError.mpi with its text") { t in
             let mpi = t as! MPITransport
-            do {
-                _ = try mpi.communicator.gatherBytes([1, 2, 3], root: t.size + 5)
+            // Typed throws: the failure is an MPIError.
+            let gathered = Result { () throws(MPIError) in try mpi.communicator.gatherBytes([1, 2, 3], root: t.size + 5) }
+            guard case let .failure(error) = gathered else {
                 throw ConformanceFailure("gather to a root outside the world did not fail")
-            } catch let error as MPIError {
-                if !error.description.contains("MPI_Gather failed") {
-                    throw ConformanceFailure("unexpected error text: \(error.description)")
-                }
+            }
+            if !error.description.hasPrefix("MPI_Gather failed: ") || !error.description.contains("(MPI error ") {
+                throw ConformanceFailure("unexpected error text: \(error.description)")
+            }
+            let mapped = TransportError(error)
+            guard case .mpi(call: "MPI_Gather", code: error.code, message: error.message) = mapped,
+                  mapped.description == error.description else {
+                throw ConformanceFailure("TransportError.mpi differs: \(mapped) vs \(error)")
             }
         },
     ]

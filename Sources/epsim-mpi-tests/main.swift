@@ -50,5 +50,10 @@ for check in checks where filter.map({ check.name.contains($0) }) ?? true {
     }
 }
 if transport.rank == 0 { print("\(passed) passed, \(failed) failed") }
-transport.finalize()
+do {
+    try transport.finalize()
+} catch {
+    Console.error("epsim-mpi-tests: rank \(transport.rank): \(error)\n")
+    exit(2)
+}
 exit(failed == 0 ? 0 : 1)

@@ -44,15 +44,14 @@ enum CLI {
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
+        let exited = exitSignal(of: process)
         try process.run()
         // Read both pipes concurrently so a chatty child cannot block on a full pipe.
         let group = DispatchGroup()
         nonisolated(unsafe) var outData = Data(), errData = Data()
         DispatchQueue.global().async(group: group) { outData = out.fileHandleForReading.readDataToEndOfFile() }
         DispatchQueue.global().async(group: group) { errData = err.fileHandleForReading.readDataToEndOfFile() }
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
+        if exited.wait(timeout: .now() + timeout) == .timedOut {
             process.terminate()
             XCTFail("\(executable) \(arguments.joined(separator: " ")) did not finish in \(timeout) s",
                     file: file, line: line)
@@ -62,6 +61,14 @@ enum CLI {
         return Outcome(status: process.terminationStatus,
                        stdout: String(decoding: outData, as: UTF8.self),
                        stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    /// A semaphore signalled when `process` exits (its termination handler, set here
+    /// before `run()`), so a caller waits for the exit, with a timeout, without polling.
+    static func exitSignal(of process: Process) -> DispatchSemaphore {
+        let exited = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in exited.signal() }
+        return exited
     }
 
     static func epsim(_ arguments: [String], timeout: Double = 120, environment: [String: String] = [:],
@@ -93,5 +100,37 @@ enum CLI {
     static func json(at url: URL) throws -> [String: Any] {
         let data = try Data(contentsOf: url)
         return try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+}
+
+/// Wakes a waiter when something is created in or moved into a directory (inotify), so
+/// a test waits for files to appear without polling the file system on a timer.
+final class DirectoryWatch {
+    private let fd: Int32
+
+    /// Starts watching; create it before whatever creates the files, so none is missed.
+    init(_ directory: URL) throws {
+        fd = inotify_init1(Int32(IN_CLOEXEC))
+        guard fd >= 0, inotify_add_watch(fd, directory.path, UInt32(IN_CREATE | IN_MOVED_TO)) >= 0 else {
+            throw CocoaError(.fileReadUnknown, userInfo: [NSFilePathErrorKey: directory.path])
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Blocks until `condition` holds, re-checking it after each batch of events, or
+    /// until `timeout` seconds have passed; returns whether it holds.
+    func wait(timeout: Double, until condition: () throws -> Bool) throws -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        var events = [UInt8](repeating: 0, count: 4096)
+        while try !condition() {
+            let left = deadline.timeIntervalSinceNow
+            guard left > 0 else { return false }
+            var waiting = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            if poll(&waiting, 1, Int32(min(left, 3600) * 1000) + 1) > 0 {
+                _ = read(fd, &events, events.count)  // drain the batch; the condition says what changed
+            }
+        }
+        return true
     }
 }

@@ -67,12 +67,36 @@ final class ErrorTests: XCTestCase {
     }
 
     func testHelpListsSubcommands() throws {
-        let run = try CLI.epsim(["--help"])
+        // 80 columns, as ArgumentParser wraps to COLUMNS when it is set.
+        let run = try CLI.epsim(["--help"], environment: ["COLUMNS": "80"])
         XCTAssertEqual(run.status, 0)
-        XCTAssertTrue(run.stdout.hasPrefix("OVERVIEW: Simulate expert-parallel Mixture-of-Experts layers on MPI or"),
-                      run.stdout)
-        XCTAssertTrue(run.stdout.contains("run"))
-        XCTAssertTrue(run.stdout.contains("validate"))
+        XCTAssertEqual(run.stdout, """
+            OVERVIEW: Simulate expert-parallel Mixture-of-Experts layers on MPI or emulated
+            ranks.
+
+            Launch under MPI with one process per rank (mpirun -n 4 epsim run --config
+            FILE, or launch/run), or run N ranks inside one process with --emulate N.
+
+            USAGE: epsim <subcommand>
+
+            OPTIONS:
+              --version               Show the version.
+              -h, --help              Show help information.
+
+            SUBCOMMANDS:
+              run                     Run a layout and report routing, timing and traffic.
+              validate                Check a config and print it resolved, with the
+                                      placement table.
+              compare                 Compare layouts side by side: run each config, or
+                                      read result files.
+              sweep                   Run a config over the cross product of overrides and
+                                      mark the Pareto front.
+              bench                   Time each phase of a layout against bare baselines
+                                      measured in the same run.
+
+              See 'epsim help <subcommand>' for detailed help.
+
+            """)
         let runHelp = try CLI.epsim(["run", "--help"])
         for option in ["--config <file>", "--set <key=value>", "--emulate <N>", "--output <file>", "--routing-out <file>"] {
             XCTAssertTrue(runHelp.stdout.contains(option), "missing \(option) in:\n\(runHelp.stdout)")

@@ -66,18 +66,15 @@ enum FuzzRunner {
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
+        let exited = CLI.exitSignal(of: process)
         try process.run()
         var ended = Ended()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning {
+        if exited.wait(timeout: .now() + timeout) == .timedOut {
             ended.killed = true
             let pid = process.processIdentifier
             let group = getpgid(pid) == pid  // kill the whole group only if it is the child's own
             kill(group ? -pid : pid, SIGTERM)
-            let grace = Date().addingTimeInterval(5)
-            while process.isRunning && Date() < grace { usleep(10_000) }
-            if process.isRunning { kill(group ? -pid : pid, SIGKILL) }
+            if exited.wait(timeout: .now() + 5) == .timedOut { kill(group ? -pid : pid, SIGKILL) }
         }
         process.waitUntilExit()
         ended.status = process.terminationStatus

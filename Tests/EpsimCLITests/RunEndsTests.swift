@@ -134,10 +134,11 @@ final class RunEndsTests: XCTestCase {
             process.environment = environment
             process.standardError = FileHandle.nullDevice
             process.standardOutput = FileHandle.nullDevice
+            // The temporary files exist once the run has started (epsim says nothing before
+            // it stalls, so the files' creation is the event to wait for).
+            let created = try DirectoryWatch(directory)
             try process.run()
-            // The temporary files exist once the run has started.
-            let deadline = Date().addingTimeInterval(30)
-            while try files(in: directory).count < 2 && Date() < deadline { usleep(20_000) }
+            XCTAssertTrue(try created.wait(timeout: 30) { try self.files(in: directory).count >= 2 })
             XCTAssertEqual(try files(in: directory).filter { $0.contains(".tmp.") }.count, 2)
             kill(process.processIdentifier, signal)
             process.waitUntilExit()

@@ -117,6 +117,66 @@ final class EmulatedFailureTests: XCTestCase {
     }
 }
 
+/// `test()` on the emulated transport makes progress by itself, as MPI_Testall does.
+final class EmulatedTestProgressTests: XCTestCase {
+    /// Spins on `test()` until it returns true or throws; a deadline bounds it.
+    private static func spin(_ request: borrowing ExchangeRequest) throws -> Int {
+        let deadline = ContinuousClock.now + .seconds(30)
+        var polls = 0
+        while try !request.test() {
+            polls += 1
+            if ContinuousClock.now > deadline { throw ConformanceFailure("test() never completed") }
+        }
+        return polls
+    }
+
+    func testTestIsFalseUntilEveryRankPostedThenCompletesTheExchange() throws {
+        // Rank 1 posts only after rank 0's first test(), which therefore must be false.
+        let rank0Tested = DispatchSemaphore(value: 0)
+        let results = try EmulatedWorld.run(ranks: 2) { t -> [UInt32] in
+            let send = WireBuffer(bytes: 8), recv = WireBuffer(bytes: 8)
+            send.withUnsafeMutableBytes { raw in
+                for p in 0..<2 { raw.storeBytes(of: UInt32(t.rank * 10 + p), toByteOffset: 4 * p, as: UInt32.self) }
+            }
+            if t.rank == 1 { rank0Tested.wait() }
+            let request = try t.ialltoallv(send: send, sendCounts: [4, 4], sendDispls: [0, 4],
+                                           recv: recv, recvCounts: [4, 4], recvDispls: [0, 4])
+            if t.rank == 0 {
+                let early = try request.test()
+                rank0Tested.signal()
+                if early { throw ConformanceFailure("test() true before rank 1 posted") }
+                _ = try Self.spin(request)
+                if !recv.isInFlight { throw ConformanceFailure("buffers released before wait") }
+            }
+            try request.wait()
+            return recv.withUnsafeBytes { raw in (0..<2).map { raw.load(fromByteOffset: 4 * $0, as: UInt32.self) } }
+        }
+        XCTAssertEqual(results, [[0, 10], [1, 11]])
+    }
+
+    func testTestThrowsPeerFailedWhenAPeerFailsBeforePosting() throws {
+        let seen = SeenErrors()
+        // Rank 1 fails once rank 0 has posted, so rank 0's test() is what sees it.
+        let rank0Posted = DispatchSemaphore(value: 0)
+        XCTAssertThrowsError(try EmulatedWorld.run(ranks: 2) { t in
+            if t.rank == 1 {
+                rank0Posted.wait()
+                throw EmulatedFailureTests.Boom(rank: 1)
+            }
+            let request = try t.ialltoallv(send: WireBuffer(bytes: 4), sendCounts: [2, 2], sendDispls: [0, 2],
+                                           recv: WireBuffer(bytes: 4), recvCounts: [2, 2], recvDispls: [0, 2])
+            rank0Posted.signal()
+            do { _ = try Self.spin(request) } catch { seen.add(error); throw error }
+        })
+        XCTAssertEqual(seen.all.count, 1)
+        guard case let .peerFailed(rank, reason)? = seen.all.first as? TransportError else {
+            return XCTFail("expected peerFailed, got \(seen.all)")
+        }
+        XCTAssertEqual(rank, 1)
+        XCTAssertTrue(reason.contains("Boom"), reason)
+    }
+}
+
 /// Errors collected from rank threads.
 final class SeenErrors: @unchecked Sendable {
     private let lock = NSLockLike()

@@ -9,15 +9,12 @@
 
 /// MPI_COMM_WORLD: the communicator holding every process mpirun started.
 MPI_Comm cmpishim_comm_world(void);
-/// MPI_COMM_NULL: the invalid communicator, to compare handles against.
-MPI_Comm cmpishim_comm_null(void);
 
-/// MPI_BYTE, MPI_FLOAT, MPI_DOUBLE, MPI_INT64_T, MPI_INT: the element types epsim sends.
+/// MPI_BYTE, MPI_DOUBLE, MPI_INT64_T: the element types epsim sends and reduces
+/// (other element types travel as contiguous bytes).
 MPI_Datatype cmpishim_byte(void);
-MPI_Datatype cmpishim_float(void);
 MPI_Datatype cmpishim_double(void);
 MPI_Datatype cmpishim_int64(void);
-MPI_Datatype cmpishim_int(void);
 
 /// MPI_SUM, MPI_MIN, MPI_MAX: reduction operators.
 MPI_Op cmpishim_op_sum(void);
@@ -26,11 +23,8 @@ MPI_Op cmpishim_op_max(void);
 
 /// MPI_IN_PLACE: the sentinel send buffer for in-place collectives.
 void *cmpishim_in_place(void);
-/// MPI_STATUS_IGNORE / MPI_STATUSES_IGNORE: "do not fill a status".
-MPI_Status *cmpishim_status_ignore(void);
+/// MPI_STATUSES_IGNORE: "do not fill the statuses" (of MPI_Waitall, MPI_Testall).
 MPI_Status *cmpishim_statuses_ignore(void);
-/// MPI_REQUEST_NULL: the completed / inactive request.
-MPI_Request cmpishim_request_null(void);
 /// MPI_ERRORS_RETURN: error handler that returns codes instead of aborting,
 /// so every failure reaches Swift as a thrown error.
 MPI_Errhandler cmpishim_errors_return(void);
