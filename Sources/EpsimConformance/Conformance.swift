@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import EpsimCore
+import EpsimRuntime
 
 /// A check of one `Transport` property, run collectively by every rank.
 ///

@@ -1,4 +1,5 @@
 import EpsimCore
+import EpsimRuntime
 
 /// The distributed decision path (`CapacityDecider` on every rank, exchanging demand
 /// through the transport for `scope: global`) against the sequential reference, run

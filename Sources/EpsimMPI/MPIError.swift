@@ -2,7 +2,7 @@ import CMPI
 import CMPIShim
 
 /// A failed MPI call: its name, MPI's error code and MPI's own text for it.
-public struct MPIError: Error, CustomStringConvertible, Sendable {
+public struct MPIError: Error, CustomStringConvertible, Sendable, Equatable {
     public let call: String
     public let code: Int32
     public let message: String

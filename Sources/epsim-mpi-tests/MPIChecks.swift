@@ -62,7 +62,7 @@ enum MPIChecks {
                 throw ConformanceFailure("unexpected error text: \(error.description)")
             }
             let mapped = TransportError(error)
-            guard case .mpi(call: "MPI_Gather", code: error.code, message: error.message) = mapped,
+            guard case .mpi(let inner) = mapped, inner == error, inner.call == "MPI_Gather",
                   mapped.description == error.description else {
                 throw ConformanceFailure("TransportError.mpi differs: \(mapped) vs \(error)")
             }

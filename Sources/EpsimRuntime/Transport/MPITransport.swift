@@ -126,7 +126,7 @@ private final class MPIPendingExchange: PendingExchange {
 extension TransportError {
     /// A failed MPI call as the transport reports it, with the same text.
     public init(_ error: MPIError) {
-        self = .mpi(call: error.call, code: error.code, message: error.message)
+        self = .mpi(error)
     }
 }
 

@@ -1,3 +1,5 @@
+import EpsimMPI
+
 /// The collective operations the simulator needs, with one rank's view of them.
 ///
 /// Two implementations share these semantics exactly: `MPITransport` (one process per
@@ -136,16 +138,15 @@ public enum TransportError: Error, Equatable, CustomStringConvertible {
     /// Arguments that violate the collective's contract (wrong counts, bad root, ranks
     /// that called different collectives, ...). Checked alike on both transports.
     case invalidArgument(String)
-    /// A call of the MPI library failed: the call's name, MPI's error code and MPI's
-    /// text for it (the MPI wrapper's `MPIError`, which the MPI transport turns into
-    /// this case; the core knows nothing of MPI, so the fields are copied).
-    case mpi(call: String, code: Int32, message: String)
+    /// A call of the MPI library failed: the MPI wrapper's error (the call's name, MPI's
+    /// error code and MPI's text for it), as the MPI transport received it.
+    case mpi(MPIError)
 
     public var description: String {
         switch self {
         case let .peerFailed(rank, reason): return "rank \(rank) failed: \(reason)"
         case let .invalidArgument(what): return "invalid collective arguments: \(what)"
-        case let .mpi(call, code, message): return "\(call) failed: \(message) (MPI error \(code))"
+        case let .mpi(error): return error.description
         }
     }
 }
