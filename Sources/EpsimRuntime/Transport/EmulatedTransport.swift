@@ -116,7 +116,8 @@ public final class EmulatedTransport: Transport {
             let r = exchange.recvBytes.bindMemory(to: UInt8.self)
             let ticket = try post(send: s, sendCounts: sendCounts, sendDispls: sendDispls,
                                   recv: r, recvCounts: recvCounts, recvDispls: recvDispls, operation: .ialltoallv)
-            return ExchangeRequest(EmulatedPendingExchange(ticket, exchange))
+            exchange.ticket = ticket
+            return ExchangeRequest(exchange)
         } catch {
             exchange.end()
             throw error
@@ -189,7 +190,7 @@ public final class EmulatedTransport: Transport {
 /// A deposited emulated exchange: `wait()` blocks until every rank has deposited its
 /// side and this rank's blocks have been copied; `test()` does the same work without
 /// blocking. Once either has completed the exchange, or thrown, both return at once.
-final class EmulatedRequest {
+final class EmulatedRequest: ExchangeTicket {
     private let world: EmulatedWorld
     private let rank: Int
     private let id: Int
@@ -217,30 +218,6 @@ final class EmulatedRequest {
             throw error
         }
         return over
-    }
-}
-
-/// A started emulated `ialltoallv` between two wire buffers, released once complete.
-private final class EmulatedPendingExchange: PendingExchange {
-    let ticket: EmulatedRequest
-    let exchange: WireExchange
-
-    init(_ ticket: EmulatedRequest, _ exchange: WireExchange) {
-        self.ticket = ticket
-        self.exchange = exchange
-    }
-
-    func wait() throws(TransportError) {
-        guard !exchange.ended else { return }
-        defer { exchange.end() }
-        try ticket.wait()
-    }
-
-    /// Copies this rank's blocks once every rank has deposited its side; true once they
-    /// are all in place. The buffers stay in flight until `wait`.
-    func test() throws(TransportError) -> Bool {
-        guard !exchange.ended else { return true }
-        return try ticket.test()
     }
 }
 

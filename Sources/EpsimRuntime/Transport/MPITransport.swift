@@ -88,7 +88,8 @@ public final class MPITransport: Transport {
                 send: UnsafeRawBufferPointer(exchange.sendBytes), sendCounts: sendCounts, sendDispls: sendDispls,
                 recv: exchange.recvBytes, recvCounts: recvCounts, recvDispls: recvDispls,
                 owners: [send, recv])
-            return ExchangeRequest(MPIPendingExchange(request, exchange))
+            exchange.ticket = MPITicket(request)
+            return ExchangeRequest(exchange)
         } catch {
             exchange.end()
             throw TransportError(error)
@@ -100,27 +101,15 @@ public final class MPITransport: Transport {
     }
 }
 
-/// A started MPI exchange between two wire buffers: the MPI request holds the buffers
-/// and the counts; the buffers are released for use once it has completed.
-private final class MPIPendingExchange: PendingExchange {
+/// An MPI request as the transport's ticket: MPI's errors become `TransportError`s.
+private final class MPITicket: ExchangeTicket {
     let request: MPIRequest
-    let exchange: WireExchange
 
-    init(_ request: MPIRequest, _ exchange: WireExchange) {
-        self.request = request
-        self.exchange = exchange
-    }
+    init(_ request: MPIRequest) { self.request = request }
 
-    func wait() throws(TransportError) {
-        guard !exchange.ended else { return }
-        defer { exchange.end() }
-        try mapped { () throws(MPIError) in try request.wait() }
-    }
+    func wait() throws(TransportError) { try mapped { () throws(MPIError) in try request.wait() } }
 
-    func test() throws(TransportError) -> Bool {
-        guard !exchange.ended else { return true }
-        return try mapped { () throws(MPIError) in try request.test() }
-    }
+    func test() throws(TransportError) -> Bool { try mapped { () throws(MPIError) in try request.test() } }
 }
 
 extension TransportError {

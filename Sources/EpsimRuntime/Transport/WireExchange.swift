@@ -1,14 +1,22 @@
 import EpsimCore
 
-/// Two wire buffers marked in flight for one exchange, and their memory for the
-/// transport: taken when the exchange starts, given back (`end`) once it has completed.
-/// Shared by both transports' pending exchanges.
-final class WireExchange {
+/// A transport's handle on a started operation: completion and progress.
+protocol ExchangeTicket: AnyObject {
+    func wait() throws(TransportError)
+    func test() throws(TransportError) -> Bool
+}
+
+/// One started exchange between two wire buffers, for both transports: the buffers are
+/// marked in flight when it is made and given back (`end`) once the transport's ticket
+/// has completed, or when the exchange never started.
+final class WireExchange: PendingExchange {
     let send: WireBuffer
     let recv: WireBuffer
     let sendBytes: UnsafeMutableRawBufferPointer
     let recvBytes: UnsafeMutableRawBufferPointer
     private(set) var ended = false
+    /// The transport's operation, once started.
+    var ticket: (any ExchangeTicket)?
 
     init(send: WireBuffer, recv: WireBuffer) {
         precondition(send !== recv, "alltoallv: send and receive buffers must not alias")
@@ -24,5 +32,17 @@ final class WireExchange {
         ended = true
         send.endExchange()
         recv.endExchange()
+    }
+
+    func wait() throws(TransportError) {
+        guard !ended, let ticket else { return end() }
+        defer { end() }
+        try ticket.wait()
+    }
+
+    /// Progress only: the buffers stay in flight until `wait`.
+    func test() throws(TransportError) -> Bool {
+        guard !ended, let ticket else { return true }
+        return try ticket.test()
     }
 }
