@@ -1,6 +1,6 @@
 /// The resolved description of one simulated layout: every field has its default
-/// filled in and has been range-checked (see `ConfigLoader`). docs/config.md lists
-/// every key, its default and its unit.
+/// filled in. `ConfigLoader` checks what it reads with `ConfigValidator`; `ConfigKeys`
+/// lists every key, its default and its range, as docs/config.md does.
 public struct SimConfig: Sendable, Equatable {
     public var model = ModelConfig()
     /// Tokens per rank: one number for every rank, or one entry per rank.
@@ -210,4 +210,8 @@ public enum ComputeMode: Sendable, Equatable {
     case real
     /// No arithmetic: charge FLOPs / (tflops * 1e12 * efficiency) seconds instead.
     case modeled(tflops: Double, efficiency: Double)
+
+    /// `compute: modeled` without `tflops` or `efficiency`.
+    public static let defaultTFLOPS = 100.0
+    public static let defaultEfficiency = 0.5
 }

@@ -1,6 +1,6 @@
 /// The readers of each section of a config file (`model`, `router`, `workload`,
 /// `capacity`, `overflow`, `placement`, `compute`): keys checked against the section's
-/// list, values against `ConfigRanges`, cross-key rules named in the message.
+/// list and values against their type; `ConfigValidator` checks the values after.
 extension ConfigLoader {
     static func decodeModel(_ node: ConfigNode, _ r: ConfigReader) throws(ConfigError) -> ModelConfig {
         var m = ModelConfig()
@@ -8,21 +8,14 @@ extension ConfigLoader {
         if let n = p["hidden"] { m.hidden = try r.int(n, "model.hidden") }
         if let n = p["ffn"] { m.ffn = try r.int(n, "model.ffn") }
         if let n = p["experts"] { m.experts = try r.int(n, "model.experts") }
-        if let n = p["top_k"] {
-            m.topK = try r.int(n, "model.top_k")
-            if m.topK > m.experts {
-                throw r.fail("model.top_k", n, "\(m.topK) exceeds model.experts (\(m.experts))")
-            }
-        } else if m.topK > m.experts {
-            throw r.fail("model.top_k", node, "the default \(m.topK) exceeds model.experts (\(m.experts))")
-        }
+        if let n = p["top_k"] { m.topK = try r.int(n, "model.top_k") }
         if let n = p["shared_experts"] { m.sharedExperts = try r.int(n, "model.shared_experts") }
         if let n = p["activation"] { m.activation = try r.choice(n, "model.activation") }
         if let n = p["layers"] { m.layers = try r.int(n, "model.layers") }
         return m
     }
 
-    static func decodeRouter(_ node: ConfigNode, model: ModelConfig, _ r: ConfigReader) throws(ConfigError) -> RouterConfig {
+    static func decodeRouter(_ node: ConfigNode, _ r: ConfigReader) throws(ConfigError) -> RouterConfig {
         var c = RouterConfig()
         let p = try r.mapping(node, "router", allowed: routerKeys)
         if let n = p["score"] { c.score = try r.choice(n, "router.score") }
@@ -30,40 +23,20 @@ extension ConfigLoader {
         if let n = p["noise_std"] { c.noiseStd = try r.double(n, "router.noise_std") }
         if let n = p["bias"] {
             let items = try r.list(n, "router.bias", of: "numbers")
-            guard items.isEmpty || items.count == model.experts else {
-                throw r.fail("router.bias", n, "expected \(model.experts) entries (model.experts), got \(items.count)")
-            }
             var bias: [Float] = []
             for (i, item) in items.enumerated() {
                 bias.append(Float(try r.double(item, "router.bias[\(i)]")))
             }
             c.bias = bias
         }
-        if let n = p["groups"] {
-            c.groups = try r.int(n, "router.groups")
-            guard model.experts % c.groups == 0 else {
-                throw r.fail("router.groups", n, "\(c.groups) does not divide model.experts (\(model.experts))")
-            }
-        }
-        if let n = p["groups_per_token"] {
-            c.groupsPerToken = try r.int(n, "router.groups_per_token")
-            guard c.groupsPerToken <= c.groups else {
-                throw r.fail("router.groups_per_token", n, "\(c.groupsPerToken) exceeds router.groups (\(c.groups))")
-            }
-        }
-        if c.groups > 1 {
-            let reachable = c.groupsPerToken * (model.experts / c.groups)
-            guard model.topK <= reachable else {
-                throw r.fail("router.groups_per_token", p["groups_per_token"] ?? node,
-                             "\(c.groupsPerToken) groups of \(model.experts / c.groups) experts hold fewer than model.top_k (\(model.topK))")
-            }
-        }
+        if let n = p["groups"] { c.groups = try r.int(n, "router.groups") }
+        if let n = p["groups_per_token"] { c.groupsPerToken = try r.int(n, "router.groups_per_token") }
         if let n = p["seed"] { c.seed = try r.seed(n, "router.seed") }
         return c
     }
 
-    static func decodeWorkload(_ node: ConfigNode, experts: Int, _ r: ConfigReader) throws(ConfigError) -> Workload {
-        let kinds = ["gating", "uniform", "zipf", "hot", "trace"]
+    static func decodeWorkload(_ node: ConfigNode, _ r: ConfigReader) throws(ConfigError) -> Workload {
+        let kinds = ConfigKeys.workloadKinds
         let p: [String: ConfigNode]
         let kindNode: ConfigNode
         if case .scalar = node {
@@ -88,12 +61,6 @@ extension ConfigLoader {
             return .zipf(exponent: try r.double(n, "workload.exponent"))
         case "hot":
             let list = try r.intList(try need("experts"), "workload.experts")
-            if let bad = list.first(where: { $0 >= experts }) {
-                throw r.fail("workload.experts", p["experts"], "expert \(bad) is out of range 0..<\(experts)")
-            }
-            if Set(list).count != list.count || list.isEmpty {
-                throw r.fail("workload.experts", p["experts"], "expected distinct experts, got \(list)")
-            }
             let fraction = try r.double(try need("fraction"), "workload.fraction")
             return .hot(experts: list, fraction: fraction)
         case "trace":
@@ -119,13 +86,7 @@ extension ConfigLoader {
             if case let .scalar(text, _, _) = n, ["none", "null", "~"].contains(text.lowercased()) {
                 c.factor = nil
             } else {
-                let range = ConfigRanges.range(for: "capacity.factor")
-                let text: String
-                if case let .scalar(t, _, _) = n { text = t } else { text = n.shown }
-                guard let v = Double(text), range.contains(v) else {
-                    throw r.fail("capacity.factor", n, "expected a number in \(range.text) or 'none', got \(text)")
-                }
-                c.factor = v
+                c.factor = try r.double(n, "capacity.factor")
             }
         }
         if let n = p["min_capacity"] { c.minCapacity = try r.int(n, "capacity.min_capacity") }
@@ -147,7 +108,7 @@ extension ConfigLoader {
         return c
     }
 
-    static func decodePlacement(_ node: ConfigNode, experts: Int, _ r: ConfigReader) throws(ConfigError) -> PlacementConfig {
+    static func decodePlacement(_ node: ConfigNode, _ r: ConfigReader) throws(ConfigError) -> PlacementConfig {
         var c = PlacementConfig()
         if case let .scalar(text, _, _) = node {
             guard text == "contiguous" else {
@@ -164,27 +125,20 @@ extension ConfigLoader {
             guard let n = p["ranks"] else { throw r.fail("placement.ranks", node, "required for kind: explicit") }
             var lists: [[Int]] = []
             for (i, item) in try r.list(n, "placement.ranks", of: "lists of experts").enumerated() {
-                let list = try r.intList(item, "placement.ranks[\(i)]")
-                if let bad = list.first(where: { $0 >= experts }) {
-                    throw r.fail("placement.ranks[\(i)]", item, "expert \(bad) is out of range 0..<\(experts)")
-                }
-                lists.append(list)
+                lists.append(try r.intList(item, "placement.ranks[\(i)]"))
             }
             c.base = .explicit(lists)
         default:
-            let hint = nearest(kind, in: ["contiguous", "explicit"]).map { " (did you mean '\($0)'?)" } ?? ""
-            throw r.fail("placement.kind", p["kind"], "expected one of contiguous, explicit, got '\(kind)'\(hint)")
+            let hint = nearest(kind, in: ConfigKeys.placementKinds).map { " (did you mean '\($0)'?)" } ?? ""
+            throw r.fail("placement.kind", p["kind"], "expected one of \(ConfigKeys.placementKinds.joined(separator: ", ")), got '\(kind)'\(hint)")
         }
         if let n = p["replicas"] {
             for (i, item) in try r.list(n, "placement.replicas", of: "{expert, ranks} mappings").enumerated() {
-                let q = try r.mapping(item, "placement.replicas[\(i)]", allowed: ["expert", "ranks"])
+                let q = try r.mapping(item, "placement.replicas[\(i)]", allowed: replicaKeys)
                 guard let e = q["expert"], let rs = q["ranks"] else {
                     throw r.fail("placement.replicas[\(i)]", item, "needs both expert and ranks")
                 }
                 let expert = try r.int(e, "placement.replicas[\(i)].expert")
-                guard expert < experts else {
-                    throw r.fail("placement.replicas[\(i)].expert", e, "expert \(expert) is out of range 0..<\(experts)")
-                }
                 c.replicas.append(.init(expert: expert, ranks: try r.intList(rs, "placement.replicas[\(i)].ranks")))
             }
         }
@@ -195,8 +149,8 @@ extension ConfigLoader {
         if case let .scalar(text, _, _) = node {
             switch text {
             case "real": return .real
-            case "modeled": return .modeled(tflops: 100, efficiency: 0.5)
-            default: throw r.fail("compute", node, "expected one of real, modeled, got '\(text)'")
+            case "modeled": return .modeled(tflops: ComputeMode.defaultTFLOPS, efficiency: ComputeMode.defaultEfficiency)
+            default: throw r.fail("compute", node, "expected one of \(ConfigKeys.computeModes.joined(separator: ", ")), got '\(text)'")
             }
         }
         let p = try r.mapping(node, "compute", allowed: computeKeys)
@@ -205,11 +159,13 @@ extension ConfigLoader {
         case "real":
             return .real
         case "modeled":
-            let tflops = try p["tflops"].map { n throws(ConfigError) in try r.double(n, "compute.tflops") } ?? 100
-            let eff = try p["efficiency"].map { n throws(ConfigError) in try r.double(n, "compute.efficiency") } ?? 0.5
+            let tflops = try p["tflops"].map { n throws(ConfigError) in try r.double(n, "compute.tflops") }
+                ?? ComputeMode.defaultTFLOPS
+            let eff = try p["efficiency"].map { n throws(ConfigError) in try r.double(n, "compute.efficiency") }
+                ?? ComputeMode.defaultEfficiency
             return .modeled(tflops: tflops, efficiency: eff)
         default:
-            throw r.fail("compute.mode", p["mode"], "expected one of real, modeled, got '\(mode)'")
+            throw r.fail("compute.mode", p["mode"], "expected one of \(ConfigKeys.computeModes.joined(separator: ", ")), got '\(mode)'")
         }
     }
 }

@@ -5,21 +5,23 @@ import Darwin
 #endif
 
 /// Reads a YAML layout into a checked `SimConfig`. Every key is optional (defaults in
-/// `Config.swift` and docs/config.md); unknown keys, wrong types and values out of
-/// range are one-line `ConfigError`s naming the key path and the value.
+/// `Config.swift`; `ConfigKeys.table` and docs/config.md list them); unknown keys and
+/// wrong types are one-line `ConfigError`s naming the key path and the text, and
+/// `ConfigValidator` then checks the values read.
 public enum ConfigLoader {
-    /// Keys valid at each level; adding a key is one entry here plus its read below.
-    static let topKeys = ["model", "tokens", "router", "workload", "capacity", "overflow", "placement",
-                          "precision", "compute", "overlap", "steps", "warmup_steps", "seed", "ranks"]
-    static let modelKeys = ["hidden", "ffn", "experts", "top_k", "shared_experts", "activation", "layers"]
-    static let routerKeys = ["score", "weights", "noise_std", "bias", "groups", "groups_per_token", "seed"]
-    static let workloadKeys = ["kind", "exponent", "experts", "fraction", "file", "files"]
-    static let capacityKeys = ["factor", "min_capacity", "scope", "priority"]
-    static let overflowKeys = ["policy", "max_reroutes", "reroute_scope", "renormalize"]
-    static let placementKeys = ["kind", "ranks", "replicas"]
-    static let precisionKeys = ["dispatch", "combine"]
-    static let overlapKeys = ["chunks"]
-    static let computeKeys = ["mode", "tflops", "efficiency"]
+    /// Keys valid at each level, from `ConfigKeys.table`; adding a key is a row there
+    /// plus its read below.
+    static let topKeys = ConfigKeys.children(of: "")
+    static let modelKeys = ConfigKeys.children(of: "model")
+    static let routerKeys = ConfigKeys.children(of: "router")
+    static let workloadKeys = ConfigKeys.children(of: "workload")
+    static let capacityKeys = ConfigKeys.children(of: "capacity")
+    static let overflowKeys = ConfigKeys.children(of: "overflow")
+    static let placementKeys = ConfigKeys.children(of: "placement")
+    static let replicaKeys = ConfigKeys.children(of: "placement.replicas[]")
+    static let precisionKeys = ConfigKeys.children(of: "precision")
+    static let overlapKeys = ConfigKeys.children(of: "overlap")
+    static let computeKeys = ConfigKeys.children(of: "compute")
 
     /// Config files larger than this are refused before they are parsed.
     public static let maxConfigBytes = 16 << 20
@@ -58,7 +60,7 @@ public enum ConfigLoader {
         var config = try decode(tree, reader: ConfigReader(file: file))
         config.sourcePath = file
         config.overrides = overrides
-        try ConfigRanges.checkProducts(config)
+        try ConfigValidator.check(config)
         // Trace paths in the file are relative to it; those given with --set, to the
         // working directory.
         if let file, config.origin(of: "workload") == file, case let .trace(files) = config.workload {
@@ -78,11 +80,11 @@ public enum ConfigLoader {
                 c.tokens = .uniform(try r.int(node, "tokens"))
             }
         }
-        if let node = top["router"] { c.router = try decodeRouter(node, model: c.model, r) }
-        if let node = top["workload"] { c.workload = try decodeWorkload(node, experts: c.model.experts, r) }
+        if let node = top["router"] { c.router = try decodeRouter(node, r) }
+        if let node = top["workload"] { c.workload = try decodeWorkload(node, r) }
         if let node = top["capacity"] { c.capacity = try decodeCapacity(node, r) }
         if let node = top["overflow"] { c.overflow = try decodeOverflow(node, r) }
-        if let node = top["placement"] { c.placement = try decodePlacement(node, experts: c.model.experts, r) }
+        if let node = top["placement"] { c.placement = try decodePlacement(node, r) }
         if let node = top["precision"] {
             let p = try r.mapping(node, "precision", allowed: precisionKeys)
             if let n = p["dispatch"] { c.precision.dispatch = try r.choice(n, "precision.dispatch") }

@@ -1,6 +1,7 @@
-/// Typed, range-checked reads from a `ConfigNode`, with one-line errors naming the file
-/// (or the `--set key=value` override), the key path and the offending value. Numbers
-/// are checked against their key's entry in `ConfigRanges.table`.
+/// Typed reads from a `ConfigNode`, with one-line errors naming the file (or the
+/// `--set key=value` override), the key path and the offending text. Only the type is
+/// checked here: `ConfigValidator` checks the values once the config is read, against
+/// `ConfigKeys.table`, whose rows also give the words of these messages.
 struct ConfigReader {
     let file: String?
 
@@ -32,19 +33,22 @@ struct ConfigReader {
         return text
     }
 
-    /// An integer in the range `ConfigRanges` gives the key at `path`.
+    /// The row of the key at `path`; reading a key the table lacks is a programming error.
+    private func key(_ path: String) -> ConfigKey {
+        guard let key = ConfigKeys.key(for: path) else { preconditionFailure("no row for config key \(path)") }
+        return key
+    }
+
+    /// An integer; a number of more digits than an Int holds is out of the key's range.
     func int(_ node: ConfigNode, _ path: String) throws(ConfigError) -> Int {
-        let range = ConfigRanges.range(for: path)
-        guard case let .integer(bounds) = range.bounds else { preconditionFailure("\(path) is not an integer key") }
-        let expected = "an integer in \(range.text)"
-        let text = try scalar(node, path, expected: expected)
+        let key = key(path)
+        guard case .integer = key.values else { preconditionFailure("\(path) is not an integer key") }
+        let text = try scalar(node, path, expected: key.expected)
         let digits = text.replacingUnderscores
         guard let value = Int(digits) else {
-            // Too many digits for an Int is out of range, not a wrong type.
             let integral = !digits.isEmpty && digits.drop { $0 == "-" || $0 == "+" }.allSatisfy(\.isNumber)
-            throw fail(path, node, integral ? "expected \(expected), got \(text)" : "expected an integer, got '\(text)'")
+            throw fail(path, node, integral ? key.outOfRange(text) : "expected an integer, got '\(text)'")
         }
-        guard bounds.contains(value) else { throw fail(path, node, "expected \(expected), got \(value)") }
         return value
     }
 
@@ -56,14 +60,14 @@ struct ConfigReader {
         return value
     }
 
-    /// A finite number in the range `ConfigRanges` gives the key at `path`.
+    /// A number (finite or not: the validator says which are in range).
     func double(_ node: ConfigNode, _ path: String) throws(ConfigError) -> Double {
-        let range = ConfigRanges.range(for: path)
-        let text = try scalar(node, path, expected: "a number in \(range.text)")
+        let key = key(path)
+        let text = try scalar(node, path, expected: key.expected)
         guard let value = Double(text.replacingUnderscores) else {
-            throw fail(path, node, "expected a number, got '\(text)'")
+            let words = key.words.map { " or '\($0)'" }.joined()
+            throw fail(path, node, "expected a number\(words), got '\(text)'")
         }
-        guard range.contains(value) else { throw fail(path, node, "expected a number in \(range.text), got \(text)") }
         return value
     }
 

@@ -19,43 +19,18 @@ public struct ExpertLayout: Sendable, Equatable {
     /// [rank * experts + expert] -> local index on that rank, or -1.
     private let localIndexTable: [Int32]
 
-    /// Builds and checks the layout. Errors name the placement key and the value.
+    /// Builds the layout after `ConfigValidator.checkPlacement`, whose errors name the
+    /// placement key and the value.
     public init(_ placement: PlacementConfig, experts: Int, ranks: Int) throws(ConfigError) {
         precondition(experts > 0 && ranks > 0)
+        try ConfigValidator.checkPlacement(placement, experts: experts, ranks: ranks)
         var local: [[Int]]
         switch placement.base {
-        case .contiguous:
-            local = ExpertLayout.contiguousLists(experts: experts, ranks: ranks)
-        case let .explicit(lists):
-            guard lists.count == ranks else {
-                throw ConfigError(keyPath: "placement.ranks",
-                    "explicit placement lists \(lists.count) ranks, but the run has \(ranks); give one list per rank "
-                        + "or run it with --emulate \(lists.count) or mpirun -n \(lists.count)")
-            }
-            for (r, list) in lists.enumerated() {
-                for e in list where !(0..<experts).contains(e) {
-                    throw ConfigError(keyPath: "placement.ranks[\(r)]",
-                        "expert \(e) is out of range 0..<\(experts)")
-                }
-                if Set(list).count != list.count {
-                    throw ConfigError(keyPath: "placement.ranks[\(r)]",
-                        "rank \(r) lists an expert twice: \(list)")
-                }
-            }
-            local = lists
+        case .contiguous: local = ExpertLayout.contiguousLists(experts: experts, ranks: ranks)
+        case let .explicit(lists): local = lists
         }
-        for (i, replica) in placement.replicas.enumerated() {
-            guard (0..<experts).contains(replica.expert) else {
-                throw ConfigError(keyPath: "placement.replicas[\(i)].expert",
-                    "expert \(replica.expert) is out of range 0..<\(experts)")
-            }
-            for r in replica.ranks {
-                guard (0..<ranks).contains(r) else {
-                    throw ConfigError(keyPath: "placement.replicas[\(i)].ranks",
-                        "rank \(r) is out of range 0..<\(ranks)")
-                }
-                if !local[r].contains(replica.expert) { local[r].append(replica.expert) }
-            }
+        for replica in placement.replicas {
+            for r in replica.ranks where !local[r].contains(replica.expert) { local[r].append(replica.expert) }
         }
         var table = [Int32](repeating: -1, count: ranks * experts)
         var copies = [[Slot]](repeating: [], count: experts)
@@ -65,9 +40,7 @@ public struct ExpertLayout: Sendable, Equatable {
                 copies[e].append(Slot(rank: r, localIndex: i))
             }
         }
-        if let missing = copies.firstIndex(where: \.isEmpty) {
-            throw ConfigError(keyPath: "placement", "expert \(missing) is not placed on any rank")
-        }
+        precondition(!copies.contains(where: \.isEmpty), "checkPlacement lets no expert go unplaced")
         self.experts = experts
         self.ranks = ranks
         self.local = local

@@ -40,53 +40,13 @@ struct RouterSpec: Sendable {
     /// their scores to a tie and order them by index.
     static let logFloor = -50.0
 
+    /// Checks `config` on `worldSize` ranks with `ConfigValidator` (the loader's checks,
+    /// so a config built in code is held to the same ranges and rules), then resolves it.
     init(config: SimConfig, worldSize: Int) throws(ConfigError) {
-        let file = config.sourcePath
+        precondition(worldSize > 0)
+        try ConfigValidator.check(config, worldSize: worldSize)
         let m = config.model, r = config.router
         let E = m.experts, k = m.topK
-        precondition(worldSize > 0)
-        guard E >= 1 else { throw ConfigError(file: file, keyPath: "model.experts", "expected at least 1 expert, got \(E)") }
-        guard (1...E).contains(k) else {
-            throw ConfigError(file: file, keyPath: "model.top_k", "expected 1...\(E) (model.experts), got \(k)")
-        }
-        guard m.hidden >= 1 else { throw ConfigError(file: file, keyPath: "model.hidden", "expected at least 1, got \(m.hidden)") }
-        guard m.layers >= 1 else { throw ConfigError(file: file, keyPath: "model.layers", "expected at least 1, got \(m.layers)") }
-        guard r.bias.isEmpty || r.bias.count == E else {
-            throw ConfigError(file: file, keyPath: "router.bias",
-                              "expected \(E) entries (model.experts) or none, got \(r.bias.count)")
-        }
-        if let bad = r.bias.first(where: { !$0.isFinite }) {
-            throw ConfigError(file: file, keyPath: "router.bias", "expected finite numbers, got \(bad)")
-        }
-        guard r.noiseStd.isFinite && r.noiseStd >= 0 else {
-            throw ConfigError(file: file, keyPath: "router.noise_std", "expected a number >= 0, got \(r.noiseStd)")
-        }
-        guard r.groups >= 1 && E % r.groups == 0 else {
-            throw ConfigError(file: file, keyPath: "router.groups",
-                              "expected a divisor of \(E) (model.experts), got \(r.groups)")
-        }
-        if r.groups > 1 {
-            guard (1...r.groups).contains(r.groupsPerToken) else {
-                throw ConfigError(file: file, keyPath: "router.groups_per_token",
-                                  "expected 1...\(r.groups) (router.groups), got \(r.groupsPerToken)")
-            }
-            let reachable = r.groupsPerToken * (E / r.groups)
-            guard k <= reachable else {
-                throw ConfigError(file: file, keyPath: "router.groups_per_token",
-                    "\(r.groupsPerToken) groups of \(E / r.groups) experts hold fewer than top_k = \(k) experts")
-            }
-        }
-        var tokens: [Int] = []
-        if case let .perRank(list) = config.tokens, list.count != worldSize {
-            throw ConfigError(file: file, keyPath: "tokens",
-                              "expected one count per rank (\(worldSize)), got \(list.count)")
-        }
-        for rank in 0..<worldSize {
-            let t = config.tokens(rank: rank, size: worldSize)
-            guard t >= 0 else { throw ConfigError(file: file, keyPath: "tokens", "expected counts >= 0, got \(t)") }
-            tokens.append(t)
-        }
-
         experts = E
         topK = k
         hidden = m.hidden
@@ -102,53 +62,30 @@ struct RouterSpec: Sendable {
         routerSeed = r.seed ?? config.seed
         workload = config.workload
         self.worldSize = worldSize
-        tokensPerRank = tokens
-        logPrior = try RouterSpec.logPrior(config.workload, experts: E, file: file)
+        tokensPerRank = (0..<worldSize).map { config.tokens(rank: $0, size: worldSize) }
+        logPrior = RouterSpec.logPrior(config.workload, experts: E)
     }
 
-    static func logPrior(_ workload: Workload, experts E: Int, file: String?) throws(ConfigError) -> [Double] {
+    /// log p_e of a synthetic workload's prior, for a workload `ConfigValidator` accepted.
+    static func logPrior(_ workload: Workload, experts E: Int) -> [Double] {
         switch workload {
         case .gating, .trace:
             return []
         case .uniform:
             return [Double](repeating: 0, count: E)
         case let .zipf(s):
-            guard s.isFinite else {
-                throw ConfigError(file: file, keyPath: "workload.exponent", "expected a finite number, got \(s)")
-            }
             let w = (0..<E).map { -s * log(Double($0 + 1)) }
             let top = w.max()!
             let logZ = top + log(w.reduce(0) { $0 + exp($1 - top) })
             return w.map { max($0 - logZ, logFloor) }
         case let .hot(hot, fraction):
-            guard !hot.isEmpty else {
-                throw ConfigError(file: file, keyPath: "workload.experts", "expected at least one hot expert")
-            }
-            for e in hot where !(0..<E).contains(e) {
-                throw ConfigError(file: file, keyPath: "workload.experts", "expert \(e) is out of range 0..<\(E)")
-            }
-            guard Set(hot).count == hot.count else {
-                throw ConfigError(file: file, keyPath: "workload.experts", "an expert is listed twice: \(hot)")
-            }
-            guard fraction.isFinite && (0...1).contains(fraction) else {
-                throw ConfigError(file: file, keyPath: "workload.fraction", "expected a number in [0, 1], got \(fraction)")
-            }
-            guard hot.count < E || fraction == 1 else {
-                throw ConfigError(file: file, keyPath: "workload.fraction",
-                    "every expert is hot, so the fraction must be 1, got \(fraction)")
-            }
+            // At least one expert stays cold, and 0 < fraction < 1.
             let pHot = fraction / Double(hot.count)
-            let pCold = hot.count < E ? (1 - fraction) / Double(E - hot.count) : 0
+            let pCold = (1 - fraction) / Double(E - hot.count)
             var p = [Double](repeating: pCold, count: E)
             for e in hot { p[e] = pHot }
             return p.map { $0 > 0 ? max(log($0), logFloor) : logFloor }
         }
-    }
-
-    /// The trace workload's files, if that is the workload.
-    var traceFiles: [String]? {
-        if case let .trace(files) = workload { return files }
-        return nil
     }
 
     /// Where a logit of token `t` of `rank` came from (see `RouterTrace` for which rows

@@ -35,35 +35,57 @@ final class ConfigRangeTests: XCTestCase {
     }
 
     func testEveryBoundIsAcceptedAndTheNextValueRefused() throws {
-        for range in ConfigRanges.table where !range.key.contains("[") && range.note.isEmpty {
-            // The keys a value needs beside it to be read at all.
-            let context: [String: [String]] = [
-                "compute": ["compute.mode=modeled"], "model.experts": ["model.top_k=1"], "workload.exponent": ["workload.kind=zipf"],
-                "workload.fraction": ["workload.kind=hot", "workload.experts=[0]"],
-            ]
-            let needs = context[range.key] ?? context[String(range.key.prefix { $0 != "." })] ?? []
-            func set(_ value: String) -> [String] { needs + ["\(range.key)=\(value)"] }
-            switch range.bounds {
-            case let .integer(r):
-                XCTAssertNoThrow(try ConfigLoader.parse(yaml: "", file: nil, overrides: set(String(r.upperBound))), range.key)
-                XCTAssertNoThrow(try ConfigLoader.parse(yaml: "", file: nil, overrides: set(String(r.lowerBound))), range.key)
-                XCTAssertTrue(message("", set(String(r.upperBound + 1))).contains("\(range.key): expected an integer in \(range.text), got \(r.upperBound + 1)"), range.key)
-                XCTAssertTrue(message("", set(String(r.lowerBound - 1))).contains("got \(r.lowerBound - 1)"), range.key)
-            case let .number(lower, lowerOpen, upper, upperOpen):
-                if !upperOpen { XCTAssertNoThrow(try ConfigLoader.parse(yaml: "", file: nil, overrides: set("\(upper)")), range.key) }
-                if !lowerOpen { XCTAssertNoThrow(try ConfigLoader.parse(yaml: "", file: nil, overrides: set("\(lower)")), range.key) }
-                XCTAssertTrue(message("", set("\(upper * 2 + 1)")).contains("\(range.key): expected a number in \(range.text)"), range.key)
+        // The keys a value needs beside it to be read at all, or to keep its rules.
+        let context: [String: [String]] = [
+            "compute": ["compute.mode=modeled"], "model.experts": ["model.top_k=1"],
+            "model.top_k": ["model.experts=65536"], "tokens": ["model.top_k=1"],
+            "router.groups": ["model.experts=65536", "model.top_k=1"],
+            "router.groups_per_token": ["model.experts=65536", "router.groups=65536", "model.top_k=1"],
+            "workload.exponent": ["workload.kind=zipf"],
+            "workload.fraction": ["workload.kind=hot", "workload.experts=[0]"],
+        ]
+        // Keys whose value is a list: each entry has the range.
+        let lists = ["router.bias", "workload.experts", "placement.ranks"]
+        var tried = 0
+        for key in ConfigKeys.table where !key.path.contains("[") && !lists.contains(key.path) {
+            let needs = context[key.path] ?? context[String(key.path.prefix { $0 != "." })] ?? []
+            func set(_ value: String) -> [String] { needs + ["\(key.path)=\(value)"] }
+            func refused(_ value: String, shown: String) {
+                XCTAssertEqual(message("", set(value)), "--set \(key.path)=\(value): \(key.path): \(key.outOfRange(shown))", key.path)
             }
+            switch key.values {
+            case let .integer(r):
+                XCTAssertNoThrow(try ConfigLoader.parse(yaml: "", file: nil, overrides: set(String(r.upperBound))), key.path)
+                XCTAssertNoThrow(try ConfigLoader.parse(yaml: "", file: nil, overrides: set(String(r.lowerBound))), key.path)
+                refused(String(r.upperBound + 1), shown: String(r.upperBound + 1))
+                refused(String(r.lowerBound - 1), shown: String(r.lowerBound - 1))
+            case let .number(lower, lowerOpen, upper, upperOpen):
+                if !upperOpen { XCTAssertNoThrow(try ConfigLoader.parse(yaml: "", file: nil, overrides: set("\(upper)")), key.path) }
+                if !lowerOpen { XCTAssertNoThrow(try ConfigLoader.parse(yaml: "", file: nil, overrides: set("\(lower)")), key.path) }
+                refused("\(upper * 2 + 1)", shown: ConfigKey.number(upper * 2 + 1))
+                if upperOpen { refused("\(upper)", shown: ConfigKey.number(upper)) }
+                if lowerOpen { refused("\(lower)", shown: ConfigKey.number(lower)) }
+            default:
+                continue
+            }
+            tried += 1
         }
+        XCTAssertEqual(tried, 21, "numeric keys tried")
     }
 
-    func testEveryRangeIsInTheDocs() throws {
+    /// docs/config.md's key table is the one `ConfigKeys.table` renders, row for row.
+    func testDocsKeyTableIsTheCodeTable() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent()
         let docs = try String(contentsOf: root.appendingPathComponent("docs/config.md"), encoding: .utf8)
-        for range in ConfigRanges.table {
-            XCTAssertTrue(docs.contains("| `\(range.key)` | \(range.text) |"), "docs/config.md lacks the range row of \(range.key)")
-        }
+        let lines = docs.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let code = ConfigKeys.markdown.split(separator: "\n").map(String.init)
+        let start = try XCTUnwrap(lines.firstIndex(of: code[0]), "docs/config.md lacks the key table's header")
+        let table = lines[start...].prefix { $0.hasPrefix("|") }
+        XCTAssertEqual(Array(table), code, "docs/config.md's key table differs from ConfigKeys.markdown")
+        XCTAssertEqual(lines.filter { $0 == code[0] }.count, 1, "one key table")
+        // Every key has its row.
+        for key in ConfigKeys.table { XCTAssertTrue(table.contains { $0.hasPrefix("| `\(key.path)` |") }, key.path) }
     }
 
     func testCapacityNeverOverflows() {

@@ -13,22 +13,24 @@ extension RouterTests {
         }
     }
 
+    /// The router checks its config with `ConfigValidator`: the loader's messages.
     func testRejectsInconsistentRouterSettings() {
         var c = Self.config(experts: 8, topK: 2, bias: [1, 2, 3])
         c.sourcePath = "run.yaml"
         XCTAssertEqual(routerError(c), "run.yaml: router.bias: expected 8 entries (model.experts) or none, got 3")
         c = Self.config(experts: 8, topK: 2, groups: 3)
-        XCTAssertEqual(routerError(c), "router.groups: expected a divisor of 8 (model.experts), got 3")
+        XCTAssertEqual(routerError(c), "router.groups: 3 does not divide model.experts (8)")
         c = Self.config(experts: 8, topK: 4, groups: 4, groupsPerToken: 1)
-        XCTAssertEqual(routerError(c), "router.groups_per_token: 1 groups of 2 experts hold fewer than top_k = 4 experts")
+        XCTAssertEqual(routerError(c), "router.groups_per_token: 1 groups of 2 experts hold fewer than model.top_k (4)")
         c = Self.config(experts: 8, topK: 9)
-        XCTAssertEqual(routerError(c), "model.top_k: expected 1...8 (model.experts), got 9")
+        XCTAssertEqual(routerError(c), "model.top_k: 9 exceeds model.experts (8)")
         c = Self.config(experts: 8, topK: 2, workload: .hot(experts: [1, 8], fraction: 0.5))
         XCTAssertEqual(routerError(c), "workload.experts: expert 8 is out of range 0..<8")
         c = Self.config(experts: 8, topK: 2, workload: .hot(experts: [1], fraction: 1.5))
-        XCTAssertEqual(routerError(c), "workload.fraction: expected a number in [0, 1], got 1.5")
+        XCTAssertEqual(routerError(c), "workload.fraction: expected a number in (0, 1), got 1.5")
         c = Self.config(experts: 8, topK: 2, tokens: .perRank([4, 4, 4]))
-        XCTAssertEqual(routerError(c, worldSize: 2), "tokens: expected one count per rank (2), got 3")
+        XCTAssertEqual(routerError(c, worldSize: 2),
+                       "tokens: lists 3 ranks, but the run has 2; give one count per rank or run it with --emulate 3 or mpirun -n 3")
     }
 
     func traceError(_ files: [String], experts: Int = 8, tokens: [Int]) -> String {

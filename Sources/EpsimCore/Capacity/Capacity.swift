@@ -5,7 +5,7 @@ public enum Capacity {
     /// C = max(min_capacity, ceil(T_r * k / E * cf)), in double precision, evaluated in
     /// Megatron-Core's order (tokens per expert first, then the factor). nil = dropless.
     /// A C above `maxCapacity` (2^53, where doubles stop counting exactly) is reported as
-    /// `maxCapacity`: it is more than any rank's T·k (`ConfigRanges` keeps T·k < 2^31),
+    /// `maxCapacity`: it is more than any rank's T·k (`ConfigValidator` keeps T·k < 2^31),
     /// so no assignment is dropped either way.
     public static func local(_ config: CapacityConfig, tokens: Int, topK: Int, experts: Int) -> Int? {
         guard let factor = config.factor else { return nil }

@@ -39,18 +39,14 @@ public struct RouterTrace: Sendable, Equatable {
         let P = tokensPerRank.count
         let key = NpyReader.keyPath
         func fail(_ message: String) -> ConfigError { ConfigError(file: configFile, keyPath: key, message) }
-        guard files.count == 1 || files.count == P else {
-            throw fail("expected 1 file or one per rank (\(P)), got \(files.count) files")
-        }
+        try ConfigValidator.checkTraceFiles(files.count, worldSize: P, origin: configFile)
         for r in ranks { precondition((0..<P).contains(r), "rank \(r) out of range 0..<\(P)") }
         self.experts = experts
         var byRank: [Int: [Float]] = [:]
 
         func checked(_ path: String) throws(ConfigError) -> NpyArray {
             let a = try NpyReader.read(path: path, configFile: configFile)
-            guard a.cols == experts else {
-                throw fail("\(path): expected \(experts) columns (model.experts), got \(a.cols)")
-            }
+            try ConfigValidator.checkTraceColumns(a.cols, file: path, experts: experts, origin: configFile)
             return a
         }
         func rows(_ a: NpyArray, _ path: String, from start: Int, count: Int) throws(ConfigError) -> [Float] {

@@ -1,0 +1,222 @@
+/// Every config key, in one table (see `ConfigKey`). Its order is the order of the
+/// resolved config (`epsim validate`, the result file's `config`) and of docs/config.md.
+public enum ConfigKeys {
+    static let maxExperts = 65_536
+    static let maxRanks = 65_536
+    static let int32 = Int(Int32.max)
+
+    public static let table: [ConfigKey] = [
+        int("model.hidden", 1...(1 << 24), doc: "H, token width.") { .int($0.model.hidden) },
+        int("model.ffn", 1...(1 << 24), doc: "F, inner width of an expert FFN.") { .int($0.model.ffn) },
+        int("model.experts", 1...maxExperts, doc: "E, routed (logical) experts.") { .int($0.model.experts) },
+        int("model.top_k", 1...maxExperts, "≤ `model.experts`", rule: ConfigValidator.topK,
+            doc: "k, experts per token.") { .int($0.model.topK) },
+        int("model.shared_experts", 0...1024, doc: "S, always-active experts computed on every rank.") {
+            .int($0.model.sharedExperts)
+        },
+        names("model.activation", Activation.self, doc: "expert FFN: `swiglu` (three matrices) or `gelu` (two).") { $0.model.activation },
+        int("model.layers", 1...1_000_000, doc: "MoE layers in sequence.") { .int($0.model.layers) },
+        int("tokens", 0...int32, "one entry per rank in a list; tokens × `model.top_k` ≤ 2³¹ − 1",
+            rule: ConfigValidator.assignments,
+            doc: "tokens per rank per step, or a list with one count per rank (uneven batches).") { c in
+            switch c.tokens {
+            case let .uniform(n): return .int(n)
+            case let .perRank(list): return .array(list.map { .int($0) })
+            }
+        },
+        names("router.score", ScoreFunction.self, doc: "score function applied to the logits.") { $0.router.score },
+        names("router.weights", WeightMode.self,
+              doc: "slot weights: `softmax_topk` (softmax over the k chosen logits), `normalized` (chosen scores over their sum), `raw` (the score).") {
+            $0.router.weights
+        },
+        number("router.noise_std", 0, upper: 1000,
+               doc: "standard deviation of seeded Gaussian noise on the gating logits.") { .double($0.router.noiseStd) },
+        number("router.bias", -1e6, upper: 1e6, "`model.experts` entries or none", rule: ConfigValidator.bias,
+               doc: "per-expert selection bias; changes choices, never weights.") {
+            .array($0.router.bias.map { .double(Double($0)) })
+        },
+        int("router.groups", 1...maxExperts, "divides `model.experts`", rule: ConfigValidator.groups,
+            doc: "G, expert groups for group-limited routing.") { .int($0.router.groups) },
+        int("router.groups_per_token", 1...maxExperts, "≤ `router.groups`; with G > 1 they hold ≥ `model.top_k` experts",
+            rule: ConfigValidator.groupsPerToken, doc: "groups a token may use.") { .int($0.router.groupsPerToken) },
+        key("router.seed", .seed, default: "`seed`", doc: "seeds the gate matrix and its noise.") {
+            $0.router.seed.map { .string(String($0)) } ?? .null
+        },
+        key("workload.kind", .names(workloadKinds),
+            doc: "how tokens choose experts: `gating` (logits = x · Wg), `uniform` (every expert equally likely), `zipf`, `hot` or `trace` (below).") {
+            .string($0.workload.name)
+        },
+        number("workload.exponent", 0, lowerOpen: true, upper: 100, default: "required for zipf",
+               doc: "zipf: p(e) ∝ 1/(e+1)^s.") { c in
+            if case let .zipf(s) = c.workload { return .double(s) }
+            return nil
+        },
+        int("workload.experts", 0...(maxExperts - 1), "distinct, < `model.experts`, not all of them",
+            rule: ConfigValidator.hotExperts, default: "required for hot",
+            doc: "hot: the experts that share `workload.fraction` of first choices; the rest share the remainder.") { c in
+            if case let .hot(experts, _) = c.workload { return .array(experts.map { .int($0) }) }
+            return nil
+        },
+        number("workload.fraction", 0, lowerOpen: true, upper: 1, upperOpen: true, default: "required for hot",
+               doc: "hot: the share of first choices the listed experts receive.") { c in
+            if case let .hot(_, fraction) = c.workload { return .double(fraction) }
+            return nil
+        },
+        key("workload.file", .path, default: "—", doc: "trace: one file, as `files: [F]`.", value: nil),
+        key("workload.files", .path, "a list: one file, or one per rank", default: "required for trace",
+            doc: "trace: recorded router logits, NumPy `.npy` float32 of shape [tokens, E]: one file split across ranks in rank order, or one per rank. Paths are relative to the config file.") { c in
+            if case let .trace(files) = c.workload { return .array(files.map { .string($0) }) }
+            return nil
+        },
+        number("capacity.factor", 0, lowerOpen: true, upper: 1e6, words: ["none"],
+               doc: "cf, or `none` for dropless. A C beyond 2⁵³ is reported as 2⁵³ (no assignment is dropped either way).") {
+            $0.capacity.factor.map { .double($0) } ?? .string("none")
+        },
+        int("capacity.min_capacity", 0...int32, doc: "lower bound on C (DeepSpeed's default is 4; Megatron-Core has none).") {
+            .int($0.capacity.minCapacity)
+        },
+        names("capacity.scope", CapacityScope.self,
+              doc: "`local`: C per source rank; `global`: C for the whole world, granted by demand exchange.") {
+            $0.capacity.scope
+        },
+        names("capacity.priority", Priority.self, doc: "who wins a full expert.") { $0.capacity.priority },
+        names("overflow.policy", OverflowPolicy.self, doc: "what becomes of an assignment whose expert is full.") {
+            $0.overflow.policy
+        },
+        int("overflow.max_reroutes", 1...maxExperts, words: ["all"], doc: "candidates a rerouted slot may consider.") {
+            $0.overflow.maxReroutes.map { .int($0) } ?? .string("all")
+        },
+        names("overflow.reroute_scope", RerouteScope.self,
+              doc: "where a rerouted slot may go: any expert, those on the full expert's rank, or those on the token's rank.") {
+            $0.overflow.rerouteScope
+        },
+        key("overflow.renormalize", .bool, doc: "divide each token's surviving weights by their sum.") {
+            .bool($0.overflow.renormalize)
+        },
+        key("placement.kind", .names(placementKinds),
+            doc: "where experts live: `contiguous` (rank r holds [r·E/P, (r+1)·E/P)) or `explicit` (`placement.ranks`).") { c in
+            if case .explicit = c.placement.base { return .string("explicit") }
+            return .string("contiguous")
+        },
+        int("placement.ranks", 0...(maxExperts - 1), "< `model.experts`; a list per rank, no expert twice in one",
+            default: "required for explicit",
+            doc: "explicit: per rank, the experts it holds; an expert on several ranks has several copies.") { c in
+            if case let .explicit(lists) = c.placement.base { return .array(lists.map { .array($0.map { .int($0) }) }) }
+            return nil
+        },
+        key("placement.replicas", .mappings, rule: ConfigValidator.placement,
+            doc: "extra copies on top of either kind: `[{expert: 0, ranks: [1, 3]}]`.") { c in
+            .array(c.placement.replicas.map {
+                .object([("expert", .int($0.expert)), ("ranks", .array($0.ranks.map { .int($0) }))])
+            })
+        },
+        int("placement.replicas[].expert", 0...(maxExperts - 1), "< `model.experts`", default: "—",
+            doc: "the expert copied.", value: nil),
+        int("placement.replicas[].ranks", 0...(maxRanks - 1), "< the world size", default: "—",
+            doc: "the ranks that also hold it.", value: nil),
+        names("precision.dispatch", WirePrecision.self, doc: "wire format of dispatched tokens.") { $0.precision.dispatch },
+        names("precision.combine", WirePrecision.self, doc: "wire format of returned expert outputs.") { $0.precision.combine },
+        key("compute.mode", .names(computeModes),
+            doc: "`real` (BLAS), or `modeled`: no arithmetic; the expert phase takes FLOPs / (tflops · 10¹² · efficiency) seconds.") { c in
+            if case .modeled = c.compute { return .string("modeled") }
+            return .string("real")
+        },
+        number("compute.tflops", 0.001, upper: 1e6, default: ConfigKey.number(ComputeMode.defaultTFLOPS),
+               doc: "modeled: the device's dense TFLOP/s.") { c in
+            if case let .modeled(tflops, _) = c.compute { return .double(tflops) }
+            return nil
+        },
+        number("compute.efficiency", 0.001, upper: 1, default: ConfigKey.number(ComputeMode.defaultEfficiency),
+               doc: "modeled: the share of `compute.tflops` the experts reach.") { c in
+            if case let .modeled(_, efficiency) = c.compute { return .double(efficiency) }
+            return nil
+        },
+        int("overlap.chunks", 1...64,
+            doc: "split each rank's tokens into this many contiguous chunks and pipeline them: chunk i+1's dispatch and chunk i−1's combine are in flight (non-blocking all-to-allv) while chunk i's experts compute. Decisions (capacity) are made for the whole batch first, so outputs equal those of `chunks: 1` up to sgemm rounding.") {
+            .int($0.overlapChunks)
+        },
+        int("steps", 1...int32, doc: "counted steps.") { .int($0.steps) },
+        int("warmup_steps", 0...1_000_000, doc: "steps run first and excluded from every figure.") { .int($0.warmupSteps) },
+        key("seed", .seed, doc: "seeds token inputs, gate weights, expert weights and synthetic routing.") {
+            .string(String($0.seed))
+        },
+        int("ranks", 1...maxRanks, "= the world size", default: "any",
+            doc: "world size the layout expects; a run on another size is an error. `launch/run` uses it as `-n`.") {
+            $0.ranks.map { .int($0) } ?? .null
+        },
+    ]
+
+    static let workloadKinds = ["gating", "uniform", "zipf", "hot", "trace"]
+    static let placementKinds = ["contiguous", "explicit"]
+    static let computeModes = ["real", "modeled"]
+
+    private static let byPath: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: table.map { ($0.path, $0) })
+
+    /// The key at `path`, list indices ignored: `tokens[3]` is `tokens`, and
+    /// `placement.replicas[0].ranks[1]` is `placement.replicas[].ranks`. Nil for a path
+    /// that is no key.
+    public static func key(for path: String) -> ConfigKey? {
+        var p = pattern(path)
+        while true {
+            if let key = byPath[p] { return key }
+            guard p.hasSuffix("[]") else { return nil }
+            p.removeLast(2)
+        }
+    }
+
+    /// The names of the keys directly below `prefix` ("" for the top level), in table
+    /// order: what a mapping there may hold.
+    static func children(of prefix: String) -> [String] {
+        let start = prefix.isEmpty ? "" : prefix + "."
+        var names: [String] = []
+        for key in table where key.path.hasPrefix(start) {
+            let rest = key.path.dropFirst(start.count)
+            let name = String(rest.prefix { $0 != "." && $0 != "[" })
+            if !names.contains(name) { names.append(name) }
+        }
+        return names
+    }
+
+    /// `placement.ranks[2][0]` -> `placement.ranks[][]`.
+    static func pattern(_ path: String) -> String {
+        var out = "", inIndex = false
+        for ch in path {
+            if ch == "[" { inIndex = true; out += "[]" } else if ch == "]" { inIndex = false } else if !inIndex { out.append(ch) }
+        }
+        return out
+    }
+
+    /// The key table of docs/config.md.
+    public static var markdown: String {
+        (["| key | default | values | meaning |", "|---|---|---|---|"] + table.map(\.markdownRow)).joined(separator: "\n") + "\n"
+    }
+
+    // The table's row builders.
+
+    private typealias Rule = @Sendable (SimConfig) throws(ConfigError) -> Void
+    private typealias Value = @Sendable (SimConfig) -> JSONValue?
+
+    private static func key(_ path: String, _ values: ConfigKey.Values, _ condition: String = "", words: [String] = [],
+                            rule: Rule? = nil, default text: String? = nil, doc: String, value: Value?) -> ConfigKey {
+        ConfigKey(path: path, values: values, words: words, condition: condition, defaultText: text, doc: doc,
+                  value: value, rule: rule)
+    }
+
+    private static func int(_ path: String, _ range: ClosedRange<Int>, _ condition: String = "", words: [String] = [],
+                            rule: Rule? = nil, default text: String? = nil, doc: String, value: Value?) -> ConfigKey {
+        key(path, .integer(range), condition, words: words, rule: rule, default: text, doc: doc, value: value)
+    }
+
+    private static func number(_ path: String, _ lower: Double, lowerOpen: Bool = false, upper: Double,
+                               upperOpen: Bool = false, _ condition: String = "", words: [String] = [],
+                               rule: Rule? = nil, default text: String? = nil, doc: String, value: Value?) -> ConfigKey {
+        key(path, .number(lower: lower, lowerOpen: lowerOpen, upper: upper, upperOpen: upperOpen), condition,
+            words: words, rule: rule, default: text, doc: doc, value: value)
+    }
+
+    private static func names<E: RawRepresentable & CaseIterable & Sendable>(
+        _ path: String, _ type: E.Type, doc: String, value: @escaping @Sendable (SimConfig) -> E
+    ) -> ConfigKey where E.RawValue == String {
+        key(path, .names(E.allCases.map(\.rawValue)), doc: doc) { .string(value($0).rawValue) }
+    }
+}
