@@ -3,8 +3,9 @@
 // epsim: a distributed expert-parallel Mixture-of-Experts simulator on MPI.
 //
 // Dependency direction (outside in):
-//   epsim (CLI) -> EpsimRuntime (loop, transports, timing, reports)
-//               -> EpsimCore (config, layout, router, capacity, overflow, reference)
+//   epsim (CLI) -> EpsimRuntime (layer, transports, observers, run loop, reports, bench)
+//               -> EpsimCore (config, placement, router, capacity rounds, dispatch plans,
+//                             experts, wire formats, references: pure, no transport)
 //   EpsimRuntime -> EpsimMPI (the only Swift code that imports CMPI / CMPIShim)
 import PackageDescription
 

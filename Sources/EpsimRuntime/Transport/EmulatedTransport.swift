@@ -107,20 +107,11 @@ public final class EmulatedTransport: Transport {
         send: WireBuffer, sendCounts: [Int], sendDispls: [Int],
         recv: WireBuffer, recvCounts: [Int], recvDispls: [Int]
     ) throws(TransportError) -> ExchangeRequest {
-        try CollectiveArguments.checkAlltoallv(
-            sendCounts: sendCounts, sendDispls: sendDispls, sendCapacity: send.byteCount,
-            recvCounts: recvCounts, recvDispls: recvDispls, recvCapacity: recv.byteCount, size: size)
-        let exchange = WireExchange(send: send, recv: recv)
-        do {
-            let s = UnsafeBufferPointer(exchange.sendBytes.bindMemory(to: UInt8.self))
-            let r = exchange.recvBytes.bindMemory(to: UInt8.self)
-            let ticket = try post(send: s, sendCounts: sendCounts, sendDispls: sendDispls,
-                                  recv: r, recvCounts: recvCounts, recvDispls: recvDispls, operation: .ialltoallv)
-            exchange.ticket = ticket
-            return ExchangeRequest(exchange)
-        } catch {
-            exchange.end()
-            throw error
+        try WireExchange.start(send: send, sendCounts: sendCounts, sendDispls: sendDispls,
+                               recv: recv, recvCounts: recvCounts, recvDispls: recvDispls, size: size) { s, r throws(TransportError) in
+            try post(send: s.bindMemory(to: UInt8.self), sendCounts: sendCounts, sendDispls: sendDispls,
+                     recv: r.bindMemory(to: UInt8.self), recvCounts: recvCounts, recvDispls: recvDispls,
+                     operation: .ialltoallv)
         }
     }
 

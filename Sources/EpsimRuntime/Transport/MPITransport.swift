@@ -79,20 +79,13 @@ public final class MPITransport: Transport {
         send: WireBuffer, sendCounts: [Int], sendDispls: [Int],
         recv: WireBuffer, recvCounts: [Int], recvDispls: [Int]
     ) throws(TransportError) -> ExchangeRequest {
-        try CollectiveArguments.checkAlltoallv(
-            sendCounts: sendCounts, sendDispls: sendDispls, sendCapacity: send.byteCount,
-            recvCounts: recvCounts, recvDispls: recvDispls, recvCapacity: recv.byteCount, size: size)
-        let exchange = WireExchange(send: send, recv: recv)
-        do {
-            let request = try communicator.ialltoallv(
-                send: UnsafeRawBufferPointer(exchange.sendBytes), sendCounts: sendCounts, sendDispls: sendDispls,
-                recv: exchange.recvBytes, recvCounts: recvCounts, recvDispls: recvDispls,
-                owners: [send, recv])
-            exchange.ticket = MPITicket(request)
-            return ExchangeRequest(exchange)
-        } catch {
-            exchange.end()
-            throw TransportError(error)
+        try WireExchange.start(send: send, sendCounts: sendCounts, sendDispls: sendDispls,
+                               recv: recv, recvCounts: recvCounts, recvDispls: recvDispls, size: size) { s, r throws(TransportError) in
+            MPITicket(try mapped { () throws(MPIError) in
+                try communicator.ialltoallv(send: s, sendCounts: sendCounts, sendDispls: sendDispls,
+                                            recv: r, recvCounts: recvCounts, recvDispls: recvDispls,
+                                            owners: [send, recv])
+            })
         }
     }
 

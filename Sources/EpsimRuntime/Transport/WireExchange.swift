@@ -26,6 +26,28 @@ final class WireExchange: PendingExchange {
         recvBytes = recv.beginExchange()
     }
 
+    /// Starts an exchange of `size` ranks between two wire buffers, counts and
+    /// displacements in bytes: checks the arguments (`CollectiveArguments`), marks the
+    /// buffers in flight and lets `post` start the transport's operation on their bytes
+    /// (send, receive). If `post` throws, the buffers are released at once.
+    static func start(
+        send: WireBuffer, sendCounts: [Int], sendDispls: [Int],
+        recv: WireBuffer, recvCounts: [Int], recvDispls: [Int], size: Int,
+        post: (UnsafeRawBufferPointer, UnsafeMutableRawBufferPointer) throws(TransportError) -> any ExchangeTicket
+    ) throws(TransportError) -> ExchangeRequest {
+        try CollectiveArguments.checkAlltoallv(
+            sendCounts: sendCounts, sendDispls: sendDispls, sendCapacity: send.byteCount,
+            recvCounts: recvCounts, recvDispls: recvDispls, recvCapacity: recv.byteCount, size: size)
+        let exchange = WireExchange(send: send, recv: recv)
+        do {
+            exchange.ticket = try post(UnsafeRawBufferPointer(exchange.sendBytes), exchange.recvBytes)
+        } catch {
+            exchange.end()
+            throw error
+        }
+        return ExchangeRequest(exchange)
+    }
+
     /// The exchange has completed (or never started): the buffers are free again.
     func end() {
         guard !ended else { return }
