@@ -1,9 +1,10 @@
 #if canImport(Glibc)
 import Glibc
-private let systemWrite = Glibc.write
+/// write(2), named apart from the methods called `write` (used by `Console` and `AtomicFile`).
+let systemWrite = Glibc.write
 #elseif canImport(Darwin)
 import Darwin
-private let systemWrite = Darwin.write
+let systemWrite = Darwin.write
 #endif
 
 /// Unbuffered writes to standard error (file descriptor 2), safe from any thread.

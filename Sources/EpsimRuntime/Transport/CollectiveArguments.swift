@@ -35,6 +35,14 @@ enum CollectiveArguments {
         try checkRanges(recvCounts, recvDispls, capacity: recvCapacity, what: "receive", size: size)
     }
 
+    /// alltoallv between two typed buffers (counts in elements of `T`).
+    static func checkAlltoallv<T>(_ send: UnsafeBufferPointer<T>, _ sendCounts: [Int], _ sendDispls: [Int],
+                                  _ recv: UnsafeMutableBufferPointer<T>, _ recvCounts: [Int], _ recvDispls: [Int],
+                                  size: Int) throws(TransportError) {
+        try checkAlltoallv(sendCounts: sendCounts, sendDispls: sendDispls, sendCapacity: send.count,
+                           recvCounts: recvCounts, recvDispls: recvDispls, recvCapacity: recv.count, size: size)
+    }
+
     /// One side of an alltoallv: `what` is "send" or "receive".
     private static func checkRanges(_ counts: [Int], _ displs: [Int], capacity: Int, what: String,
                                     size: Int) throws(TransportError) {

@@ -66,9 +66,7 @@ public final class MPITransport: Transport {
         send: UnsafeBufferPointer<T>, sendCounts: [Int], sendDispls: [Int],
         recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int]
     ) throws(TransportError) {
-        try CollectiveArguments.checkAlltoallv(
-            sendCounts: sendCounts, sendDispls: sendDispls, sendCapacity: send.count,
-            recvCounts: recvCounts, recvDispls: recvDispls, recvCapacity: recv.count, size: size)
+        try CollectiveArguments.checkAlltoallv(send, sendCounts, sendDispls, recv, recvCounts, recvDispls, size: size)
         try mapped { () throws(MPIError) in
             try communicator.alltoallv(send: send, sendCounts: sendCounts, sendDispls: sendDispls,
                                        recv: recv, recvCounts: recvCounts, recvDispls: recvDispls)
