@@ -64,9 +64,15 @@ public struct DispatchPlan: Sendable, Equatable {
         if rowOfSlot.count != n {
             rowOfSlot = Array(repeating: -1, count: n)
         } else {
-            for a in 0..<n { rowOfSlot[a] = -1 }
+            // Only the slots outside the plan: those inside are all written below.
+            for a in 0..<slots.lowerBound { rowOfSlot[a] = -1 }
+            for a in slots.upperBound..<n { rowOfSlot[a] = -1 }
         }
-        for a in slots where d.destRank[a] >= 0 {
+        for a in slots {
+            guard d.destRank[a] >= 0 else {
+                rowOfSlot[a] = -1
+                continue
+            }
             let s = Int(d.destRank[a]) * L + Int(d.destLocal[a])
             let row = cursor[s]
             cursor[s] += 1

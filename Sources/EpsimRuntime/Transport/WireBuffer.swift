@@ -86,7 +86,7 @@ public final class WireBuffer: @unchecked Sendable {
 
     private static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
         let count = max(bytes, 1)
-        let pointer = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
+        let pointer = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 16)
         #if os(Linux)
         if count >= hugePageThreshold {
             // madvise needs a page-aligned start; huge pages apply to the 2 MiB-aligned part.
