@@ -65,19 +65,18 @@ extension MPICommunicator {
                      && recvCounts.count == size && recvDispls.count == size,
                      "alltoallv needs one count and displacement per rank")
         if try allFit(sendCounts, sendDispls, recvCounts, recvDispls, of: UInt8.self) {
-            let counts = int32Counts(sendCounts, sendDispls, recvCounts, recvDispls)
-            let type = cmpishim_byte()
-            var request: MPI_Request? = nil
+            // MPI reads the counts until the operation completes: the request owns them.
+            let request = MPIRequest(counts: int32Counts(sendCounts, sendDispls, recvCounts, recvDispls), owners: owners)
             let (sendAddress, recvAddress) = distinctAddresses(send.baseAddress, send.isEmpty,
                                                                recv.baseAddress, recv.isEmpty)
-            try counts.withUnsafeBufferPointer { (c) throws(MPIError) in
-                let n = size, base = c.baseAddress!
-                try mpi("MPI_Ialltoallv") {
-                    MPI_Ialltoallv(sendAddress, base, base + n, type,
-                                   recvAddress, base + 2 * n, base + 3 * n, type, comm, &request)
-                }
+            let n = size, base = request.countsBase!, type = cmpishim_byte()
+            var posted: MPI_Request? = nil
+            try mpi("MPI_Ialltoallv") {
+                MPI_Ialltoallv(sendAddress, base, base + n, type,
+                               recvAddress, base + 2 * n, base + 3 * n, type, comm, &posted)
             }
-            return MPIRequest(requests: [request], counts: counts, owners: owners)
+            request.append(posted)
+            return request
         }
         let request = try pairwise(send: send.baseAddress, sendCounts: sendCounts, sendDispls: sendDispls,
                                    recv: recv.baseAddress, recvCounts: recvCounts,
@@ -173,59 +172,84 @@ extension MPICommunicator {
                   elementBytes: Int = 1) throws(MPIError) -> MPIRequest {
         let pieceBytes = max(1, min(maxMessageElements, Int(Int32.max))) * elementBytes
         let type = try byteType(elementBytes)
-        var requests: [MPI_Request?] = []
-        // Receives first, so every piece finds its receive already posted.
-        for (messages, isSend) in [(recvs, false), (sends, true)] {
-            for m in messages where m.bytes > 0 {
-                var offset = 0
-                while offset < m.bytes {
-                    let n = min(pieceBytes, m.bytes - offset)
-                    let count = Int32(n / elementBytes), peer = Int32(m.peer)
-                    var request: MPI_Request? = nil
-                    if isSend {
-                        try mpi("MPI_Isend") { MPI_Isend(m.base! + offset, count, type, peer, tag, comm, &request) }
-                    } else {
-                        try mpi("MPI_Irecv") { MPI_Irecv(m.base! + offset, count, type, peer, tag, comm, &request) }
+        // Every piece joins the request as it is posted, so a failure part-way cancels
+        // and completes those already posted before the memory can be reused.
+        let request = MPIRequest()
+        do throws(MPIError) {
+            // Receives first, so every piece finds its receive already posted.
+            for (messages, isSend) in [(recvs, false), (sends, true)] {
+                for m in messages where m.bytes > 0 {
+                    var offset = 0
+                    while offset < m.bytes {
+                        let n = min(pieceBytes, m.bytes - offset)
+                        let count = Int32(n / elementBytes), peer = Int32(m.peer)
+                        var posted: MPI_Request? = nil
+                        if isSend {
+                            try mpi("MPI_Isend") { MPI_Isend(m.base! + offset, count, type, peer, tag, comm, &posted) }
+                        } else {
+                            try mpi("MPI_Irecv") { MPI_Irecv(m.base! + offset, count, type, peer, tag, comm, &posted) }
+                        }
+                        request.append(posted)
+                        offset += n
                     }
-                    requests.append(request)
-                    offset += n
                 }
             }
+        } catch {
+            request.cancel()
+            throw error
         }
-        return MPIRequest(requests: requests)
+        return request
     }
 }
 
-/// Pending MPI operations and everything they use: the count and displacement arrays
-/// MPI reads until completion and the objects that own the memory being sent and
-/// received. `wait()` completes them all; waiting again is a no-op. A request released
-/// while operations are pending completes them first (MPI_Waitall), so MPI never
-/// writes into memory that has been given back.
+/// Pending MPI operations and everything they use: the count and displacement array
+/// MPI reads until completion (allocated and freed by the request itself) and the
+/// objects that own the memory being sent and received. `wait()` completes them all;
+/// waiting again is a no-op. A request released while operations are pending completes
+/// them first (MPI_Waitall), so MPI never writes into memory that has been given back.
 public final class MPIRequest {
-    private var requests: [MPI_Request?]
+    private var requests: [MPI_Request?] = []
     /// MPI_Ialltoallv's counts and displacements, read by MPI until completion.
-    private var counts: [Int32]
+    private let counts: UnsafeMutableBufferPointer<Int32>?
     /// Owners of the buffers, kept alive until completion.
     var owners: [AnyObject]
 
-    init(requests: [MPI_Request?], counts: [Int32] = [], owners: [AnyObject] = []) {
-        self.requests = requests
-        self.counts = counts
+    init(counts values: [Int32] = [], owners: [AnyObject] = []) {
+        if values.isEmpty {
+            counts = nil
+        } else {
+            let storage = UnsafeMutableBufferPointer<Int32>.allocate(capacity: values.count)
+            _ = storage.initialize(from: values)
+            counts = storage
+        }
         self.owners = owners
     }
 
     deinit {
-        guard !requests.isEmpty else { return }
-        let count = Int32(requests.count)
-        // Nobody is left to hear of a failure here: the error that dropped the request
-        // is the one reported.
-        _ = requests.withUnsafeMutableBufferPointer { r in
-            mpiFailure("MPI_Waitall") { MPI_Waitall(count, r.baseAddress!, cmpishim_statuses_ignore()) }
+        if !requests.isEmpty {
+            let count = Int32(requests.count)
+            // Nobody is left to hear of a failure here: the error that dropped the
+            // request is the one reported.
+            _ = requests.withUnsafeMutableBufferPointer { r in
+                mpiFailure("MPI_Waitall") { MPI_Waitall(count, r.baseAddress!, cmpishim_statuses_ignore()) }
+            }
         }
+        counts?.deallocate()
     }
 
-    /// Whether every operation has completed and been waited for.
-    public var isComplete: Bool { requests.isEmpty }
+    /// The counts MPI reads, valid for the request's lifetime.
+    var countsBase: UnsafePointer<Int32>? { counts.map { UnsafePointer($0.baseAddress!) } }
+
+    /// Adds an operation that has been posted.
+    func append(_ request: MPI_Request?) { requests.append(request) }
+
+    /// Cancels every pending operation (point-to-point only; after a failed post), so
+    /// that completing them cannot wait for messages that will never come.
+    func cancel() {
+        for i in requests.indices {
+            _ = mpiFailure("MPI_Cancel") { MPI_Cancel(&requests[i]) }
+        }
+    }
 
     /// Lets the operations advance without blocking (MPI_Testall: Open MPI progresses
     /// non-blocking collectives only inside MPI calls). Returns whether all completed;
@@ -240,13 +264,12 @@ public final class MPIRequest {
         return flag != 0
     }
 
-    /// Completes every operation (MPI_Waitall) and releases what they held.
+    /// Completes every operation (MPI_Waitall) and releases the buffers' owners.
     public func wait() throws(MPIError) {
         guard !requests.isEmpty else { return }
         let count = Int32(requests.count)
         defer {
             requests.removeAll()
-            counts.removeAll()
             owners.removeAll()
         }
         try requests.withUnsafeMutableBufferPointer { (r) throws(MPIError) in

@@ -71,6 +71,7 @@ final class DispatchPlanTests: XCTestCase {
         XCTAssertEqual(plan.sendRows, inside)
         XCTAssertLessThan(plan.sendRows, everything)
         XCTAssertTrue((0..<10).allSatisfy { plan.rowOfSlot[$0] == -1 })
+        XCTAssertTrue((24..<40).allSatisfy { plan.rowOfSlot[$0] == -1 }, "slots after the range are reset too")
         XCTAssertTrue(plan.sendSlot.prefix(plan.sendRows).allSatisfy { (10..<24).contains(Int($0)) })
     }
 

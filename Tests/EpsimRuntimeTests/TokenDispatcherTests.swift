@@ -35,16 +35,20 @@ final class TokenDispatcherTests: XCTestCase {
     }
 
     /// On every rank: dispatch (blocking or not, all tokens or in chunks), check the
-    /// received counts and rows, combine with identity experts, return the output.
-    static func roundTrip(ranks P: Int, chunks: Int, nonBlocking: Bool) throws -> [[Float]] {
+    /// received counts and rows, combine with identity experts, return the output. One
+    /// dispatcher serves every chunk and `steps` steps, so its storage goes to the handle
+    /// and back each time.
+    static func roundTrip(ranks P: Int, chunks: Int, nonBlocking: Bool, steps: Int = 2) throws -> [[Float]] {
         let layout = try ExpertLayout(PlacementConfig(), experts: experts, ranks: P)
         return try EmulatedWorld.run(ranks: P) { t in
             let me = t.rank, T = tokens(rank: me), H = hidden
             let x = inputs(rank: me), d = decisions(rank: me, tokens: T, layout: layout)
+            let dispatcher = TokenDispatcher(layout: layout, rank: me, hidden: H, topK: topK, dispatch: .fp32, combine: .bf16)
             var out = [Float](repeating: 0, count: T * H)
-            for c in 0..<chunks {
+            for step in 0..<steps {
+              if step > 0 { for i in out.indices { out[i] = 0 } }
+              for c in 0..<chunks {
                 let range = (c * T / chunks)..<((c + 1) * T / chunks)
-                let dispatcher = TokenDispatcher(layout: layout, rank: me, hidden: H, topK: topK, dispatch: .fp32, combine: .bf16)
                 var output: DispatchOutput
                 if nonBlocking {
                     let handle = dispatcher.dispatchPreprocess(x: x, decisions: d, tokens: range)
@@ -73,6 +77,7 @@ final class TokenDispatcherTests: XCTestCase {
                 // Identity experts: the outputs are the inputs.
                 let y = Array(output.rows.prefix(output.handle.recvRows * H))
                 try dispatcher.combine(output.handle, expertOutput: y, weights: d.weight, into: &out, transport: t)
+              }
             }
             return out
         }
@@ -103,8 +108,8 @@ final class TokenDispatcherTests: XCTestCase {
         for P in [2, 3] { try check(ranks: P, chunks: 3, nonBlocking: true) }
     }
 
-    /// Negative control: a dispatcher whose decisions send a slot to the wrong rank is
-    /// caught by the source check above.
+    /// Negative control: decisions that send one slot to the wrong rank change what
+    /// arrives, and the count check sees it on both ranks involved.
     func testAWrongDestinationIsDetected() throws {
         let layout = try ExpertLayout(PlacementConfig(), experts: Self.experts, ranks: 2)
         XCTAssertThrowsError(try EmulatedWorld.run(ranks: 2) { t in
@@ -119,7 +124,12 @@ final class TokenDispatcherTests: XCTestCase {
             let expected = (0..<(Self.tokens(rank: 1) * Self.topK)).filter { clean.destRank[$0] == Int32(me) }.count
             let fromOne = output.handle.receivePlan.recvRowCounts[1]
             if fromOne != expected { throw ConformanceTestFailure("rank \(me): \(fromOne) rows from rank 1, expected \(expected)") }
-        })
+        }) { error in
+            // The world reports the first rank that failed; either rank's line names the
+            // miscount (rank 0 receives one row fewer, rank 1 one more).
+            let text = "\(error)"
+            XCTAssertTrue(text.contains("rows from rank 1, expected"), text)
+        }
     }
 
     /// The handle reports the byte matrices it handed to the transport.

@@ -41,6 +41,9 @@ public final class CapacityDecider {
     /// [E] this rank's demand in the current round of a `scope: global` decision: how
     /// many of its pending assignments are offered to each expert. All zero once finished.
     public private(set) var demand: [Int64]
+    /// Scratch for a caller that gathers the world's demand [P × E] each round, kept
+    /// here so that rounds allocate nothing once it has its size.
+    public var worldDemandScratch: [Int64] = []
 
     // The decision in progress.
     private var result = RoutingDecisions()

@@ -1,4 +1,4 @@
-/// The single-process dense reference of one MoE layer (DESIGN.md, Reference): what
+/// The single-process dense reference of one MoE layer (docs/semantics.md, Verification): what
 /// `--verify` compares the distributed layer with. Plain loops over every rank's tokens,
 /// sums in Double, built from the other references (`ReferenceRouter`,
 /// `ReferenceDecisions`, `ExpertReference`).

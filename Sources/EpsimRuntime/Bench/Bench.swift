@@ -131,16 +131,23 @@ public enum Bench {
         let widest = shapes.expertBlocks.map { $0.rows }.max() ?? 0
         var scratchA = [Float](repeating: 0, count: max(1, widest * F))
         var scratchY = [Float](repeating: 0, count: max(1, widest * H))
-        let inputs = stage.dispatchers.map { $0.lastDecodedRows }
+        // The input rows: the last layer's received rows where they are the block's own,
+        // else (earlier layers, whose rows are gone) the widest block's worth of them.
+        let decoded = stage.dispatchers.map { $0.lastDecodedRows }
+        var stand = [Float](repeating: 0, count: max(1, widest * H))
+        let first = decoded.first ?? []
+        for i in 0..<min(stand.count, first.count) { stand[i] = first[i] }
+        let lastLayer = c.model.layers - 1
         samples.baselines[.sgemm] = try time(transport, options) {
             var offsets = [Int](repeating: 0, count: stage.dispatchers.count)
             for b in shapes.expertBlocks {
                 let w = stage.localWeights(layer: b.layer, expert: b.localExpert)
-                let n = b.rows
-                defer { offsets[b.chunk] += n }
+                let n = b.rows, own = b.layer == lastLayer
+                let start = own ? offsets[b.chunk] : 0
+                defer { if own { offsets[b.chunk] += n } }
                 guard n > 0 else { continue }
-                inputs[b.chunk].withUnsafeBufferPointer { xAll in
-                    let x = UnsafeBufferPointer(rebasing: xAll[(offsets[b.chunk] * H)..<((offsets[b.chunk] + n) * H)])
+                (own ? decoded[b.chunk] : stand).withUnsafeBufferPointer { xAll in
+                    let x = UnsafeBufferPointer(rebasing: xAll[(start * H)..<((start + n) * H)])
                     scratchA.withUnsafeMutableBufferPointer { aAll in
                         let a = UnsafeMutableBufferPointer(rebasing: aAll[0..<(n * F)])
                         w.w1.withUnsafeBufferPointer { BLAS.sgemm(m: n, n: F, k: H, x, $0, a) }

@@ -3,7 +3,8 @@ import EpsimCore
 extension CapacityDecider {
     /// Decides one rank's assignments, running the rounds of a `scope: global` decision
     /// collectively: each round's demand is gathered from every rank with one
-    /// `allgather` ([P × E], rank order) and admitted (`begin`, `admit`, `finish`).
+    /// `allgather` ([P × E], rank order, into `worldDemandScratch`) and admitted
+    /// (`begin`, `admit`, `finish`).
     ///
     /// - Parameters:
     ///   - rank: the source rank.
@@ -24,7 +25,14 @@ extension CapacityDecider {
               preference: preference, chosen: chosen, weights: weights)
         while !isFinished {
             guard let transport else { preconditionFailure("scope: global needs a transport") }
-            admit(worldDemand: try transport.allgather(demand))
+            let P = transport.size, own = demand
+            if worldDemandScratch.count != P * own.count {
+                worldDemandScratch = Array(repeating: 0, count: P * own.count)
+            }
+            try own.withUnsafeBufferPointer { send in
+                try worldDemandScratch.withUnsafeMutableBufferPointer { try transport.allgather(send, into: $0) }
+            }
+            admit(worldDemand: worldDemandScratch)
         }
         finish(into: &out)
     }

@@ -53,8 +53,9 @@ struct DispatchStorage {
 /// DeepEP's handle: what `combine` needs to send expert outputs back to the (rank,
 /// token, slot) they came from. Made by dispatch preprocess, carried through the
 /// dispatch stages and consumed by combine postprocess; it cannot be copied, so a
-/// dispatch is combined exactly once, and its dispatcher cannot start another dispatch
-/// until it has been (the dispatcher traps).
+/// dispatch is combined at most once, and its dispatcher cannot start another dispatch
+/// until it has been (`dispatchPreprocess` traps: a handle dropped uncombined is a
+/// programming error that shows there).
 ///
 /// Shapes are those of `DispatchPlan` (send side) and `ReceivePlan` (receive side).
 public struct DispatchHandle: ~Copyable {
@@ -64,9 +65,7 @@ public struct DispatchHandle: ~Copyable {
         self.storage = storage
     }
 
-    /// The tokens this dispatch carries (one chunk of an overlapped layer, or all).
-    public var tokens: Range<Int> { storage.send.tokens }
-    /// The send side: where every slot went.
+    /// The send side: where every slot went (its `tokens`: the chunk this dispatch carries).
     public var sendPlan: DispatchPlan { storage.send }
     /// The receive side: rows per source rank and local expert (after token dispatch).
     public var receivePlan: ReceivePlan { storage.receive }
@@ -84,9 +83,10 @@ public struct DispatchHandle: ~Copyable {
 /// rows, the rows per local expert, and the handle `combine` consumes.
 @frozen
 public struct DispatchOutput: ~Copyable {
-    /// [recvRows × H] received rows in expert-major order (local expert, then source
-    /// rank): expert l's rows are the `tokensPerExpert[l]` after those of experts 0..<l.
-    /// Empty when the rows were not decoded (modeled compute needs none).
+    /// The received rows in expert-major order (local expert, then source rank), in the
+    /// first recvRows × H values (the array may be longer: it is reused and grown with
+    /// headroom): expert l's rows are the `tokensPerExpert[l]` after those of experts
+    /// 0..<l. Empty when the rows were not decoded (modeled compute needs none).
     public let rows: [Float]
     /// [L] rows per local expert (DeepEP's `num_recv_tokens_per_expert_list`).
     public let tokensPerExpert: [Int]

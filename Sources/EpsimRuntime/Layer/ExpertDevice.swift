@@ -40,13 +40,12 @@ final class ExpertDevice {
 
     /// The routed experts of `layer` on their received rows `x` [rows × H] (expert-major,
     /// `tokensPerExpert` [L] rows each) into `y` [rows × H], one GEMM block per expert.
-    /// `between` runs after each block (to let exchanges in flight progress); `block`
-    /// is told each block's rows. Modeled: waits for the time of all rows, no output.
+    /// `between` runs after each block (to let exchanges in flight progress). Modeled:
+    /// waits for the time of all rows, no output.
     func routed(layer: Int, x: [Float], tokensPerExpert: [Int], localExperts: Int, into y: inout [Float],
-                block: (Int, Int) -> Void, between: () throws -> Void) throws {
+                between: () throws -> Void) throws {
         let H = config.model.hidden, rows = tokensPerExpert.reduce(0, +)
         if isModeled {
-            for l in 0..<localExperts { block(l, tokensPerExpert[l]) }
             wait(rows: rows)
             try between()
             return
@@ -60,7 +59,6 @@ final class ExpertDevice {
                     compute.apply(localWeights[layer][l],
                                   x: UnsafeBufferPointer(rebasing: x[(offset * H)...]), rows: n,
                                   into: UnsafeMutableBufferPointer(rebasing: y[(offset * H)...]))
-                    block(l, n)
                     offset += n
                     try between()
                 }

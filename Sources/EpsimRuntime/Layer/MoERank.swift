@@ -22,7 +22,7 @@ public final class MoERank {
     let device: ExpertDevice
     /// Per layer: the router's output and the decisions of the latest step.
     public private(set) var routed: [RouterOutput]
-    public internal(set) var decisions: [RoutingDecisions]
+    public private(set) var decisions: [RoutingDecisions]
     /// Per layer: the layer's input x_l [T × H] of the latest step; `inputs[L]` is the
     /// stack's output. One object per layer, so two layers' rows can be open at once.
     public let inputs: [Rows]
@@ -145,14 +145,14 @@ public final class MoERank {
     /// runs after each expert's block.
     func routedExperts(_ layer: Int, chunk c: Int, _ output: borrowing DispatchOutput,
                        between: () throws -> Void) throws {
-        let local = dispatchers[c].localExperts, observers = self.observers
+        let local = dispatchers[c].localExperts
         let rows = output.rows, counts = output.tokensPerExpert
         try observers.stage(.expert) {
             try device.routed(layer: layer, x: rows, tokensPerExpert: counts, localExperts: local,
-                              into: &expertOutput,
-                              block: { observers.expertComputed(ExpertBlock(layer: layer, chunk: c, localExpert: $0, rows: $1)) },
-                              between: between)
+                              into: &expertOutput, between: between)
         }
+        // Told after the stage, so the observers' time is not the experts'.
+        for l in 0..<local { observers.expertComputed(ExpertBlock(layer: layer, chunk: c, localExpert: l, rows: counts[l])) }
     }
 
     /// The residual and the shared experts: x_{l+1} = x_l + shared(RMSNorm(x_l)); the

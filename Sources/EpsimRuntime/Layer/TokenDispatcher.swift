@@ -189,7 +189,8 @@ public final class TokenDispatcher {
         return try body(s.sendWire, s.recvWire)
     }
 
-    /// The rows the last dispatch decoded [recvRows × H] (empty before any).
+    /// The rows the last dispatch decoded, in the first recvRows × H values (empty
+    /// before any; the array may be longer).
     public var lastDecodedRows: [Float] { idle?.rows ?? [] }
 
     // MARK: exchanges

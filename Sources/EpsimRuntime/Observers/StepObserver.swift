@@ -1,7 +1,8 @@
 import EpsimCore
 
-/// The stages of one MoE layer on one rank, in Megatron-Core's terms, in the order the
-/// layer runs them. Each is timed as one of the report's phases (`phase`).
+/// The stages of one MoE layer on one rank, in Megatron-Core's terms (listed in data
+/// order; the residual and shared experts run before combine postprocess, see
+/// `MoELayer`). Each is timed as one of the report's phases (`phase`).
 public enum Stage: Int, CaseIterable, Sendable, CustomStringConvertible {
     /// RMSNorm and the router's scores and top-k.
     case route
@@ -14,7 +15,7 @@ public enum Stage: Int, CaseIterable, Sendable, CustomStringConvertible {
     /// `--sync`: the barrier before a communication stage.
     case wait
 
-    /// The phase the stage's time is reported under (DESIGN.md's phases).
+    /// The phase the stage's time is reported under (docs/semantics.md, Phases).
     public var phase: Phase {
         switch self {
         case .route: return .route
@@ -101,8 +102,6 @@ public final class StepObservers {
     public init() {}
 
     public func add(_ observer: any StepObserver) { observers.append(observer) }
-
-    public func remove(_ observer: any StepObserver) { observers.removeAll { $0 === observer } }
 
     /// Runs one stage under the timer.
     @inline(__always)

@@ -3,9 +3,9 @@ import EpsimCore
 /// Per-step figures, recorded after every counted step outside the timed region (a
 /// `StepObserver` added after the `StepAccounting` it reads).
 ///
-/// Routing outcomes are counted once, by `RoutingTotals.add` per layer: the step's count
-/// gives the per-step scalars and is added to the run's `totals`. Bytes and rows come
-/// from the accounting.
+/// Routing outcomes are counted by one function, `RoutingTotals.add`, per layer, into
+/// the step's totals (the per-step scalars and the expert load) and the run's `totals`.
+/// Bytes and rows come from the accounting.
 ///
 /// Each rank keeps its own scalars for every step ([steps × `RankField.allCases.count`],
 /// gathered once at the end). Figures that need every rank's routing (expert load, the
@@ -73,8 +73,12 @@ public final class StepRecorder: StepObserver {
         let loadBase = layers * (3 * E + 1)
         for l in 0..<layers {
             let d = stage.decisions[l], out = stage.routed[l]
-            out.weights.withUnsafeBufferPointer { stepTotals.add(d, weights: $0) }
-            for e in 0..<E { scratch[loadBase + e] += Double(d.expertLoad[e]) }
+            // One count, into the step's totals and the run's (added layer by layer, so
+            // the run's weight sums round as they always have).
+            out.weights.withUnsafeBufferPointer {
+                stepTotals.add(d, weights: $0)
+                totals.add(d, weights: $0)
+            }
             let base = l * (3 * E + 1)
             for t in 0..<out.tokens {
                 for j in 0..<k {
@@ -92,7 +96,7 @@ public final class StepRecorder: StepObserver {
             }
             scratch[base + 3 * E] = Double(out.tokens)
         }
-        totals.add(stepTotals)
+        for e in 0..<E { scratch[loadBase + e] = Double(stepTotals.expertLoad[e]) }
         let a = accounting
         set(step, .tokens, Double(stage.tokens * layers))
         set(step, .assignments, Double(stepTotals.assignments))
