@@ -83,7 +83,7 @@ public final class MPICommunicator {
         var length: Int32 = 0
         guard mpiFailure("MPI_Get_processor_name", { MPI_Get_processor_name(&buffer, &length) }) == nil
         else { return "unknown" }
-        return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return MPICommunicator.text(buffer, length: length)
     }
 
     /// MPI_Get_library_version's first line, e.g. "Open MPI v4.1.4, ..." ("unknown" if
@@ -93,8 +93,15 @@ public final class MPICommunicator {
         var length: Int32 = 0
         guard mpiFailure("MPI_Get_library_version", { MPI_Get_library_version(&buffer, &length) }) == nil
         else { return "unknown" }
-        let text = String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let text = MPICommunicator.text(buffer, length: length)
         return String(text.split(whereSeparator: \.isNewline).first ?? "unknown")
+    }
+
+    /// The first `length` characters of an MPI string buffer, up to its first NUL (Open
+    /// MPI 4.1 counts the terminating NUL of MPI_Get_library_version in `length`).
+    static func text(_ buffer: [CChar], length: Int32) -> String {
+        let bytes = buffer.prefix(max(0, Int(length))).prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     public func barrier() throws(MPIError) {

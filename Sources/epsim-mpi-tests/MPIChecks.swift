@@ -6,6 +6,17 @@ import EpsimRuntime
 /// Checks that only make sense on MPI.
 enum MPIChecks {
     static let all: [ConformanceCheck] = [
+        ConformanceCheck("library version and host name are plain text (no NUL from MPI's lengths)") { t in
+            let mpi = t as! MPITransport
+            for text in [mpi.libraryVersion, mpi.hostName] {
+                if text.isEmpty || text.contains("\0") || text == "unknown" {
+                    throw ConformanceFailure("MPI string \(text.debugDescription)")
+                }
+            }
+            if !mpi.libraryVersion.hasPrefix("Open MPI") {
+                throw ConformanceFailure("library version \(mpi.libraryVersion.debugDescription)")
+            }
+        },
         ConformanceCheck("big-count split path: alltoallv in pieces") { t in
             let mpi = t as! MPITransport
             let saved = mpi.communicator.maxMessageElements

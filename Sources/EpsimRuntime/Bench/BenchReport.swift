@@ -71,7 +71,7 @@ public struct BenchReport {
             "epsim bench · \(result.config.sourcePath ?? "config") · \(env.transport), \(env.ranks) ranks"
                 + " · layer: \(result.config.steps) counted steps after \(result.config.warmupSteps) warm-up, with --sync"
                 + " · baselines: \(options.iterations) iterations after \(options.warmup) warm-up, the last step's shapes",
-            "part                 layer ms (median min max)     baseline ms (median min max)   ratio  target",
+            "part                 layer ms (median min max)     baseline ms (median min max)   ratio   target",
         ]
         func triple(_ v: [Double]) -> String {
             "\(ms(median(v))) \(ms(v.min() ?? 0)) \(ms(v.max() ?? 0))"
@@ -80,14 +80,14 @@ public struct BenchReport {
             let ratio = row.ratio.map { String(format2: $0) + "×" } ?? "-"
             let target = row.target.map { "≤ " + String(format2: $0) + "×" + (row.met == true ? " ok" : " MISSED") } ?? "-"
             lines.append(row.name.padding(21) + triple(row.layer).padding(30) + triple(row.baseline).padding(31)
-                         + ratio.padding(7) + target)
+                         + (ratio + " ").padding(8) + target)
             lines.append("".padding(21) + "baseline: \(row.baselineName)")
         }
         lines.append("  permute+unpermute stages within the layer's steps (median ms): " + zip(BenchReport.stageNames, stageMedians)
                      .map { "\($0) \(ms($1))" }.joined(separator: " · "))
         let share = String(format2: 100 * overheadShare) + "%"
         lines.append("step overhead".padding(21) + "\(share) of the step outside every phase".padding(61)
-                     + "".padding(7) + "≤ 3.00%" + (overheadShare <= BenchReport.overheadTarget ? " ok" : " MISSED"))
+                     + "".padding(8) + "≤ 3.00%" + (overheadShare <= BenchReport.overheadTarget ? " ok" : " MISSED"))
         if memory.steps > 0 {
             lines.append("memory".padding(21)
                          + "resident \(byteText(memory.residentBefore)) → \(byteText(memory.residentAfter)) over \(memory.steps) more steps".padding(68)
