@@ -21,8 +21,11 @@ struct Epsim: ParsableCommand {
         subcommands: [RunCommand.self, ValidateCommand.self, CompareCommand.self, SweepCommand.self, BenchCommand.self]
     )
 
-    /// Parses and runs; under mpirun only rank 0 prints argument errors, and every rank
-    /// exits with the same non-zero code.
+    /// Parses and runs. Under mpirun an argument error (found before MPI starts, so the
+    /// ranks cannot talk) is printed by rank 0, which exits with its code; the other
+    /// ranks exit 0 at once. Were they to exit non-zero, mpirun could end the job, rank 0
+    /// included, before rank 0's line is out; this way mpirun waits for rank 0 and
+    /// reports its status.
     static func main() {
         do {
             var command = try parseAsRoot()
@@ -30,7 +33,7 @@ struct Epsim: ParsableCommand {
         } catch {
             let code = exitCode(for: error)
             if let rank = Launcher.launchedRank, rank != 0 {
-                Foundation_exit(code.rawValue)
+                Foundation_exit(code == .success ? code.rawValue : 0)
             }
             // Help and version go out as ArgumentParser prints them; a mistake on the
             // command line is one line, like every other error.
