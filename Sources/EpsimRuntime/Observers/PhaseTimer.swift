@@ -81,44 +81,46 @@ public final class PhaseTimer {
     /// Starts recording counted step `step` (0-based); -1 records nothing (warm-up).
     public func begin(step: Int) { current = step }
 
-    /// Runs `body` and adds its duration to `phase` of the current step.
-    @inline(__always)
-    public func time<R>(_ phase: Phase, _ body: () throws -> R) rethrows -> R {
-        heartbeat?.enter(phase, layer: layer)
-        guard current >= 0 else { return try body() }
-        let layer = self.layer, start = monotonicSeconds()
-        defer {
-            let end = monotonicSeconds()
-            seconds[current * Phase.allCases.count + phase.rawValue] += end - start
-            record(phase, layer: layer, start: start, end: end)
-        }
-        return try body()
-    }
-
-    /// A stage being timed: what `begin(_:)` returns and `end(_:)` takes.
-    public struct StageMark {
-        let stage: Stage
+    /// An interval being timed: what `begin` returns and `end` takes.
+    public struct Mark {
+        let phase: Phase
+        /// The layer stage, when the interval is one (kept on its own with `stages`).
+        let stage: Stage?
         let layer: Int
         let start: Double
     }
 
-    /// Starts timing one stage of the layer (for stages whose values cannot be captured
-    /// by a closure, such as a handle that is consumed). Pair with `end`.
+    /// Starts timing `phase` (for intervals whose values cannot be captured by a
+    /// closure, such as a handle that is consumed). Pair with `end`.
     @inline(__always)
-    public func begin(_ stage: Stage) -> StageMark {
-        heartbeat?.enter(stage.phase, layer: layer)
-        return StageMark(stage: stage, layer: layer, start: current >= 0 ? monotonicSeconds() : 0)
+    public func begin(_ phase: Phase, stage: Stage? = nil) -> Mark {
+        heartbeat?.enter(phase, layer: layer)
+        return Mark(phase: phase, stage: stage, layer: layer, start: current >= 0 ? monotonicSeconds() : 0)
     }
 
-    /// Ends the stage `mark` began: its time counts as its phase (`Stage.phase`), and on
-    /// its own when stages are recorded.
+    /// Starts timing one stage of the layer, as its phase (`Stage.phase`).
     @inline(__always)
-    public func end(_ mark: StageMark) {
+    public func begin(_ stage: Stage) -> Mark { begin(stage.phase, stage: stage) }
+
+    /// Ends the interval `mark` began: its time is added to its phase of the current
+    /// step, and to its stage when stages are recorded.
+    @inline(__always)
+    public func end(_ mark: Mark) {
         guard current >= 0 else { return }
-        let end = monotonicSeconds(), phase = mark.stage.phase
-        seconds[current * Phase.allCases.count + phase.rawValue] += end - mark.start
-        if !stageSeconds.isEmpty { stageSeconds[current * Stage.allCases.count + mark.stage.rawValue] += end - mark.start }
-        record(phase, layer: mark.layer, start: mark.start, end: end)
+        let end = monotonicSeconds()
+        seconds[current * Phase.allCases.count + mark.phase.rawValue] += end - mark.start
+        if let stage = mark.stage, !stageSeconds.isEmpty {
+            stageSeconds[current * Stage.allCases.count + stage.rawValue] += end - mark.start
+        }
+        record(mark.phase, layer: mark.layer, start: mark.start, end: end)
+    }
+
+    /// Runs `body` and adds its duration to `phase` of the current step.
+    @inline(__always)
+    public func time<R>(_ phase: Phase, _ body: () throws -> R) rethrows -> R {
+        let mark = begin(phase)
+        defer { end(mark) }
+        return try body()
     }
 
     /// Runs one stage of the layer under `begin`/`end`.

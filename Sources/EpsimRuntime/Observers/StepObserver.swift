@@ -112,9 +112,9 @@ public final class StepObservers {
     /// Starts and ends a stage whose values a closure cannot capture (a handle being
     /// consumed).
     @inline(__always)
-    func begin(_ stage: Stage) -> PhaseTimer.StageMark { timer.begin(stage) }
+    func begin(_ stage: Stage) -> PhaseTimer.Mark { timer.begin(stage) }
     @inline(__always)
-    func end(_ mark: PhaseTimer.StageMark) { timer.end(mark) }
+    func end(_ mark: PhaseTimer.Mark) { timer.end(mark) }
 
     func stepStarted(_ step: Int) { for o in observers { o.stepStarted(step) } }
 

@@ -20,7 +20,13 @@ enum LargeBuffer {
     /// and zero-fill every time a step needs a few more rows than any before.
     static func grow<T: BitwiseCopyable & Numeric>(_ buffer: inout [T], to count: Int) {
         guard buffer.count < count else { return }
-        buffer = zeros(buffer.isEmpty ? count : count + count / 2)
+        buffer = zeros(grownSize(from: buffer.count, to: count))
+    }
+
+    /// The size a buffer of `current` elements grows to when `count` are needed: exact
+    /// the first time, half again more after that (shared with `WireBuffer`).
+    static func grownSize(from current: Int, to count: Int) -> Int {
+        current == 0 ? count : count + count / 2
     }
 
     static func zeros<T: BitwiseCopyable & Numeric>(_ count: Int) -> [T] {
@@ -28,18 +34,25 @@ enum LargeBuffer {
         guard bytes >= threshold else { return Array(repeating: 0, count: count) }
         return Array(unsafeUninitializedCapacity: count) { buffer, initialized in
             let raw = UnsafeMutableRawBufferPointer(buffer)
-            #if os(Linux)
-            // madvise needs a page-aligned start; huge pages apply to the 2 MiB-aligned
-            // part of the range.
-            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-            let start = (Int(bitPattern: raw.baseAddress!) + page - 1) / page * page
-            let end = Int(bitPattern: raw.baseAddress!) + raw.count
-            if end > start, let address = UnsafeMutableRawPointer(bitPattern: start) {
-                _ = madvise(address, end - start, MADV_HUGEPAGE)
-            }
-            #endif
+            adviseHugePages(raw)
             raw.initializeMemory(as: UInt8.self, repeating: 0)
             initialized = count
         }
+    }
+
+    /// Asks for transparent huge pages on the 2 MiB-aligned part of `raw` (Linux; a
+    /// no-op elsewhere or when the kernel declines). Used for every large buffer: the
+    /// arrays above and the wire buffers (`WireBuffer`).
+    static func adviseHugePages(_ raw: UnsafeMutableRawBufferPointer) {
+        #if os(Linux)
+        guard let base = raw.baseAddress, raw.count >= threshold else { return }
+        // madvise needs a page-aligned start.
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (Int(bitPattern: base) + page - 1) / page * page
+        let end = Int(bitPattern: base) + raw.count
+        if end > start, let address = UnsafeMutableRawPointer(bitPattern: start) {
+            _ = madvise(address, end - start, MADV_HUGEPAGE)
+        }
+        #endif
     }
 }

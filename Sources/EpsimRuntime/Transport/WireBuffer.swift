@@ -15,8 +15,8 @@ import Darwin
 /// exchange can neither write into freed memory nor race with the code that packs or
 /// unpacks the rows.
 ///
-/// Large buffers (4 MiB and more) ask for transparent huge pages, so emulated ranks
-/// sharing one process fault them in 2 MiB at a time.
+/// Large buffers ask for transparent huge pages (`LargeBuffer.adviseHugePages`), so
+/// emulated ranks sharing one process fault them in 2 MiB at a time.
 public final class WireBuffer: @unchecked Sendable {
     /// Usable bytes.
     public private(set) var byteCount: Int
@@ -45,7 +45,7 @@ public final class WireBuffer: @unchecked Sendable {
     public func reserve(bytes: Int) {
         precondition(inFlight == 0, "WireBuffer resized while an exchange is in flight")
         guard bytes > byteCount else { return }
-        let size = byteCount == 0 ? bytes : bytes + bytes / 2
+        let size = LargeBuffer.grownSize(from: byteCount, to: bytes)
         storage.deallocate()
         storage = WireBuffer.allocate(size)
         byteCount = size
@@ -82,22 +82,10 @@ public final class WireBuffer: @unchecked Sendable {
         inFlight -= 1
     }
 
-    private static let hugePageThreshold = 4 << 20
-
     private static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
         let count = max(bytes, 1)
         let pointer = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 16)
-        #if os(Linux)
-        if count >= hugePageThreshold {
-            // madvise needs a page-aligned start; huge pages apply to the 2 MiB-aligned part.
-            let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-            let start = (Int(bitPattern: pointer) + page - 1) / page * page
-            let end = Int(bitPattern: pointer) + count
-            if end > start, let address = UnsafeMutableRawPointer(bitPattern: start) {
-                _ = madvise(address, end - start, MADV_HUGEPAGE)
-            }
-        }
-        #endif
+        LargeBuffer.adviseHugePages(UnsafeMutableRawBufferPointer(start: pointer, count: count))
         pointer.initializeMemory(as: UInt8.self, repeating: 0, count: count)
         return pointer
     }
