@@ -131,8 +131,8 @@ public enum DataPlaneConformance {
 
     /// One step of `c`; this rank's input and output rows.
     static func outputs(_ t: any Transport, _ c: SimConfig) throws -> ([Float], [Float]) {
-        let stage = try MoERank(config: c, rank: t.rank, worldSize: t.size)
-        try stage.step(0, transport: t, timer: PhaseTimer(steps: 1))
-        return (stage.inputs[0].values, stage.inputs[c.model.layers].values)
+        let moe = try MoERank(config: c, rank: t.rank, worldSize: t.size)
+        try moe.step(0, transport: t, timer: PhaseTimer(steps: 1))
+        return (moe.inputs[0].values, moe.inputs[c.model.layers].values)
     }
 }

@@ -1,4 +1,5 @@
 import XCTest
+import EpsimConformance
 @testable import EpsimCore
 @testable import EpsimRuntime
 
@@ -69,10 +70,10 @@ final class TokenDispatcherTests: XCTestCase {
                     }
                 }
                 guard output.tokensPerExpert == want.map({ $0.count / H }) else {
-                    throw ConformanceTestFailure("rank \(me) chunk \(c): per-expert counts \(output.tokensPerExpert), expected \(want.map { $0.count / H })")
+                    throw ConformanceFailure("rank \(me) chunk \(c): per-expert counts \(output.tokensPerExpert), expected \(want.map { $0.count / H })")
                 }
                 guard output.rows.prefix(output.handle.recvRows * H).elementsEqual(want.joined()) else {
-                    throw ConformanceTestFailure("rank \(me) chunk \(c): received rows do not encode their sources")
+                    throw ConformanceFailure("rank \(me) chunk \(c): received rows do not encode their sources")
                 }
                 // Identity experts: the outputs are the inputs.
                 let y = Array(output.rows.prefix(output.handle.recvRows * H))
@@ -123,7 +124,7 @@ final class TokenDispatcherTests: XCTestCase {
             let clean = Self.decisions(rank: 1, tokens: Self.tokens(rank: 1), layout: layout)
             let expected = (0..<(Self.tokens(rank: 1) * Self.topK)).filter { clean.destRank[$0] == Int32(me) }.count
             let fromOne = output.handle.receivePlan.recvRowCounts[1]
-            if fromOne != expected { throw ConformanceTestFailure("rank \(me): \(fromOne) rows from rank 1, expected \(expected)") }
+            if fromOne != expected { throw ConformanceFailure("rank \(me): \(fromOne) rows from rank 1, expected \(expected)") }
         }) { error in
             // The world reports the first rank that failed; either rank's line names the
             // miscount (rank 0 receives one row fewer, rank 1 one more).
@@ -141,7 +142,7 @@ final class TokenDispatcherTests: XCTestCase {
             let dispatcher = TokenDispatcher(layout: layout, rank: me, hidden: Self.hidden, topK: Self.topK,
                                              dispatch: .bf16, combine: .fp32)
             let output = try dispatcher.dispatch(x: Self.inputs(rank: me), decisions: d, decode: false, transport: t)
-            let b = output.handle.dispatchBytes, row = WireCodec.bytesPerRow(.bf16, hidden: Self.hidden)
+            let b = output.handle.bytes(.dispatch), row = WireCodec.bytesPerRow(.bf16, hidden: Self.hidden)
             return [b.sendBytes.reduce(0, +), output.handle.sendRows * row, b.recvBytes.reduce(0, +),
                     output.handle.recvRows * row, output.rows.count]
         }
@@ -152,9 +153,4 @@ final class TokenDispatcherTests: XCTestCase {
         }
         XCTAssertGreaterThan(sums.map { $0[0] }.reduce(0, +), 0)
     }
-}
-
-struct ConformanceTestFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

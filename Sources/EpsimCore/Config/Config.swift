@@ -214,4 +214,7 @@ public enum ComputeMode: Sendable, Equatable {
     /// `compute: modeled` without `tflops` or `efficiency`.
     public static let defaultTFLOPS = 100.0
     public static let defaultEfficiency = 0.5
+
+    /// Whether the experts only take modeled time (no arithmetic, zero outputs).
+    public var isModeled: Bool { self != .real }
 }

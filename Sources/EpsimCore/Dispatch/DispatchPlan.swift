@@ -9,7 +9,7 @@
 /// - `rowOfSlot` [n]: the send row of slot a, or -1 when the slot was dropped or lies
 ///   outside the planned tokens.
 ///
-/// The arrays are kept and refilled by `plan(_:topK:tokens:)`, so a plan reused from
+/// The arrays are kept and refilled by `plan(_:tokens:)`, so a plan reused from
 /// step to step allocates only when a step sends more rows than any before.
 public struct DispatchPlan: Sendable, Equatable {
     public let ranks: Int
@@ -42,7 +42,7 @@ public struct DispatchPlan: Sendable, Equatable {
         let P = ranks, L = maxLocalExperts, k = d.topK, n = d.assignments
         let tokens = range ?? 0..<d.tokens
         precondition(tokens.lowerBound >= 0 && tokens.upperBound <= d.tokens, "tokens \(tokens) outside 0..<\(d.tokens)")
-        self.tokens = tokens
+        let sameRange = tokens == self.tokens
         let slots = (tokens.lowerBound * k)..<(tokens.upperBound * k)
         for i in 0..<(P * L) { sendSegments[i] = 0 }
         var rows = 0
@@ -63,11 +63,13 @@ public struct DispatchPlan: Sendable, Equatable {
         if sendSlot.count < rows { sendSlot = Array(repeating: 0, count: rows) }
         if rowOfSlot.count != n {
             rowOfSlot = Array(repeating: -1, count: n)
-        } else {
-            // Only the slots outside the plan: those inside are all written below.
+        } else if !sameRange {
+            // The slots outside the plan; those inside are all written below, and those
+            // outside stay -1 for as long as the range does not change.
             for a in 0..<slots.lowerBound { rowOfSlot[a] = -1 }
             for a in slots.upperBound..<n { rowOfSlot[a] = -1 }
         }
+        self.tokens = tokens
         for a in slots {
             guard d.destRank[a] >= 0 else {
                 rowOfSlot[a] = -1

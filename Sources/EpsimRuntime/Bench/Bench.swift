@@ -30,7 +30,7 @@ public enum Bench {
     /// rank 0, nil elsewhere.
     public static func run(_ config: SimConfig, transport: any Transport, options: Options) throws -> BenchReport? {
         var samples = BaselineSamples()
-        var memory = MemoryCheck(steps: 0, residentBefore: 0, residentAfter: 0)
+        var memory = MemoryCheck.none
         var settings = Simulation.Settings(sync: true)
         settings.recordLastStep = true
         let result = try Simulation.execute(config, transport: transport, settings: settings) { finished in
@@ -39,12 +39,10 @@ public enum Bench {
                                      from: config.warmupSteps + config.steps)
         }
         let gathered = try samples.gathered(transport)
-        let resident = try transport.allgather([memory.residentBefore, memory.residentAfter])
+        let resident = try transport.allreduce([memory.residentBefore, memory.residentAfter], op: .sum)
         guard let result, let gathered else { return nil }
         return BenchReport(result: result, samples: gathered, options: options,
-                           memory: MemoryCheck(steps: memory.steps,
-                                               residentBefore: stride(from: 0, to: resident.count, by: 2).map { resident[$0] }.reduce(0, +),
-                                               residentAfter: stride(from: 1, to: resident.count, by: 2).map { resident[$0] }.reduce(0, +)))
+                           memory: MemoryCheck(steps: memory.steps, residentBefore: resident[0], residentAfter: resident[1]))
     }
 
     // MARK: baselines
@@ -98,7 +96,7 @@ public enum Bench {
 
     static func measure(_ finished: Simulation.Finished, transport: any Transport, options: Options) throws -> BaselineSamples {
         guard let shapes = finished.shapes else { return BaselineSamples() }
-        let stage = finished.rank, c = stage.config, H = c.model.hidden, F = c.model.ffn
+        let moe = finished.rank, c = moe.config, H = c.model.hidden, F = c.model.ffn
         var samples = BaselineSamples()
 
         // The permute stages as the layer ran them, per counted step.
@@ -111,18 +109,8 @@ public enum Bench {
         // same per-peer byte counts, on the dispatcher's own wire buffers.
         samples.baselines[.exchange] = try time(transport, options) {
             for e in shapes.exchanges {
-                try stage.dispatchers[e.chunk].withWireBuffers { send, recv in
-                    // The combine goes out of the receive buffer, as in the layer.
-                    let (from, to) = e.kind == .dispatch ? (send, recv) : (recv, send)
-                    try from.withUnsafeMutableBytes { s in
-                        try to.withUnsafeMutableBytes { r in
-                            try transport.alltoallv(send: UnsafeBufferPointer(s.bindMemory(to: UInt8.self)),
-                                                    sendCounts: e.bytes.sendBytes, sendDispls: e.bytes.sendDispls,
-                                                    recv: r.bindMemory(to: UInt8.self),
-                                                    recvCounts: e.bytes.recvBytes, recvDispls: e.bytes.recvDispls)
-                        }
-                    }
-                }
+                let (from, to) = moe.dispatchers[e.chunk].wires(e.kind)
+                try transport.alltoallv(send: from, recv: to, bytes: e.bytes)
             }
         }
 
@@ -133,20 +121,22 @@ public enum Bench {
         var scratchY = [Float](repeating: 0, count: max(1, widest * H))
         // The input rows: the last layer's received rows where they are the block's own,
         // else (earlier layers, whose rows are gone) the widest block's worth of them.
-        let decoded = stage.dispatchers.map { $0.lastDecodedRows }
+        // Worked out before the timed region, which then only calls sgemm.
+        let decoded = moe.dispatchers.map { $0.lastDecodedRows }
         var stand = [Float](repeating: 0, count: max(1, widest * H))
-        let first = decoded.first ?? []
-        for i in 0..<min(stand.count, first.count) { stand[i] = first[i] }
+        let first = (decoded.first ?? []).prefix(stand.count)
+        stand.replaceSubrange(0..<first.count, with: first)
         let lastLayer = c.model.layers - 1
+        var offsets = [Int](repeating: 0, count: moe.dispatchers.count)
+        let blocks = shapes.expertBlocks.compactMap { b -> (w: ExpertWeights, x: [Float], start: Int, rows: Int)? in
+            let own = b.layer == lastLayer, start = own ? offsets[b.chunk] : 0
+            if own { offsets[b.chunk] += b.rows }
+            guard b.rows > 0 else { return nil }
+            return (moe.localWeights(layer: b.layer, expert: b.localExpert), own ? decoded[b.chunk] : stand, start, b.rows)
+        }
         samples.baselines[.sgemm] = try time(transport, options) {
-            var offsets = [Int](repeating: 0, count: stage.dispatchers.count)
-            for b in shapes.expertBlocks {
-                let w = stage.localWeights(layer: b.layer, expert: b.localExpert)
-                let n = b.rows, own = b.layer == lastLayer
-                let start = own ? offsets[b.chunk] : 0
-                defer { if own { offsets[b.chunk] += n } }
-                guard n > 0 else { continue }
-                (own ? decoded[b.chunk] : stand).withUnsafeBufferPointer { xAll in
+            for (w, input, start, n) in blocks {
+                input.withUnsafeBufferPointer { xAll in
                     let x = UnsafeBufferPointer(rebasing: xAll[(start * H)..<((start + n) * H)])
                     scratchA.withUnsafeMutableBufferPointer { aAll in
                         let a = UnsafeMutableBufferPointer(rebasing: aAll[0..<(n * F)])
@@ -166,18 +156,17 @@ public enum Bench {
         // Permute + unpermute: memcpy of the bytes those stages write, between the
         // dispatcher's wire buffers (in chunks no larger than the smaller buffer).
         let bytes = shapes.permuteBytes + shapes.unpermuteBytes
+        let (from, to) = moe.dispatchers[0].wires(.dispatch)
         samples.baselines[.memcpy] = try time(transport, options) {
-            stage.dispatchers[0].withWireBuffers { send, recv in
-                send.withUnsafeMutableBytes { send in
-                    recv.withUnsafeMutableBytes { recv in
-                        let chunk = min(send.count, recv.count)
-                        guard chunk > 0 else { return }
-                        var left = bytes
-                        while left > 0 {
-                            let n = min(chunk, left)
-                            memcpy(recv.baseAddress!, send.baseAddress!, n)
-                            left -= n
-                        }
+            from.withUnsafeMutableBytes { send in
+                to.withUnsafeMutableBytes { recv in
+                    let chunk = min(send.count, recv.count)
+                    guard chunk > 0 else { return }
+                    var left = bytes
+                    while left > 0 {
+                        let n = min(chunk, left)
+                        memcpy(recv.baseAddress!, send.baseAddress!, n)
+                        left -= n
                     }
                 }
             }
@@ -187,12 +176,12 @@ public enum Bench {
         if case .gating = c.workload {
             let E = c.model.experts
             let gate = [Float](repeating: 0.01, count: H * E)
-            var logits = [Float](repeating: 0, count: stage.tokens * E)
+            var logits = [Float](repeating: 0, count: moe.tokens * E)
             samples.baselines[.gating] = try time(transport, options) {
                 for layer in 0..<c.model.layers {
-                    stage.inputs[layer].values.withUnsafeBufferPointer { x in
+                    moe.inputs[layer].values.withUnsafeBufferPointer { x in
                         gate.withUnsafeBufferPointer { g in
-                            logits.withUnsafeMutableBufferPointer { BLAS.sgemm(m: stage.tokens, n: E, k: H, x, g, $0) }
+                            logits.withUnsafeMutableBufferPointer { BLAS.sgemm(m: moe.tokens, n: E, k: H, x, g, $0) }
                         }
                     }
                 }
@@ -208,16 +197,19 @@ public enum Bench {
         /// Resident set size (bytes) summed over ranks before and after the extra steps.
         public var residentBefore: Int64
         public var residentAfter: Int64
+
+        /// No extra steps run.
+        static let none = MemoryCheck(steps: 0, residentBefore: 0, residentAfter: 0)
     }
 
     /// Runs `steps` more untimed steps and reads the resident set size before and after.
-    static func checkMemory(_ stage: MoERank, transport: any Transport, steps: Int, from first: Int) throws -> MemoryCheck {
-        guard steps > 0 else { return MemoryCheck(steps: 0, residentBefore: 0, residentAfter: 0) }
+    static func checkMemory(_ moe: MoERank, transport: any Transport, steps: Int, from first: Int) throws -> MemoryCheck {
+        guard steps > 0 else { return .none }
         let idle = PhaseTimer(steps: 0)
         idle.begin(step: -1)
         try transport.barrier()
         let before = currentResidentBytes()
-        for s in 0..<steps { try stage.step(first + s, transport: transport, timer: idle) }
+        for s in 0..<steps { try moe.step(first + s, transport: transport, timer: idle) }
         try transport.barrier()
         let after = currentResidentBytes()
         // Emulated ranks share one process: count its memory once.

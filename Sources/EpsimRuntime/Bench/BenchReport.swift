@@ -46,7 +46,7 @@ public struct BenchReport {
             Row(name: "dispatch+combine", layer: layer([.dispatch, .combine]), baseline: baselines[.exchange] ?? [], target: 1.10,
                 baselineName: "bare all-to-allv of the same byte matrices"),
         ]
-        if case .real = result.config.compute {
+        if !result.config.compute.isModeled {
             rows.append(Row(name: "expert", layer: layer([.expert]), baseline: baselines[.sgemm] ?? [], target: 1.05,
                             baselineName: "bare sgemm of the same shapes"))
         }

@@ -5,16 +5,9 @@ import EpsimCore
 /// of the same sizes, memcpy of the same bytes). A `StepObserver` that records only
 /// while `recording` is set.
 public final class StepShapes: StepObserver {
-    /// One payload exchange: bytes to and from each peer and their offsets in the wire
-    /// buffers ([P] each), as the layer passed them.
-    public struct Exchange: Sendable {
-        public var kind: ExchangeKind
-        public var chunk: Int
-        public var bytes: ExchangeBytes
-    }
-
     public var recording = false
-    public private(set) var exchanges: [Exchange] = []
+    /// The payload exchanges, as the layer handed them to the transport.
+    public private(set) var exchanges: [ExchangeRecord] = []
     /// Blocks of rows through local experts (real compute only).
     public private(set) var expertBlocks: [ExpertBlock] = []
     /// Bytes written by the permute stages (packing rows for the wire, decoding them into
@@ -33,7 +26,7 @@ public final class StepShapes: StepObserver {
 
     public func exchangeStarted(_ e: ExchangeRecord) {
         guard recording else { return }
-        exchanges.append(Exchange(kind: e.kind, chunk: e.chunk, bytes: e.bytes))
+        exchanges.append(e)
         let sent = e.bytes.sendBytes.reduce(0, +), received = e.bytes.recvBytes.reduce(0, +)
         switch e.kind {
         case .dispatch:

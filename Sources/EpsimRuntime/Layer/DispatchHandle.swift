@@ -42,6 +42,14 @@ struct DispatchStorage {
     var dispatchBytes: ExchangeBytes
     var combineBytes: ExchangeBytes
 
+    /// The byte matrix of `kind`'s latest payload.
+    func bytes(_ kind: ExchangeKind) -> ExchangeBytes { kind == .dispatch ? dispatchBytes : combineBytes }
+
+    /// The buffer `kind`'s payload goes out of, and the one it comes into.
+    func wires(_ kind: ExchangeKind) -> (WireBuffer, WireBuffer) {
+        kind == .dispatch ? (sendWire, recvWire) : (recvWire, sendWire)
+    }
+
     init(ranks: Int, maxLocalExperts: Int) {
         send = DispatchPlan(ranks: ranks, maxLocalExperts: maxLocalExperts)
         receive = ReceivePlan(ranks: ranks, maxLocalExperts: maxLocalExperts)
@@ -65,18 +73,13 @@ public struct DispatchHandle: ~Copyable {
         self.storage = storage
     }
 
-    /// The send side: where every slot went (its `tokens`: the chunk this dispatch carries).
-    public var sendPlan: DispatchPlan { storage.send }
     /// The receive side: rows per source rank and local expert (after token dispatch).
     public var receivePlan: ReceivePlan { storage.receive }
     /// Rows sent and rows received.
     public var sendRows: Int { storage.send.sendRows }
     public var recvRows: Int { storage.receive.recvRows }
-    /// [L] rows each local expert received (after dispatch postprocess).
-    public var tokensPerExpert: [Int] { storage.receive.tokensPerExpert }
-    /// The byte matrices of the dispatch and combine payloads this handle started.
-    public var dispatchBytes: ExchangeBytes { storage.dispatchBytes }
-    public var combineBytes: ExchangeBytes { storage.combineBytes }
+    /// The byte matrix of the dispatch or combine payload this handle started.
+    public func bytes(_ kind: ExchangeKind) -> ExchangeBytes { storage.bytes(kind) }
 }
 
 /// What `TokenDispatcher.dispatch` returns, as DeepEP's `dispatch` does: the received

@@ -5,6 +5,8 @@ import EpsimCore
 /// `ExpertCost.modeledSeconds` says (`compute: modeled`; its outputs are zero).
 final class ExpertDevice {
     let config: SimConfig
+    /// How many experts this rank holds.
+    let localExperts: Int
     private let compute: ExpertCompute
     /// [layer][local expert] and [layer][shared expert] weights; empty when modeled.
     private let localWeights: [[ExpertWeights]]
@@ -13,6 +15,7 @@ final class ExpertDevice {
     /// Builds the weights of every local and shared expert of every layer (real only).
     init(config: SimConfig, localExperts: [Int]) {
         self.config = config
+        self.localExperts = localExperts.count
         let m = config.model
         compute = ExpertCompute(hidden: m.hidden, ffn: m.ffn)
         if case .real = config.compute {
@@ -30,10 +33,7 @@ final class ExpertDevice {
     }
 
     /// Whether the experts compute (and so need their input rows decoded).
-    var isModeled: Bool {
-        if case .modeled = config.compute { return true }
-        return false
-    }
+    var isModeled: Bool { config.compute.isModeled }
 
     /// The weights of local expert `l` of `layer` (real compute only).
     func localWeights(layer: Int, expert l: Int) -> ExpertWeights { localWeights[layer][l] }
@@ -42,7 +42,7 @@ final class ExpertDevice {
     /// `tokensPerExpert` [L] rows each) into `y` [rows × H], one GEMM block per expert.
     /// `between` runs after each block (to let exchanges in flight progress). Modeled:
     /// waits for the time of all rows, no output.
-    func routed(layer: Int, x: [Float], tokensPerExpert: [Int], localExperts: Int, into y: inout [Float],
+    func routed(layer: Int, x: [Float], tokensPerExpert: [Int], into y: inout [Float],
                 between: () throws -> Void) throws {
         let H = config.model.hidden, rows = tokensPerExpert.reduce(0, +)
         if isModeled {

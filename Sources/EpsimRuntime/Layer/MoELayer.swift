@@ -10,28 +10,15 @@ import EpsimCore
 /// slot by slot (`TokenPermutation.unpermute`).
 enum MoELayer {
     static func run(layer: Int, step: Int, on r: MoERank, transport: any Transport) throws {
-        let d = r.dispatchers[0]
         try r.route(layer, step: step)
         try r.decide(layer, transport: transport)
-        var handle = r.dispatchPreprocess(layer, chunk: 0)
-        try r.synchronizeIfAsked(transport)
-        var mark = r.observers.begin(.tokenDispatch)
-        handle = try d.tokenDispatch(handle, transport: transport)
-        r.observers.end(mark)
-        r.exchangeStarted(.dispatch, layer: layer, chunk: 0, handle)
-
-        mark = r.observers.begin(.dispatchPostprocess)
-        let output = d.dispatchPostprocess(handle, decode: !r.device.isModeled)
-        r.observers.end(mark)
+        let sent = r.dispatchPreprocess(layer, chunk: 0)
+        let received = try r.exchange(.dispatch, sent, layer: layer, chunk: 0, transport: transport)
+        let output = r.dispatchPostprocess(received, chunk: 0)
         try r.routedExperts(layer, chunk: 0, output, between: {})
-        handle = r.combinePreprocess(output.handle, chunk: 0)
-
-        try r.synchronizeIfAsked(transport)
-        mark = r.observers.begin(.tokenCombine)
-        handle = try d.tokenCombine(handle, transport: transport)
-        r.observers.end(mark)
-        r.exchangeStarted(.combine, layer: layer, chunk: 0, handle)
+        let encoded = r.combinePreprocess(output.handle, chunk: 0)
+        let returned = try r.exchange(.combine, encoded, layer: layer, chunk: 0, transport: transport)
         r.residualAndShared(layer)
-        r.combinePostprocess(handle, layer: layer, chunk: 0)
+        r.combinePostprocess(returned, layer: layer, chunk: 0)
     }
 }

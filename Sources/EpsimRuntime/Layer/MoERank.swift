@@ -128,31 +128,75 @@ public final class MoERank {
         return handle
     }
 
+    /// Token dispatch or token combine of chunk `c`, blocking: the `--sync` barrier, the
+    /// exchange timed as its stage, then the observers told what it moved.
+    func exchange(_ kind: ExchangeKind, _ handle: consuming DispatchHandle, layer: Int, chunk c: Int,
+                  transport: any Transport) throws -> DispatchHandle {
+        try synchronizeIfAsked(transport)
+        let mark = observers.begin(kind.stage)
+        let done: DispatchHandle
+        switch kind {
+        case .dispatch: done = try dispatchers[c].tokenDispatch(handle, transport: transport)
+        case .combine: done = try dispatchers[c].tokenCombine(handle, transport: transport)
+        }
+        observers.end(mark)
+        exchangeStarted(kind, chunk: c, done)
+        return done
+    }
+
+    /// The same, non-blocking: the exchange is started (for dispatch after its blocking
+    /// counts exchange) and returned in flight.
+    func startExchange(_ kind: ExchangeKind, _ handle: consuming DispatchHandle, layer: Int, chunk c: Int,
+                       transport: any Transport) throws -> InFlightExchange {
+        try synchronizeIfAsked(transport)
+        let mark = observers.begin(kind.stage)
+        let started: InFlightExchange
+        switch kind {
+        case .dispatch: started = try dispatchers[c].startTokenDispatch(handle, transport: transport)
+        case .combine: started = try dispatchers[c].startTokenCombine(handle, transport: transport)
+        }
+        observers.end(mark)
+        exchangeStarted(kind, chunk: c, started.handle)
+        return started
+    }
+
+    /// Waits for an exchange in flight, timed as its stage.
+    func complete(_ kind: ExchangeKind, _ inFlight: consuming InFlightExchange) throws -> DispatchHandle {
+        let mark = observers.begin(kind.stage)
+        let handle = try inFlight.wait()
+        observers.end(mark)
+        return handle
+    }
+
+    /// Dispatch postprocess of a chunk: decoded rows unless the device is modeled.
+    func dispatchPostprocess(_ handle: consuming DispatchHandle, chunk c: Int) -> DispatchOutput {
+        let mark = observers.begin(.dispatchPostprocess)
+        let output = dispatchers[c].dispatchPostprocess(handle, decode: !device.isModeled)
+        observers.end(mark)
+        return output
+    }
+
     /// `--sync`: the barrier before a communication stage.
-    func synchronizeIfAsked(_ transport: any Transport) throws {
+    private func synchronizeIfAsked(_ transport: any Transport) throws {
         if synchronize { try observers.stage(.wait) { try transport.barrier() } }
     }
 
     /// Tells the observers that `handle`'s dispatch or combine payload has started.
-    func exchangeStarted(_ kind: ExchangeKind, layer: Int, chunk: Int, _ handle: borrowing DispatchHandle) {
-        let bytes = kind == .dispatch ? handle.dispatchBytes : handle.combineBytes
-        let (sent, received) = kind == .dispatch ? (handle.sendRows, handle.recvRows) : (handle.recvRows, handle.sendRows)
-        observers.exchangeStarted(ExchangeRecord(kind: kind, layer: layer, chunk: chunk, bytes: bytes,
-                                                 sendRows: sent, recvRows: received))
+    private func exchangeStarted(_ kind: ExchangeKind, chunk: Int, _ handle: borrowing DispatchHandle) {
+        observers.exchangeStarted(ExchangeRecord(kind: kind, chunk: chunk, bytes: handle.bytes(kind),
+                                                 recvRows: kind == .dispatch ? handle.recvRows : handle.sendRows))
     }
 
     /// The routed experts on a chunk's received rows, into `expertOutput`; `between`
     /// runs after each expert's block.
     func routedExperts(_ layer: Int, chunk c: Int, _ output: borrowing DispatchOutput,
                        between: () throws -> Void) throws {
-        let local = dispatchers[c].localExperts
         let rows = output.rows, counts = output.tokensPerExpert
         try observers.stage(.expert) {
-            try device.routed(layer: layer, x: rows, tokensPerExpert: counts, localExperts: local,
-                              into: &expertOutput, between: between)
+            try device.routed(layer: layer, x: rows, tokensPerExpert: counts, into: &expertOutput, between: between)
         }
         // Told after the stage, so the observers' time is not the experts'.
-        for l in 0..<local { observers.expertComputed(ExpertBlock(layer: layer, chunk: c, localExpert: l, rows: counts[l])) }
+        for l in 0..<device.localExperts { observers.expertComputed(ExpertBlock(layer: layer, chunk: c, localExpert: l, rows: counts[l])) }
     }
 
     /// The residual and the shared experts: x_{l+1} = x_l + shared(RMSNorm(x_l)); the

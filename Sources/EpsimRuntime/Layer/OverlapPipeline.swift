@@ -46,22 +46,11 @@ final class OverlapPipeline {
         r.residualAndShared(layer)
         for c in 0..<n {
             if c + 1 < n { try startDispatch(chunk: c + 1, layer: layer, on: r, transport: transport) }
-            var mark = r.observers.begin(.tokenDispatch)
-            let received = try slots[c].dispatching.take()!.wait()
-            r.observers.end(mark)
-
-            mark = r.observers.begin(.dispatchPostprocess)
-            let output = r.dispatchers[c].dispatchPostprocess(received, decode: !r.device.isModeled)
-            r.observers.end(mark)
+            let received = try r.complete(.dispatch, slots[c].dispatching.take()!)
+            let output = r.dispatchPostprocess(received, chunk: c)
             try r.routedExperts(layer, chunk: c, output, between: { try progress() })
             let encoded = r.combinePreprocess(output.handle, chunk: c)
-
-            try r.synchronizeIfAsked(transport)
-            mark = r.observers.begin(.tokenCombine)
-            let inFlight = try r.dispatchers[c].startTokenCombine(encoded, transport: transport)
-            r.observers.end(mark)
-            r.exchangeStarted(.combine, layer: layer, chunk: c, inFlight.handle)
-            slots[c].combining = consume inFlight
+            slots[c].combining = try r.startExchange(.combine, encoded, layer: layer, chunk: c, transport: transport)
             if c > 0 { try finishCombine(chunk: c - 1, layer: layer, on: r) }
         }
         try finishCombine(chunk: n - 1, layer: layer, on: r)
@@ -69,20 +58,13 @@ final class OverlapPipeline {
 
     /// Dispatch preprocess of chunk `c`, its counts exchange and the start of its payload.
     private func startDispatch(chunk c: Int, layer: Int, on r: MoERank, transport: any Transport) throws {
-        let handle = r.dispatchPreprocess(layer, chunk: c)
-        try r.synchronizeIfAsked(transport)
-        let mark = r.observers.begin(.tokenDispatch)
-        let inFlight = try r.dispatchers[c].startTokenDispatch(handle, transport: transport)
-        r.observers.end(mark)
-        r.exchangeStarted(.dispatch, layer: layer, chunk: c, inFlight.handle)
-        slots[c].dispatching = consume inFlight
+        let sent = r.dispatchPreprocess(layer, chunk: c)
+        slots[c].dispatching = try r.startExchange(.dispatch, sent, layer: layer, chunk: c, transport: transport)
     }
 
     /// Waits for chunk `c`'s combine and adds its rows into the layer output.
     private func finishCombine(chunk c: Int, layer: Int, on r: MoERank) throws {
-        let mark = r.observers.begin(.tokenCombine)
-        let returned = try slots[c].combining.take()!.wait()
-        r.observers.end(mark)
+        let returned = try r.complete(.combine, slots[c].combining.take()!)
         r.combinePostprocess(returned, layer: layer, chunk: c)
     }
 

@@ -100,7 +100,7 @@ public final class TokenDispatcher {
     /// Token dispatch, blocking: the segment counts, then the payload.
     public func tokenDispatch(_ handle: consuming DispatchHandle, transport: any Transport) throws -> DispatchHandle {
         try exchangeSegments(&handle, transport: transport)
-        try exchange(&handle, dispatch: true, transport: transport)
+        try exchange(&handle, .dispatch, transport: transport)
         return handle
     }
 
@@ -108,7 +108,7 @@ public final class TokenDispatcher {
     /// the start of the payload exchange.
     public func startTokenDispatch(_ handle: consuming DispatchHandle, transport: any Transport) throws -> InFlightExchange {
         try exchangeSegments(&handle, transport: transport)
-        return try start(handle, dispatch: true, transport: transport)
+        return try start(handle, .dispatch, transport: transport)
     }
 
     /// Dispatch postprocess: the expert-major order of the received rows and, with
@@ -153,13 +153,13 @@ public final class TokenDispatcher {
 
     /// Token combine, blocking.
     public func tokenCombine(_ handle: consuming DispatchHandle, transport: any Transport) throws -> DispatchHandle {
-        try exchange(&handle, dispatch: false, transport: transport)
+        try exchange(&handle, .combine, transport: transport)
         return handle
     }
 
     /// Token combine, non-blocking.
     public func startTokenCombine(_ handle: consuming DispatchHandle, transport: any Transport) throws -> InFlightExchange {
-        try start(handle, dispatch: false, transport: transport)
+        try start(handle, .combine, transport: transport)
     }
 
     /// Combine postprocess (unpermute): adds `weights[a]` × returned row of every
@@ -182,13 +182,6 @@ public final class TokenDispatcher {
 
     // MARK: for benchmarks
 
-    /// The wire buffers (send, then receive), for benchmarks that time bare exchanges
-    /// and copies on the memory the layer used. Traps while a handle is out.
-    public func withWireBuffers<R>(_ body: (WireBuffer, WireBuffer) throws -> R) rethrows -> R {
-        guard let s = idle else { preconditionFailure("TokenDispatcher: wire buffers asked for while a handle is out") }
-        return try body(s.sendWire, s.recvWire)
-    }
-
     /// The rows the last dispatch decoded, in the first recvRows × H values (empty
     /// before any; the array may be longer).
     public var lastDecodedRows: [Float] { idle?.rows ?? [] }
@@ -208,39 +201,41 @@ public final class TokenDispatcher {
         handle.storage.recvWire.reserve(bytes: rows * max(dispatchRowBytes, combineRowBytes))
     }
 
-    /// Sets the byte matrix of the dispatch (or combine) payload from the plans and
-    /// returns it with the buffers it reads and writes.
-    private func prepare(_ s: inout DispatchStorage, dispatch: Bool) -> (ExchangeBytes, WireBuffer, WireBuffer) {
+    /// Sets the byte matrix of the `kind` payload from the plans and returns it with the
+    /// buffers it goes out of and into (dispatch: send → receive buffer; combine: back).
+    private func prepare(_ s: inout DispatchStorage, _ kind: ExchangeKind) -> (ExchangeBytes, WireBuffer, WireBuffer) {
         let send = s.send, receive = s.receive
-        if dispatch {
+        switch kind {
+        case .dispatch:
             s.dispatchBytes.set(sendRows: send.sendRowCounts, sendDispls: send.sendRowDispls,
                                 recvRows: receive.recvRowCounts, recvDispls: receive.recvRowDispls,
                                 rowBytes: dispatchRowBytes)
-            return (s.dispatchBytes, s.sendWire, s.recvWire)
+        case .combine:
+            s.combineBytes.set(sendRows: receive.recvRowCounts, sendDispls: receive.recvRowDispls,
+                               recvRows: send.sendRowCounts, recvDispls: send.sendRowDispls,
+                               rowBytes: combineRowBytes)
         }
-        s.combineBytes.set(sendRows: receive.recvRowCounts, sendDispls: receive.recvRowDispls,
-                           recvRows: send.sendRowCounts, recvDispls: send.sendRowDispls,
-                           rowBytes: combineRowBytes)
-        return (s.combineBytes, s.recvWire, s.sendWire)
+        let (from, to) = s.wires(kind)
+        return (s.bytes(kind), from, to)
     }
 
-    private func exchange(_ handle: inout DispatchHandle, dispatch: Bool, transport: any Transport) throws {
-        let (b, from, to) = prepare(&handle.storage, dispatch: dispatch)
-        try from.withUnsafeMutableBytes { s in
-            try to.withUnsafeMutableBytes { r in
-                try transport.alltoallv(send: UnsafeBufferPointer(s.bindMemory(to: UInt8.self)),
-                                        sendCounts: b.sendBytes, sendDispls: b.sendDispls,
-                                        recv: r.bindMemory(to: UInt8.self),
-                                        recvCounts: b.recvBytes, recvDispls: b.recvDispls)
-            }
-        }
+    private func exchange(_ handle: inout DispatchHandle, _ kind: ExchangeKind, transport: any Transport) throws {
+        let (bytes, from, to) = prepare(&handle.storage, kind)
+        try transport.alltoallv(send: from, recv: to, bytes: bytes)
     }
 
-    private func start(_ handle: consuming DispatchHandle, dispatch: Bool,
+    private func start(_ handle: consuming DispatchHandle, _ kind: ExchangeKind,
                        transport: any Transport) throws -> InFlightExchange {
-        let (b, from, to) = prepare(&handle.storage, dispatch: dispatch)
+        let (b, from, to) = prepare(&handle.storage, kind)
         let request = try transport.ialltoallv(send: from, sendCounts: b.sendBytes, sendDispls: b.sendDispls,
                                                recv: to, recvCounts: b.recvBytes, recvDispls: b.recvDispls)
         return InFlightExchange(handle: handle, request: request)
+    }
+
+    /// The wire buffers of `kind`'s payload (going out, coming in), for benchmarks that
+    /// time the bare exchange on the same memory. Traps while a handle is out.
+    public func wires(_ kind: ExchangeKind) -> (WireBuffer, WireBuffer) {
+        guard let s = idle else { preconditionFailure("TokenDispatcher: wire buffers asked for while a handle is out") }
+        return s.wires(kind)
     }
 }

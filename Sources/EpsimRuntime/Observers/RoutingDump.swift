@@ -37,11 +37,11 @@ public final class RoutingDump: StepObserver {
     }
 
     /// Records every layer of counted step `step` (collective).
-    public func stepFinished(_ step: Int, rank stage: MoERank, transport: any Transport) throws {
-        for layer in 0..<stage.config.model.layers {
-            try stage.routed[layer].chosen.withUnsafeBufferPointer { chosen in
+    public func stepFinished(_ step: Int, rank moe: MoERank, transport: any Transport) throws {
+        for layer in 0..<moe.config.model.layers {
+            try moe.routed[layer].chosen.withUnsafeBufferPointer { chosen in
                 try record(step: step, layer: layer, rank: transport.rank, chosen: chosen,
-                           decisions: stage.decisions[layer], transport: transport)
+                           decisions: moe.decisions[layer], transport: transport)
             }
         }
     }

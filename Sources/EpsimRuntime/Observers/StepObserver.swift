@@ -1,62 +1,11 @@
 import EpsimCore
 
-/// The stages of one MoE layer on one rank, in Megatron-Core's terms (listed in data
-/// order; the residual and shared experts run before combine postprocess, see
-/// `MoELayer`). Each is timed as one of the report's phases (`phase`).
-public enum Stage: Int, CaseIterable, Sendable, CustomStringConvertible {
-    /// RMSNorm and the router's scores and top-k.
-    case route
-    /// Capacity and overflow decisions (collective with global capacity scope).
-    case capacity
-    case dispatchPreprocess, tokenDispatch, dispatchPostprocess
-    case expert
-    case combinePreprocess, tokenCombine, combinePostprocess
-    case shared
-    /// `--sync`: the barrier before a communication stage.
-    case wait
-
-    /// The phase the stage's time is reported under (docs/semantics.md, Phases).
-    public var phase: Phase {
-        switch self {
-        case .route: return .route
-        case .capacity, .dispatchPreprocess, .dispatchPostprocess: return .permute
-        case .tokenDispatch: return .dispatch
-        case .expert: return .expert
-        case .combinePreprocess, .combinePostprocess: return .unpermute
-        case .tokenCombine: return .combine
-        case .shared: return .shared
-        case .wait: return .wait
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .route: return "route"
-        case .capacity: return "capacity decisions"
-        case .dispatchPreprocess: return "dispatch preprocess"
-        case .tokenDispatch: return "token dispatch"
-        case .dispatchPostprocess: return "dispatch postprocess"
-        case .expert: return "expert"
-        case .combinePreprocess: return "combine preprocess"
-        case .tokenCombine: return "token combine"
-        case .combinePostprocess: return "combine postprocess"
-        case .shared: return "shared"
-        case .wait: return "wait"
-        }
-    }
-}
-
-/// Which way a payload exchange goes.
-public enum ExchangeKind: Sendable { case dispatch, combine }
-
-/// One payload exchange a layer started: its byte matrix and rows.
+/// One payload exchange a layer started: which way, the chunk, its byte matrix, and the
+/// rows this rank received in it.
 public struct ExchangeRecord: Sendable {
     public var kind: ExchangeKind
-    public var layer: Int
     public var chunk: Int
     public var bytes: ExchangeBytes
-    /// Rows this rank sent and received in the exchange.
-    public var sendRows: Int
     public var recvRows: Int
 }
 
@@ -97,7 +46,7 @@ extension StepObserver {
 public final class StepObservers {
     /// Times every stage (a fresh, non-recording timer until the run sets one).
     public var timer = PhaseTimer(steps: 0)
-    public private(set) var observers: [any StepObserver] = []
+    private var observers: [any StepObserver] = []
 
     public init() {}
 
@@ -122,8 +71,8 @@ public final class StepObservers {
 
     func expertComputed(_ b: ExpertBlock) { for o in observers { o.expertComputed(b) } }
 
-    /// After counted step `step`, in order (an observer may read what an earlier one
-    /// summed, as the recorder reads the accounting).
+    /// After counted step `step`, in the order the observers were added (collective ones
+    /// run their collectives in the same order on every rank).
     public func stepFinished(_ step: Int, rank: MoERank, transport: any Transport) throws {
         for o in observers { try o.stepFinished(step, rank: rank, transport: transport) }
     }

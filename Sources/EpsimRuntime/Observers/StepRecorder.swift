@@ -65,14 +65,14 @@ public final class StepRecorder: StepObserver {
         scalars[step * RankField.allCases.count + field.rawValue] = value
     }
 
-    /// Records counted step `step` of `stage` (collective: one allreduce).
-    public func stepFinished(_ step: Int, rank stage: MoERank, transport: any Transport) throws {
-        let c = stage.config, E = experts, k = c.model.topK, rank = transport.rank
+    /// Records counted step `step` of `moe` (collective: one allreduce).
+    public func stepFinished(_ step: Int, rank moe: MoERank, transport: any Transport) throws {
+        let c = moe.config, E = experts, k = c.model.topK, rank = transport.rank
         for i in scratch.indices { scratch[i] = 0 }
         stepTotals.reset()
         let loadBase = layers * (3 * E + 1)
         for l in 0..<layers {
-            let d = stage.decisions[l], out = stage.routed[l]
+            let d = moe.decisions[l], out = moe.routed[l]
             // One count, into the step's totals and the run's (added layer by layer, so
             // the run's weight sums round as they always have).
             out.weights.withUnsafeBufferPointer {
@@ -98,7 +98,7 @@ public final class StepRecorder: StepObserver {
         }
         for e in 0..<E { scratch[loadBase + e] = Double(stepTotals.expertLoad[e]) }
         let a = accounting
-        set(step, .tokens, Double(stage.tokens * layers))
+        set(step, .tokens, Double(moe.tokens * layers))
         set(step, .assignments, Double(stepTotals.assignments))
         set(step, .accepted, Double(stepTotals.accepted))
         set(step, .rerouted, Double(stepTotals.rerouted))
@@ -111,7 +111,7 @@ public final class StepRecorder: StepObserver {
         set(step, .dispatchOffRank, Double(a.dispatchBytes.reduce(0, +) - a.dispatchBytes[rank]))
         set(step, .combineOffRank, Double(a.combineBytes.reduce(0, +) - a.combineBytes[rank]))
         set(step, .expertFlops, ExpertCost.flops(tokens: a.rowsComputed, model: c.model))
-        set(step, .capacity, Double(stage.decisions.first?.capacity ?? -1))
+        set(step, .capacity, Double(moe.decisions.first?.capacity ?? -1))
 
         try scratch.withUnsafeMutableBufferPointer { try transport.allreduce($0, op: .sum) }
         for e in 0..<E { expertLoad[step * E + e] = scratch[loadBase + e] }

@@ -91,8 +91,7 @@ public struct RunResult {
     }
 
     private var computeJSON: JSONValue {
-        var modeled = false
-        if case .modeled = config.compute { modeled = true }
+        let modeled = config.compute.isModeled
         return .object([
             ("mode", .string(modeled ? "modeled" : "real")),
             ("expert_gflops", .double(metrics.expertGFlops(phases: phases))),
@@ -243,8 +242,5 @@ public struct RunResult {
         return lines.joined(separator: "\n")
     }
 
-    private var isModeled: Bool {
-        if case .modeled = config.compute { return true }
-        return false
-    }
+    private var isModeled: Bool { config.compute.isModeled }
 }

@@ -89,11 +89,11 @@ public enum Simulation {
                                after: ((Finished) throws -> Void)? = nil) throws -> RunResult? {
         let heartbeat = Heartbeats.slot(rank: transport.rank)
         heartbeat?.enter(.setup)
-        let (stage, fault) = try Launcher.agree(transport) {
+        let (moe, fault) = try Launcher.agree(transport) {
             (try MoERank(config: config, rank: transport.rank, worldSize: transport.size),
              try FaultInjection.fromEnvironment())
         }
-        stage.synchronize = settings.sync
+        moe.synchronize = settings.sync
         // No exchange of this layout can carry more than every assignment of the world
         // at the widest row: the same bound on every rank, from the config alone.
         transport.promiseExchangeBound(bytes: exchangeBound(config, ranks: transport.size))
@@ -106,18 +106,18 @@ public enum Simulation {
         let timer = PhaseTimer(steps: config.steps, eventsPerStep: settings.trace ? perLayer * L + 1 : 0,
                                stages: settings.recordLastStep)
         timer.heartbeat = heartbeat
-        // The observers, in the order they run after each counted step: the accounting
-        // first (the recorder reads it), then the recorder, the dump, the bench's shapes.
+        // The observers, in the order they run after each counted step (every rank adds
+        // them alike, so the recorder's allreduce and the dump's gathers stay matched).
         let accounting = StepAccounting(ranks: P)
         let recorder = StepRecorder(steps: config.steps, experts: config.model.experts, layers: L,
                                     accounting: accounting)
-        stage.observers.add(accounting)
-        stage.observers.add(recorder)
-        if let dump { stage.observers.add(dump) }
+        moe.observers.add(accounting)
+        moe.observers.add(recorder)
+        if let dump { moe.observers.add(dump) }
         let shapes = settings.recordLastStep
-            ? StepShapes(hidden: config.model.hidden, decoded: { if case .real = config.compute { true } else { false } }())
+            ? StepShapes(hidden: config.model.hidden, decoded: !config.compute.isModeled)
             : nil
-        if let shapes { stage.observers.add(shapes) }
+        if let shapes { moe.observers.add(shapes) }
         let progress = settings.progress && transport.rank == 0 ? ProgressLine(total: config.warmupSteps + config.steps) : nil
         var verification: Verification? = nil
         let lastStep = config.warmupSteps + config.steps - 1
@@ -130,20 +130,20 @@ public enum Simulation {
             heartbeat?.enter(step: step)
             fault?.apply(rank: transport.rank, step: step, timer: timer)
             shapes?.recording = step == lastStep
-            stage.prepareInputs(step: step)
-            try timer.time(.step) { try stage.step(step, transport: transport, timer: timer, prepared: true) }
+            moe.prepareInputs(step: step)
+            try timer.time(.step) { try moe.step(step, transport: transport, timer: timer, prepared: true) }
             progress?.update(done: step + 1)
             guard counted >= 0 else { continue }
-            try stage.observers.stepFinished(counted, rank: stage, transport: transport)
+            try moe.observers.stepFinished(counted, rank: moe, transport: transport)
             if settings.verify && step == lastStep {
                 heartbeat?.enter(.verify)
-                verification = try Verifier.verify(stage, step: step, transport: transport)
+                verification = try Verifier.verify(moe, step: step, transport: transport)
             }
         }
         shapes?.recording = false
         progress?.finish()
         heartbeat?.enter(.results)
-        try after?(Finished(rank: stage, timer: timer, shapes: shapes))
+        try after?(Finished(rank: moe, timer: timer, shapes: shapes))
         let perRank = try recorder.totals.gathered(transport)
         let trafficMatrix = try transport.gather(accounting.traffic)
         let phaseSeconds = try transport.gather(timer.seconds)
@@ -153,7 +153,7 @@ public enum Simulation {
         guard transport.rank == 0, let metrics else { return nil }
         return RunResult(
             config: config, environment: RunEnvironment(transport: transport, hosts: metrics.hosts, sync: settings.sync),
-            layout: stage.layout, perRank: perRank,
+            layout: moe.layout, perRank: perRank,
             phases: PhaseSummary(seconds: phaseSeconds, ranks: P, steps: config.steps),
             traffic: TrafficMatrix(gathered: trafficMatrix, ranks: P), metrics: metrics,
             events: events, verification: verification)

@@ -48,21 +48,21 @@ public struct Verification: Sendable {
 public enum Verifier {
     /// Collective: every rank sends its rows and decisions; rank 0 returns the
     /// verification (`check`), the other ranks nil.
-    public static func verify(_ stage: MoERank, step: Int, transport: any Transport) throws -> Verification? {
-        guard let input = try gather(stage, step: step, transport: transport) else { return nil }
-        return try check(input, config: stage.config, layout: stage.layout)
+    public static func verify(_ moe: MoERank, step: Int, transport: any Transport) throws -> Verification? {
+        guard let input = try gather(moe, step: step, transport: transport) else { return nil }
+        return try check(input, config: moe.config, layout: moe.layout)
     }
 
     /// Collective: brings the latest step's layer inputs, outputs and decisions of every
     /// rank to rank 0 (nil on the other ranks). `step` is the step they belong to.
-    public static func gather(_ stage: MoERank, step: Int, transport: any Transport) throws -> VerificationInput? {
-        let L = stage.config.model.layers
+    public static func gather(_ moe: MoERank, step: Int, transport: any Transport) throws -> VerificationInput? {
+        let L = moe.config.model.layers
         var input = VerificationInput(step: step, rows: [], finalExpert: [], outcome: [])
         for l in 0...L {
-            input.rows.append(try transport.gatherArrays(stage.inputs[l].values))
+            input.rows.append(try transport.gatherArrays(moe.inputs[l].values))
             if l < L {
-                input.finalExpert.append(try transport.gatherArrays(stage.decisions[l].finalExpert))
-                input.outcome.append(try transport.gatherArrays(stage.decisions[l].outcome.map(\.rawValue)))
+                input.finalExpert.append(try transport.gatherArrays(moe.decisions[l].finalExpert))
+                input.outcome.append(try transport.gatherArrays(moe.decisions[l].outcome.map(\.rawValue)))
             }
         }
         return transport.rank == 0 ? input : nil
