@@ -18,47 +18,39 @@ enum MPIChecks {
             }
         },
         ConformanceCheck("big-count split path: alltoallv in pieces") { t in
-            let mpi = t as! MPITransport
-            let saved = mpi.communicator.maxMessageElements
-            mpi.communicator.maxMessageElements = 1000
-            defer { mpi.communicator.maxMessageElements = saved }
-            // ~1.5 MiB of Float per pair with uneven counts: many pieces of 1000 elements.
-            try split(t) { src, dst in 400_000 + src * 1001 + dst * 7 }
-            try split(t) { src, dst in src == dst ? 0 : 999 + src }
+            try withMessageLimit(t, 1000) {
+                // ~1.5 MiB of Float per pair with uneven counts: many pieces of 1000 elements.
+                try checkExchange(t) { src, dst in 400_000 + src * 1001 + dst * 7 }
+                try checkExchange(t) { src, dst in src == dst ? 0 : 999 + src }
+            }
         },
         ConformanceCheck("big-count split path: non-blocking") { t in
-            let mpi = t as! MPITransport
-            let saved = mpi.communicator.maxMessageElements
-            mpi.communicator.maxMessageElements = 333
-            defer { mpi.communicator.maxMessageElements = saved }
-            try split(t, nonBlocking: true) { src, dst in 10_000 + src * 3 + dst }
+            try withMessageLimit(t, 333) {
+                try checkExchange(t, nonBlocking: true) { src, dst in 10_000 + src * 3 + dst }
+            }
         },
         ConformanceCheck("big-count split path: only one pair over the limit, all ranks agree") { t in
-            let mpi = t as! MPITransport
-            let saved = mpi.communicator.maxMessageElements
-            mpi.communicator.maxMessageElements = 100
-            defer { mpi.communicator.maxMessageElements = saved }
-            // Only the last rank's message to rank 0 needs splitting: every other rank's
-            // counts fit, and they must still take the split path with it.
-            let last = t.size - 1
-            for nonBlocking in [false, true] {
-                try split(t, nonBlocking: nonBlocking) { src, dst in src == last && dst == 0 ? 150 : 10 + src + dst }
+            try withMessageLimit(t, 100) {
+                // Only the last rank's message to rank 0 needs splitting: every other rank's
+                // counts fit, and they must still take the split path with it.
+                let last = t.size - 1
+                for nonBlocking in [false, true] {
+                    try checkExchange(t, nonBlocking: nonBlocking) { src, dst in src == last && dst == 0 ? 150 : 10 + src + dst }
+                }
             }
         },
         ConformanceCheck("big-count split path: gather and allgather") { t in
-            let mpi = t as! MPITransport
-            let saved = mpi.communicator.maxMessageElements
-            mpi.communicator.maxMessageElements = 100
-            defer { mpi.communicator.maxMessageElements = saved }
-            let mine = (0..<2500).map { Int32(t.rank * 100_000 + $0) }
-            let all = try t.allgather(mine)
-            let expected = (0..<t.size).flatMap { r in (0..<2500).map { Int32(r * 100_000 + $0) } }
-            if all != expected { throw ConformanceFailure("allgather in pieces is wrong") }
-            let bytes = (0..<(777 * (t.rank + 1))).map { UInt8(truncatingIfNeeded: $0 + t.rank) }
-            let got = try t.gatherBytes(bytes, root: t.size - 1)
-            if t.rank == t.size - 1 {
-                for r in 0..<t.size where got[r] != (0..<(777 * (r + 1))).map({ UInt8(truncatingIfNeeded: $0 + r) }) {
-                    throw ConformanceFailure("gather in pieces: rank \(r)'s bytes are wrong")
+            try withMessageLimit(t, 100) {
+                let mine = (0..<2500).map { Int32(t.rank * 100_000 + $0) }
+                let all = try t.allgather(mine)
+                let expected = (0..<t.size).flatMap { r in (0..<2500).map { Int32(r * 100_000 + $0) } }
+                if all != expected { throw ConformanceFailure("allgather in pieces is wrong") }
+                let bytes = (0..<(777 * (t.rank + 1))).map { UInt8(truncatingIfNeeded: $0 + t.rank) }
+                let got = try t.gatherBytes(bytes, root: t.size - 1)
+                if t.rank == t.size - 1 {
+                    for r in 0..<t.size where got[r] != (0..<(777 * (r + 1))).map({ UInt8(truncatingIfNeeded: $0 + r) }) {
+                        throw ConformanceFailure("gather in pieces: rank \(r)'s bytes are wrong")
+                    }
                 }
             }
         },
@@ -80,37 +72,13 @@ enum MPIChecks {
         },
     ]
 
-    static func split(_ t: any Transport, nonBlocking: Bool = false, count: @escaping (Int, Int) -> Int) throws {
-        let P = t.size, me = t.rank
-        let sendCounts = (0..<P).map { count(me, $0) }, recvCounts = (0..<P).map { count($0, me) }
-        let sendDispls = sendCounts.indices.map { sendCounts[..<$0].reduce(0, +) }
-        let recvDispls = recvCounts.indices.map { recvCounts[..<$0].reduce(0, +) }
-        var send = [Float](repeating: 0, count: sendCounts.reduce(0, +))
-        var recv = [Float](repeating: -1, count: recvCounts.reduce(0, +))
-        for dst in 0..<P {
-            for i in 0..<sendCounts[dst] { send[sendDispls[dst] + i] = Float((me * 31 + dst * 17 + i) % 65_521) }
-        }
-        if nonBlocking {
-            // The same exchange between wire buffers, counts in bytes.
-            let stride = MemoryLayout<Float>.stride, bytes = { (v: [Int]) in v.map { $0 * stride } }
-            let sendWire = WireBuffer(bytes: send.count * stride), recvWire = WireBuffer(bytes: recv.count * stride)
-            sendWire.withUnsafeMutableBytes { raw in send.withUnsafeBytes { raw.copyMemory(from: $0) } }
-            try t.ialltoallv(send: sendWire, sendCounts: bytes(sendCounts), sendDispls: bytes(sendDispls),
-                             recv: recvWire, recvCounts: bytes(recvCounts), recvDispls: bytes(recvDispls)).wait()
-            recvWire.withUnsafeBytes { raw in recv.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[0..<$0.count])) } }
-        }
-        try send.withUnsafeBufferPointer { s in
-            try recv.withUnsafeMutableBufferPointer { r in
-                if !nonBlocking {
-                    try t.alltoallv(send: s, sendCounts: sendCounts, sendDispls: sendDispls,
-                                    recv: r, recvCounts: recvCounts, recvDispls: recvDispls)
-                }
-            }
-        }
-        for src in 0..<P {
-            for i in 0..<recvCounts[src] where recv[recvDispls[src] + i] != Float((src * 31 + me * 17 + i) % 65_521) {
-                throw ConformanceFailure("element \(i) from rank \(src) is wrong")
-            }
-        }
+    /// Runs `body` with MPI messages limited to `elements` elements, so small exchanges
+    /// take the split (point-to-point) path; the limit is restored afterwards.
+    static func withMessageLimit(_ t: any Transport, _ elements: Int, _ body: () throws -> Void) rethrows {
+        let communicator = (t as! MPITransport).communicator
+        let saved = communicator.maxMessageElements
+        communicator.maxMessageElements = elements
+        defer { communicator.maxMessageElements = saved }
+        try body()
     }
 }

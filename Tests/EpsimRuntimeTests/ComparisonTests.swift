@@ -6,8 +6,6 @@ import EpsimCore
 /// `epsim compare` and `epsim sweep` logic: result files read back, tables, the sweep
 /// grid and its Pareto front.
 final class ComparisonTests: XCTestCase {
-    private final class Box: @unchecked Sendable { var result: RunResult? }
-
     private func result(policy: OverflowPolicy) throws -> RunResult {
         var c = SimConfig()
         c.model.hidden = 32
@@ -18,11 +16,7 @@ final class ComparisonTests: XCTestCase {
         c.overflow.policy = policy
         c.steps = 2
         c.warmupSteps = 0
-        let box = Box(), config = c
-        _ = try EmulatedWorld.run(ranks: 3) { t in
-            if let r = try Simulation.execute(config, transport: t) { box.result = r }
-        }
-        return try XCTUnwrap(box.result)
+        return try emulatedResult(c, ranks: 3)
     }
 
     private func temporaryFile(_ name: String) throws -> String {

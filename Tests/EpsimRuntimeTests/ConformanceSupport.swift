@@ -1,5 +1,6 @@
 import XCTest
 import EpsimConformance
+import EpsimCore
 @testable import EpsimRuntime
 
 /// Runs every check of a conformance suite on `ranks` emulated ranks and returns one
@@ -13,4 +14,22 @@ func emulatedFailures(_ checks: [ConformanceCheck], ranks: Int) -> [String] {
             return "P=\(ranks) \(check.name): \(error)"
         }
     }
+}
+
+/// Asserts that a conformance suite has checks and that all of them pass on `ranks`
+/// emulated ranks (the failing ones are listed in the message).
+func assertNoEmulatedFailures(_ checks: [ConformanceCheck], ranks: Int,
+                              file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertFalse(checks.isEmpty, file: file, line: line)
+    XCTAssertEqual(emulatedFailures(checks, ranks: ranks), [], file: file, line: line)
+}
+
+/// One simulation of `config` on `ranks` emulated ranks; rank 0's result.
+func emulatedResult(_ config: SimConfig, ranks: Int, settings: Simulation.Settings = .init()) throws -> RunResult {
+    final class Box: @unchecked Sendable { var result: RunResult? }
+    let box = Box()
+    _ = try EmulatedWorld.run(ranks: ranks) { t in
+        if let r = try Simulation.execute(config, transport: t, settings: settings) { box.result = r }
+    }
+    return try XCTUnwrap(box.result)
 }

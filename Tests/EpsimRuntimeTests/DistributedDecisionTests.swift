@@ -6,8 +6,7 @@ import EpsimConformance
 /// sequential reference on 1, 2, 3, 4 and 8 emulated ranks.
 final class DistributedDecisionTests: XCTestCase {
     private func run(ranks: Int, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertFalse(RoutingConformance.checks.isEmpty, file: file, line: line)
-        XCTAssertEqual(emulatedFailures(RoutingConformance.checks, ranks: ranks), [], file: file, line: line)
+        assertNoEmulatedFailures(RoutingConformance.checks, ranks: ranks, file: file, line: line)
     }
 
     func testP1() { run(ranks: 1) }

@@ -7,7 +7,6 @@ import EpsimCore
 /// counters, the traffic matrix against the bytes sent, the CSV and trace files, and the
 /// terminal report's text for a fixed seed.
 final class ReportTests: XCTestCase {
-    private final class Box: @unchecked Sendable { var result: RunResult? }
 
     /// A small skewed layout on 4 emulated ranks: drops, reroutes and uneven load.
     private func config(policy: OverflowPolicy = .drop, layers: Int = 2) -> SimConfig {
@@ -28,11 +27,7 @@ final class ReportTests: XCTestCase {
     }
 
     private func run(_ c: SimConfig, ranks: Int = 4, settings: Simulation.Settings = .init()) throws -> RunResult {
-        let box = Box()
-        _ = try EmulatedWorld.run(ranks: ranks) { t in
-            if let r = try Simulation.execute(c, transport: t, settings: settings) { box.result = r }
-        }
-        return try XCTUnwrap(box.result)
+        try emulatedResult(c, ranks: ranks, settings: settings)
     }
 
     /// The value at a dotted path of a JSONValue document.

@@ -6,8 +6,7 @@ import EpsimConformance
 /// transport fails any exchange in which ranks called different collectives.
 final class SeededLayoutTests: XCTestCase {
     private func run(ranks: Int, file: StaticString = #filePath, line: UInt = #line) {
-        XCTAssertFalse(SeededLayoutConformance.checks.isEmpty, file: file, line: line)
-        XCTAssertEqual(emulatedFailures(SeededLayoutConformance.checks, ranks: ranks), [], file: file, line: line)
+        assertNoEmulatedFailures(SeededLayoutConformance.checks, ranks: ranks, file: file, line: line)
     }
 
     func testP1() { run(ranks: 1) }

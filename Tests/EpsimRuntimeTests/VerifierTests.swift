@@ -9,7 +9,6 @@ final class VerifierTests: XCTestCase {
     private final class Box: @unchecked Sendable {
         var input: VerificationInput?
         var layout: ExpertLayout?
-        var result: RunResult?
     }
 
     /// 2 layers of 4 experts, top-2, with drops and a shared expert.
@@ -131,11 +130,7 @@ final class VerifierTests: XCTestCase {
         c.model.sharedExperts = 0
         c.model.layers = 16
         c.tokens = .uniform(64)
-        let box = Box(), deep = c
-        _ = try EmulatedWorld.run(ranks: 2) { t in
-            if let r = try Simulation.execute(deep, transport: t, verify: true) { box.result = r }
-        }
-        let v = try XCTUnwrap(box.result?.verification)
+        let v = try XCTUnwrap(try emulatedResult(c, ranks: 2, settings: .init(verify: true)).verification)
         XCTAssertTrue(v.passed, v.summary)
         XCTAssertNil(v.nonFinite)
         XCTAssertTrue(v.maxRelError.isFinite && v.maxRelError <= v.tolerance, v.summary)

@@ -1,7 +1,0 @@
-import EpsimConformance
-
-/// Routing decisions on MPI ranks against the sequential reference.
-enum RoutingChecks {
-    static let all: [ConformanceCheck] = RoutingConformance.checks + DataPlaneConformance.checks
-        + SeededLayoutConformance.checks
-}
