@@ -5,31 +5,26 @@ import Foundation
 /// Every numeric key has one range, checked as it is read and listed in docs/config.md;
 /// values that used to crash the run are one-line errors naming the key and the value.
 final class ConfigRangeTests: XCTestCase {
-    private func message(_ yaml: String, _ overrides: [String] = [], file: StaticString = #filePath,
-                         line: UInt = #line) -> String {
-        configErrorMessage(yaml, overrides, file: file, line: line)
-    }
-
     func testValuesThatUsedToTrapAreOneLine() {
-        XCTAssertEqual(message("capacity: {factor: 1e17}"),
+        XCTAssertEqual(configErrorMessage("capacity: {factor: 1e17}"),
                        "t.yaml: capacity.factor: expected a number in (0, 1e6] or 'none', got 1e17")
-        XCTAssertEqual(message("capacity: {factor: 1e300}"),
+        XCTAssertEqual(configErrorMessage("capacity: {factor: 1e300}"),
                        "t.yaml: capacity.factor: expected a number in (0, 1e6] or 'none', got 1e300")
-        XCTAssertEqual(message("capacity: {min_capacity: 9223372036854775807}"),
+        XCTAssertEqual(configErrorMessage("capacity: {min_capacity: 9223372036854775807}"),
                        "t.yaml: capacity.min_capacity: expected an integer in [0, 2147483647], got 9223372036854775807")
-        XCTAssertEqual(message("compute: {mode: modeled, tflops: 1e-300}"),
+        XCTAssertEqual(configErrorMessage("compute: {mode: modeled, tflops: 1e-300}"),
                        "t.yaml: compute.tflops: expected a number in [0.001, 1e6], got 1e-300")
-        XCTAssertEqual(message("model: {experts: 9223372036854775807}"),
+        XCTAssertEqual(configErrorMessage("model: {experts: 9223372036854775807}"),
                        "t.yaml: model.experts: expected an integer in [1, 65536], got 9223372036854775807")
-        XCTAssertEqual(message("", ["tokens=9223372036854775807"]),
+        XCTAssertEqual(configErrorMessage("", ["tokens=9223372036854775807"]),
                        "--set tokens=9223372036854775807: tokens: expected an integer in [0, 2147483647], got 9223372036854775807")
         // More digits than an Int holds is out of range too, not a wrong type.
-        XCTAssertEqual(message("steps: 99999999999999999999"),
+        XCTAssertEqual(configErrorMessage("steps: 99999999999999999999"),
                        "t.yaml: steps: expected an integer in [1, 2147483647], got 99999999999999999999")
     }
 
     func testTokensTimesTopKMustFitAssignmentIndices() {
-        XCTAssertEqual(message("tokens: [4, 1073741824]\nmodel: {top_k: 2}"),
+        XCTAssertEqual(configErrorMessage("tokens: [4, 1073741824]\nmodel: {top_k: 2}"),
                        "t.yaml: tokens: 1073741824 tokens × model.top_k 2 = 2147483648 assignments on one rank; at most 2147483647 are supported")
         XCTAssertNoThrow(try ConfigLoader.parse(yaml: "tokens: 1073741823\nmodel: {top_k: 2}", file: nil))
     }
@@ -51,7 +46,7 @@ final class ConfigRangeTests: XCTestCase {
             let needs = context[key.path] ?? context[String(key.path.prefix { $0 != "." })] ?? []
             func set(_ value: String) -> [String] { needs + ["\(key.path)=\(value)"] }
             func refused(_ value: String, shown: String) {
-                XCTAssertEqual(message("", set(value)), "--set \(key.path)=\(value): \(key.path): \(key.outOfRange(shown))", key.path)
+                XCTAssertEqual(configErrorMessage("", set(value)), "--set \(key.path)=\(value): \(key.path): \(key.outOfRange(shown))", key.path)
             }
             switch key.values {
             case let .integer(r):
@@ -99,7 +94,7 @@ final class ConfigRangeTests: XCTestCase {
     }
 
     func testSuggestionsPreferPrefixThenContainment() {
-        XCTAssertEqual(message("precision: {dispatch: fp8}"),
+        XCTAssertEqual(configErrorMessage("precision: {dispatch: fp8}"),
                        "t.yaml: precision.dispatch: expected one of fp32, bf16, fp16, fp8_e4m3, got 'fp8' (did you mean 'fp8_e4m3'?)")
         XCTAssertEqual(nearest("e4m3", in: WirePrecision.allCases.map(\.rawValue)), "fp8_e4m3")
         XCTAssertEqual(nearest("slot", in: Priority.allCases.map(\.rawValue)), "slot_position")

@@ -3,15 +3,6 @@ import Foundation
 @testable import EpsimCore
 
 final class ConfigTests: XCTestCase {
-    private func parse(_ yaml: String, _ overrides: [String] = []) throws -> SimConfig {
-        try ConfigLoader.parse(yaml: yaml, file: "t.yaml", overrides: overrides)
-    }
-
-    private func message(_ yaml: String, _ overrides: [String] = [], file: StaticString = #filePath,
-                         line: UInt = #line) -> String {
-        configErrorMessage(yaml, overrides, file: file, line: line)
-    }
-
     func testEmptyDocumentGivesDefaults() throws {
         let c = try parse("")
         XCTAssertEqual(c.model, ModelConfig())
@@ -86,33 +77,33 @@ final class ConfigTests: XCTestCase {
     // One test per kind of mistake, each pinning the message.
 
     func testUnknownKeySuggestsNearest() {
-        XCTAssertEqual(message("capacty: {factor: 1}"), "t.yaml: capacty: unknown key 'capacty' (did you mean 'capacity'?)")
-        XCTAssertEqual(message("overflow: {polcy: drop}"),
+        XCTAssertEqual(configErrorMessage("capacty: {factor: 1}"), "t.yaml: capacty: unknown key 'capacty' (did you mean 'capacity'?)")
+        XCTAssertEqual(configErrorMessage("overflow: {polcy: drop}"),
                        "t.yaml: overflow.polcy: unknown key 'polcy' (did you mean 'policy'?)")
     }
 
     func testWrongType() {
-        XCTAssertEqual(message("model: {experts: abc}"), "t.yaml: model.experts: expected an integer, got 'abc'")
-        XCTAssertEqual(message("model: [1, 2]"), "t.yaml: model: expected a mapping, got a list")
-        XCTAssertEqual(message("overflow: {renormalize: maybe}"),
+        XCTAssertEqual(configErrorMessage("model: {experts: abc}"), "t.yaml: model.experts: expected an integer, got 'abc'")
+        XCTAssertEqual(configErrorMessage("model: [1, 2]"), "t.yaml: model: expected a mapping, got a list")
+        XCTAssertEqual(configErrorMessage("overflow: {renormalize: maybe}"),
                        "t.yaml: overflow.renormalize: expected true or false, got 'maybe'")
     }
 
     func testOutOfRange() {
-        XCTAssertEqual(message("capacity: {factor: -1}"), "t.yaml: capacity.factor: expected a number in (0, 1e6] or 'none', got -1")
-        XCTAssertEqual(message("model: {hidden: 0}"), "t.yaml: model.hidden: expected an integer in [1, 16777216], got 0")
-        XCTAssertEqual(message("workload: {kind: hot, experts: [1], fraction: 1.5}"),
+        XCTAssertEqual(configErrorMessage("capacity: {factor: -1}"), "t.yaml: capacity.factor: expected a number in (0, 1e6] or 'none', got -1")
+        XCTAssertEqual(configErrorMessage("model: {hidden: 0}"), "t.yaml: model.hidden: expected an integer in [1, 16777216], got 0")
+        XCTAssertEqual(configErrorMessage("workload: {kind: hot, experts: [1], fraction: 1.5}"),
                        "t.yaml: workload.fraction: expected a number in (0, 1), got 1.5")
-        XCTAssertEqual(message("compute: {mode: modeled, efficiency: 2}"),
+        XCTAssertEqual(configErrorMessage("compute: {mode: modeled, efficiency: 2}"),
                        "t.yaml: compute.efficiency: expected a number in [0.001, 1], got 2")
     }
 
     func testTopKExceedsExperts() {
-        XCTAssertEqual(message("model: {experts: 8, top_k: 9}"), "t.yaml: model.top_k: 9 exceeds model.experts (8)")
+        XCTAssertEqual(configErrorMessage("model: {experts: 8, top_k: 9}"), "t.yaml: model.top_k: 9 exceeds model.experts (8)")
     }
 
     func testBadEnumSuggestsNearest() {
-        XCTAssertEqual(message("overflow: {policy: rerout}"),
+        XCTAssertEqual(configErrorMessage("overflow: {policy: rerout}"),
                        "t.yaml: overflow.policy: expected one of drop, reroute, got 'rerout' (did you mean 'reroute'?)")
     }
 
@@ -130,19 +121,19 @@ final class ConfigTests: XCTestCase {
     }
 
     func testOverrideErrorsNameSet() {
-        XCTAssertEqual(message("", ["capacity.factr=2"]),
+        XCTAssertEqual(configErrorMessage("", ["capacity.factr=2"]),
                        "--set capacity.factr=2: capacity.factr: unknown key 'factr' (did you mean 'factor'?)")
-        XCTAssertEqual(message("", ["steps=0"]), "--set steps=0: steps: expected an integer in [1, 2147483647], got 0")
-        XCTAssertEqual(message("", ["steps"]), "--set: expected key=value, got 'steps'")
+        XCTAssertEqual(configErrorMessage("", ["steps=0"]), "--set steps=0: steps: expected an integer in [1, 2147483647], got 0")
+        XCTAssertEqual(configErrorMessage("", ["steps"]), "--set: expected key=value, got 'steps'")
     }
 
     func testMissingFileAndMalformedYAML() throws {
         XCTAssertThrowsError(try ConfigLoader.load(path: "/nonexistent/x.yaml")) { error in
             XCTAssertEqual("\(error)", "/nonexistent/x.yaml: cannot read file: No such file or directory")
         }
-        let text = message("model:\n  experts: 8\n  top_k: [2\n")
+        let text = configErrorMessage("model:\n  experts: 8\n  top_k: [2\n")
         XCTAssertTrue(text.hasPrefix("t.yaml: malformed YAML at line "), text)
-        XCTAssertEqual(message("steps: 1\nsteps: 2\n"), "t.yaml: duplicate key 'steps' at line 1")
+        XCTAssertEqual(configErrorMessage("steps: 1\nsteps: 2\n"), "t.yaml: duplicate key 'steps' at line 1")
     }
 
     func testUnreadableOrMisshapedTrace() throws {

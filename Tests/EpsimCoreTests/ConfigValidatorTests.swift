@@ -4,18 +4,10 @@ import XCTest
 /// One validator: a key's value is checked in one place with one message, whether the
 /// config was read by the loader or built in code and handed to the router or the layout.
 final class ConfigValidatorTests: XCTestCase {
-    private func parse(_ yaml: String, _ overrides: [String] = []) throws -> SimConfig {
-        try ConfigLoader.parse(yaml: yaml, file: "t.yaml", overrides: overrides)
-    }
-
     /// The loader's error for `yaml` and `overrides`, then `ConfigLoader.validate`'s on
     /// `worldSize` ranks; nil if both accept it.
     private func loaderError(_ yaml: String, _ overrides: [String] = [], worldSize: Int = 1) -> String? {
-        do {
-            let c = try parse(yaml, overrides)
-            try ConfigLoader.validate(c, worldSize: worldSize, memory: MemoryLimit(bytes: .infinity, source: "test"))
-            return nil
-        } catch { return "\(error)" }
+        validationError(yaml, overrides, worldSize: worldSize)
     }
 
     /// The error `Router` gives for `c` (built in code, named as "t.yaml") on `worldSize`

@@ -7,30 +7,21 @@ final class MemoryEstimateTests: XCTestCase {
     private let gib = 1024.0 * 1024 * 1024
 
     private func refusal(_ yaml: String, _ overrides: [String] = [], worldSize: Int = 4,
-                         limit: Double, file: StaticString = #filePath, line: UInt = #line) throws -> String {
-        let c = try ConfigLoader.parse(yaml: yaml, file: "t.yaml", overrides: overrides)
-        do {
-            try ConfigLoader.validate(c, worldSize: worldSize, memory: MemoryLimit(bytes: limit, source: "test"))
-            XCTFail("expected a refusal", file: file, line: line)
-            return ""
-        } catch {
-            let text = "\(error)"
-            XCTAssertFalse(text.contains("\n"), text, file: file, line: line)
-            return text
-        }
+                         limit: Double, file: StaticString = #filePath, line: UInt = #line) -> String {
+        validationMessage(yaml, overrides, worldSize: worldSize, memoryBytes: limit, file: file, line: line)
     }
 
     func testEachKindOfExcessNamesItsKeysAndValues() throws {
-        XCTAssertTrue(try refusal("", ["steps=2000000000"], limit: 16 * gib).hasPrefix(
+        XCTAssertTrue(refusal("", ["steps=2000000000"], limit: 16 * gib).hasPrefix(
             "--set steps=2000000000: steps = 2000000000 needs an estimated 8.6 TiB of per-step timer and metric storage; "
                 + "the run needs about 8.6 TiB for 4 ranks on this machine, more than the 16.0 GiB available (test)"))
-        XCTAssertTrue(try refusal("tokens: 1000000000\nmodel: {top_k: 2}", limit: 16 * gib).hasPrefix(
+        XCTAssertTrue(refusal("tokens: 1000000000\nmodel: {top_k: 2}", limit: 16 * gib).hasPrefix(
             "t.yaml: tokens × model.top_k × model.hidden = 1000000000 × 2 × 256 needs an estimated"))
-        XCTAssertTrue(try refusal("", ["model={hidden: 10000000}"], limit: 16 * gib).hasPrefix(
+        XCTAssertTrue(refusal("", ["model={hidden: 10000000}"], limit: 16 * gib).hasPrefix(
             "--set model={hidden: 10000000}: tokens × model.top_k × model.hidden = 512 × 2 × 10000000 needs"))
-        XCTAssertTrue(try refusal("model: {layers: 1000000}", limit: 16 * gib).hasPrefix(
+        XCTAssertTrue(refusal("model: {layers: 1000000}", limit: 16 * gib).hasPrefix(
             "t.yaml: model.layers × model.experts × model.hidden × model.ffn = 1000000 × 8 × 256 × 512 needs an estimated 11.4 TiB of expert weights"))
-        XCTAssertTrue(try refusal("tokens: [32, 40000000]", worldSize: 2, limit: 16 * gib).hasPrefix(
+        XCTAssertTrue(refusal("tokens: [32, 40000000]", worldSize: 2, limit: 16 * gib).hasPrefix(
             "t.yaml: tokens × model.top_k × model.hidden = [32, 40000000] × 2 × 256 needs"))
     }
 
