@@ -26,6 +26,15 @@ enum CLI {
         var stderr: String
         /// Non-empty stderr lines.
         var errorLines: [String] { stderr.split(separator: "\n").map(String.init) }
+        /// epsim's own error lines (mpirun may add its notice after them).
+        var epsimErrors: [String] { errorLines.filter { $0.hasPrefix("epsim: error:") } }
+    }
+
+    /// Writes `text` to a file `name` in a fresh temporary directory; returns its path.
+    static func file(_ text: String, named name: String) throws -> String {
+        let url = try temporaryDirectory().appendingPathComponent(name)
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url.path
     }
 
     /// Runs `executable` with `arguments` from the package root; fails the test if it

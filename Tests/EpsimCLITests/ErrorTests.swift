@@ -3,17 +3,6 @@ import XCTest
 
 /// Bad input ends every rank with one clear line and a non-zero exit, never a hang.
 final class ErrorTests: XCTestCase {
-    private func write(_ text: String, name: String) throws -> String {
-        let url = try CLI.temporaryDirectory().appendingPathComponent(name)
-        try text.write(to: url, atomically: true, encoding: .utf8)
-        return url.path
-    }
-
-    /// epsim's own error lines (mpirun may add its notice after them).
-    private func epsimErrors(_ outcome: CLI.Outcome) -> [String] {
-        outcome.errorLines.filter { $0.hasPrefix("epsim: error:") }
-    }
-
     func testMissingConfigEmulated() throws {
         let run = try CLI.epsim(["run", "--config", "missing.yaml", "--emulate", "2"])
         XCTAssertEqual(run.status, 1)
@@ -22,7 +11,7 @@ final class ErrorTests: XCTestCase {
     }
 
     func testMalformedYAMLNamesFileAndLine() throws {
-        let path = try write("model:\n  experts: 8\n  top_k: [2\nsteps: 3\n", name: "bad.yaml")
+        let path = try CLI.file("model:\n  experts: 8\n  top_k: [2\nsteps: 3\n", named: "bad.yaml")
         let run = try CLI.epsim(["run", "--config", path, "--emulate", "2"])
         XCTAssertEqual(run.status, 1)
         XCTAssertEqual(run.errorLines.count, 1, run.stderr)
@@ -33,22 +22,22 @@ final class ErrorTests: XCTestCase {
     func testMissingConfigUnderMPIPrintsOnceAndEveryRankExits() throws {
         let run = try CLI.mpirun(4, ["run", "--config", "missing.yaml"], timeout: 60)
         XCTAssertNotEqual(run.status, 0)
-        XCTAssertEqual(epsimErrors(run).count, 1, run.stderr)
-        XCTAssertTrue(epsimErrors(run).first?.contains("missing.yaml: cannot read file") ?? false, run.stderr)
+        XCTAssertEqual(run.epsimErrors.count, 1, run.stderr)
+        XCTAssertTrue(run.epsimErrors.first?.contains("missing.yaml: cannot read file") ?? false, run.stderr)
     }
 
     func testMalformedYAMLUnderMPI() throws {
-        let path = try write("model: {experts: 8\n", name: "bad.yaml")
+        let path = try CLI.file("model: {experts: 8\n", named: "bad.yaml")
         let run = try CLI.mpirun(4, ["run", "--config", path], timeout: 60)
         XCTAssertNotEqual(run.status, 0)
-        XCTAssertEqual(epsimErrors(run).count, 1, run.stderr)
-        XCTAssertTrue(epsimErrors(run).first?.contains(path) ?? false, run.stderr)
+        XCTAssertEqual(run.epsimErrors.count, 1, run.stderr)
+        XCTAssertTrue(run.epsimErrors.first?.contains(path) ?? false, run.stderr)
     }
 
     func testRankCountMismatchUnderMPI() throws {
         let run = try CLI.mpirun(2, ["run", "--config", "configs/default.yaml"], timeout: 60)
         XCTAssertNotEqual(run.status, 0)
-        XCTAssertEqual(epsimErrors(run), ["epsim: error: configs/default.yaml: ranks: config expects 4 ranks, but the run has 2; "
+        XCTAssertEqual(run.epsimErrors, ["epsim: error: configs/default.yaml: ranks: config expects 4 ranks, but the run has 2; "
                                           + "run it with --emulate 4 or mpirun -n 4, or change it with --set ranks=2"],
                        run.stderr)
     }

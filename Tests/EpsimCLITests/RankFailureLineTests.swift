@@ -20,7 +20,7 @@ final class RankFailureLineTests: XCTestCase {
                                  timeout: 90)
         XCTAssertNotEqual(mpi.status, 0)
         // Open MPI's notice of the abort follows epsim's one line.
-        XCTAssertEqual(mpi.errorLines.filter { $0.hasPrefix("epsim: error:") }, expected, mpi.stderr)
+        XCTAssertEqual(mpi.epsimErrors, expected, mpi.stderr)
         XCTAssertEqual(mpi.errorLines.first, expected.first, mpi.stderr)
 
         let alone = try CLI.epsim(["run", "--config", "configs/default.yaml", "--output", "/dev/full"]

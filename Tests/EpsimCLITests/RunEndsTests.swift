@@ -5,10 +5,6 @@ import XCTest
 /// that stops making progress is ended by the watchdog with one line per rank, and no
 /// run leaves a temporary or corrupt file behind.
 final class RunEndsTests: XCTestCase {
-    private func epsimErrors(_ outcome: CLI.Outcome) -> [String] {
-        outcome.errorLines.filter { $0.hasPrefix("epsim: error:") }
-    }
-
     /// Files left in `directory` (temporary files included).
     private func files(in directory: URL) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted()
@@ -45,7 +41,7 @@ final class RunEndsTests: XCTestCase {
                                  "--timeout", "1", "--output", output],
                                 timeout: 60, environment: ["EPSIM_FAULT_STALL": "0:1"])
         XCTAssertEqual(run.status, 124, run.stderr)
-        let lines = epsimErrors(run)
+        let lines = run.epsimErrors
         XCTAssertEqual(lines.count, 3, run.stderr)
         XCTAssertEqual(run.errorLines.count, 3, run.stderr)
         XCTAssertTrue(lines[0].hasPrefix("epsim: error: rank 0: no progress for 1 s at step 1, layer 0, phase route;"),
@@ -64,7 +60,7 @@ final class RunEndsTests: XCTestCase {
                                      "--timeout", "2", "--output", output],
                                  timeout: 90, environment: ["EPSIM_FAULT_STALL": "1:2"])
         XCTAssertNotEqual(run.status, 0, run.stderr)
-        let lines = epsimErrors(run)
+        let lines = run.epsimErrors
         XCTAssertEqual(lines.count, 3, run.stderr)
         XCTAssertEqual(lines.filter { $0.contains("rank 1: no progress for 2 s at step 2, layer 0, phase route") }.count,
                        1, run.stderr)
@@ -241,7 +237,7 @@ final class ErrorLineTests: XCTestCase {
     func testEmulateUnderMPIIsRefusedOnce() throws {
         let run = try CLI.mpirun(2, ["run", "--config", "configs/default.yaml", "--emulate", "4"], timeout: 60)
         XCTAssertNotEqual(run.status, 0)
-        XCTAssertEqual(run.errorLines.filter { $0.hasPrefix("epsim: error:") },
+        XCTAssertEqual(run.epsimErrors,
                        ["epsim: error: --emulate 4: runs the ranks as threads of one process, but mpirun started 2 "
                         + "processes; use either --emulate 4 without mpirun or mpirun without --emulate (see 'epsim --help')"])
     }

@@ -13,7 +13,7 @@ final class TrustRouterTests: XCTestCase {
     /// on the router itself in RouterNonFiniteTests: no config value reaches it now.)
     private func assertRefused(_ run: CLI.Outcome, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertNotEqual(run.status, 0, file: file, line: line)
-        let errors = run.errorLines.filter { $0.hasPrefix("epsim: error:") }
+        let errors = run.epsimErrors
         XCTAssertEqual(errors, ["epsim: error: --set router.noise_std=1e39: router.noise_std: "
                                 + "expected a number in [0, 1000], got 1e39"], run.stderr, file: file, line: line)
         XCTAssertFalse(run.stderr.contains("Fatal error") || run.stderr.contains("Stack dump"), run.stderr,
