@@ -142,7 +142,7 @@ final class CapacityRoundsTests: XCTestCase {
         var demands: [[Int64]] = []
         while !global.isFinished {
             demands.append(global.demand)
-            global.admit(worldDemand: global.demand)
+            input.preference.withUnsafeBufferPointer { global.admit(worldDemand: global.demand, preference: $0) }
         }
         // 3 of the 4 overflowing tokens reroute to expert 3, the fourth on to expert 1.
         XCTAssertEqual(demands, [[7, 2, 1, 0], [0, 0, 0, 4], [0, 1, 0, 0], [0, 0, 0, 0]])

@@ -12,7 +12,7 @@
 ///     decider.begin(rank: r, tokens: T, totalTokens: N, preference: p, chosen: c, weights: w)
 ///     while !decider.isFinished {
 ///         // world: every rank's `demand` [E], in rank order: [P × E]
-///         decider.admit(worldDemand: world)
+///         decider.admit(worldDemand: world, preference: p)
 ///     }
 ///     decider.finish(into: &decisions)
 ///
@@ -57,7 +57,6 @@ public final class CapacityDecider {
     private var cursor: [Int32] = []       // next preference position to examine
     private var considered: [Int32] = []   // reroute candidates considered so far
     private var holder: [Int32] = []       // rank of the first choice's copy (same_rank scope)
-    private var preference: [Int32] = []   // [T × E] the preferences, kept for later rounds (global, reroute)
     private var quota: [Int]               // [E] room this rank may still fill this round
     private var remaining: [Int]           // [E] world room left (global)
     private var grants: [Int] = []         // [P × E] this round's grants (global)
@@ -80,7 +79,8 @@ public final class CapacityDecider {
     public var isFinished: Bool { state == .finished }
 
     /// Begins deciding one rank's assignments (and abandons any decision in progress).
-    /// The buffers are read during this call only.
+    /// The buffers are read during this call only; a `scope: global` decision reads
+    /// `preference` again in every `admit`, which the caller passes the same buffer.
     ///
     /// - Parameters:
     ///   - rank: the source rank.
@@ -122,7 +122,6 @@ public final class CapacityDecider {
         round = 0
         state = .deciding
         if global {
-            if reroute { keep(preference, count: tokens * experts) }
             countDemand()
         } else {
             decideLocally(preference: preference)
@@ -134,8 +133,13 @@ public final class CapacityDecider {
     /// the same on every rank. Grants the room left at each expert in rank order
     /// (`Capacity.grant`), fills this rank's share in priority order and, if the policy
     /// reroutes, fixes the next candidates of the rest and the next round's `demand`.
-    public func admit(worldDemand: [Int64]) {
+    ///
+    /// `preference` must be the buffer passed to `begin` ([T × E], unchanged since): the
+    /// caller keeps it alive for all rounds, so the decider need not copy it.
+    public func admit(worldDemand: [Int64], preference: UnsafeBufferPointer<Int32>) {
         precondition(state == .deciding && global, "admit without a scope: global decision in progress")
+        precondition(preference.count >= result.tokens * experts,
+                     "preference of \(preference.count) for T = \(result.tokens), E = \(experts)")
         let p = worldDemand.count / experts
         precondition(worldDemand.count == p * experts && rank < p,
                      "world demand of \(worldDemand.count) for E = \(experts) and rank \(rank)")
@@ -149,7 +153,7 @@ public final class CapacityDecider {
         for e in 0..<experts { quota[e] = grants[rank * experts + e] }
         handOutRoom()
         guard reroute else { return complete() }
-        pendingCount = preference.withUnsafeBufferPointer { selectCandidates(preference: $0) }
+        pendingCount = selectCandidates(preference: preference)
         countDemand()
     }
 
@@ -202,14 +206,6 @@ public final class CapacityDecider {
         if config.overflow.renormalize { renormalize() }
         for e in 0..<experts { demand[e] = 0 }
         state = .finished
-    }
-
-    /// Copies the first `count` preferences for the rounds after `begin`.
-    private func keep(_ source: UnsafeBufferPointer<Int32>, count: Int) {
-        if preference.count < count { preference = Array(repeating: 0, count: count) }
-        preference.withUnsafeMutableBufferPointer { kept in
-            _ = UnsafeMutableBufferPointer(rebasing: kept[0..<count]).update(fromContentsOf: source[0..<count])
-        }
     }
 
     private func grow(to n: Int) {

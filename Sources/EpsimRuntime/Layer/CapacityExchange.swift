@@ -32,7 +32,7 @@ extension CapacityDecider {
             try own.withUnsafeBufferPointer { send in
                 try worldDemandScratch.withUnsafeMutableBufferPointer { try transport.allgather(send, into: $0) }
             }
-            admit(worldDemand: worldDemandScratch)
+            admit(worldDemand: worldDemandScratch, preference: preference)
         }
         finish(into: &out)
     }
