@@ -24,18 +24,22 @@ public enum Capacity {
 
     /// One round of `scope: global` grants: the room left at each expert goes to the
     /// ranks in rank order, each receiving as much of its demand as the room still holds
-    /// (the grants of the rank holding the expert's first copy).
+    /// (the grants of the rank holding the expert's first copy). Every rank walks the
+    /// whole world (the room must be reduced by every rank's grant) but keeps only its
+    /// own row of grants.
     ///
     /// - Parameters:
     ///   - worldDemand: [P × E] row-major; row r is rank r's demand per expert.
-    ///   - room: [E] the room left at each expert; reduced by what is granted.
-    ///   - grants: [P × E] receives, in row r, the room granted to rank r per expert.
+    ///   - room: [E] the room left at each expert; reduced by what is granted to all ranks.
+    ///   - rank: the rank whose grants are wanted (< P).
+    ///   - quota: [E] receives the room granted to `rank` per expert.
     /// - Returns: the world's total demand (0: no rank has an assignment pending).
     public static func grant(worldDemand: [Int64], experts: Int, room: inout [Int],
-                             into grants: inout [Int]) -> Int64 {
+                             rank: Int, into quota: inout [Int]) -> Int64 {
         let p = worldDemand.count / experts
-        precondition(worldDemand.count == p * experts && grants.count == p * experts && room.count == experts,
-                     "demand \(worldDemand.count), grants \(grants.count), room \(room.count), E = \(experts)")
+        precondition(worldDemand.count == p * experts && rank >= 0 && rank < p
+                         && quota.count == experts && room.count == experts,
+                     "demand \(worldDemand.count), rank \(rank), quota \(quota.count), room \(room.count), E = \(experts)")
         var total: Int64 = 0
         for e in 0..<experts {
             var left = room[e]
@@ -44,7 +48,7 @@ public enum Capacity {
                 total += Int64(want)
                 let granted = min(want, left)
                 left -= granted
-                grants[r * experts + e] = granted
+                if r == rank { quota[e] = granted }
             }
             room[e] = left
         }

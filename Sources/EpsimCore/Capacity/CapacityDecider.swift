@@ -59,7 +59,6 @@ public final class CapacityDecider {
     private var holder: [Int32] = []       // rank of the first choice's copy (same_rank scope)
     private var quota: [Int]               // [E] room this rank may still fill this round
     private var remaining: [Int]           // [E] world room left (global)
-    private var grants: [Int] = []         // [P × E] this round's grants (global)
 
     public init(config: SimConfig, layout: ExpertLayout) {
         self.config = config
@@ -145,12 +144,11 @@ public final class CapacityDecider {
                      "world demand of \(worldDemand.count) for E = \(experts) and rank \(rank)")
         assert(worldDemand[(rank * experts)..<((rank + 1) * experts)].elementsEqual(demand),
                "row \(rank) of the world's demand is not this rank's")
-        if grants.count != p * experts { grants = Array(repeating: 0, count: p * experts) }
         result.exchangeRounds += 1
-        let total = Capacity.grant(worldDemand: worldDemand, experts: experts, room: &remaining, into: &grants)
+        let total = Capacity.grant(worldDemand: worldDemand, experts: experts, room: &remaining,
+                                   rank: rank, into: &quota)
         // Every rank sees the same total and takes the same branches: all finish together.
         guard total > 0 else { return complete() }
-        for e in 0..<experts { quota[e] = grants[rank * experts + e] }
         handOutRoom()
         guard reroute else { return complete() }
         pendingCount = selectCandidates(preference: preference)
