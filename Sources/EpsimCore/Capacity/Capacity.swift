@@ -60,9 +60,16 @@ public enum Capacity {
     /// - position: token, then slot (per expert this is token order);
     /// - slot_position: slot, then token (every first choice before any second);
     /// - score: slot weight descending, then token, then slot.
+    ///
+    /// `keys` and `merge` are scratch of at least T·k entries, used by `score` only: it
+    /// sorts packed keys (descending-order bits of the weight, a) ascending with
+    /// `RouterKernel.sort`, allocating nothing. `descendingBits` adds +0 first, so −0 and
+    /// +0 weights pack to the same bits and tie (by index), as `==` says they do.
     public static func priorityOrder(
         _ priority: Priority, tokens: Int, topK: Int,
-        weights: UnsafeBufferPointer<Float>, into order: UnsafeMutableBufferPointer<Int32>
+        weights: UnsafeBufferPointer<Float>,
+        keys: UnsafeMutableBufferPointer<UInt64>, merge: UnsafeMutableBufferPointer<UInt64>,
+        into order: UnsafeMutableBufferPointer<Int32>
     ) {
         let n = tokens * topK
         assert(order.count >= n && weights.count >= n)
@@ -78,13 +85,12 @@ public enum Capacity {
                 }
             }
         case .score:
-            for a in 0..<n { order[a] = Int32(a) }
+            precondition(keys.count >= n && merge.count >= n, "sort scratch \(keys.count), \(merge.count) for \(n)")
             // Ties by index a = t*k + j are ties by token, then slot.
-            var head = UnsafeMutableBufferPointer(rebasing: order[0..<n])
-            head.sort { x, y in
-                let wx = weights[Int(x)], wy = weights[Int(y)]
-                return wx > wy || (wx == wy && x < y)
-            }
+            for a in 0..<n { keys[a] = UInt64(RouterKernel.descendingBits(weights[a])) << 32 | UInt64(a) }
+            let sorted = UnsafeMutableBufferPointer(rebasing: keys[0..<n])
+            RouterKernel.sort(sorted, scratch: merge, by: <)
+            for i in 0..<n { order[i] = Int32(truncatingIfNeeded: keys[i]) }
         }
     }
 }

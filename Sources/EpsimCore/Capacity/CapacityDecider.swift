@@ -57,6 +57,8 @@ public final class CapacityDecider {
     private var cursor: [Int32] = []       // next preference position to examine
     private var considered: [Int32] = []   // reroute candidates considered so far
     private var holder: [Int32] = []       // rank of the first choice's copy (same_rank scope)
+    private var sortKeys: [UInt64] = []    // packed keys of the score priority order
+    private var sortMerge: [UInt64] = []   // merge scratch of that sort
     private var quota: [Int]               // [E] room this rank may still fill this round
     private var remaining: [Int]           // [E] world room left (global)
 
@@ -107,8 +109,12 @@ public final class CapacityDecider {
             remaining[e] = capacity ?? Int.max
         }
         pending.withUnsafeMutableBufferPointer { order in
-            Capacity.priorityOrder(config.capacity.priority, tokens: tokens, topK: k,
-                                   weights: weights, into: order)
+            sortKeys.withUnsafeMutableBufferPointer { keys in
+                sortMerge.withUnsafeMutableBufferPointer { merge in
+                    Capacity.priorityOrder(config.capacity.priority, tokens: tokens, topK: k, weights: weights,
+                                           keys: keys, merge: merge, into: order)
+                }
+            }
         }
         for a in 0..<n {
             candidate[a] = chosen[a]
@@ -213,6 +219,8 @@ public final class CapacityDecider {
         cursor = pending
         considered = pending
         holder = pending
+        sortKeys = Array(repeating: 0, count: n)
+        sortMerge = sortKeys
     }
 }
 
