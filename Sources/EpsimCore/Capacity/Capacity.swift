@@ -1,5 +1,7 @@
-/// The capacity formulas and the priority orders of DESIGN.md, as pure functions
-/// shared by the fast path (`CapacityDecider`) and the reference.
+/// The capacity formulas of DESIGN.md, shared by the fast path (`CapacityDecider`)
+/// and the reference (`ReferenceDecisions`), and, for the fast path only, the priority
+/// orders and the `scope: global` grants: the reference orders and grants on its own,
+/// so that the two are checked against each other.
 public enum Capacity {
     /// Per-source-rank capacity for `scope: local`:
     /// C = max(min_capacity, ceil(T_r * k / E * cf)), in double precision, evaluated in
