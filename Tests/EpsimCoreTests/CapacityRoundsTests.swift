@@ -74,16 +74,21 @@ final class CapacityRoundsTests: XCTestCase {
 
     func testGrantsGoToRanksInRankOrder() {
         // 3 ranks × 3 experts; room 4, 5 and 0.
-        var room = [4, 5, 0]
-        var grants = [Int](repeating: -1, count: 9)
-        let total = Capacity.grant(worldDemand: [3, 0, 1,
-                                                 3, 1, 0,
-                                                 2, 9, 2], experts: 3, room: &room, into: &grants)
-        XCTAssertEqual(total, 21)
+        // Each rank computes its own row, walking every rank from the same room.
+        var grants: [Int] = []
+        for rank in 0..<3 {
+            var room = [4, 5, 0]
+            var quota = [Int](repeating: -1, count: 3)
+            let total = Capacity.grant(worldDemand: [3, 0, 1,
+                                                     3, 1, 0,
+                                                     2, 9, 2], experts: 3, room: &room, rank: rank, into: &quota)
+            XCTAssertEqual(total, 21)
+            XCTAssertEqual(room, [0, 0, 0])
+            grants += quota
+        }
         XCTAssertEqual(grants, [3, 0, 0,
                                 1, 1, 0,
                                 0, 4, 0])
-        XCTAssertEqual(room, [0, 0, 0])
     }
 
     /// 3 ranks × 2 top-1 tokens, every first choice expert 0, second expert 1; the world's
@@ -142,7 +147,7 @@ final class CapacityRoundsTests: XCTestCase {
         var demands: [[Int64]] = []
         while !global.isFinished {
             demands.append(global.demand)
-            global.admit(worldDemand: global.demand)
+            input.preference.withUnsafeBufferPointer { global.admit(worldDemand: global.demand, preference: $0) }
         }
         // 3 of the 4 overflowing tokens reroute to expert 3, the fourth on to expert 1.
         XCTAssertEqual(demands, [[7, 2, 1, 0], [0, 0, 0, 4], [0, 1, 0, 0], [0, 0, 0, 0]])

@@ -111,6 +111,32 @@ final class CapacityTests: XCTestCase {
         XCTAssertEqual(out.outcome.map(\.rawValue), [0, 2, 2, 0])
     }
 
+    /// The score order (packed keys, merge sort) against a plain comparison sort, on
+    /// enough assignments to merge runs, with ties and both signs of zero: −0 ties +0.
+    func testScoreOrderMatchesAComparisonSort() {
+        let tokens = 50, k = 2, n = tokens * k
+        var rng = SeededRandom(seed: 7)
+        let pool: [Float] = [0, -0.0, 0.25, -0.25, 1, 0.5, .leastNonzeroMagnitude, -.leastNonzeroMagnitude]
+        let weights = (0..<n).map { _ in pool[Int(rng.next() % UInt64(pool.count))] }
+        let expected = (0..<Int32(n)).sorted { x, y in
+            let wx = weights[Int(x)], wy = weights[Int(y)]
+            return wx > wy || (wx == wy && x < y)
+        }
+        var order = [Int32](repeating: -1, count: n)
+        var keys = [UInt64](repeating: 0, count: n), merge = keys
+        weights.withUnsafeBufferPointer { w in
+            keys.withUnsafeMutableBufferPointer { keys in
+                merge.withUnsafeMutableBufferPointer { merge in
+                    order.withUnsafeMutableBufferPointer { order in
+                        Capacity.priorityOrder(.score, tokens: tokens, topK: k, weights: w,
+                                               keys: keys, merge: merge, into: order)
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(order, expected)
+    }
+
     func testRenormalizeDividesSurvivorsBySum() throws {
         var cfg = config(experts: 3, topK: 2, factor: 0.5, priority: .position)
         cfg.overflow.renormalize = true

@@ -62,9 +62,9 @@ func worldDecisions(_ config: SimConfig, _ layout: ExpertLayout, _ inputs: [Rank
     for (r, c) in inputs.enumerated() { begin(deciders[r], rank: r, c, totalTokens: total) }
     while !deciders[0].isFinished {
         let world = deciders.flatMap(\.demand)
-        for d in deciders {
+        for (r, d) in deciders.enumerated() {
             precondition(!d.isFinished, "every rank finishes in the same round")
-            d.admit(worldDemand: world)
+            inputs[r].preference.withUnsafeBufferPointer { d.admit(worldDemand: world, preference: $0) }
         }
     }
     return deciders.map { d in

@@ -1,5 +1,7 @@
-/// The capacity formulas and the priority orders of DESIGN.md, as pure functions
-/// shared by the fast path (`CapacityDecider`) and the reference.
+/// The capacity formulas of DESIGN.md, shared by the fast path (`CapacityDecider`)
+/// and the reference (`ReferenceDecisions`), and, for the fast path only, the priority
+/// orders and the `scope: global` grants: the reference orders and grants on its own,
+/// so that the two are checked against each other.
 public enum Capacity {
     /// Per-source-rank capacity for `scope: local`:
     /// C = max(min_capacity, ceil(T_r * k / E * cf)), in double precision, evaluated in
@@ -24,18 +26,22 @@ public enum Capacity {
 
     /// One round of `scope: global` grants: the room left at each expert goes to the
     /// ranks in rank order, each receiving as much of its demand as the room still holds
-    /// (the grants of the rank holding the expert's first copy).
+    /// (the grants of the rank holding the expert's first copy). Every rank walks the
+    /// whole world (the room must be reduced by every rank's grant) but keeps only its
+    /// own row of grants.
     ///
     /// - Parameters:
     ///   - worldDemand: [P × E] row-major; row r is rank r's demand per expert.
-    ///   - room: [E] the room left at each expert; reduced by what is granted.
-    ///   - grants: [P × E] receives, in row r, the room granted to rank r per expert.
+    ///   - room: [E] the room left at each expert; reduced by what is granted to all ranks.
+    ///   - rank: the rank whose grants are wanted (< P).
+    ///   - quota: [E] receives the room granted to `rank` per expert.
     /// - Returns: the world's total demand (0: no rank has an assignment pending).
     public static func grant(worldDemand: [Int64], experts: Int, room: inout [Int],
-                             into grants: inout [Int]) -> Int64 {
+                             rank: Int, into quota: inout [Int]) -> Int64 {
         let p = worldDemand.count / experts
-        precondition(worldDemand.count == p * experts && grants.count == p * experts && room.count == experts,
-                     "demand \(worldDemand.count), grants \(grants.count), room \(room.count), E = \(experts)")
+        precondition(worldDemand.count == p * experts && rank >= 0 && rank < p
+                         && quota.count == experts && room.count == experts,
+                     "demand \(worldDemand.count), rank \(rank), quota \(quota.count), room \(room.count), E = \(experts)")
         var total: Int64 = 0
         for e in 0..<experts {
             var left = room[e]
@@ -44,7 +50,7 @@ public enum Capacity {
                 total += Int64(want)
                 let granted = min(want, left)
                 left -= granted
-                grants[r * experts + e] = granted
+                if r == rank { quota[e] = granted }
             }
             room[e] = left
         }
@@ -56,9 +62,16 @@ public enum Capacity {
     /// - position: token, then slot (per expert this is token order);
     /// - slot_position: slot, then token (every first choice before any second);
     /// - score: slot weight descending, then token, then slot.
+    ///
+    /// `keys` and `merge` are scratch of at least T·k entries, used by `score` only: it
+    /// sorts packed keys (descending-order bits of the weight, a) ascending with
+    /// `RouterKernel.sort`, allocating nothing. `descendingBits` adds +0 first, so −0 and
+    /// +0 weights pack to the same bits and tie (by index), as `==` says they do.
     public static func priorityOrder(
         _ priority: Priority, tokens: Int, topK: Int,
-        weights: UnsafeBufferPointer<Float>, into order: UnsafeMutableBufferPointer<Int32>
+        weights: UnsafeBufferPointer<Float>,
+        keys: UnsafeMutableBufferPointer<UInt64>, merge: UnsafeMutableBufferPointer<UInt64>,
+        into order: UnsafeMutableBufferPointer<Int32>
     ) {
         let n = tokens * topK
         assert(order.count >= n && weights.count >= n)
@@ -74,13 +87,12 @@ public enum Capacity {
                 }
             }
         case .score:
-            for a in 0..<n { order[a] = Int32(a) }
+            precondition(keys.count >= n && merge.count >= n, "sort scratch \(keys.count), \(merge.count) for \(n)")
             // Ties by index a = t*k + j are ties by token, then slot.
-            var head = UnsafeMutableBufferPointer(rebasing: order[0..<n])
-            head.sort { x, y in
-                let wx = weights[Int(x)], wy = weights[Int(y)]
-                return wx > wy || (wx == wy && x < y)
-            }
+            for a in 0..<n { keys[a] = UInt64(RouterKernel.descendingBits(weights[a])) << 32 | UInt64(a) }
+            let sorted = UnsafeMutableBufferPointer(rebasing: keys[0..<n])
+            RouterKernel.sort(sorted, scratch: merge, by: <)
+            for i in 0..<n { order[i] = Int32(truncatingIfNeeded: keys[i]) }
         }
     }
 }

@@ -12,7 +12,7 @@
 ///     decider.begin(rank: r, tokens: T, totalTokens: N, preference: p, chosen: c, weights: w)
 ///     while !decider.isFinished {
 ///         // world: every rank's `demand` [E], in rank order: [P × E]
-///         decider.admit(worldDemand: world)
+///         decider.admit(worldDemand: world, preference: p)
 ///     }
 ///     decider.finish(into: &decisions)
 ///
@@ -57,10 +57,10 @@ public final class CapacityDecider {
     private var cursor: [Int32] = []       // next preference position to examine
     private var considered: [Int32] = []   // reroute candidates considered so far
     private var holder: [Int32] = []       // rank of the first choice's copy (same_rank scope)
-    private var preference: [Int32] = []   // [T × E] the preferences, kept for later rounds (global, reroute)
+    private var sortKeys: [UInt64] = []    // packed keys of the score priority order
+    private var sortMerge: [UInt64] = []   // merge scratch of that sort
     private var quota: [Int]               // [E] room this rank may still fill this round
     private var remaining: [Int]           // [E] world room left (global)
-    private var grants: [Int] = []         // [P × E] this round's grants (global)
 
     public init(config: SimConfig, layout: ExpertLayout) {
         self.config = config
@@ -80,7 +80,8 @@ public final class CapacityDecider {
     public var isFinished: Bool { state == .finished }
 
     /// Begins deciding one rank's assignments (and abandons any decision in progress).
-    /// The buffers are read during this call only.
+    /// The buffers are read during this call only; a `scope: global` decision reads
+    /// `preference` again in every `admit`, which the caller passes the same buffer.
     ///
     /// - Parameters:
     ///   - rank: the source rank.
@@ -108,8 +109,12 @@ public final class CapacityDecider {
             remaining[e] = capacity ?? Int.max
         }
         pending.withUnsafeMutableBufferPointer { order in
-            Capacity.priorityOrder(config.capacity.priority, tokens: tokens, topK: k,
-                                   weights: weights, into: order)
+            sortKeys.withUnsafeMutableBufferPointer { keys in
+                sortMerge.withUnsafeMutableBufferPointer { merge in
+                    Capacity.priorityOrder(config.capacity.priority, tokens: tokens, topK: k, weights: weights,
+                                           keys: keys, merge: merge, into: order)
+                }
+            }
         }
         for a in 0..<n {
             candidate[a] = chosen[a]
@@ -122,7 +127,6 @@ public final class CapacityDecider {
         round = 0
         state = .deciding
         if global {
-            if reroute { keep(preference, count: tokens * experts) }
             countDemand()
         } else {
             decideLocally(preference: preference)
@@ -134,22 +138,26 @@ public final class CapacityDecider {
     /// the same on every rank. Grants the room left at each expert in rank order
     /// (`Capacity.grant`), fills this rank's share in priority order and, if the policy
     /// reroutes, fixes the next candidates of the rest and the next round's `demand`.
-    public func admit(worldDemand: [Int64]) {
+    ///
+    /// `preference` must be the buffer passed to `begin` ([T × E], unchanged since): the
+    /// caller keeps it alive for all rounds, so the decider need not copy it.
+    public func admit(worldDemand: [Int64], preference: UnsafeBufferPointer<Int32>) {
         precondition(state == .deciding && global, "admit without a scope: global decision in progress")
+        precondition(preference.count >= result.tokens * experts,
+                     "preference of \(preference.count) for T = \(result.tokens), E = \(experts)")
         let p = worldDemand.count / experts
         precondition(worldDemand.count == p * experts && rank < p,
                      "world demand of \(worldDemand.count) for E = \(experts) and rank \(rank)")
         assert(worldDemand[(rank * experts)..<((rank + 1) * experts)].elementsEqual(demand),
                "row \(rank) of the world's demand is not this rank's")
-        if grants.count != p * experts { grants = Array(repeating: 0, count: p * experts) }
         result.exchangeRounds += 1
-        let total = Capacity.grant(worldDemand: worldDemand, experts: experts, room: &remaining, into: &grants)
+        let total = Capacity.grant(worldDemand: worldDemand, experts: experts, room: &remaining,
+                                   rank: rank, into: &quota)
         // Every rank sees the same total and takes the same branches: all finish together.
         guard total > 0 else { return complete() }
-        for e in 0..<experts { quota[e] = grants[rank * experts + e] }
         handOutRoom()
         guard reroute else { return complete() }
-        pendingCount = preference.withUnsafeBufferPointer { selectCandidates(preference: $0) }
+        pendingCount = selectCandidates(preference: preference)
         countDemand()
     }
 
@@ -204,14 +212,6 @@ public final class CapacityDecider {
         state = .finished
     }
 
-    /// Copies the first `count` preferences for the rounds after `begin`.
-    private func keep(_ source: UnsafeBufferPointer<Int32>, count: Int) {
-        if preference.count < count { preference = Array(repeating: 0, count: count) }
-        preference.withUnsafeMutableBufferPointer { kept in
-            _ = UnsafeMutableBufferPointer(rebasing: kept[0..<count]).update(fromContentsOf: source[0..<count])
-        }
-    }
-
     private func grow(to n: Int) {
         guard pending.count < n else { return }
         pending = Array(repeating: 0, count: n)
@@ -219,6 +219,8 @@ public final class CapacityDecider {
         cursor = pending
         considered = pending
         holder = pending
+        sortKeys = Array(repeating: 0, count: n)
+        sortMerge = sortKeys
     }
 }
 

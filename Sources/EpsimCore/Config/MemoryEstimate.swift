@@ -66,8 +66,9 @@ public struct MemoryEstimate: Sendable {
             if case .gating = c.workload { gate += L * H * E * 4 }
             rows += (L + 1) * T * H * 4
             // RouterOutput (preference, logits, scores [T×E]; chosen, weights [T×k]),
-            // RoutingDecisions (17 B per assignment), the decider's scratch (24 B).
-            routing += L * T * (E * 12 + k * 8 + k * 17) + T * k * 24 + P * E * 8
+            // RoutingDecisions (17 B per assignment), the decider's scratch (24 B, and
+            // 16 B of sort keys for the score priority order).
+            routing += L * T * (E * 12 + k * 8 + k * 17) + T * k * 40 + P * E * 8
             let rowsOut = T * k
             let rowsIn = totalTokens * k * local / E
             let block = max(local > 0 ? rowsIn / local : 0, m.sharedExperts > 0 ? T : 0)

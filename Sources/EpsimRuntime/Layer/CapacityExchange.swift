@@ -25,14 +25,14 @@ extension CapacityDecider {
               preference: preference, chosen: chosen, weights: weights)
         while !isFinished {
             guard let transport else { preconditionFailure("scope: global needs a transport") }
-            let P = transport.size, own = demand
-            if worldDemandScratch.count != P * own.count {
-                worldDemandScratch = Array(repeating: 0, count: P * own.count)
-            }
-            try own.withUnsafeBufferPointer { send in
+            // Read `demand` in place: a second reference held across `admit` would make
+            // its next write copy the array.
+            let size = transport.size * demand.count
+            if worldDemandScratch.count != size { worldDemandScratch = Array(repeating: 0, count: size) }
+            try demand.withUnsafeBufferPointer { send in
                 try worldDemandScratch.withUnsafeMutableBufferPointer { try transport.allgather(send, into: $0) }
             }
-            admit(worldDemand: worldDemandScratch)
+            admit(worldDemand: worldDemandScratch, preference: preference)
         }
         finish(into: &out)
     }

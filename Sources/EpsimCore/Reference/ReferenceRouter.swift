@@ -5,10 +5,10 @@ import Darwin
 #endif
 
 /// An obviously-correct router beside `Router`: plain arrays, one token at a time,
-/// library sorting. It shares with `Router` only the checked parameters and the gating
-/// product, which both take from one sgemm over all T tokens (a naive dot product
-/// rounds differently, and fp32 routing decisions must match bitwise); tests check that
-/// product against a Double dot product separately.
+/// library sorting. It shares with `Router` only the checked parameters, the gate
+/// matrix (`Router.gateMatrix`) and the gating product, which both take from one sgemm
+/// over all T tokens (a naive dot product rounds differently, and fp32 routing decisions
+/// must match bitwise); tests check that product against a Double dot product separately.
 ///
 /// Ranking, written out plainly: without a bias, by logit descending; with a bias, by
 /// score + bias computed in Double from the logits, then by logit; equal logits to the
@@ -63,10 +63,8 @@ public struct ReferenceRouter: Sendable {
         case .gating:
             let H = spec.hidden
             precondition(inputs.count == T * H)
-            // Wg [H × E] row-major, N(0, 1/H).
-            var rng = SeededRandom.stream(seed: spec.routerSeed, RandomPurpose.gateWeights.rawValue, keys[0])
-            var wg: [Float] = []
-            for _ in 0..<(H * E) { wg.append(Float(rng.nextNormal() / Double(H).squareRoot())) }
+            // Wg [H × E] row-major, N(0, 1/H): the very matrix `Router` uses.
+            let wg = Router.gateMatrix(seed: spec.routerSeed, layer: layer, hidden: H, experts: E)
             var logits = [Float](repeating: 0, count: T * E)
             inputs.withUnsafeBufferPointer { x in
                 wg.withUnsafeBufferPointer { w in
