@@ -104,12 +104,6 @@ public enum ConfigLoader {
         return c
     }
 
-    /// The text of `path`, or nil if it cannot be read or holds more than `limit`
-    /// bytes (for small files: /proc entries, result files).
-    public static func readFile(_ path: String, limit: Int = 256 << 20) -> String? {
-        try? BoundedRead.text(path, limit: limit).get()
-    }
-
     static func resolve(_ path: String, relativeTo configFile: String) -> String {
         guard !path.hasPrefix("/"), let slash = configFile.lastIndex(of: "/") else { return path }
         return String(configFile[...slash]) + path

@@ -73,12 +73,18 @@ public struct MemoryLimit: Sendable, Equatable {
         return Double(text.filter { !$0.isWhitespace })
     }
 
-    /// This process's virtual size now (/proc/self/statm), 0 where unknown.
-    static func virtualBytes() -> Double {
-        guard let text = try? BoundedRead.text("/proc/self/statm", limit: 4096).get(),
-              let pages = Double(text.split(separator: " ").first ?? "") else { return 0 }
-        return pages * Double(sysconf(Int32(_SC_PAGESIZE)))
-    }
+    /// This process's virtual size now, 0 where unknown.
+    static func virtualBytes() -> Double { processMemoryBytes()?.size ?? 0 }
+}
+
+/// This process's virtual size and resident set now, in bytes (/proc/self/statm); nil
+/// where there is no /proc.
+public func processMemoryBytes() -> (size: Double, resident: Double)? {
+    guard let text = BoundedRead.textIfReadable("/proc/self/statm", limit: 4096) else { return nil }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let size = Double(fields[0]), let resident = Double(fields[1]) else { return nil }
+    let page = Double(sysconf(Int32(_SC_PAGESIZE)))
+    return (size * page, resident * page)
 }
 
 /// Bytes in binary units with one decimal: "812 B", "1.5 KiB", "149.0 GiB".

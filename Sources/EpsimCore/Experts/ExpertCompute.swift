@@ -70,21 +70,3 @@ public final class ExpertCompute {
         }
     }
 }
-
-/// The activations: Double scalars for the reference (`ExpertReference`) here, Float
-/// loops over whole blocks for the fast path in VectorActivation.swift.
-public enum ExpertActivation {
-    /// √(2/π), GELU's tanh-approximation constant.
-    public static let geluC = 0.797_884_560_802_865_4
-
-    /// silu(a) = a · sigmoid(a) = a / (1 + e^-a).
-    @inline(__always)
-    public static func silu(_ a: Double) -> Double { a / (1 + exp(-a)) }
-
-    /// GELU, tanh approximation (as GPT-2 and PyTorch's `approximate="tanh"`):
-    /// 0.5·a·(1 + tanh(√(2/π)·(a + 0.044715·a³))).
-    @inline(__always)
-    public static func gelu(_ a: Double) -> Double {
-        0.5 * a * (1 + tanh(geluC * (a + 0.044_715 * a * a * a)))
-    }
-}

@@ -74,6 +74,12 @@ public enum BoundedRead {
     public static func text(_ path: String, limit: Int) -> Result<String, Failure> {
         bytes(path, limit: limit).map { String(decoding: $0, as: UTF8.self) }
     }
+
+    /// The text of `path`, or nil if it cannot be read or holds more than `limit` bytes
+    /// (for small files whose absence is an answer: /proc entries, result files).
+    public static func textIfReadable(_ path: String, limit: Int = 256 << 20) -> String? {
+        try? text(path, limit: limit).get()
+    }
 }
 
 /// `1 << 24` as "16 MiB".

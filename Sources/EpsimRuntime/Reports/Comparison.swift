@@ -36,7 +36,7 @@ public struct LayoutSummary: Sendable {
     /// Reads a result file written by `epsim run --output` (schema epsim.result/1).
     /// Throws `ConfigError` naming the file and the missing or malformed key.
     public init(resultFile path: String, name: String? = nil) throws {
-        guard let text = ConfigLoader.readFile(path) else {
+        guard let text = BoundedRead.textIfReadable(path) else {
             throw ConfigError(file: path, keyPath: "", "cannot read result file")
         }
         let root: Any?
@@ -71,7 +71,7 @@ public struct LayoutSummary: Sendable {
     /// Whether a path names a result file rather than a config (by its content's
     /// first key, so a config may end in .json too).
     public static func isResultFile(_ path: String) -> Bool {
-        guard let text = ConfigLoader.readFile(path) else { return false }
+        guard let text = BoundedRead.textIfReadable(path) else { return false }
         let head = text.prefix(200)
         return head.contains("\"schema\"") && head.contains(RunResult.schema)
     }

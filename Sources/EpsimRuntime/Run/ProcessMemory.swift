@@ -25,8 +25,5 @@ public func processPeakResidentBytes() -> Int64 {
 /// This process's resident set size now, in bytes (/proc/self/statm; 0 where there is
 /// no /proc).
 public func currentResidentBytes() -> Int64 {
-    guard let text = ConfigLoader.readFile("/proc/self/statm") else { return 0 }
-    let fields = text.split(separator: " ")
-    guard fields.count > 1, let pages = Int64(fields[1]) else { return 0 }
-    return pages * Int64(sysconf(Int32(_SC_PAGESIZE)))
+    Int64(processMemoryBytes()?.resident ?? 0)
 }

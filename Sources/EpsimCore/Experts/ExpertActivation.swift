@@ -1,3 +1,27 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The expert activations: Double scalars for the reference (`ExpertReference`), and
+/// below, Float loops over whole blocks for the fast path.
+public enum ExpertActivation {
+    /// √(2/π), GELU's tanh-approximation constant.
+    public static let geluC = 0.797_884_560_802_865_4
+
+    /// silu(a) = a · sigmoid(a) = a / (1 + e^-a).
+    @inline(__always)
+    public static func silu(_ a: Double) -> Double { a / (1 + exp(-a)) }
+
+    /// GELU, tanh approximation (as GPT-2 and PyTorch's `approximate="tanh"`):
+    /// 0.5·a·(1 + tanh(√(2/π)·(a + 0.044715·a³))).
+    @inline(__always)
+    public static func gelu(_ a: Double) -> Double {
+        0.5 * a * (1 + tanh(geluC * (a + 0.044_715 * a * a * a)))
+    }
+}
+
 /// The expert activations over whole blocks. libm's `expf` costs about 13 ns per call
 /// here, as much as a third of the matrix products at the widths simulated; these loops
 /// use a polynomial exp with only arithmetic and bit operations and no branches, which
