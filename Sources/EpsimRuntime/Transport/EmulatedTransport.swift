@@ -12,6 +12,7 @@ public final class EmulatedTransport: Transport {
     public let rank: Int
     public var size: Int { world.size }
     public var kindName: String { "emulated" }
+    public var ranksShareProcess: Bool { true }
 
     /// The process's host (every emulated rank shares it).
     public var hostName: String { localHostName() }

@@ -7,6 +7,7 @@ public final class MPITransport: Transport {
     public var rank: Int { communicator.rank }
     public var size: Int { communicator.size }
     public var kindName: String { "mpi" }
+    public var ranksShareProcess: Bool { false }
 
     init(communicator: MPICommunicator) {
         self.communicator = communicator
