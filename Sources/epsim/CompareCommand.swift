@@ -79,14 +79,8 @@ struct CompareCommand: ParsableCommand {
             }
             guard transport.rank == 0 else { return }
             print(ComparisonTable.text(summaries))
-            if let writer = outputs[0] {
-                try writer.append(ComparisonTable.json(summaries).serialized() + "\n")
-                try writer.commit()
-            }
-            if let writer = outputs[1] {
-                try writer.append(ComparisonTable.chart(summaries, title: "epsim compare").svg())
-                try writer.commit()
-            }
+            try outputs[0]?.commit(ComparisonTable.json(summaries).serialized() + "\n")
+            try outputs[1]?.commit(ComparisonTable.chart(summaries, title: "epsim compare").svg())
         }
         if code != 0 { throw ExitCode(code) }
     }

@@ -15,8 +15,7 @@ public enum AtomicFile {
     }
 
     public static func write(_ text: String, to path: String) throws {
-        var bytes = Array(text.utf8)
-        try bytes.withUnsafeMutableBytes { try write(UnsafeRawBufferPointer($0), to: path) }
+        try Writer(path: path).commit(text)
     }
 
     public static func write(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
@@ -97,6 +96,12 @@ public enum AtomicFile {
                 }
                 offset += n
             }
+        }
+
+        /// Appends `text` (UTF-8), then commits: the whole file in one call.
+        public func commit(_ text: String) throws {
+            try append(text)
+            try commit()
         }
 
         public func commit() throws {
