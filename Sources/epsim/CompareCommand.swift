@@ -35,11 +35,7 @@ struct CompareCommand: ParsableCommand {
 
     func validate() throws {
         if files.count < 2 { throw ValidationError("compare: expected two or more files, got \(files.count)") }
-        if let n = emulate, !(1...4096).contains(n) {
-            throw ValidationError("--emulate: expected a number of ranks in 1...4096, got \(n)")
-        }
-        try checkNotUnderMPI(emulate)
-        for o in overrides where !o.contains("=") { throw ValidationError("--set: expected key=value, got '\(o)'") }
+        try checkTransportOptions(emulate: emulate, overrides: overrides)
         try checkOutputs([("--output", output), ("--svg", svg)], inputs: files.map { ("FILE", $0) })
     }
 
