@@ -87,14 +87,8 @@ public enum AtomicFile {
         }
 
         public func append(_ bytes: UnsafeRawBufferPointer) throws {
-            var offset = 0
-            while offset < bytes.count {
-                let n = systemWrite(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw WriteError(path: path, reason: AtomicFile.errnoText())
-                }
-                offset += n
+            if let code = writeAll(fd, bytes) {
+                throw WriteError(path: path, reason: String(cString: strerror(code)))
             }
         }
 
