@@ -39,34 +39,34 @@ extension MPICommunicator {
                                 recvDispls: recvDispls, stride: stride).wait()
         }
         let type = try byteType(MemoryLayout<T>.stride)
-        try withDistinctAddresses(send, recv) { (sendAddress, recvAddress) throws(MPIError) in
-            let counts = int32Counts(sendCounts, sendDispls, recvCounts, recvDispls)
-            try counts.withUnsafeBufferPointer { (c) throws(MPIError) in
-                let base = c.baseAddress!
-                try mpi("MPI_Alltoallv") {
-                    MPI_Alltoallv(sendAddress, base, base + size, type,
-                                  recvAddress, base + 2 * size, base + 3 * size, type, comm)
-                }
-            }
+        let (sendAddress, recvAddress) = distinctAddresses(UnsafeRawPointer(send.baseAddress), send.isEmpty,
+                                                           UnsafeMutableRawPointer(recv.baseAddress), recv.isEmpty)
+        // The call completes before returning, and MPI is funneled through one thread,
+        // so the communicator's one counts buffer serves every blocking call.
+        let counts = blockingCounts
+        int32Counts(sendCounts, sendDispls, recvCounts, recvDispls, into: counts)
+        let base = UnsafePointer(counts.baseAddress!)
+        try mpi("MPI_Alltoallv") {
+            MPI_Alltoallv(sendAddress, base, base + size, type,
+                          recvAddress, base + 2 * size, base + 3 * size, type, comm)
         }
     }
 
-    /// Non-blocking `alltoallv` of bytes: counts and displacements in bytes. The memory
-    /// behind `send` and `recv` must stay valid and untouched until the request
-    /// completes; `owners` are kept alive by the request until then (the caller's
-    /// buffer objects), and the request keeps its own copy of the counts, which MPI
-    /// reads until completion.
+    /// Non-blocking `alltoallv` of bytes: counts and displacements in bytes. The caller
+    /// keeps the memory behind `send` and `recv` alive and untouched until the request
+    /// completes (the request does not own it); the request keeps its own copy of the
+    /// counts, which MPI reads until completion.
     public func ialltoallv(
         send: UnsafeRawBufferPointer, sendCounts: [Int], sendDispls: [Int],
-        recv: UnsafeMutableRawBufferPointer, recvCounts: [Int], recvDispls: [Int],
-        owners: [AnyObject]
+        recv: UnsafeMutableRawBufferPointer, recvCounts: [Int], recvDispls: [Int]
     ) throws(MPIError) -> MPIRequest {
         precondition(sendCounts.count == size && sendDispls.count == size
                      && recvCounts.count == size && recvDispls.count == size,
                      "alltoallv needs one count and displacement per rank")
         if try allFit(sendCounts, sendDispls, recvCounts, recvDispls, of: UInt8.self) {
             // MPI reads the counts until the operation completes: the request owns them.
-            let request = MPIRequest(counts: int32Counts(sendCounts, sendDispls, recvCounts, recvDispls), owners: owners)
+            let request = MPIRequest(countsCapacity: 4 * size)
+            int32Counts(sendCounts, sendDispls, recvCounts, recvDispls, into: request.counts!)
             let (sendAddress, recvAddress) = distinctAddresses(send.baseAddress, send.isEmpty,
                                                                recv.baseAddress, recv.isEmpty)
             let n = size, base = request.countsBase!, type = cmpishim_byte()
@@ -78,11 +78,9 @@ extension MPICommunicator {
             request.append(posted)
             return request
         }
-        let request = try pairwise(send: send.baseAddress, sendCounts: sendCounts, sendDispls: sendDispls,
-                                   recv: recv.baseAddress, recvCounts: recvCounts,
-                                   recvDispls: recvDispls, stride: 1)
-        request.owners = owners
-        return request
+        return try pairwise(send: send.baseAddress, sendCounts: sendCounts, sendDispls: sendDispls,
+                            recv: recv.baseAddress, recvCounts: recvCounts,
+                            recvDispls: recvDispls, stride: 1)
     }
 
     /// The split path: every pair's message as point-to-point pieces.
@@ -124,37 +122,28 @@ extension MPICommunicator {
         return fits == 1
     }
 
-    /// Counts and displacements as MPI's ints: [sendCounts, sendDispls, recvCounts,
-    /// recvDispls], `size` each (the caller has checked that they fit).
-    func int32Counts(_ sendCounts: [Int], _ sendDispls: [Int], _ recvCounts: [Int], _ recvDispls: [Int]) -> [Int32] {
-        var counts = [Int32](repeating: 0, count: 4 * size)
+    /// Fills `counts` (4 × `size` elements) with the counts and displacements as MPI's
+    /// ints: [sendCounts, sendDispls, recvCounts, recvDispls], `size` each (the caller
+    /// has checked that they fit).
+    func int32Counts(_ sendCounts: [Int], _ sendDispls: [Int], _ recvCounts: [Int], _ recvDispls: [Int],
+                     into counts: UnsafeMutableBufferPointer<Int32>) {
+        assert(counts.count == 4 * size, "int32Counts needs 4 × size elements")
         for p in 0..<size {
             counts[p] = Int32(sendCounts[p])
             counts[size + p] = Int32(sendDispls[p])
             counts[2 * size + p] = Int32(recvCounts[p])
             counts[3 * size + p] = Int32(recvDispls[p])
         }
-        return counts
     }
 
-    /// Calls `body` with the buffers' addresses, never null and never equal: MPI wants
-    /// non-null addresses even for empty exchanges, and Open MPI's alltoallv takes
+    /// The buffers' addresses, never null and never equal: MPI wants non-null
+    /// addresses even for empty exchanges, and Open MPI's alltoallv takes
     /// `sendbuf == recvbuf` for an in-place exchange and runs another message schedule
     /// than its peers, which hangs them. Swift gives every empty array the same
     /// storage, so a rank that neither sends nor receives would pass equal pointers;
-    /// empty sides get distinct placeholders instead.
-    func withDistinctAddresses<T, R>(
-        _ send: UnsafeBufferPointer<T>, _ recv: UnsafeMutableBufferPointer<T>,
-        _ body: (UnsafeRawPointer, UnsafeMutableRawPointer) throws(MPIError) -> R
-    ) throws(MPIError) -> R {
-        let (s, r) = distinctAddresses(UnsafeRawPointer(send.baseAddress), send.isEmpty,
-                                       UnsafeMutableRawPointer(recv.baseAddress), recv.isEmpty)
-        return try body(s, r)
-    }
-
-    /// The addresses `withDistinctAddresses` passes: an empty side gets one of two
-    /// placeholder bytes allocated once for the process, so a pending request never
-    /// holds the address of something that goes away (a stack slot, an empty array).
+    /// an empty side gets one of two placeholder bytes allocated once for the process
+    /// instead, so a pending request never holds the address of something that goes
+    /// away (a stack slot, an empty array).
     func distinctAddresses(_ send: UnsafeRawPointer?, _ sendEmpty: Bool,
                            _ recv: UnsafeMutableRawPointer?, _ recvEmpty: Bool)
         -> (UnsafeRawPointer, UnsafeMutableRawPointer) {
@@ -199,81 +188,5 @@ extension MPICommunicator {
             throw error
         }
         return request
-    }
-}
-
-/// Pending MPI operations and everything they use: the count and displacement array
-/// MPI reads until completion (allocated and freed by the request itself) and the
-/// objects that own the memory being sent and received. `wait()` completes them all;
-/// waiting again is a no-op. A request released while operations are pending completes
-/// them first (MPI_Waitall), so MPI never writes into memory that has been given back.
-public final class MPIRequest {
-    private var requests: [MPI_Request?] = []
-    /// MPI_Ialltoallv's counts and displacements, read by MPI until completion.
-    private let counts: UnsafeMutableBufferPointer<Int32>?
-    /// Owners of the buffers, kept alive until completion.
-    var owners: [AnyObject]
-
-    init(counts values: [Int32] = [], owners: [AnyObject] = []) {
-        if values.isEmpty {
-            counts = nil
-        } else {
-            let storage = UnsafeMutableBufferPointer<Int32>.allocate(capacity: values.count)
-            _ = storage.initialize(from: values)
-            counts = storage
-        }
-        self.owners = owners
-    }
-
-    deinit {
-        if !requests.isEmpty {
-            let count = Int32(requests.count)
-            // Nobody is left to hear of a failure here: the error that dropped the
-            // request is the one reported.
-            _ = requests.withUnsafeMutableBufferPointer { r in
-                mpiFailure("MPI_Waitall") { MPI_Waitall(count, r.baseAddress!, cmpishim_statuses_ignore()) }
-            }
-        }
-        counts?.deallocate()
-    }
-
-    /// The counts MPI reads, valid for the request's lifetime.
-    var countsBase: UnsafePointer<Int32>? { counts.map { UnsafePointer($0.baseAddress!) } }
-
-    /// Adds an operation that has been posted.
-    func append(_ request: MPI_Request?) { requests.append(request) }
-
-    /// Cancels every pending operation (point-to-point only; after a failed post), so
-    /// that completing them cannot wait for messages that will never come.
-    func cancel() {
-        for i in requests.indices {
-            _ = mpiFailure("MPI_Cancel") { MPI_Cancel(&requests[i]) }
-        }
-    }
-
-    /// Lets the operations advance without blocking (MPI_Testall: Open MPI progresses
-    /// non-blocking collectives only inside MPI calls). Returns whether all completed;
-    /// `wait()` must still be called.
-    public func test() throws(MPIError) -> Bool {
-        guard !requests.isEmpty else { return true }
-        let count = Int32(requests.count)
-        var flag: Int32 = 0
-        try requests.withUnsafeMutableBufferPointer { (r) throws(MPIError) in
-            try mpi("MPI_Testall") { MPI_Testall(count, r.baseAddress!, &flag, cmpishim_statuses_ignore()) }
-        }
-        return flag != 0
-    }
-
-    /// Completes every operation (MPI_Waitall) and releases the buffers' owners.
-    public func wait() throws(MPIError) {
-        guard !requests.isEmpty else { return }
-        let count = Int32(requests.count)
-        defer {
-            requests.removeAll()
-            owners.removeAll()
-        }
-        try requests.withUnsafeMutableBufferPointer { (r) throws(MPIError) in
-            try mpi("MPI_Waitall") { MPI_Waitall(count, r.baseAddress!, cmpishim_statuses_ignore()) }
-        }
     }
 }

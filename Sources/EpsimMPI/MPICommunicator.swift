@@ -18,12 +18,27 @@ public final class MPICommunicator {
     public var promisedBoundBytes: Int?
     /// Committed MPI datatypes of n contiguous bytes, by n (element strides).
     var byteTypes: [Int: MPI_Datatype?] = [:]
+    /// The counts and displacements of blocking `alltoallv` calls (4 × `size` Int32s),
+    /// allocated once and reused: a call completes before it returns, and MPI is used
+    /// from one thread. Freed by `finalize` or `deinit`.
+    private var blockingCountsStorage: UnsafeMutableBufferPointer<Int32>?
     private var finalized = false
 
     private init(comm: MPI_Comm?, rank: Int, size: Int) {
         self.comm = comm
         self.rank = rank
         self.size = size
+        blockingCountsStorage = .allocate(capacity: 4 * size)
+    }
+
+    deinit {
+        blockingCountsStorage?.deallocate()
+    }
+
+    /// The blocking calls' counts buffer (valid until `finalize`).
+    var blockingCounts: UnsafeMutableBufferPointer<Int32> {
+        guard let storage = blockingCountsStorage else { preconditionFailure("MPI used after finalize") }
+        return storage
     }
 
     /// Initializes MPI (unless something already did), installs MPI_ERRORS_RETURN on
@@ -56,24 +71,18 @@ public final class MPICommunicator {
             if let failure = mpiFailure("MPI_Type_free", { MPI_Type_free(&handle) }) { failures.append(failure) }
         }
         byteTypes.removeAll()
+        blockingCountsStorage?.deallocate()
+        blockingCountsStorage = nil
         if let failure = mpiFailure("MPI_Finalize", { MPI_Finalize() }) { failures.append(failure) }
         if let first = failures.first { throw first }
     }
 
-    /// Ends every process of the job (MPI_Abort): used when one rank fails mid-run, so
-    /// no other rank is left waiting in a collective.
-    public func abort(code: Int32) -> Never {
-        MPICommunicator.abort(comm, code: code)
-    }
-
-    /// Ends every process of the job from any thread (MPI_Abort on MPI_COMM_WORLD),
-    /// for a watchdog that has no communicator of its own.
+    /// Ends every process of the job (MPI_Abort on MPI_COMM_WORLD, the only
+    /// communicator there is), from any thread: used when one rank fails mid-run, so no
+    /// other rank is left waiting in a collective, and by a watchdog that has no
+    /// communicator of its own.
     public static func abortWorld(code: Int32) -> Never {
-        abort(cmpishim_comm_world(), code: code)
-    }
-
-    private static func abort(_ comm: MPI_Comm?, code: Int32) -> Never {
-        let failure = mpiFailure("MPI_Abort") { MPI_Abort(comm, code) }
+        let failure = mpiFailure("MPI_Abort") { MPI_Abort(cmpishim_comm_world(), code) }
         fatalError(failure.map { "\($0)" } ?? "MPI_Abort returned")
     }
 

@@ -28,7 +28,7 @@ func mpi(_ call: StaticString, _ body: () -> Int32) throws(MPIError) {
 @discardableResult
 func mpiFailure(_ call: StaticString, describe: Bool = true, _ body: () -> Int32) -> MPIError? {
     let code = body()
-    guard code != cmpishim_success() else { return nil }
+    guard code != MPI_SUCCESS else { return nil }
     return MPIError(call: "\(call)", code: code,
                     message: describe ? MPIError.text(of: code) : "unknown error")
 }
@@ -36,10 +36,10 @@ func mpiFailure(_ call: StaticString, describe: Bool = true, _ body: () -> Int32
 extension MPIError {
     /// MPI's text for an error code (MPI_Error_string), or "unknown error".
     static func text(of code: Int32) -> String {
-        var buffer = [CChar](repeating: 0, count: Int(cmpishim_max_error_string()) + 1)
+        var buffer = [CChar](repeating: 0, count: Int(MPI_MAX_ERROR_STRING) + 1)
         var length: Int32 = 0
         guard mpiFailure("MPI_Error_string", describe: false, { MPI_Error_string(code, &buffer, &length) }) == nil
         else { return "unknown error" }
-        return String(decoding: buffer.prefix(Int(length)).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return MPICommunicator.text(buffer, length: length)
     }
 }

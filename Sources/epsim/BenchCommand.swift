@@ -51,10 +51,7 @@ struct BenchCommand: ParsableCommand {
             }
             guard let report = try Bench.run(config, transport: transport, options: options) else { return }
             print(report.text)
-            if let file {
-                try file.append(report.json.serialized() + "\n")
-                try file.commit()
-            }
+            try file?.commit(report.json.serialized() + "\n")
         }
         if code != 0 { throw ExitCode(code) }
     }

@@ -17,13 +17,7 @@ struct CommonOptions: ParsableArguments {
     var emulate: Int?
 
     func validate() throws {
-        if let n = emulate, !(1...4096).contains(n) {
-            throw ValidationError("--emulate: expected a number of ranks in 1...4096, got \(n)")
-        }
-        try checkNotUnderMPI(emulate)
-        for o in overrides where !o.contains("=") {
-            throw ValidationError("--set: expected key=value, got '\(o)'")
-        }
+        try checkTransportOptions(emulate: emulate, overrides: overrides)
     }
 
     var transport: TransportChoice {

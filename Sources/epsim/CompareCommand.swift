@@ -35,11 +35,7 @@ struct CompareCommand: ParsableCommand {
 
     func validate() throws {
         if files.count < 2 { throw ValidationError("compare: expected two or more files, got \(files.count)") }
-        if let n = emulate, !(1...4096).contains(n) {
-            throw ValidationError("--emulate: expected a number of ranks in 1...4096, got \(n)")
-        }
-        try checkNotUnderMPI(emulate)
-        for o in overrides where !o.contains("=") { throw ValidationError("--set: expected key=value, got '\(o)'") }
+        try checkTransportOptions(emulate: emulate, overrides: overrides)
         try checkOutputs([("--output", output), ("--svg", svg)], inputs: files.map { ("FILE", $0) })
     }
 
@@ -79,14 +75,8 @@ struct CompareCommand: ParsableCommand {
             }
             guard transport.rank == 0 else { return }
             print(ComparisonTable.text(summaries))
-            if let writer = outputs[0] {
-                try writer.append(ComparisonTable.json(summaries).serialized() + "\n")
-                try writer.commit()
-            }
-            if let writer = outputs[1] {
-                try writer.append(ComparisonTable.chart(summaries, title: "epsim compare").svg())
-                try writer.commit()
-            }
+            try outputs[0]?.commit(ComparisonTable.json(summaries).serialized() + "\n")
+            try outputs[1]?.commit(ComparisonTable.chart(summaries, title: "epsim compare").svg())
         }
         if code != 0 { throw ExitCode(code) }
     }

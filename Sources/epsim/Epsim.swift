@@ -32,15 +32,14 @@ struct Epsim: ParsableCommand {
             try command.run()
         } catch {
             let code = exitCode(for: error)
-            if let rank = Launcher.launchedRank, rank != 0 {
-                Foundation_exit(code == .success ? code.rawValue : 0)
-            }
+            // 0 whatever the error (help and version are success, whose code is 0 too).
+            if let rank = Launcher.launchedRank, rank != 0 { flushAndExit(0) }
             // Help and version go out as ArgumentParser prints them; a mistake on the
             // command line is one line, like every other error.
             let text = message(for: error)
             if code == .success { exit(withError: error) }
             if !(error is ExitCode) && !text.isEmpty { Launcher.printError(text + " (see 'epsim --help')") }
-            Foundation_exit(code.rawValue)
+            flushAndExit(code.rawValue)
         }
     }
 }
@@ -48,7 +47,7 @@ struct Epsim: ParsableCommand {
 /// Ends a failed process: flushes standard output, then _exit(2) without the C
 /// library's exit handlers. A run that failed for lack of memory can leave an OpenBLAS
 /// thread retrying an allocation, and OpenBLAS's exit handler would wait for it for ever.
-private func Foundation_exit(_ code: Int32) -> Never {
+private func flushAndExit(_ code: Int32) -> Never {
     fflush(nil)  // every output stream
     #if canImport(Glibc)
     Glibc._exit(code)

@@ -10,6 +10,18 @@ func checkOutputs(_ outputs: [(option: String, path: String?)], inputs: [(option
     do { try OutputPaths.checkDistinct(outputs, inputs: inputs) } catch { throw ValidationError("\(error)") }
 }
 
+/// The options every simulating subcommand shares: `--emulate` in 1...4096 and not
+/// under an mpirun of several processes (`checkNotUnderMPI`), every `--set` a key=value.
+func checkTransportOptions(emulate: Int?, overrides: [String]) throws {
+    if let n = emulate, !(1...4096).contains(n) {
+        throw ValidationError("--emulate: expected a number of ranks in 1...4096, got \(n)")
+    }
+    try checkNotUnderMPI(emulate)
+    for o in overrides where !o.contains("=") {
+        throw ValidationError("--set: expected key=value, got '\(o)'")
+    }
+}
+
 /// `--emulate N` runs every rank as a thread of one process: under an mpirun of several
 /// processes each would run its own world and write the same files.
 func checkNotUnderMPI(_ emulate: Int?) throws {

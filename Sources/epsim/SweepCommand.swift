@@ -64,14 +64,8 @@ struct SweepCommand: ParsableCommand {
             guard transport.rank == 0 else { return }
             let rows = Sweep.rows(overrides: points, summaries: summaries)
             print(Sweep.text(rows, axes: axes))
-            if let writer = outputs[0] {
-                try writer.append(Sweep.csv(rows, axes: axes))
-                try writer.commit()
-            }
-            if let writer = outputs[1] {
-                try writer.append(Sweep.json(rows, axes: axes, config: config).serialized() + "\n")
-                try writer.commit()
-            }
+            try outputs[0]?.commit(Sweep.csv(rows, axes: axes))
+            try outputs[1]?.commit(Sweep.json(rows, axes: axes, config: config).serialized() + "\n")
         }
         if code != 0 { throw ExitCode(code) }
     }

@@ -28,8 +28,5 @@ MPI_Status *cmpishim_statuses_ignore(void);
 /// MPI_ERRORS_RETURN: error handler that returns codes instead of aborting,
 /// so every failure reaches Swift as a thrown error.
 MPI_Errhandler cmpishim_errors_return(void);
-/// MPI_SUCCESS and MPI_MAX_ERROR_STRING are plain integers, re-exported for clarity.
-int cmpishim_success(void);
-int cmpishim_max_error_string(void);
 
 #endif

@@ -213,7 +213,7 @@ public enum Bench {
         try transport.barrier()
         let after = currentResidentBytes()
         // Emulated ranks share one process: count its memory once.
-        let shared = transport.kindName == "emulated" && transport.rank != 0
+        let shared = transport.ranksShareProcess && transport.rank != 0
         return MemoryCheck(steps: steps, residentBefore: shared ? 0 : before, residentAfter: shared ? 0 : after)
     }
 }

@@ -16,18 +16,9 @@ public final class ResultFiles {
     }
 
     public func write(_ result: RunResult) throws {
-        if let output {
-            try output.append(result.json().serialized() + "\n")
-            try output.commit()
-        }
-        if let csv {
-            try csv.append(ResultFiles.csv(result))
-            try csv.commit()
-        }
-        if let trace {
-            try trace.append(ResultFiles.trace(result))
-            try trace.commit()
-        }
+        try output?.commit(result.json().serialized() + "\n")
+        try csv?.commit(ResultFiles.csv(result))
+        try trace?.commit(ResultFiles.trace(result))
     }
 
     /// `step,rank,phase,milliseconds`: one row per counted step, rank and phase, in that

@@ -15,8 +15,7 @@ public enum AtomicFile {
     }
 
     public static func write(_ text: String, to path: String) throws {
-        var bytes = Array(text.utf8)
-        try bytes.withUnsafeMutableBytes { try write(UnsafeRawBufferPointer($0), to: path) }
+        try Writer(path: path).commit(text)
     }
 
     public static func write(_ bytes: UnsafeRawBufferPointer, to path: String) throws {
@@ -88,15 +87,15 @@ public enum AtomicFile {
         }
 
         public func append(_ bytes: UnsafeRawBufferPointer) throws {
-            var offset = 0
-            while offset < bytes.count {
-                let n = systemWrite(fd, bytes.baseAddress! + offset, bytes.count - offset)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw WriteError(path: path, reason: AtomicFile.errnoText())
-                }
-                offset += n
+            if let code = writeAll(fd, bytes) {
+                throw WriteError(path: path, reason: String(cString: strerror(code)))
             }
+        }
+
+        /// Appends `text` (UTF-8), then commits: the whole file in one call.
+        public func commit(_ text: String) throws {
+            try append(text)
+            try commit()
         }
 
         public func commit() throws {

@@ -8,9 +8,10 @@ import Synchronization
 /// while the rank moves may mix two neighbouring positions; it is a diagnosis, not a
 /// measurement.
 public final class Heartbeat: Sendable {
-    /// What a rank can be doing outside the phases of a step.
-    public enum Stage: Int, Sendable, CustomStringConvertible {
-        case starting = -1, setup = -2, results = -3, verify = -4, finished = -5
+    /// What a rank can be doing outside the phases of a step (named apart from the
+    /// layer's `Stage`).
+    public enum Activity: Int, Sendable, CustomStringConvertible {
+        case starting = -1, setup = -2, results = -3, verify = -4
 
         public var description: String {
             switch self {
@@ -18,7 +19,6 @@ public final class Heartbeat: Sendable {
             case .setup: return "setup (weights, inputs, buffers)"
             case .results: return "gathering results"
             case .verify: return "verification"
-            case .finished: return "finished"
             }
         }
     }
@@ -27,8 +27,8 @@ public final class Heartbeat: Sendable {
     private let beats = Atomic<Int>(0)
     private let step = Atomic<Int>(-1)
     private let layer = Atomic<Int>(-1)
-    /// A `Phase.rawValue`, or a `Stage.rawValue` (negative).
-    private let phase = Atomic<Int>(Stage.starting.rawValue)
+    /// A `Phase.rawValue`, or an `Activity.rawValue` (negative).
+    private let phase = Atomic<Int>(Activity.starting.rawValue)
 
     public init() {}
 
@@ -48,8 +48,8 @@ public final class Heartbeat: Sendable {
     }
 
     /// The rank starts something outside the steps.
-    public func enter(_ stage: Stage) {
-        phase.store(stage.rawValue, ordering: .relaxed)
+    public func enter(_ activity: Activity) {
+        phase.store(activity.rawValue, ordering: .relaxed)
         layer.store(-1, ordering: .relaxed)
         beats.wrappingAdd(1, ordering: .relaxed)
     }
@@ -60,16 +60,16 @@ public final class Heartbeat: Sendable {
     /// Whether the rank is inside the steps (a phase of a step), where the watchdog
     /// applies. Outside them (setup, verification, gathering results, a benchmark's
     /// baselines) a rank may compute for long without a phase boundary, and its peers
-    /// wait in a collective for it, so those stages are not watched.
+    /// wait in a collective for it, so those activities are not watched.
     public var isInsideSteps: Bool { phase.load(ordering: .relaxed) >= 0 }
 
     /// "step 3, layer 0, phase dispatch", "setup (weights, inputs, buffers)", ...
     public var position: String {
         let code = phase.load(ordering: .relaxed)
         if code < 0 {
-            let stage = Stage(rawValue: code) ?? .starting
-            return stage == .results || stage == .verify
-                ? "\(stage) after step \(step.load(ordering: .relaxed))" : "\(stage)"
+            let activity = Activity(rawValue: code) ?? .starting
+            return activity == .results || activity == .verify
+                ? "\(activity) after step \(step.load(ordering: .relaxed))" : "\(activity)"
         }
         let name = Phase(rawValue: code).map(\.description) ?? "?"
         let layer = self.layer.load(ordering: .relaxed)
@@ -92,8 +92,6 @@ public enum Heartbeats {
         self.firstRank = firstRank
         return slots
     }
-
-    static func uninstall() { slots = [] }
 
     /// The heartbeat of `rank`, if this process has a watchdog.
     public static func slot(rank: Int) -> Heartbeat? {

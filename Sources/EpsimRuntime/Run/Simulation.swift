@@ -35,12 +35,12 @@ public enum Simulation {
     /// (`Launcher.nodeRanks`), or this rank alone when the launcher does not say.
     public static func loadConfig(_ path: String, overrides: [String], transport: any Transport,
                                   verify: Bool = false) throws -> SimConfig {
-        let sharing = transport.kindName == "emulated" ? 0..<transport.size
+        let sharing = transport.ranksShareProcess ? 0..<transport.size
             : Launcher.nodeRanks(rank: transport.rank, size: transport.size)
         return try Launcher.agree(transport) { () throws -> SimConfig in
             let config = try ConfigLoader.load(path: path, overrides: overrides)
             try ConfigLoader.validate(config, worldSize: transport.size, processRanks: sharing,
-                                      ranksInProcess: transport.kindName == "emulated" ? transport.size : 1,
+                                      ranksInProcess: transport.ranksShareProcess ? transport.size : 1,
                                       verify: verify)
             return config
         }

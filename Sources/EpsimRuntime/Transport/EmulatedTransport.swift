@@ -12,6 +12,7 @@ public final class EmulatedTransport: Transport {
     public let rank: Int
     public var size: Int { world.size }
     public var kindName: String { "emulated" }
+    public var ranksShareProcess: Bool { true }
 
     /// The process's host (every emulated rank shares it).
     public var hostName: String { localHostName() }
@@ -120,12 +121,14 @@ public final class EmulatedTransport: Transport {
         recv: UnsafeMutableBufferPointer<T>, recvCounts: [Int], recvDispls: [Int], operation: EmulatedOperation
     ) throws(TransportError) -> EmulatedRequest {
         let stride = MemoryLayout<T>.stride
+        // In bytes; elements of one byte (every `ialltoallv`) are already bytes.
+        func bytes(_ elements: [Int]) -> [Int] { stride == 1 ? elements : elements.map { $0 * stride } }
         let id = try world.deposit(rank: rank, EmulatedDeposit(
             operation: operation,
-            send: UnsafeRawPointer(send.baseAddress), sendCounts: sendCounts.map { $0 * stride },
-            sendDispls: sendDispls.map { $0 * stride },
-            recv: UnsafeMutableRawPointer(recv.baseAddress), recvCounts: recvCounts.map { $0 * stride },
-            recvDispls: recvDispls.map { $0 * stride }))
+            send: UnsafeRawPointer(send.baseAddress), sendCounts: bytes(sendCounts),
+            sendDispls: bytes(sendDispls),
+            recv: UnsafeMutableRawPointer(recv.baseAddress), recvCounts: bytes(recvCounts),
+            recvDispls: bytes(recvDispls)))
         return EmulatedRequest(world: world, rank: rank, id: id)
     }
 

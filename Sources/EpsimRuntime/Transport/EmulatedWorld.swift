@@ -151,15 +151,26 @@ public final class EmulatedWorld: Sendable {
 
     /// Copies, one at a time, the pairs involving `rank` that nobody has claimed; the
     /// other rank of each pair may be doing the same. Called without the lock held.
+    ///
+    /// Peers are visited in order, (p → rank) before (rank → p). A pair's state never
+    /// returns to 0, so pairs passed over stay claimed and each claim resumes at the
+    /// peer `p` where the last one stopped: O(P) per rank and exchange in all.
     private func copyUnclaimedPairs(of exchange: EmulatedExchange, rank: Int) {
         let P = size
+        var p = 0
         while true {
             let pair: Int? = lock.withLock {
-                for p in 0..<P {
-                    for index in [p * P + rank, rank * P + p] where exchange.pairState[index] == 0 {
-                        exchange.pairState[index] = 1
-                        return index
+                while p < P {
+                    let incoming = p * P + rank, outgoing = rank * P + p
+                    if exchange.pairState[incoming] == 0 {
+                        exchange.pairState[incoming] = 1
+                        return incoming
                     }
+                    if exchange.pairState[outgoing] == 0 {
+                        exchange.pairState[outgoing] = 1
+                        return outgoing
+                    }
+                    p += 1
                 }
                 return nil
             }

@@ -7,6 +7,7 @@ public final class MPITransport: Transport {
     public var rank: Int { communicator.rank }
     public var size: Int { communicator.size }
     public var kindName: String { "mpi" }
+    public var ranksShareProcess: Bool { false }
 
     init(communicator: MPICommunicator) {
         self.communicator = communicator
@@ -21,7 +22,7 @@ public final class MPITransport: Transport {
     public func finalize() throws(TransportError) { try mapped { () throws(MPIError) in try communicator.finalize() } }
 
     /// Ends the whole job: every rank exits, none is left waiting.
-    public func abort(code: Int32) -> Never { communicator.abort(code: code) }
+    public func abort(code: Int32) -> Never { MPICommunicator.abortWorld(code: code) }
 
     /// This rank's host name.
     public var hostName: String { communicator.processorName }
@@ -81,8 +82,7 @@ public final class MPITransport: Transport {
                                recv: recv, recvCounts: recvCounts, recvDispls: recvDispls, size: size) { s, r throws(TransportError) in
             MPITicket(try mapped { () throws(MPIError) in
                 try communicator.ialltoallv(send: s, sendCounts: sendCounts, sendDispls: sendDispls,
-                                            recv: r, recvCounts: recvCounts, recvDispls: recvDispls,
-                                            owners: [send, recv])
+                                            recv: r, recvCounts: recvCounts, recvDispls: recvDispls)
             })
         }
     }

@@ -24,6 +24,10 @@ public protocol Transport: AnyObject {
     var size: Int { get }
     /// A short name for reports: "mpi" or "emulated".
     var kindName: String { get }
+    /// Whether all ranks live in this one process (emulated ranks, threads of it),
+    /// rather than one process per rank (MPI): their memory and configuration checks
+    /// are the process's, counted once.
+    var ranksShareProcess: Bool { get }
     /// The host this rank runs on, for reports.
     var hostName: String { get }
     /// The communication library underneath, for reports (e.g. Open MPI's version).
@@ -77,26 +81,16 @@ public protocol Transport: AnyObject {
     func promiseExchangeBound(bytes: Int?)
 }
 
-/// A transport's side of a started exchange: the MPI requests or the emulated world's
-/// ticket, and what must stay alive until it completes. Both methods may be called
-/// after completion (then they return at once) and after either has thrown.
-public protocol PendingExchange: AnyObject {
-    /// Blocks until the exchange has completed and releases what it held.
-    func wait() throws(TransportError)
-    /// Lets the exchange advance without blocking; true once it has completed. The
-    /// buffers stay in flight until `wait`.
-    func test() throws(TransportError) -> Bool
-}
-
 /// A started non-blocking exchange, as DeepEP and MPI have them: it cannot be copied,
 /// `wait()` consumes it, and one dropped without `wait()` (an error thrown between post
 /// and wait) is completed before it goes, as rsmpi's `WaitGuard` does, so no exchange
 /// outlives the buffers it writes into. Errors of such a completion are ignored: the
 /// error that caused the drop is the one reported.
 public struct ExchangeRequest: ~Copyable {
-    private let pending: any PendingExchange
+    /// The started exchange: both wire buffers and the transport's ticket.
+    private let pending: WireExchange
 
-    public init(_ pending: any PendingExchange) {
+    init(_ pending: WireExchange) {
         self.pending = pending
     }
 

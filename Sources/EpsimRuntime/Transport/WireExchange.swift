@@ -1,15 +1,21 @@
 import EpsimCore
 
-/// A transport's handle on a started operation: completion and progress.
+/// A transport's handle on a started operation: the MPI requests or the emulated
+/// world's ticket. Both methods may be called after completion (then they return at
+/// once) and after either has thrown.
 protocol ExchangeTicket: AnyObject {
+    /// Blocks until the operation has completed.
     func wait() throws(TransportError)
+    /// Lets the operation advance without blocking; true once it has completed.
     func test() throws(TransportError) -> Bool
 }
 
 /// One started exchange between two wire buffers, for both transports: the buffers are
 /// marked in flight when it is made and given back (`end`) once the transport's ticket
-/// has completed, or when the exchange never started.
-final class WireExchange: PendingExchange {
+/// has completed, or when the exchange never started. It holds both buffers until then,
+/// so the memory the transport reads and writes stays alive (the MPI request does not
+/// own it).
+final class WireExchange {
     let send: WireBuffer
     let recv: WireBuffer
     let sendBytes: UnsafeMutableRawBufferPointer
@@ -56,6 +62,7 @@ final class WireExchange: PendingExchange {
         recv.endExchange()
     }
 
+    /// Blocks until the exchange has completed and gives the buffers back.
     func wait() throws(TransportError) {
         guard !ended, let ticket else { return end() }
         defer { end() }
