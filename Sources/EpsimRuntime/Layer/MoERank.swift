@@ -132,15 +132,13 @@ public final class MoERank {
     /// exchange timed as its stage, then the observers told what it moved.
     func exchange(_ kind: ExchangeKind, _ handle: consuming DispatchHandle, layer: Int, chunk c: Int,
                   transport: any Transport) throws -> DispatchHandle {
-        try synchronizeIfAsked(transport)
-        let mark = observers.begin(kind.stage)
+        let mark = try beginExchange(kind, transport)
         let done: DispatchHandle
         switch kind {
         case .dispatch: done = try dispatchers[c].tokenDispatch(handle, transport: transport)
         case .combine: done = try dispatchers[c].tokenCombine(handle, transport: transport)
         }
-        observers.end(mark)
-        exchangeStarted(kind, chunk: c, done)
+        endExchange(mark, kind, chunk: c, done)
         return done
     }
 
@@ -148,15 +146,13 @@ public final class MoERank {
     /// counts exchange) and returned in flight.
     func startExchange(_ kind: ExchangeKind, _ handle: consuming DispatchHandle, layer: Int, chunk c: Int,
                        transport: any Transport) throws -> InFlightExchange {
-        try synchronizeIfAsked(transport)
-        let mark = observers.begin(kind.stage)
+        let mark = try beginExchange(kind, transport)
         let started: InFlightExchange
         switch kind {
         case .dispatch: started = try dispatchers[c].startTokenDispatch(handle, transport: transport)
         case .combine: started = try dispatchers[c].startTokenCombine(handle, transport: transport)
         }
-        observers.end(mark)
-        exchangeStarted(kind, chunk: c, started.handle)
+        endExchange(mark, kind, chunk: c, started.handle)
         return started
     }
 
@@ -176,13 +172,18 @@ public final class MoERank {
         return output
     }
 
-    /// `--sync`: the barrier before a communication stage.
-    private func synchronizeIfAsked(_ transport: any Transport) throws {
+    /// Before an exchange: the `--sync` barrier (timed as `Stage.wait`), then the
+    /// exchange's own stage begins.
+    private func beginExchange(_ kind: ExchangeKind, _ transport: any Transport) throws -> PhaseTimer.Mark {
         if synchronize { try observers.stage(.wait) { try transport.barrier() } }
+        return observers.begin(kind.stage)
     }
 
-    /// Tells the observers that `handle`'s dispatch or combine payload has started.
-    private func exchangeStarted(_ kind: ExchangeKind, chunk: Int, _ handle: borrowing DispatchHandle) {
+    /// After an exchange has been made or started: its stage ends, and the observers are
+    /// told what `handle`'s payload moves.
+    private func endExchange(_ mark: PhaseTimer.Mark, _ kind: ExchangeKind, chunk: Int,
+                             _ handle: borrowing DispatchHandle) {
+        observers.end(mark)
         observers.exchangeStarted(ExchangeRecord(kind: kind, chunk: chunk, bytes: handle.bytes(kind),
                                                  recvRows: kind == .dispatch ? handle.recvRows : handle.sendRows))
     }
