@@ -1,0 +1,127 @@
+/// A target system: the devices, links and all-to-all algorithm a layout is meant for
+/// (../shared/DESIGN.md, "Target system"; the file format is docs/model.md's). epsim's
+/// decisions and bytes are exact; a `SystemSpec` turns them into the time they would
+/// take there (`StepModel`).
+///
+/// Units follow the vendors' data sheets and DeepEP's reports: TFLOP/s (10¹² FLOP/s),
+/// GB/s (10⁹ bytes/s) per device per direction, microseconds.
+public struct SystemSpec: Sendable, Equatable {
+    /// The system's name as reports print it ("modeled on NAME").
+    public var name: String
+    /// Where the file was read from (nil when built in code).
+    public var sourcePath: String?
+    /// G: devices per node. Rank r is on node floor(r / G) unless `rankMap` says otherwise.
+    public var devicesPerNode: Int
+    /// Optional: the node of each rank, [P] (overrides `devicesPerNode`'s packing). The
+    /// local index of a rank is its position among the ranks of its node, in rank order.
+    public var rankMap: [Int]?
+    public var device: DeviceSpec
+    /// NVLink (or the host's shared memory): between devices of one node.
+    public var intraNode: LinkSpec
+    /// The NIC (InfiniBand, RoCE): between nodes.
+    public var interNode: LinkSpec
+    public var allToAll: AllToAllAlgorithm
+
+    public init(name: String, sourcePath: String? = nil, devicesPerNode: Int, rankMap: [Int]? = nil,
+                device: DeviceSpec, intraNode: LinkSpec, interNode: LinkSpec, allToAll: AllToAllAlgorithm) {
+        self.name = name
+        self.sourcePath = sourcePath
+        self.devicesPerNode = devicesPerNode
+        self.rankMap = rankMap
+        self.device = device
+        self.intraNode = intraNode
+        self.interNode = interNode
+        self.allToAll = allToAll
+    }
+}
+
+/// One accelerator (or the host CPU, for a calibrated `host` system).
+public struct DeviceSpec: Sendable, Equatable {
+    /// Dense bf16 matrix-product peak, TFLOP/s.
+    public var bf16TFLOPS: Double
+    /// Share of `bf16TFLOPS` a large GEMM reaches when there is no efficiency table (0, 1].
+    public var gemmEfficiency: Double
+    /// HBM bandwidth, GB/s, counting reads plus writes (a device-to-device copy of B
+    /// bytes moves 2B).
+    public var hbmGBps: Double
+    /// Host cost of launching one kernel, µs (what `graph` execution removes).
+    public var launchMicros: Double
+    /// How a rank's local experts run.
+    public var execution: ExecutionMode
+    /// Measured expert FFN times, interpolated in log n (nil: the roofline).
+    public var efficiency: [EfficiencyPoint]?
+
+    public init(bf16TFLOPS: Double, gemmEfficiency: Double = 1, hbmGBps: Double, launchMicros: Double,
+                execution: ExecutionMode, efficiency: [EfficiencyPoint]? = nil) {
+        self.bf16TFLOPS = bf16TFLOPS
+        self.gemmEfficiency = gemmEfficiency
+        self.hbmGBps = hbmGBps
+        self.launchMicros = launchMicros
+        self.execution = execution
+        self.efficiency = efficiency
+    }
+}
+
+/// How a rank's local experts are launched (as in ../shared/data/h200/experts_per_rank.json).
+public enum ExecutionMode: String, Sendable, CaseIterable {
+    /// One FFN per local expert, launched back to back from the host.
+    case loop
+    /// The same loop replayed as a CUDA graph: no host launch cost.
+    case graph
+    /// Two grouped GEMMs (and one activation) over all local experts.
+    case grouped
+}
+
+/// One measured expert FFN: `rows` tokens through one SwiGLU expert of width
+/// `hidden` × `ffn`, taking `milliseconds` of device time (launches excluded).
+public struct EfficiencyPoint: Sendable, Equatable {
+    public var rows: Int
+    public var hidden: Int
+    public var ffn: Int
+    public var milliseconds: Double
+
+    public init(rows: Int, hidden: Int, ffn: Int, milliseconds: Double) {
+        self.rows = rows
+        self.hidden = hidden
+        self.ffn = ffn
+        self.milliseconds = milliseconds
+    }
+}
+
+/// One class of link, full duplex.
+public struct LinkSpec: Sendable, Equatable {
+    /// Per device per direction, GB/s (the data-sheet figure).
+    public var gbps: Double
+    /// The share of `gbps` an all-to-all reaches (0, 1]: one per link class, stated in
+    /// the system file with its source.
+    public var efficiency: Double
+    /// One message's latency, µs.
+    public var latencyMicros: Double
+
+    public init(gbps: Double, efficiency: Double = 1, latencyMicros: Double) {
+        self.gbps = gbps
+        self.efficiency = efficiency
+        self.latencyMicros = latencyMicros
+    }
+
+    /// Achieved bytes per second.
+    public var bytesPerSecond: Double { gbps * efficiency * 1e9 }
+}
+
+/// How an all-to-all crosses nodes.
+public enum AllToAllAlgorithm: String, Sendable, CaseIterable {
+    /// Every byte goes straight from source device to destination device.
+    case flat
+    /// DeepEP's normal kernels, Tutel's 2DH: a token bound for another node crosses the
+    /// network once per destination node, to the device with the same local index, and
+    /// is forwarded over NVLink.
+    case hierarchical
+}
+
+extension SystemSpec {
+    /// The node of `rank`.
+    public func node(ofRank rank: Int) -> Int {
+        if let rankMap { return rankMap[rank] }
+        return rank / devicesPerNode
+    }
+}
