@@ -30,6 +30,11 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Write the benchmark as JSON (schema epsim.bench/1).", valueName: "file"))
     var output: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Also model every phase on this system (e.g. the file `epsim calibrate` wrote) and print modeled beside measured.",
+        valueName: "file"))
+    var system: String?
+
     func validate() throws {
         if !(1...1_000_000).contains(iterations) {
             throw ValidationError("--iterations: expected 1...1000000, got \(iterations)")
@@ -38,18 +43,20 @@ struct BenchCommand: ParsableCommand {
         if !(0...1_000_000).contains(memorySteps) {
             throw ValidationError("--memory-steps: expected 0...1000000, got \(memorySteps)")
         }
-        try checkOutputs([("--output", output)], inputs: [("--config", common.config)])
+        try checkOutputs([("--output", output)],
+                         inputs: [("--config", common.config)] + (system.map { [("--system", $0)] } ?? []))
     }
 
     func run() throws {
         let options = Bench.Options(iterations: iterations, warmup: warmup, memorySteps: memorySteps)
-        let path = common.config, overrides = common.overrides, output = output
+        let path = common.config, overrides = common.overrides, output = output, systemPath = system
         let code = Launcher.run(common.transport, timeout: watchdog.timeout) { transport in
             let config = try Simulation.loadConfig(path, overrides: overrides, transport: transport)
+            let system = try systemPath.map { try Simulation.loadSystem($0, transport: transport) }
             let file = try Launcher.agree(transport) {
                 transport.rank == 0 ? try output.map { try AtomicFile.Writer(path: $0) } : nil
             }
-            guard let report = try Bench.run(config, transport: transport, options: options) else { return }
+            guard let report = try Bench.run(config, transport: transport, options: options, system: system) else { return }
             print(report.text)
             try file?.commit(report.json.serialized() + "\n")
         }

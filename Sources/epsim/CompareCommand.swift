@@ -27,6 +27,11 @@ struct CompareCommand: ParsableCommand {
 
     @OptionGroup var watchdog: WatchdogOptions
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Compare times modeled on this target system (YAML) instead of this host's; result files must carry them.",
+        valueName: "file"))
+    var system: String?
+
     @Option(name: .long, help: ArgumentHelp("Write the comparison as JSON (schema epsim.compare/1).", valueName: "file"))
     var output: String?
 
@@ -36,11 +41,12 @@ struct CompareCommand: ParsableCommand {
     func validate() throws {
         if files.count < 2 { throw ValidationError("compare: expected two or more files, got \(files.count)") }
         try checkTransportOptions(emulate: emulate, overrides: overrides)
-        try checkOutputs([("--output", output), ("--svg", svg)], inputs: files.map { ("FILE", $0) })
+        try checkOutputs([("--output", output), ("--svg", svg)],
+                         inputs: files.map { ("FILE", $0) } + (system.map { [("--system", $0)] } ?? []))
     }
 
     func run() throws {
-        let files = files, overrides = overrides, sync = sync, output = output, svg = svg
+        let files = files, overrides = overrides, sync = sync, output = output, svg = svg, systemPath = system
         let code = Launcher.run(emulate.map { .emulated(ranks: $0) } ?? .mpi, timeout: watchdog.timeout) { transport in
             var summaries: [LayoutSummary] = []
             let names = ComparisonTable.columnNames(files)
@@ -53,12 +59,13 @@ struct CompareCommand: ParsableCommand {
             for (file, result) in zip(files, isResult) where !result {
                 _ = try Simulation.loadConfig(file, overrides: overrides, transport: transport)
             }
+            let system = try systemPath.map { try Simulation.loadSystem($0, transport: transport) }
             let (readResults, outputs) = try Launcher.agree(transport) {
                 () throws -> ([Int: LayoutSummary], [AtomicFile.Writer?]) in
                 guard transport.rank == 0 else { return ([:], []) }
                 var read: [Int: LayoutSummary] = [:]
                 for (i, (file, name)) in zip(files, names).enumerated() where isResult[i] {
-                    read[i] = try LayoutSummary(resultFile: file, name: name)
+                    read[i] = try LayoutSummary(resultFile: file, name: name, modeledOn: system?.name)
                 }
                 return (read, try [output, svg].map { try $0.map { try AtomicFile.Writer(path: $0) } })
             }
@@ -68,7 +75,8 @@ struct CompareCommand: ParsableCommand {
                     continue
                 }
                 if isResult[i] { continue }
-                let options = RunOptions(configPath: file, overrides: overrides, sync: sync, report: false)
+                let options = RunOptions(configPath: file, overrides: overrides, sync: sync, report: false,
+                                         system: systemPath)
                 if let result = try Simulation.run(options, transport: transport) {
                     summaries.append(LayoutSummary(name: name, result: result))
                 }

@@ -33,15 +33,17 @@ struct RunCommand: ParsableCommand {
     @Flag(name: .long, help: "Put a barrier before each communication phase and report the time spent there as `wait`.")
     var sync = false
 
+    @OptionGroup var target: SystemOptions
+
     func validate() throws {
         try checkOutputs([("--output", output), ("--routing-out", routingOut), ("--csv", csv), ("--trace", trace)],
-                         inputs: [("--config", common.config)])
+                         inputs: [("--config", common.config)] + target.inputs)
     }
 
     func run() throws {
         let options = RunOptions(configPath: common.config, overrides: common.overrides,
                                  output: output, routingOut: routingOut, csv: csv, trace: trace,
-                                 verify: verify, sync: sync)
+                                 verify: verify, sync: sync, system: target.system, modeledOnly: target.modeledOnly)
         let code = Launcher.run(common.transport, timeout: watchdog.timeout) { transport in
             try Simulation.run(options, transport: transport)
         }

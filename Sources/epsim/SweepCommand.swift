@@ -22,6 +22,10 @@ struct SweepCommand: ParsableCommand {
     @Flag(name: .long, help: "Barrier before each communication phase (see `epsim run --sync`).")
     var sync = false
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Rank the points by times modeled on this target system (YAML) instead of this host's.", valueName: "file"))
+    var system: String?
+
     @Option(name: .long, help: ArgumentHelp("Write one CSV row per point.", valueName: "file"))
     var csv: String?
 
@@ -38,13 +42,14 @@ struct SweepCommand: ParsableCommand {
                 throw ValidationError("--vary \(axis.key): given twice; list every value once, e.g. --vary \(axis.key)=a,b,c")
             }
         }
-        try checkOutputs([("--csv", csv), ("--output", output)], inputs: [("--config", common.config)])
+        try checkOutputs([("--csv", csv), ("--output", output)],
+                         inputs: [("--config", common.config)] + (system.map { [("--system", $0)] } ?? []))
     }
 
     func run() throws {
         let axes = try vary.map { try Sweep.Axis(parsing: $0) }
         let points = Sweep.points(axes)
-        let config = common.config, base = common.overrides, sync = sync, csv = csv, output = output
+        let config = common.config, base = common.overrides, sync = sync, csv = csv, output = output, system = system
         let code = Launcher.run(common.transport, timeout: watchdog.timeout) { transport in
             var summaries: [LayoutSummary] = []
             // Every point's config and both outputs are checked before the first point
@@ -52,11 +57,13 @@ struct SweepCommand: ParsableCommand {
             for point in points {
                 _ = try Simulation.loadConfig(config, overrides: base + point, transport: transport)
             }
+            if let system { _ = try Simulation.loadSystem(system, transport: transport) }
             let outputs = try Launcher.agree(transport) { () throws -> [AtomicFile.Writer?] in
                 transport.rank == 0 ? try [csv, output].map { try $0.map { try AtomicFile.Writer(path: $0) } } : []
             }
             for point in points {
-                let options = RunOptions(configPath: config, overrides: base + point, sync: sync, report: false)
+                let options = RunOptions(configPath: config, overrides: base + point, sync: sync, report: false,
+                                         system: system)
                 if let result = try Simulation.run(options, transport: transport) {
                     summaries.append(LayoutSummary(name: point.joined(separator: " "), result: result))
                 }

@@ -28,11 +28,15 @@ public enum Bench {
     /// Runs `config` with `--sync` (so dispatch and combine are transfer time, not
     /// waiting for the slowest rank) and then its baselines. Collective; the report on
     /// rank 0, nil elsewhere.
-    public static func run(_ config: SimConfig, transport: any Transport, options: Options) throws -> BenchReport? {
+    /// With `system`, every phase is also modeled on it and the report puts the modeled
+    /// times beside the measured ones (`BenchReport.modeledRows`).
+    public static func run(_ config: SimConfig, transport: any Transport, options: Options,
+                           system: SystemSpec? = nil) throws -> BenchReport? {
         var samples = BaselineSamples()
         var memory = MemoryCheck.none
         var settings = Simulation.Settings(sync: true)
         settings.recordLastStep = true
+        settings.system = system
         let result = try Simulation.execute(config, transport: transport, settings: settings) { finished in
             samples = try measure(finished, transport: transport, options: options)
             memory = try checkMemory(finished.rank, transport: transport, steps: options.memorySteps,

@@ -93,6 +93,7 @@ public struct BenchReport {
                          + "resident \(byteText(memory.residentBefore)) → \(byteText(memory.residentAfter)) over \(memory.steps) more steps".padding(68)
                          + "flat" + (memoryFlat ? " ok" : " MISSED"))
         }
+        lines += modeledText
         return lines.joined(separator: "\n")
     }
 
@@ -133,6 +134,7 @@ public struct BenchReport {
                 ("resident_after_bytes", .int(Int(memory.residentAfter))),
                 ("flat", .bool(memoryFlat)),
             ])),
+            ("modeled", modeledJSON),
             ("result", result.json()),
         ])
     }

@@ -138,7 +138,7 @@ public final class MoERank {
         case .dispatch: done = try dispatchers[c].tokenDispatch(handle, transport: transport)
         case .combine: done = try dispatchers[c].tokenCombine(handle, transport: transport)
         }
-        endExchange(mark, kind, chunk: c, done)
+        endExchange(mark, kind, layer: layer, chunk: c, done)
         return done
     }
 
@@ -152,7 +152,7 @@ public final class MoERank {
         case .dispatch: started = try dispatchers[c].startTokenDispatch(handle, transport: transport)
         case .combine: started = try dispatchers[c].startTokenCombine(handle, transport: transport)
         }
-        endExchange(mark, kind, chunk: c, started.handle)
+        endExchange(mark, kind, layer: layer, chunk: c, started.handle)
         return started
     }
 
@@ -181,10 +181,10 @@ public final class MoERank {
 
     /// After an exchange has been made or started: its stage ends, and the observers are
     /// told what `handle`'s payload moves.
-    private func endExchange(_ mark: PhaseTimer.Mark, _ kind: ExchangeKind, chunk: Int,
+    private func endExchange(_ mark: PhaseTimer.Mark, _ kind: ExchangeKind, layer: Int, chunk: Int,
                              _ handle: borrowing DispatchHandle) {
         observers.end(mark)
-        observers.exchangeStarted(ExchangeRecord(kind: kind, chunk: chunk, bytes: handle.bytes(kind),
+        observers.exchangeStarted(ExchangeRecord(kind: kind, layer: layer, chunk: chunk, bytes: handle.bytes(kind),
                                                  recvRows: kind == .dispatch ? handle.recvRows : handle.sendRows))
     }
 

@@ -1,9 +1,10 @@
 import EpsimCore
 
-/// One payload exchange a layer started: which way, the chunk, its byte matrix, and the
-/// rows this rank received in it.
+/// One payload exchange a layer started: which way, the layer and chunk, its byte
+/// matrix, and the rows this rank received in it.
 public struct ExchangeRecord: Sendable {
     public var kind: ExchangeKind
+    public var layer: Int
     public var chunk: Int
     public var bytes: ExchangeBytes
     public var recvRows: Int

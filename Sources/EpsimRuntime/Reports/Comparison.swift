@@ -5,8 +5,11 @@ import Yams
 /// from a finished run or read back from a result JSON file.
 public struct LayoutSummary: Sendable {
     public var name: String
-    /// Median milliseconds per phase (every `Phase`, step included).
+    /// Median milliseconds per phase (every `Phase`, step included): measured, or, when
+    /// `modeledOn` names a system, modeled there (the step being the critical path).
     public var medianMs: [Phase: Double]
+    /// The system the times are modeled on (nil: measured on this host).
+    public var modeledOn: String?
     /// Communication (dispatch + combine) share of step time.
     public var communicationShare: Double
     public var dropRate: Double
@@ -20,10 +23,18 @@ public struct LayoutSummary: Sendable {
 
     public var stepMs: Double { medianMs[.step] ?? 0 }
 
+    /// The figures of a finished run: its modeled times when it was modeled on a system
+    /// (`RunResult.modeled`), else its measured ones.
     public init(name: String, result r: RunResult) {
         self.name = name
-        medianMs = Dictionary(uniqueKeysWithValues: Phase.allCases.map { ($0, r.phases[$0].median * 1e3) })
-        communicationShare = r.phases.communicationShare
+        if let m = r.modeled {
+            modeledOn = m.system.name
+            medianMs = LayoutSummary.modeledMedians(stepMs: m.stepMs) { m.medianMs($0) }
+            communicationShare = m.stepMs > 0 ? (m.maxMs(.dispatch) + m.maxMs(.combine)) / m.stepMs : 0
+        } else {
+            medianMs = Dictionary(uniqueKeysWithValues: Phase.allCases.map { ($0, r.phases[$0].median * 1e3) })
+            communicationShare = r.phases.communicationShare
+        }
         dropRate = r.dropRate
         rerouteRate = r.rerouteRate
         expertImbalance = r.total.expertImbalance
@@ -33,9 +44,21 @@ public struct LayoutSummary: Sendable {
         traffic = r.traffic.bytes
     }
 
-    /// Reads a result file written by `epsim run --output` (schema epsim.result/1).
-    /// Throws `ConfigError` naming the file and the missing or malformed key.
-    public init(resultFile path: String, name: String? = nil) throws {
+    /// Every phase's modeled median (ms), the step being the critical path and `wait` zero.
+    private static func modeledMedians(stepMs: Double, _ median: (ModeledPhase) throws -> Double) rethrows -> [Phase: Double] {
+        var medians: [Phase: Double] = [.step: stepMs, .wait: 0]
+        for phase in ModeledPhase.allCases {
+            guard let p = Phase.allCases.first(where: { $0.description == phase.rawValue }) else { continue }
+            medians[p] = try median(phase)
+        }
+        return medians
+    }
+
+    /// Reads a result file written by `epsim run --output` (schema epsim.result/1); with
+    /// `modeledOn`, its times modeled on that system (`modeled.*`, written by
+    /// `epsim run --system`). Throws `ConfigError` naming the file and the missing or
+    /// malformed key.
+    public init(resultFile path: String, name: String? = nil, modeledOn system: String? = nil) throws {
         guard let text = BoundedRead.textIfReadable(path) else {
             throw ConfigError(file: path, keyPath: "", "cannot read result file")
         }
@@ -59,6 +82,23 @@ public struct LayoutSummary: Sendable {
         }
         medianMs = medians
         communicationShare = try doc.number("phases.communication_share", in: 0...1)
+        if let system {
+            let name = (try? doc.string("modeled.system.name")) ?? ""
+            guard name == system else {
+                throw ConfigError(file: path, keyPath: "", name.isEmpty
+                    ? "has no times modeled on \(system): rerun it with `epsim run --system ... --output`"
+                    : "modeled.system.name: modeled on \(name), not on \(system)")
+            }
+            let step = try doc.number("modeled.step_ms", in: ResultDocument.milliseconds)
+            modeledOn = system
+            medianMs = try LayoutSummary.modeledMedians(stepMs: step) {
+                try doc.number("modeled.phases.\($0.rawValue).median_ms", in: ResultDocument.milliseconds)
+            }
+            let comm = try ["dispatch", "combine"].reduce(0.0) {
+                $0 + (try doc.number("modeled.phases.\($1).max_ms", in: ResultDocument.milliseconds))
+            }
+            communicationShare = step > 0 ? min(1, comm / step) : 0
+        }
         dropRate = try doc.number("routing.drop_rate", in: 0...1)
         rerouteRate = try doc.number("routing.reroute_rate", in: 0...1)
         expertImbalance = try doc.number("routing.expert_imbalance", in: ResultDocument.ratio)
@@ -79,6 +119,7 @@ public struct LayoutSummary: Sendable {
     public var json: JSONValue {
         .object([
             ("name", .string(name)),
+            ("times", .string(modeledOn.map { "modeled on \($0)" } ?? "measured")),
             ("median_ms", .object(Phase.allCases.map { ($0.description, .double(medianMs[$0] ?? 0)) })),
             ("communication_share", .double(communicationShare)),
             ("drop_rate", .double(dropRate)),
@@ -182,7 +223,8 @@ public enum ComparisonTable {
             label.padding(18) + cells.map { $0.leftPadding(width) }.joined()
         }
         var lines = [row("", layouts.map(\.name))]
-        lines.append(row("median ms (× first)", layouts.map { _ in "" }))
+        lines.append(row(first.modeledOn == nil ? "median ms (× first)" : "modeled ms (× first)",
+                         layouts.map { _ in "" }))
         for phase in shownPhases(layouts) {
             lines.append(row("  " + phase.description, layouts.map { l in
                 let v = l.medianMs[phase] ?? 0, base = first.medianMs[phase] ?? 0
@@ -196,6 +238,9 @@ public enum ComparisonTable {
         lines.append(row("imbalance rank", layouts.map { String(format2: $0.rankImbalance) }))
         lines.append(row("bytes", layouts.map { byteText($0.totalBytes) }))
         lines.append(row("  between ranks", layouts.map { byteText($0.offRankBytes) }))
+        if let system = first.modeledOn {
+            lines.append("times modeled on \(system): the same inputs give the same numbers; step is the critical path across ranks")
+        }
         return lines.joined(separator: "\n")
     }
 

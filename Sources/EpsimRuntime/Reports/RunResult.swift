@@ -18,6 +18,10 @@ public struct RunResult {
     /// Timed intervals per rank (`PhaseTimer.events` layout), when a trace was asked for.
     public let events: [[Double]]
     public let verification: Verification?
+    /// The same run's time on a target system (`epsim run --system`), nil without one.
+    public var modeled: ModeledRun?
+    /// `--modeled-only`: the report shows the modeled times, not the host's.
+    public var modeledOnly = false
 
     public init(config: SimConfig, environment: RunEnvironment, layout: ExpertLayout,
                 perRank: [RoutingTotals], phases: PhaseSummary, traffic: TrafficMatrix,
@@ -168,7 +172,7 @@ public struct RunResult {
             ("compute", computeJSON),
             ("memory", memoryJSON),
             ("verification", verificationJSON),
-        ])
+        ] + (modeled.map { [("modeled", $0.json)] } ?? []))
     }
 
     /// A compact summary a person reads in seconds.
@@ -190,18 +194,28 @@ public struct RunResult {
         lines.append("steps: \(config.steps) counted after \(config.warmupSteps) warm-up · "
                      + "\(config.precision.dispatch.rawValue) dispatch, \(config.precision.combine.rawValue) combine"
                      + (isModeled ? " · modeled compute" : ""))
-        lines.append("phase        median ms     min ms     max ms  slowest rank   share")
-        for phase in Phase.allCases where phase != .wait || environment.sync {
-            let f = phases[phase]
-            lines.append(phase.description.padding(10) + ms(f.median).leftPadding(12) + ms(f.min).leftPadding(11)
-                         + ms(f.max).leftPadding(11) + String(f.slowestRank).leftPadding(14)
-                         + pct(phases.share(phase)).leftPadding(8))
+        if !modeledOnly {
+            lines.append("phase        median ms     min ms     max ms  slowest rank   share"
+                         + (modeled.map { " │ " + $0.tableHeader } ?? ""))
+            for phase in Phase.allCases where phase != .wait || environment.sync {
+                let f = phases[phase]
+                lines.append(phase.description.padding(10) + ms(f.median).leftPadding(12) + ms(f.min).leftPadding(11)
+                             + ms(f.max).leftPadding(11) + String(f.slowestRank).leftPadding(14)
+                             + pct(phases.share(phase)).leftPadding(8)
+                             + (modeled.map { " │ " + $0.tableRow(phase) } ?? ""))
+            }
+            let expertShare = phases.share(.expert) + phases.share(.shared)
+            lines.append("time: communication \(pct(phases.communicationShare)) · compute \(pct(computeShare))"
+                         + " (experts \(pct(expertShare)), routing and permutation \(pct(computeShare - expertShare)))"
+                         + (environment.sync ? " · wait \(pct(phases.share(.wait)))" : "")
+                         + " · outside phases \(pct(overheadShare))")
+        } else if let modeled {
+            lines.append("phase     " + modeled.tableHeader)
+            for phase in Phase.allCases where phase != .wait {
+                lines.append(phase.description.padding(10) + modeled.tableRow(phase))
+            }
         }
-        let expertShare = phases.share(.expert) + phases.share(.shared)
-        lines.append("time: communication \(pct(phases.communicationShare)) · compute \(pct(computeShare))"
-                     + " (experts \(pct(expertShare)), routing and permutation \(pct(computeShare - expertShare)))"
-                     + (environment.sync ? " · wait \(pct(phases.share(.wait)))" : "")
-                     + " · outside phases \(pct(overheadShare))")
+        if let modeled { lines += modeled.summaryLines(traffic: traffic) }
         lines.append("routing: drop \(pct(dropRate)) · reroute \(pct(rerouteRate))"
                      + " · weight lost \(pct(total.droppedWeightShare))"
                      + " · imbalance expert \(String(format2: total.expertImbalance)) rank \(String(format2: metrics.rankImbalance))"

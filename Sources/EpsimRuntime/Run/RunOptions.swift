@@ -16,10 +16,15 @@ public struct RunOptions: Sendable {
     public var sync: Bool
     /// Print the terminal report (compare and sweep run quietly).
     public var report: Bool
+    /// A target system file: every phase is also modeled on it (`ModeledRun`).
+    public var system: String?
+    /// Report only the modeled times; the experts do no arithmetic (`compute: modeled`).
+    public var modeledOnly: Bool
 
     public init(configPath: String, overrides: [String] = [], output: String? = nil,
                 routingOut: String? = nil, csv: String? = nil, trace: String? = nil,
-                verify: Bool = false, sync: Bool = false, report: Bool = true) {
+                verify: Bool = false, sync: Bool = false, report: Bool = true,
+                system: String? = nil, modeledOnly: Bool = false) {
         self.configPath = configPath
         self.overrides = overrides
         self.output = output
@@ -29,5 +34,7 @@ public struct RunOptions: Sendable {
         self.verify = verify
         self.sync = sync
         self.report = report
+        self.system = system
+        self.modeledOnly = modeledOnly
     }
 }

@@ -8,16 +8,23 @@ public enum Simulation {
     /// by all ranks before anything runs, so it is reported once and every rank exits.
     @discardableResult
     public static func run(_ options: RunOptions, transport: any Transport) throws -> RunResult? {
-        let config = try loadConfig(options.configPath, overrides: options.overrides, transport: transport,
+        var config = try loadConfig(options.configPath, overrides: options.overrides, transport: transport,
                                     verify: options.verify)
+        let system = try options.system.map { try loadSystem($0, transport: transport) }
+        if options.modeledOnly, !config.compute.isModeled {
+            // Only modeled times are reported: the host's arithmetic would be wasted.
+            config.compute = .modeled(tflops: ComputeMode.defaultTFLOPS, efficiency: ComputeMode.defaultEfficiency)
+        }
         let (dump, files) = try Launcher.agree(transport) {
             let dump = try options.routingOut.map { try RoutingDump(path: $0, rank: transport.rank) }
             let files = transport.rank == 0 ? try ResultFiles(options) : nil
             return (dump, files)
         }
-        let settings = Settings(verify: options.verify, sync: options.sync, trace: options.trace != nil,
+        var settings = Settings(verify: options.verify, sync: options.sync, trace: options.trace != nil,
                                 progress: options.report)
-        guard let result = try execute(config, transport: transport, settings: settings, dump: dump) else { return nil }
+        settings.system = system
+        guard var result = try execute(config, transport: transport, settings: settings, dump: dump) else { return nil }
+        result.modeledOnly = options.modeledOnly
         if options.report { print(result.terminalReport()) }
         try files?.write(result)
         if let verification = result.verification, !verification.passed {
@@ -46,6 +53,19 @@ public enum Simulation {
         }
     }
 
+    /// Loads a target system file on every rank and checks it against the world size; a
+    /// mistake is reported once and every rank throws. Collective.
+    public static func loadSystem(_ path: String, transport: any Transport) throws -> SystemSpec {
+        try Launcher.agree(transport) { () throws -> SystemSpec in
+            let system = try SystemSpec.load(path: path)
+            if let map = system.rankMap, map.count != transport.size {
+                throw ConfigError(file: path, keyPath: "rank_map",
+                                  "\(map.count) entries for \(transport.size) ranks: list the node of every rank")
+            }
+            return system
+        }
+    }
+
     /// How `execute` runs, besides the config.
     public struct Settings: Sendable {
         public var verify = false
@@ -57,6 +77,8 @@ public enum Simulation {
         /// Record the last counted step's exchanges and expert blocks (`StepShapes`) and
         /// every counted step's stage times (`PhaseTimer.stageSeconds`), for `epsim bench`.
         public var recordLastStep = false
+        /// Model every counted step on this system (`ModeledRun`).
+        public var system: SystemSpec? = nil
 
         public init(verify: Bool = false, sync: Bool = false, trace: Bool = false, progress: Bool = false) {
             self.verify = verify
@@ -118,6 +140,10 @@ public enum Simulation {
             ? StepShapes(hidden: config.model.hidden, decoded: !config.compute.isModeled)
             : nil
         if let shapes { moe.observers.add(shapes) }
+        let model = settings.system.map {
+            ModelObserver(system: $0, config: config, ranks: P, localExperts: moe.layout.local[transport.rank].count)
+        }
+        if let model { moe.observers.add(model) }
         let progress = settings.progress && transport.rank == 0 ? ProgressLine(total: config.warmupSteps + config.steps) : nil
         var verification: Verification? = nil
         let lastStep = config.warmupSteps + config.steps - 1
@@ -149,14 +175,19 @@ public enum Simulation {
         let phaseSeconds = try transport.gather(timer.seconds)
         let metrics = try RunMetrics.gather(recorder, transport: transport)
         let events = settings.trace ? try gatherEvents(timer, transport: transport) : []
+        let modeledTraffic = try model?.gathered(transport, layout: moe.layout)
         try dump?.commit()
         guard transport.rank == 0, let metrics else { return nil }
-        return RunResult(
+        var result = RunResult(
             config: config, environment: RunEnvironment(transport: transport, hosts: metrics.hosts, sync: settings.sync),
             layout: moe.layout, perRank: perRank,
             phases: PhaseSummary(seconds: phaseSeconds, ranks: P, steps: config.steps),
             traffic: TrafficMatrix(gathered: trafficMatrix, ranks: P), metrics: metrics,
             events: events, verification: verification)
+        if let system = settings.system, let modeledTraffic {
+            result.modeled = ModeledRun(system: system, traffic: modeledTraffic, shape: ModelShape(config: config))
+        }
+        return result
     }
 
     /// The largest count or displacement, in bytes, any exchange of `config` can have on

@@ -89,6 +89,9 @@ public enum Sweep {
             lines.append(line)
         }
         lines.append("* on the Pareto front of (step time, drop rate): no other point is faster without dropping more")
+        if let system = rows.first?.summary.modeledOn {
+            lines.append("step times modeled on \(system) (the critical path across ranks): the same inputs give the same front")
+        }
         return lines.joined(separator: "\n")
     }
 

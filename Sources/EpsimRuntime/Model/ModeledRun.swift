@@ -1,0 +1,80 @@
+import EpsimCore
+
+/// A run's modeled time on a target system: `StepModel.evaluate` on every counted step's
+/// gathered traffic (`ModelObserver`). The same layout, seed and system always give the
+/// same numbers (the model reads decisions and bytes, never a clock).
+///
+/// Reduced for reports like the measured phases: per phase, each rank's mean over
+/// counted steps (`perRankMs`), their median and max; the step is the critical path
+/// across ranks (mean over steps). Bytes are summed over counted steps, as the measured
+/// traffic matrix is.
+public struct ModeledRun: Sendable {
+    public let system: SystemSpec
+    /// One per counted step.
+    public let steps: [ModeledStep]
+    public let ranks: Int
+
+    public init(system: SystemSpec, traffic: [StepTraffic], shape: ModelShape) {
+        self.system = system
+        ranks = traffic.first?.ranks ?? 0
+        steps = traffic.map { StepModel.evaluate($0, shape: shape, system: system) }
+    }
+
+    private func mean(_ f: (ModeledStep) -> Double) -> Double {
+        steps.isEmpty ? 0 : steps.reduce(0) { $0 + f($1) } / Double(steps.count)
+    }
+
+    /// [P]: each rank's mean over counted steps, milliseconds.
+    public func perRankMs(_ phase: ModeledPhase) -> [Double] {
+        (0..<ranks).map { r in mean { ($0.perRank[phase]?[r] ?? 0) } * 1e3 }
+    }
+
+    public func medianMs(_ phase: ModeledPhase) -> Double { median(perRankMs(phase)) }
+    public func maxMs(_ phase: ModeledPhase) -> Double { perRankMs(phase).max() ?? 0 }
+    /// The rank with the largest mean time in `phase` (the lowest such rank on ties).
+    public func slowestRank(_ phase: ModeledPhase) -> Int {
+        let v = perRankMs(phase)
+        return v.indices.max { v[$0] < v[$1] || (v[$0] == v[$1] && $0 > $1) } ?? 0
+    }
+
+    /// The critical path of a step, milliseconds (mean over counted steps).
+    public var stepMs: Double { mean(\.stepSeconds) * 1e3 }
+    public var selfBytes: Int64 { steps.reduce(0) { $0 + $1.selfBytes } }
+    public var intraNodeBytes: Int64 { steps.reduce(0) { $0 + $1.intraNodeBytes } }
+    public var interNodeBytes: Int64 { steps.reduce(0) { $0 + $1.interNodeBytes } }
+    public var dispatchBottleneckGBps: Double { mean(\.dispatchBottleneckGBps) }
+    public var combineBottleneckGBps: Double { mean(\.combineBottleneckGBps) }
+    /// The busiest link of the last counted step.
+    public var busiestLink: String { steps.last?.busiestLink ?? "-" }
+
+    /// How reports head the modeled figures.
+    public var label: String { "modeled on \(system.name)" }
+
+    /// The `modeled` object of `epsim.result/1` (docs/results.md).
+    public var json: JSONValue {
+        .object([
+            ("system", .object([("name", .string(system.name)),
+                                ("file", system.sourcePath.map { .string($0) } ?? .null),
+                                ("all_to_all", .string(system.allToAll.rawValue)),
+                                ("devices_per_node", .int(system.devicesPerNode)),
+                                ("execution", .string(system.device.execution.rawValue))])),
+            ("phases", .object(ModeledPhase.allCases.map { phase in
+                (phase.rawValue, .object([
+                    ("per_rank_ms", .array(perRankMs(phase).map { .double($0) })),
+                    ("median_ms", .double(medianMs(phase))),
+                    ("max_ms", .double(maxMs(phase))),
+                    ("slowest_rank", .int(slowestRank(phase))),
+                ]))
+            })),
+            ("step_ms", .double(stepMs)),
+            ("traffic", .object([
+                ("self_bytes", .int(Int(selfBytes))),
+                ("intra_node_bytes", .int(Int(intraNodeBytes))),
+                ("inter_node_bytes", .int(Int(interNodeBytes))),
+                ("busiest_link", .string(busiestLink)),
+            ])),
+            ("dispatch_bottleneck_gbps", .double(dispatchBottleneckGBps)),
+            ("combine_bottleneck_gbps", .double(combineBottleneckGBps)),
+        ])
+    }
+}

@@ -1,0 +1,22 @@
+import ArgumentParser
+
+/// `--system`: model every phase on a target system (a file such as
+/// configs/systems/h200-8x.yaml); `--modeled-only` reports only that.
+struct SystemOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp(
+        "Also model every phase on this target system (YAML, e.g. configs/systems/h200-8x.yaml).",
+        valueName: "file"))
+    var system: String?
+
+    @Flag(name: .long, help: "Report only the modeled times (needs --system); the experts do no arithmetic.")
+    var modeledOnly = false
+
+    func validate() throws {
+        if modeledOnly && system == nil {
+            throw ValidationError("--modeled-only: needs --system FILE, the system to model the run on")
+        }
+    }
+
+    /// The system file as an input no output may overwrite.
+    var inputs: [(String, String)] { system.map { [("--system", $0)] } ?? [] }
+}
