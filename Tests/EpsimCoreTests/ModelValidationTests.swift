@@ -1,0 +1,53 @@
+import XCTest
+@testable import EpsimCore
+
+/// The model against the ground truth in docs/model-data (README there): each table's
+/// median error within its bound. A drift of the model or of a system file fails here.
+final class ModelValidationTests: XCTestCase {
+    let data = repoRoot + "/docs/model-data"
+    let systems = repoRoot + "/configs/systems"
+
+    func show(_ t: ValidationTable) {
+        print("\(t.title): median \(t.medianError), held-out median \(t.heldOutMedianError), max \(t.maxError)")
+        for r in t.rows {
+            print(String(format: "  %-60@ %10.4f %10.4f %+7.1f%%%@", r.label as NSString, r.measured, r.modeled,
+                         100 * r.relativeError, r.fitted ? " (fitted)" : ""))
+        }
+    }
+
+    func testH200ExpertPhaseWithinTenPercent() throws {
+        let h200 = try SystemSpec.load(path: systems + "/h200-8x.yaml")
+        let tables = try ModelValidation.h200Experts(dataDirectory: data, system: h200)
+        XCTAssertEqual(tables.count, 5)
+        XCTAssertEqual(tables[0].rows.count, 64)
+        XCTAssertEqual(tables[3].rows.count, 64)
+        XCTAssertEqual(tables[4].rows.count, 8)
+        for t in tables {
+            show(t)
+            XCTAssertLessThanOrEqual(t.medianError, t.bound, t.title)
+            XCTAssertLessThanOrEqual(t.heldOutMedianError, t.bound, t.title)
+        }
+    }
+
+    func testH200OtherPhases() throws {
+        let h200 = try SystemSpec.load(path: systems + "/h200-8x.yaml")
+        let t = try ModelValidation.h200OtherPhases(dataDirectory: data, system: h200)
+        show(t)
+        XCTAssertEqual(t.rows.count, 7)
+        XCTAssertLessThanOrEqual(t.medianError, t.bound)
+    }
+
+    func testDeepEPNormalKernels() throws {
+        let h800 = try SystemSpec.load(path: systems + "/h800-8x-ib400.yaml")
+        let t = try ModelValidation.deepEPNormal(dataDirectory: data, system: h800)
+        show(t)
+        XCTAssertEqual(t.rows.count, 8)
+        for r in t.rows { XCTAssertLessThanOrEqual(abs(r.relativeError), t.bound, r.label) }
+    }
+
+    func testMissingDataDirectoryIsOneLine() {
+        XCTAssertThrowsError(try ModelValidation.all(dataDirectory: "/nonexistent", systemsDirectory: systems)) { e in
+            XCTAssertEqual("\(e)", "/nonexistent/experts_per_rank.json: cannot read file: No such file or directory")
+        }
+    }
+}
