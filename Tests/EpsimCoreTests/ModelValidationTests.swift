@@ -35,6 +35,13 @@ final class ModelValidationTests: XCTestCase {
         show(t)
         XCTAssertEqual(t.rows.count, 7)
         XCTAssertLessThanOrEqual(t.medianError, t.bound)
+        for r in t.rows {
+            // Known miss, reported in docs/model-data/README.md: the Mixtral route (0.121 ms)
+            // is twice the launch floor the model gives (its gate GEMM has N = 8 columns and
+            // its time is not in the bytes or FLOPs); held to its current error so a drift fails.
+            let bound = r.label == "mixtral T=4096 route" ? 0.50 : t.bound
+            XCTAssertLessThanOrEqual(abs(r.relativeError), bound, r.label)
+        }
     }
 
     func testDeepEPNormalKernels() throws {

@@ -29,7 +29,8 @@ public struct AllToAllResult: Sendable, Equatable {
     public var selfBytes: Int64
     public var intraNodeBytes: Int64
     public var interNodeBytes: Int64
-    /// The busiest (rank, direction) by bytes, nil when nothing crossed a link.
+    /// The busiest link: the (rank, direction) that takes longest (the one that bounds the
+    /// exchange; lowest rank on ties), nil when nothing crossed a link.
     public var busiestRank: Int?
     public var busiestDirection: LinkDirection?
 
@@ -131,19 +132,20 @@ public enum AllToAllModel {
             }
         }
         var perRank = [Double](repeating: 0, count: p)
-        var busiest: (Int, LinkDirection)?
+        var busiest: (rank: Int, direction: LinkDirection, seconds: Double)?
         for r in 0..<p {
             for dir in LinkDirection.allCases {
                 let bytes = link[r][dir.rawValue]
                 guard bytes > 0 else { continue }
                 let spec = dir.isNetwork ? system.interNode : system.intraNode
-                perRank[r] = max(perRank[r], spec.latencyMicros * 1e-6 + Double(bytes) / spec.bytesPerSecond)
-                if busiest.map({ bytes > link[$0.0][$0.1.rawValue] }) ?? true { busiest = (r, dir) }
+                let seconds = spec.latencyMicros * 1e-6 + Double(bytes) / spec.bytesPerSecond
+                perRank[r] = max(perRank[r], seconds)
+                if seconds > (busiest?.seconds ?? 0) { busiest = (r, dir, seconds) }
             }
         }
         return AllToAllResult(linkBytes: link, perRankSeconds: perRank, seconds: perRank.max() ?? 0,
                               selfBytes: selfBytes, intraNodeBytes: intra, interNodeBytes: inter,
-                              busiestRank: busiest?.0, busiestDirection: busiest?.1)
+                              busiestRank: busiest?.rank, busiestDirection: busiest?.direction)
     }
 }
 

@@ -1,7 +1,9 @@
 /// The step DeepEP's normal-kernel benchmarks move (deepseek-ai/DeepEP
 /// tests/test_intranode.py and tests/test_internode.py), rebuilt with epsim's seeded
-/// generator: every rank draws scores |N(0, 1)| + 1 over E experts for each of its T
-/// tokens; with N > 1 nodes the experts form N groups (one per node), each scored by its
+/// generator: every rank draws scores over E experts for each of its T tokens (DeepEP
+/// draws |N(0, 1)| + 1; only the order of the scores matters below, and the order of
+/// independent draws of any continuous law is a uniform permutation, so 1 + U[0, 1) gives
+/// the same routing distribution at a fraction of the cost); with N > 1 nodes the experts form N groups (one per node), each scored by its
 /// largest score, and a token keeps the best min(N, 4) groups; it takes the top k experts
 /// of those groups. Experts are contiguous per rank (E / P each). Dispatch is deduplicated
 /// per rank (one row per (token, destination rank), `is_token_in_rank`), FP8 with one
@@ -41,23 +43,36 @@ public struct DeepEPTraffic: Sendable {
         for s in 0..<p {
             var rng = SeededRandom.stream(seed: seed, SeededRandom.key(s))
             for _ in 0..<t {
-                for x in 0..<e { scores[x] = abs(rng.nextNormal()) + 1 }
-                if nodes > 1 {
-                    for n in 0..<nodes { groupBest[n] = scores[(n * perNode)..<((n + 1) * perNode)].max()! }
-                    for n in 0..<nodes { keepGroup[n] = false }
-                    for _ in 0..<groupsPerToken {
-                        var best = -1
-                        for n in 0..<nodes where !keepGroup[n] && (best < 0 || groupBest[n] > groupBest[best]) { best = n }
-                        keepGroup[best] = true
+                scores.withUnsafeMutableBufferPointer { sc in
+                    for x in 0..<e { sc[x] = 1 + rng.nextDouble() }
+                    if nodes > 1 {
+                        for n in 0..<nodes {
+                            var m = 0.0
+                            for x in (n * perNode)..<((n + 1) * perNode) { m = max(m, sc[x]) }
+                            groupBest[n] = m
+                            keepGroup[n] = false
+                        }
+                        for _ in 0..<groupsPerToken {
+                            var best = -1
+                            for n in 0..<nodes where !keepGroup[n] && (best < 0 || groupBest[n] > groupBest[best]) { best = n }
+                            keepGroup[best] = true
+                        }
+                        for x in 0..<e where !keepGroup[x / perNode] { sc[x] = 0 }
                     }
-                    for x in 0..<e where !keepGroup[x / perNode] { scores[x] = 0 }
-                }
-                // Top k (ties to the lower index; draws are continuous so ties do not occur).
-                for j in 0..<k {
-                    var best = -1
-                    for x in 0..<e where (best < 0 || scores[x] > scores[best]) { best = x }
-                    chosen[j] = best
-                    scores[best] = -1
+                    // Top k in one pass: `chosen` kept in descending score (ties to the
+                    // lower index; the draws are continuous, so ties do not occur).
+                    var filled = 0
+                    for x in 0..<e {
+                        let v = sc[x]
+                        if filled == k && v <= sc[chosen[k - 1]] { continue }
+                        var j = filled < k ? filled : k - 1
+                        while j > 0 && sc[chosen[j - 1]] < v {
+                            chosen[j] = chosen[j - 1]
+                            j -= 1
+                        }
+                        chosen[j] = x
+                        if filled < k { filled += 1 }
+                    }
                 }
                 for r in 0..<p { hitRank[r] = false }
                 for n in 0..<nodes { hitNode[n] = false }

@@ -30,7 +30,9 @@ public enum StepModel {
     /// U = unpermute, each the max over ranks (DESIGN's pipeline: the dispatch of chunk
     /// i+1 and the combine of chunk i−1 run beside the experts of chunk i, the slot
     /// taking the longest). With C = 1: pre + D + X + K + U.
-    /// Phase times are seconds; bytes are the step's dispatch plus combine bytes.
+    /// Phase times are seconds; bytes are the step's dispatch plus combine bytes. The
+    /// bottleneck bandwidths are the busiest link's bytes over the phase time, summed over
+    /// layers and chunks; `busiestLink` names the link bounding the longest exchange.
     public static func evaluate(_ step: StepTraffic, shape: ModelShape, system: SystemSpec) -> ModeledStep {
         let p = step.ranks
         let dev = DeviceModel(device: system.device)
@@ -40,7 +42,10 @@ public enum StepModel {
         let chunks = max(1, min(shape.chunks, entries))
         var total = 0.0
         var selfBytes: Int64 = 0, intra: Int64 = 0, inter: Int64 = 0
-        var best: [AllToAllModel.Exchange: (bytes: Int64, seconds: Double, link: String)] = [:]
+        // Per exchange: busiest-link bytes and phase time summed over entries, and the
+        // link that bounds the longest one.
+        var busy: [AllToAllModel.Exchange: (bytes: Int64, seconds: Double)] = [:]
+        var longest: (seconds: Double, link: String) = (0, "none")
         var layer = 0
         while layer * chunks < entries {
             var pre = [Double](), disp = [Double](), mid = [Double](), comb = [Double](), post = [Double]()
@@ -76,9 +81,9 @@ public enum StepModel {
                     selfBytes += a.selfBytes
                     intra += a.intraNodeBytes
                     inter += a.interNodeBytes
-                    if a.busiestBytes > (best[exchange]?.bytes ?? -1) {
-                        best[exchange] = (a.busiestBytes, a.seconds, a.busiestLink)
-                    }
+                    let sum = busy[exchange] ?? (0, 0)
+                    busy[exchange] = (sum.bytes + a.busiestBytes, sum.seconds + a.seconds)
+                    if a.seconds > longest.seconds { longest = (a.seconds, "\(a.busiestLink) (\(exchange))") }
                 }
             }
             total += pipeline(pre: pre, dispatch: disp, compute: mid, combine: comb, post: post)
@@ -89,13 +94,12 @@ public enum StepModel {
             slowest[phase] = times.indices.max { times[$0] < times[$1] || (times[$0] == times[$1] && $0 > $1) } ?? 0
         }
         func gbps(_ e: AllToAllModel.Exchange) -> Double {
-            guard let b = best[e], b.seconds > 0 else { return 0 }
+            guard let b = busy[e], b.seconds > 0 else { return 0 }
             return Double(b.bytes) / b.seconds / 1e9
         }
-        let busiest = [best[.dispatch], best[.combine]].compactMap { $0 }.max { $0.bytes < $1.bytes }?.link ?? "none"
         return ModeledStep(perRank: perRank, stepSeconds: total, slowestRank: slowest, selfBytes: selfBytes,
                            intraNodeBytes: intra, interNodeBytes: inter, dispatchBottleneckGBps: gbps(.dispatch),
-                           combineBottleneckGBps: gbps(.combine), busiestLink: busiest)
+                           combineBottleneckGBps: gbps(.combine), busiestLink: longest.link)
     }
 
     /// The critical path of one layer's chunks (see `evaluate`); every array has one
