@@ -50,6 +50,13 @@ final class ModelValidationTests: XCTestCase {
         show(t)
         XCTAssertEqual(t.rows.count, 8)
         for r in t.rows { XCTAssertLessThanOrEqual(abs(r.relativeError), t.bound, r.label) }
+        // The NVLink (EP8 dispatch) and NIC (EP32 dispatch) efficiencies were fitted on one
+        // row each: those land within the rounding of a two-digit efficiency (±1.5 %).
+        XCTAssertEqual(t.rows.filter(\.fitted).map { String($0.label.prefix(4)) }, ["EP8 ", "EP32"])
+        for r in t.rows where r.fitted { XCTAssertLessThanOrEqual(abs(r.relativeError), 0.015, r.label) }
+        // EP16 is bound by NVLink forwarding, EP32 and EP64 by the NIC.
+        XCTAssertTrue(t.rows[2].label.contains("NVLink"), t.rows[2].label)
+        XCTAssertTrue(t.rows[4].label.contains("NIC") && t.rows[6].label.contains("NIC"))
     }
 
     func testMissingDataDirectoryIsOneLine() {
