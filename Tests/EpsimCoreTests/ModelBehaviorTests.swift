@@ -181,4 +181,26 @@ final class ModelBehaviorTests: XCTestCase {
         XCTAssertLessThanOrEqual(m.dispatchBottleneckGBps, 200 + 1e-9)  // a link cannot beat its bandwidth
         XCTAssertTrue(m.busiestLink.hasPrefix("rank "), m.busiestLink)
     }
+
+    func testForwarderOnANodeWithFewerRanksAndRankMap() {
+        // P = 3 with G = 2: node 0 holds ranks 0, 1; node 1 holds rank 2 only. Rank 1
+        // (local index 1) sends to node 1, whose only rank (index 1 mod 1 = 0) receives it.
+        let b = 10
+        var parts = (0..<3).map { _ in RankStepTraffic(tokens: 0, chunks: [chunk(tokens: 0, rows: [0, 0, 0], rowBytes: b, tokensToNode: [0, 0], expertRows: [])]) }
+        parts[1] = RankStepTraffic(tokens: 1, chunks: [chunk(tokens: 1, rows: [0, 0, 2], rowBytes: b, tokensToNode: [0, 1], expertRows: [])])
+        let step = StepTraffic(ranks: 3, nodes: 2, perRank: parts)
+        let shape = ModelShape(hidden: 8, ffn: 8, experts: 3, topK: 2, dispatchRowBytes: b, combineRowBytes: b)
+        let a = AllToAllModel.evaluate(step, chunk: 0, exchange: .dispatch, shape: shape, system: system(g: 2, algorithm: .hierarchical))
+        XCTAssertEqual(a.linkBytes[1][LinkDirection.nicOut.rawValue], Int64(b))  // one token, once
+        XCTAssertEqual(a.linkBytes[2][LinkDirection.nicIn.rawValue], Int64(b))
+        XCTAssertEqual(a.intraNodeBytes, 0)  // the receiver is the destination: nothing to forward
+        // A rank map that puts rank 2 with rank 0 makes the same bytes NVLink traffic.
+        var mapped = system(g: 2)
+        mapped.rankMap = [0, 1, 0]
+        let m = AllToAllModel.evaluate(step, chunk: 0, exchange: .dispatch, shape: shape, system: mapped)
+        XCTAssertEqual(m.interNodeBytes, 2 * Int64(b))  // rank 1 is alone on node 1 now
+        mapped.rankMap = [0, 0, 0]
+        mapped.devicesPerNode = 3
+        XCTAssertEqual(AllToAllModel.evaluate(step, chunk: 0, exchange: .dispatch, shape: shape, system: mapped).intraNodeBytes, 2 * Int64(b))
+    }
 }

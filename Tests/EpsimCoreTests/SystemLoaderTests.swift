@@ -101,4 +101,18 @@ final class SystemLoaderTests: XCTestCase {
             XCTAssertEqual("\(error)", "/nonexistent/x.yaml: cannot read file: No such file or directory")
         }
     }
+
+    func testDirectoryAndOversizedFilesAreRefused() throws {
+        do {
+            _ = try SystemSpec.load(path: repoRoot + "/configs/systems")
+            XCTFail("expected an error")
+        } catch {
+            XCTAssertEqual("\(error)", repoRoot + "/configs/systems: cannot read file: a directory, not a regular file")
+        }
+        XCTAssertTrue(message("[1, 2]").hasPrefix("s.yaml: expected a mapping"), message("[1, 2]"))
+        XCTAssertEqual(message(minimal.replacingOccurrences(of: "hbm_gbps: 1000", with: "hbm_gbps: fast")),
+                       "s.yaml: device.hbm_gbps: expected a number in (0, 1e6], got 'fast'")
+        XCTAssertEqual(message(minimal.replacingOccurrences(of: "launch_us: 5", with: "launch_us: .nan")),
+                       "s.yaml: device.launch_us: expected a number in [0, 1e6], got '.nan'")
+    }
 }
