@@ -142,17 +142,11 @@ struct SystemReader {
         return value
     }
 
+    /// A bound as messages write it: powers of ten from 1e4 as `1e5`, else the number.
     private func shown(_ x: Double) -> String {
-        if x >= 1e4, x == x.rounded() {
-            let e = Int(log10Exact(x))
-            if Double("1e\(e)") == x { return "1e\(e)" }
-        }
+        var power = 1e4, exponent = 4
+        while power < x { power *= 10; exponent += 1 }
+        if power == x { return "1e\(exponent)" }
         return x == x.rounded() ? String(Int(x)) : String(x)
-    }
-
-    private func log10Exact(_ x: Double) -> Double {
-        var e = 0.0, v = x
-        while v >= 10 { v /= 10; e += 1 }
-        return e
     }
 }
