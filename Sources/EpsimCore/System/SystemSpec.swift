@@ -50,6 +50,21 @@ public struct DeviceSpec: Sendable, Equatable {
     public var execution: ExecutionMode
     /// Measured expert FFN times, interpolated in log n (nil: the roofline).
     public var efficiency: [EfficiencyPoint]?
+    /// Device time of one kernel beyond its bytes and FLOPs (start-up and tail), µs
+    /// (`kernel_us`, default 0): what a CUDA graph of many tiny kernels still pays.
+    public var kernelMicros: Double = 0
+    /// Host cost of one iteration of a per-expert loop beyond its kernel launches
+    /// (slicing the expert's rows, writing its output), µs (`loop_expert_us`, default 0).
+    public var loopExpertMicros: Double = 0
+    /// Speed of a grouped GEMM relative to the same experts run one by one (0, 1]
+    /// (`grouped_efficiency`, default 1).
+    public var groupedEfficiency: Double = 1
+    /// Host cost of preparing one grouped call (offsets, descriptors) beyond its three
+    /// launches, µs (`grouped_host_us`, default 0).
+    public var groupedHostMicros: Double = 0
+    /// Share of `hbmGBps` an fp32 scatter-add (atomic adds, unpermute) reaches (0, 1]
+    /// (`scatter_efficiency`, default 1).
+    public var scatterEfficiency: Double = 1
 
     public init(bf16TFLOPS: Double, gemmEfficiency: Double = 1, hbmGBps: Double, launchMicros: Double,
                 execution: ExecutionMode, efficiency: [EfficiencyPoint]? = nil) {

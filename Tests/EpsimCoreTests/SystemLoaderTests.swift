@@ -1,0 +1,118 @@
+import XCTest
+@testable import EpsimCore
+
+/// The repository root, from this file's path (Tests/EpsimCoreTests/...).
+let repoRoot: String = {
+    var parts = "\(#filePath)".split(separator: "/", omittingEmptySubsequences: false)
+    parts.removeLast(3)
+    return parts.joined(separator: "/")
+}()
+
+final class SystemLoaderTests: XCTestCase {
+    let minimal = """
+        name: t
+        devices_per_node: 8
+        device: {bf16_tflops: 100, hbm_gbps: 1000, launch_us: 5, execution: graph}
+        intra_node: {gbps: 100, latency_us: 1}
+        inter_node: {gbps: 10, efficiency: 0.5, latency_us: 3}
+        """
+
+    func message(_ yaml: String) -> String {
+        do {
+            _ = try SystemSpec.parse(yaml: yaml, sourcePath: "s.yaml")
+            XCTFail("expected an error for: \(yaml)")
+            return ""
+        } catch {
+            XCTAssertFalse("\(error)".contains("\n"))
+            return "\(error)"
+        }
+    }
+
+    func testEveryShippedSystemLoads() throws {
+        let dir = repoRoot + "/configs/systems"
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
+        XCTAssertTrue(files.contains("h200-8x.yaml") && files.contains("h800-8x-ib400.yaml")
+                      && files.contains("h100-8x-ib400.yaml") && files.contains("a100-8x-ib200.yaml"), "\(files)")
+        for f in files {
+            let s = try SystemSpec.load(path: dir + "/" + f)
+            XCTAssertEqual(s.name + ".yaml", f)
+            XCTAssertEqual(s.sourcePath, dir + "/" + f)
+        }
+        let h800 = try SystemSpec.load(path: dir + "/h800-8x-ib400.yaml")
+        XCTAssertEqual(h800.allToAll, .hierarchical)
+        XCTAssertEqual(h800.intraNode.gbps, 200)
+        XCTAssertEqual(h800.interNode.gbps, 50)
+        let h200 = try SystemSpec.load(path: dir + "/h200-8x.yaml")
+        XCTAssertEqual(h200.device.efficiency?.count, 19)
+        XCTAssertEqual(h200.device.bf16TFLOPS, 790)
+    }
+
+    func testMinimalFileAndDefaults() throws {
+        let s = try SystemSpec.parse(yaml: minimal, sourcePath: "s.yaml")
+        XCTAssertEqual(s.devicesPerNode, 8)
+        XCTAssertEqual(s.device.gemmEfficiency, 1)
+        XCTAssertEqual(s.device.execution, .graph)
+        XCTAssertEqual(s.intraNode.efficiency, 1)
+        XCTAssertEqual(s.interNode.efficiency, 0.5)
+        XCTAssertEqual(s.allToAll, .flat)
+        XCTAssertNil(s.rankMap)
+        XCTAssertEqual(s.node(ofRank: 9), 1)
+    }
+
+    func testErrorsNameTheKeyAndValue() {
+        XCTAssertEqual(message(minimal.replacingOccurrences(of: "name: t\n", with: "")), "s.yaml: name: missing (required)")
+        XCTAssertEqual(message(minimal + "\nall_to_al: flat"), "s.yaml: all_to_al: unknown key 'all_to_al' (did you mean 'all_to_all'?)")
+        XCTAssertEqual(message(minimal.replacingOccurrences(of: "gbps: 100,", with: "gbps: 0,")),
+                       "s.yaml: intra_node.gbps: expected a number in (0, 1e5], got '0'")
+        XCTAssertEqual(message(minimal.replacingOccurrences(of: "efficiency: 0.5", with: "efficiency: 1.5")),
+                       "s.yaml: inter_node.efficiency: expected a number in (0, 1], got '1.5'")
+        XCTAssertEqual(message(minimal.replacingOccurrences(of: "latency_us: 3", with: "latency_us: -1")),
+                       "s.yaml: inter_node.latency_us: expected a number in [0, 1e6], got '-1'")
+        XCTAssertEqual(message(minimal.replacingOccurrences(of: "devices_per_node: 8", with: "devices_per_node: 0")),
+                       "s.yaml: devices_per_node: expected an integer in [1, 1000000], got '0'")
+        XCTAssertEqual(message(minimal.replacingOccurrences(of: "execution: graph", with: "execution: graf")),
+                       "s.yaml: device.execution: expected one of loop, graph, grouped, got 'graf' (did you mean 'graph'?)")
+        XCTAssertEqual(message(minimal.replacingOccurrences(of: "bf16_tflops: 100,", with: "")),
+                       "s.yaml: device.bf16_tflops: missing (required)")
+        XCTAssertEqual(message(minimal.replacingOccurrences(of: "devices_per_node: 8", with: "devices_per_node: 1") + "\nrank_map: [0, 0]"),
+                       "s.yaml: rank_map: node 0 holds 2 ranks, more than devices_per_node 1")
+    }
+
+    func testRankMapAndEfficiencyTable() throws {
+        let s = try SystemSpec.parse(yaml: minimal + """
+
+            rank_map: [1, 0, 1]
+            """, sourcePath: nil)
+        XCTAssertEqual(s.node(ofRank: 0), 1)
+        XCTAssertEqual(s.node(ofRank: 1), 0)
+        let t = try SystemSpec.parse(yaml: minimal.replacingOccurrences(of: "execution: graph}", with:
+            "execution: graph, efficiency: [{rows: 8, hidden: 64, ffn: 32, ms: 0.5}]}"), sourcePath: nil)
+        XCTAssertEqual(t.device.efficiency, [EfficiencyPoint(rows: 8, hidden: 64, ffn: 32, milliseconds: 0.5)])
+        let dup = message(minimal.replacingOccurrences(of: "execution: graph}", with:
+            "execution: graph, efficiency: [{rows: 8, hidden: 64, ffn: 32, ms: 0.5}, {rows: 8, hidden: 64, ffn: 32, ms: 0.6}]}"))
+        XCTAssertEqual(dup, "s.yaml: device.efficiency[1]: a second point for rows 8, hidden 64, ffn 32")
+    }
+
+    func testMissingFileIsOneLineNamingThePath() {
+        do {
+            _ = try SystemSpec.load(path: "/nonexistent/x.yaml")
+            XCTFail("expected an error")
+        } catch {
+            XCTAssertEqual("\(error)", "/nonexistent/x.yaml: cannot read file: No such file or directory")
+        }
+    }
+
+    func testDirectoryAndOversizedFilesAreRefused() throws {
+        do {
+            _ = try SystemSpec.load(path: repoRoot + "/configs/systems")
+            XCTFail("expected an error")
+        } catch {
+            XCTAssertEqual("\(error)", repoRoot + "/configs/systems: cannot read file: a directory, not a regular file")
+        }
+        XCTAssertTrue(message("[1, 2]").hasPrefix("s.yaml: expected a mapping"), message("[1, 2]"))
+        XCTAssertEqual(message(minimal.replacingOccurrences(of: "hbm_gbps: 1000", with: "hbm_gbps: fast")),
+                       "s.yaml: device.hbm_gbps: expected a number in (0, 1e6], got 'fast'")
+        XCTAssertEqual(message(minimal.replacingOccurrences(of: "launch_us: 5", with: "launch_us: .nan")),
+                       "s.yaml: device.launch_us: expected a number in [0, 1e6], got '.nan'")
+    }
+}
