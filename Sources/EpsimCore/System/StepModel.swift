@@ -26,7 +26,8 @@ public enum StepModel {
     /// Per layer, with C chunks (C = 1 without overlap), every all-to-all waiting for its
     /// slowest participant and each compute slot for its slowest rank:
     ///   Σ_c pre_c + D_0 + Σ_i max(X_i, D_{i+1}, K_{i−1}) + K_{C−1} + Σ_c U_c
-    /// with pre = route + permute, D = dispatch, X = expert + shared, K = combine,
+    /// with pre = route + permute, D = dispatch (its counts exchange's latency, then the
+    /// payload), X = expert + shared, K = combine,
     /// U = unpermute, each the max over ranks (DESIGN's pipeline: the dispatch of chunk
     /// i+1 and the combine of chunk i−1 run beside the experts of chunk i, the slot
     /// taking the longest). With C = 1: pre + D + X + K + U.
@@ -46,6 +47,12 @@ public enum StepModel {
         // link that bounds the longest one.
         var busy: [AllToAllModel.Exchange: (bytes: Int64, seconds: Double)] = [:]
         var longest: (seconds: Double, link: String) = (0, "none")
+        // Before each dispatch payload, its counts (rows per destination expert) are
+        // exchanged: epsim's and Megatron-Core's all-to-all of tokens per expert, DeepEP's
+        // notify. A few bytes per peer: one message latency on the slowest link class
+        // the world spans (none on one rank).
+        let nodes = Set((0..<p).map { system.node(ofRank: $0) }).count
+        let countsSeconds = p < 2 ? 0 : (nodes > 1 ? system.interNode : system.intraNode).latencyMicros * 1e-6
         var layer = 0
         while layer * chunks < entries {
             var pre = [Double](), disp = [Double](), mid = [Double](), comb = [Double](), post = [Double]()
@@ -56,11 +63,17 @@ public enum StepModel {
                 for r in 0..<p {
                     let ch = step.perRank[r].chunks[e]
                     let rows = ch.dispatchRows.reduce(0, +)
-                    let route = dev.routeSeconds(tokens: ch.tokens, hidden: shape.hidden, experts: shape.experts, groups: shape.groups)
+                    // The router and the shared experts run once per layer on all of the
+                    // rank's tokens (before the first chunk's dispatch, and beside the
+                    // first chunk's experts); permute, experts and unpermute per chunk.
+                    let tokens = step.perRank[r].tokens
+                    let route = c > 0 ? 0
+                        : dev.routeSeconds(tokens: tokens, hidden: shape.hidden, experts: shape.experts, groups: shape.groups)
                     let permute = dev.permuteSeconds(rows: rows, hidden: shape.hidden, wireRowBytes: shape.dispatchRowBytes)
                     let expert = dev.expertSeconds(rows: ch.expertRows, hidden: shape.hidden, ffn: shape.ffn, activation: shape.activation)
-                    let shared = dev.sharedSeconds(tokens: ch.tokens, hidden: shape.hidden, ffn: shape.ffn,
-                                                   sharedExperts: shape.sharedExperts, activation: shape.activation)
+                    let shared = c > 0 ? 0
+                        : dev.sharedSeconds(tokens: tokens, hidden: shape.hidden, ffn: shape.ffn,
+                                            sharedExperts: shape.sharedExperts, activation: shape.activation)
                     let unpermute = dev.unpermuteSeconds(rows: rows, hidden: shape.hidden, combineRowBytes: shape.combineRowBytes)
                     perRank[.route]![r] += route
                     perRank[.permute]![r] += permute
@@ -76,8 +89,9 @@ public enum StepModel {
                 post.append(slot.post)
                 for (exchange, phase) in [(AllToAllModel.Exchange.dispatch, ModeledPhase.dispatch), (.combine, .combine)] {
                     let a = AllToAllModel.evaluate(step, chunk: e, exchange: exchange, shape: shape, system: system)
-                    for r in 0..<p { perRank[phase]![r] += a.perRankSeconds[r] }
-                    if exchange == .dispatch { disp.append(a.seconds) } else { comb.append(a.seconds) }
+                    let counts = exchange == .dispatch ? countsSeconds : 0
+                    for r in 0..<p { perRank[phase]![r] += a.perRankSeconds[r] + counts }
+                    if exchange == .dispatch { disp.append(a.seconds + counts) } else { comb.append(a.seconds) }
                     selfBytes += a.selfBytes
                     intra += a.intraNodeBytes
                     inter += a.interNodeBytes

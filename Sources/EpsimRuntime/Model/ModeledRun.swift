@@ -13,9 +13,12 @@ public struct ModeledRun: Sendable {
     /// One per counted step.
     public let steps: [ModeledStep]
     public let ranks: Int
+    /// The model's input: every counted step's gathered traffic.
+    public let traffic: [StepTraffic]
 
     public init(system: SystemSpec, traffic: [StepTraffic], shape: ModelShape) {
         self.system = system
+        self.traffic = traffic
         ranks = traffic.first?.ranks ?? 0
         steps = traffic.map { StepModel.evaluate($0, shape: shape, system: system) }
     }

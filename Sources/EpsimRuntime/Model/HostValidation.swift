@@ -1,0 +1,108 @@
+import EpsimCore
+
+/// The model against this host, end to end (docs/model.md, "This host"): with a system
+/// file calibrated on plain all-to-allv sweeps and bare sgemm and memcpy (`epsim
+/// calibrate`), run layouts whose traffic the calibration never saw (uniform, Zipf,
+/// hot-expert and replicated routing) with `--sync`, and compare each measured phase
+/// with its modeled time. Collective; the table on rank 0.
+public enum HostValidation {
+    /// One layout's measured and modeled phases (ms).
+    public struct Row: Sendable {
+        public var layout: String
+        public var ranks: Int
+        public var measuredMs: [ModeledPhase: Double]
+        public var modeledMs: [ModeledPhase: Double]
+
+        /// The figures the bounds apply to: dispatch + combine, expert, permute + unpermute.
+        public static let parts: [(name: String, phases: [ModeledPhase])] = [
+            ("dispatch+combine", [.dispatch, .combine]), ("expert", [.expert]), ("permute+unpermute", [.permute, .unpermute]),
+        ]
+
+        public func measured(_ phases: [ModeledPhase]) -> Double { phases.reduce(0) { $0 + (measuredMs[$1] ?? 0) } }
+        public func modeled(_ phases: [ModeledPhase]) -> Double { phases.reduce(0) { $0 + (modeledMs[$1] ?? 0) } }
+        /// (modeled − measured) / measured.
+        public func error(_ phases: [ModeledPhase]) -> Double {
+            let m = measured(phases)
+            return m > 0 ? (modeled(phases) - m) / m : 0
+        }
+    }
+
+    /// The layouts: configs/default.yaml's shape (H 256, F 512, 8 experts top-2, 512
+    /// tokens per rank) under four kinds of routing; the replicated one copies the
+    /// hottest expert onto every rank.
+    public static func layouts(ranks: Int, steps: Int) -> [(name: String, config: SimConfig)] {
+        func base() -> SimConfig {
+            var c = SimConfig()
+            c.model.hidden = 256
+            c.model.ffn = 512
+            c.model.experts = 8
+            c.model.topK = 2
+            c.tokens = .uniform(512)
+            c.capacity.factor = 1.25
+            c.steps = steps
+            c.warmupSteps = 2
+            return c
+        }
+        var uniform = base()
+        uniform.workload = .uniform
+        var zipf = base()
+        zipf.workload = .zipf(exponent: 1.2)
+        var hot = base()
+        hot.workload = .hot(experts: [0], fraction: 0.5)
+        hot.capacity.factor = nil
+        var replicated = zipf
+        replicated.placement.replicas = [PlacementConfig.Replica(expert: 0, ranks: Array(1..<ranks))]
+        return [("uniform", uniform), ("zipf 1.2", zipf), ("hot expert, dropless", hot), ("zipf, expert 0 on every rank", replicated)]
+            .filter { ranks > 1 || $0.0 != "zipf, expert 0 on every rank" }
+    }
+
+    /// Runs every layout on `transport` with `system` (collective); the rows on rank 0.
+    ///
+    /// Measured: the median over ranks and counted steps, behind the `--sync` barrier (so
+    /// an exchange is transfer time, not waiting). Modeled: each rank's own time, median
+    /// over ranks; for dispatch and combine the slowest participant, when the all-to-all
+    /// ends for everyone.
+    public static func run(system: SystemSpec, transport: any Transport, steps: Int = 10) throws -> [Row]? {
+        var rows: [Row] = []
+        for (name, config) in layouts(ranks: transport.size, steps: steps) {
+            var settings = Simulation.Settings(sync: true)
+            settings.system = system
+            guard let result = try Simulation.execute(config, transport: transport, settings: settings),
+                  let modeled = result.modeled else { continue }
+            var measured: [ModeledPhase: Double] = [:], model: [ModeledPhase: Double] = [:]
+            for phase in ModeledPhase.allCases {
+                guard let p = Phase.allCases.first(where: { $0.description == phase.rawValue }) else { continue }
+                measured[phase] = result.phases[p].median * 1e3
+                model[phase] = phase == .dispatch || phase == .combine ? modeled.maxMs(phase) : modeled.medianMs(phase)
+            }
+            rows.append(Row(layout: name, ranks: transport.size, measuredMs: measured, modeledMs: model))
+        }
+        return transport.rank == 0 ? rows : nil
+    }
+
+    /// The table: per layout, each part measured, modeled and the error; then per part
+    /// the median and largest absolute error.
+    public static func text(_ rows: [Row], system: String) -> String {
+        var lines = ["this host, modeled on \(system) (calibrated) vs measured with --sync, ms"]
+        var header = "layout".padding(32) + "ranks"
+        for part in Row.parts { header += part.name.leftPadding(34) }
+        lines.append(header)
+        for row in rows {
+            var line = row.layout.padding(32) + String(row.ranks).leftPadding(5)
+            for part in Row.parts {
+                let cell = "\(String(format3: row.measured(part.phases))) → \(String(format3: row.modeled(part.phases)))"
+                    + " (\(signedPercent(row.error(part.phases))))"
+                line += cell.leftPadding(34)
+            }
+            lines.append(line)
+        }
+        for part in Row.parts {
+            let errors = rows.map { abs($0.error(part.phases)) }
+            lines.append("\(part.name): median |error| \(percent(median(errors))), max \(percent(errors.max() ?? 0)) over \(rows.count) runs")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func percent(_ x: Double) -> String { String(format2: 100 * x) + "%" }
+    private static func signedPercent(_ x: Double) -> String { (x >= 0 ? "+" : "") + percent(x) }
+}

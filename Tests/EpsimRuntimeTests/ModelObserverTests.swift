@@ -1,0 +1,119 @@
+import XCTest
+import EpsimCore
+@testable import EpsimRuntime
+
+/// What the target-system model is given: the traffic `ModelObserver` gathers must be the
+/// run's own (its bytes the traffic matrix's, its rows the accepted assignments, its
+/// tokens per node the distinct destinations), whatever the nodes, chunks and layers.
+final class ModelObserverTests: XCTestCase {
+    private func config(chunks: Int = 1, layers: Int = 2) -> SimConfig {
+        var c = SimConfig()
+        c.model.hidden = 32
+        c.model.ffn = 64
+        c.model.experts = 8
+        c.model.topK = 3
+        c.model.layers = layers
+        c.tokens = .perRank([40, 24, 40, 56])
+        c.workload = .zipf(exponent: 1.1)
+        c.capacity.factor = 1.0
+        c.overflow.policy = .reroute
+        c.overlapChunks = chunks
+        c.compute = .modeled(tflops: 1e6, efficiency: 1)
+        c.steps = 2
+        c.warmupSteps = 1
+        c.seed = 11
+        return c
+    }
+
+    private func system(devicesPerNode: Int) -> SystemSpec {
+        SystemSpec(name: "test", devicesPerNode: devicesPerNode,
+                   device: DeviceSpec(bf16TFLOPS: 100, hbmGBps: 1000, launchMicros: 5, execution: .loop),
+                   intraNode: LinkSpec(gbps: 100, latencyMicros: 2), interNode: LinkSpec(gbps: 25, latencyMicros: 5),
+                   allToAll: .flat)
+    }
+
+    private func run(_ c: SimConfig, devicesPerNode: Int) throws -> RunResult {
+        var settings = Simulation.Settings()
+        settings.system = system(devicesPerNode: devicesPerNode)
+        return try emulatedResult(c, ranks: 4, settings: settings)
+    }
+
+    func testBytesAndRowsAreTheRunsOwn() throws {
+        for chunks in [1, 2] {
+            let c = config(chunks: chunks)
+            let r = try run(c, devicesPerNode: 2)
+            let traffic = try XCTUnwrap(r.modeled?.traffic)
+            XCTAssertEqual(traffic.count, c.steps)
+            var dispatch = Array(repeating: Array(repeating: Int64(0), count: 4), count: 4)
+            var combine = dispatch
+            var rows: Int64 = 0
+            for step in traffic {
+                XCTAssertEqual(step.nodes, 2)
+                for (src, part) in step.perRank.enumerated() {
+                    XCTAssertEqual(part.tokens, c.tokens(rank: src, size: 4))
+                    XCTAssertEqual(part.chunks.count, c.model.layers * chunks)
+                    // Chunks of a layer cover its tokens.
+                    for layer in 0..<c.model.layers {
+                        let tokens = (0..<chunks).reduce(0) { $0 + part.chunks[layer * chunks + $1].tokens }
+                        XCTAssertEqual(tokens, part.tokens)
+                    }
+                    for chunk in part.chunks {
+                        for dst in 0..<4 {
+                            dispatch[src][dst] += Int64(chunk.dispatchBytes[dst])
+                            combine[src][dst] += Int64(chunk.combineBytes[dst])
+                            rows += Int64(chunk.dispatchRows[dst])
+                        }
+                        XCTAssertEqual(chunk.combineRows.reduce(0, +), chunk.dispatchRows.reduce(0, +),
+                                       "every row sent out comes back")
+                    }
+                }
+            }
+            XCTAssertEqual(dispatch, r.traffic.dispatch, "chunks \(chunks)")
+            XCTAssertEqual(combine, r.traffic.combine, "chunks \(chunks)")
+            XCTAssertEqual(rows, r.total.accepted + r.total.rerouted, "one row per surviving assignment")
+            // Rows each rank's experts computed are the rows sent to it.
+            for step in traffic {
+                for dst in 0..<4 {
+                    let sent = step.perRank.reduce(0) { acc, part in acc + part.chunks.reduce(0) { $0 + $1.dispatchRows[dst] } }
+                    let computed = step.perRank[dst].chunks.reduce(0) { $0 + $1.expertRows.reduce(0, +) }
+                    XCTAssertEqual(sent, computed, "rank \(dst)")
+                }
+            }
+        }
+    }
+
+    /// Tokens per node: on one node, every token with a surviving assignment; with one
+    /// device per node, the distinct (token, rank) pairs, between the two.
+    func testTokensToNodeCountsDistinctDestinations() throws {
+        let c = config()
+        let oneNode = try XCTUnwrap(try run(c, devicesPerNode: 4).modeled?.traffic)
+        let perRank = try XCTUnwrap(try run(c, devicesPerNode: 1).modeled?.traffic)
+        for (a, b) in zip(oneNode, perRank) {
+            XCTAssertEqual(a.nodes, 1)
+            XCTAssertEqual(b.nodes, 4)
+            for (x, y) in zip(a.perRank, b.perRank) {
+                for (cx, cy) in zip(x.chunks, y.chunks) {
+                    let tokens = cx.tokensToNode[0], pairs = cy.tokensToNode.reduce(0, +)
+                    let assignments = cy.dispatchRows.reduce(0, +)
+                    XCTAssertLessThanOrEqual(tokens, cx.tokens)
+                    XCTAssertLessThanOrEqual(tokens, pairs)
+                    XCTAssertLessThanOrEqual(pairs, assignments)
+                    // Some token of a top-3 zipf layout picks two experts on one rank.
+                    XCTAssertGreaterThan(tokens, 0)
+                }
+            }
+            let pairs = b.perRank.reduce(0) { $0 + $1.chunks.reduce(0) { $0 + $1.tokensToNode.reduce(0, +) } }
+            let rows = b.perRank.reduce(0) { $0 + $1.chunks.reduce(0) { $0 + $1.dispatchRows.reduce(0, +) } }
+            XCTAssertLessThan(pairs, rows, "zipf top-3 on 8 experts puts two choices of some token on one rank")
+        }
+    }
+
+    /// The same inputs give the same modeled numbers, run after run.
+    func testModeledTimesAreReproducible() throws {
+        let a = try XCTUnwrap(try run(config(chunks: 2), devicesPerNode: 2).modeled)
+        let b = try XCTUnwrap(try run(config(chunks: 2), devicesPerNode: 2).modeled)
+        XCTAssertEqual(a.steps, b.steps)
+        XCTAssertEqual(a.json.serialized(), b.json.serialized())
+        XCTAssertGreaterThan(a.stepMs, 0)
+    }
+}
