@@ -29,7 +29,7 @@ struct CalibrateCommand: ParsableCommand {
         valueName: "bytes"))
     var maxBytes: Int?
 
-    @Option(name: .long, help: ArgumentHelp("Repeats of every measurement (default 5; 2 with --quick).",
+    @Option(name: .long, help: ArgumentHelp("Repeats of every measurement (default 5; 3 with --quick).",
                                             valueName: "n"))
     var repeats: Int?
 

@@ -27,7 +27,7 @@ public enum Calibration {
                     shapes: [ExpertShape] = Calibration.defaultShapes) {
             self.quick = quick
             self.maxBytes = maxBytes ?? (quick ? 1 << 20 : 4 << 20)
-            self.repeats = repeats ?? (quick ? 2 : 5)
+            self.repeats = repeats ?? (quick ? 3 : 5)
             self.shapes = shapes
         }
 
@@ -78,8 +78,9 @@ public enum Calibration {
     }
 
     /// Measures and fits. Collective: every rank measures; the result is on rank 0, nil
-    /// elsewhere. Throws (on every rank) for a world of one rank, whose all-to-allv has no
-    /// link to measure, and for buffers beyond `bufferLimit`.
+    /// elsewhere. Fails on every rank (`ReportedFailure`, the reason printed once) for a
+    /// world of one rank, whose all-to-allv has no link to measure, for buffers beyond
+    /// `bufferLimit`, and for a sweep the link model cannot be fitted to.
     public static func run(_ transport: any Transport, options: Options) throws -> CalibrationResult? {
         let started = monotonicSeconds()
         try Launcher.agree(transport) { try check(options, ranks: transport.size, shareProcess: transport.ranksShareProcess) }
@@ -88,9 +89,15 @@ public enum Calibration {
         samples.expert = try CalibrationBench.expert(transport, options: options)
         samples.launch = try CalibrationBench.launch(transport, options: options)
         samples.memcpy = try CalibrationBench.copyRate(transport, options: options)
-        guard let all = try samples.gathered(transport) else { return nil }
-        return try CalibrationResult(samples: all, options: options, ranks: transport.size,
-                                     transport: transport, seconds: monotonicSeconds() - started)
+        let all = try samples.gathered(transport)
+        // The fit can fail (a sweep whose times do not grow with size): rank 0 says so
+        // once and every rank exits non-zero.
+        return try Launcher.agree(transport) {
+            try all.map {
+                try CalibrationResult(samples: $0, options: options, ranks: transport.size, transport: transport,
+                                      seconds: monotonicSeconds() - started)
+            }
+        }
     }
 
     /// The checks `run` agrees on before measuring.

@@ -54,7 +54,8 @@ public struct LinkFit: Sendable, Equatable {
             b = sv / svv
         }
         guard b > 0, b.isFinite else {
-            throw FitError(description: "the measured times do not grow with the message size; no bandwidth to fit")
+            throw FitError(description: "the all-to-allv times do not grow with the message size, so there is no "
+                           + "bandwidth to fit; raise --max-bytes, or calibrate on a quieter host")
         }
         return LinkFit(latencySeconds: a, bytesPerSecond: 1 / b)
     }
