@@ -25,15 +25,13 @@ struct CalibrateCommand: ParsableCommand {
     var quick = false
 
     @Option(name: .long, help: ArgumentHelp(
-        "The largest all-to-allv message, bytes per peer (default 4194304; 1048576 with --quick).",
+        "The largest all-to-allv message, bytes per peer: the sweep times the powers of two from 8 up to it (every other one with --quick). Default 4194304; 1048576 with --quick.",
         valueName: "bytes"))
     var maxBytes: Int?
 
     @Option(name: .long, help: ArgumentHelp("Repeats of every measurement (default 5; 3 with --quick).",
                                             valueName: "n"))
     var repeats: Int?
-
-    @OptionGroup var watchdog: WatchdogOptions
 
     func validate() throws {
         try checkTransportOptions(emulate: emulate, overrides: [])
@@ -43,6 +41,10 @@ struct CalibrateCommand: ParsableCommand {
         let bytes = Calibration.maxBytesRange
         if let m = maxBytes, !bytes.contains(m) {
             throw ValidationError("--max-bytes: expected bytes per peer in \(bytes.lowerBound)...\(bytes.upperBound), got \(m)")
+        }
+        if let m = maxBytes, Calibration.Options(quick: quick, maxBytes: m).sizes.count < 2 {
+            throw ValidationError("--max-bytes: expected at least \(quick ? 32 : 16) bytes per peer\(quick ? " with --quick" : ""), "
+                                  + "two message sizes to fit a latency and a bandwidth to, got \(m)")
         }
         if let r = repeats, !Calibration.repeatsRange.contains(r) {
             let range = Calibration.repeatsRange
@@ -54,7 +56,8 @@ struct CalibrateCommand: ParsableCommand {
     func run() throws {
         let options = Calibration.Options(quick: quick, maxBytes: maxBytes, repeats: repeats)
         let output = output
-        let code = Launcher.run(emulate.map { .emulated(ranks: $0) } ?? .mpi, timeout: watchdog.timeout) { transport in
+        // No watchdog: it watches the phases of steps, and calibrate runs none.
+        let code = Launcher.run(emulate.map { .emulated(ranks: $0) } ?? .mpi, timeout: 0) { transport in
             let file = try Launcher.agree(transport) { () throws -> AtomicFile.Writer? in
                 guard transport.rank == 0 else { return nil }
                 do { return try Calibration.openOutput(output) } catch { throw OutputError(description: "--output: \(error)") }

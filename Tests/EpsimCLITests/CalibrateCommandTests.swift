@@ -194,9 +194,11 @@ final class CalibrateCommandTests: XCTestCase {
             (["--repeats", "1001"], "--repeats: expected 1...1000, got 1001"),
             (["--max-bytes", "4"], "--max-bytes: expected bytes per peer in 8...268435456, got 4"),
             (["--max-bytes", "268435457"], "--max-bytes: expected bytes per peer in 8...268435456, got 268435457"),
+            (["--max-bytes", "8"], "--max-bytes: expected at least 32 bytes per peer with --quick, two message sizes"),
+            (["--max-bytes", "31"], "--max-bytes: expected at least 32 bytes per peer with --quick, two message sizes"),
             (["--emulate", "1"], "--emulate: calibrate measures the all-to-allv between ranks and needs at least 2, got 1"),
             (["--emulate", "0"], "--emulate: expected a number of ranks in 1...4096, got 0"),
-            (["--emulate", "2", "--timeout=-1"], "--timeout: expected seconds in"),
+            (["--emulate", "2", "--timeout", "5"], "Unknown option '--timeout'"),
             (["--emulate", "8", "--max-bytes", "268435456"],
              "--max-bytes 268435456: the all-to-allv buffers of 8 ranks take 32.00 GiB in this process"),
             (["--emulate", "2", "--output", ""], "--output: the path is empty"),
@@ -213,6 +215,15 @@ final class CalibrateCommandTests: XCTestCase {
                           "\(arguments): \(run.stderr)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: output), "\(arguments) wrote \(output)")
         }
+    }
+
+    func testHelpNamesEveryOption() throws {
+        let run = try CLI.epsim(["calibrate", "--help"], environment: ["COLUMNS": "200"])
+        XCTAssertEqual(run.status, 0)
+        XCTAssertTrue(run.stdout.contains(
+            "USAGE: epsim calibrate [--output <file>] [--emulate <N>] [--quick] [--max-bytes <bytes>] [--repeats <n>]"),
+            run.stdout)
+        XCTAssertTrue(run.stdout.contains("(default: configs/systems/host.yaml)"), run.stdout)
     }
 
     func testBadOptionUnderMPIIsPrintedOnce() throws {

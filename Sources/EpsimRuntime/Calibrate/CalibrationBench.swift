@@ -37,8 +37,8 @@ enum CalibrationBench {
         switch (quick, small) {
         case (false, true): return (20, 200)
         case (false, false): return (5, 40)
-        case (true, true): return (5, 30)
-        case (true, false): return (2, 8)
+        case (true, true): return (10, 100)
+        case (true, false): return (2, 20)
         }
     }
 
