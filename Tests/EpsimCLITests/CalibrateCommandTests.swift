@@ -1,4 +1,4 @@
-import EpsimRuntime
+@testable import EpsimRuntime
 import Foundation
 import XCTest
 import Yams
@@ -200,7 +200,7 @@ final class CalibrateCommandTests: XCTestCase {
             (["--emulate", "0"], "--emulate: expected a number of ranks in 1...4096, got 0"),
             (["--emulate", "2", "--timeout", "5"], "Unknown option '--timeout'"),
             (["--emulate", "8", "--max-bytes", "268435456"],
-             "--max-bytes 268435456: the all-to-allv buffers of 8 ranks take 32.00 GiB in this process"),
+             "--max-bytes 268435456: the all-to-allv buffers of 8 ranks take 32.00 GiB on this host"),
             (["--emulate", "2", "--output", ""], "--output: the path is empty"),
             (["--emulate", "2", "--output", dir.path], "--output: \(dir.path): cannot write: it is a directory"),
             // A world of one (a singleton MPI process): no link to measure.
@@ -215,6 +215,24 @@ final class CalibrateCommandTests: XCTestCase {
                           "\(arguments): \(run.stderr)")
             XCTAssertFalse(FileManager.default.fileExists(atPath: output), "\(arguments) wrote \(output)")
         }
+    }
+
+    /// What is refused before measuring; ranks on several hosts cannot be started here,
+    /// so the check is called directly.
+    func testSetupChecks() throws {
+        let options = Calibration.Options(quick: true)
+        XCTAssertNoThrow(try Calibration.check(options, ranks: 2, hosts: ["a", "a"]))
+        XCTAssertNoThrow(try Calibration.check(options, ranks: 2, hosts: []))  // not rank 0
+        func message(_ ranks: Int, _ hosts: [String], _ o: Calibration.Options = options) -> String {
+            do { try Calibration.check(o, ranks: ranks, hosts: hosts) } catch { return "\(error)" }
+            return ""
+        }
+        XCTAssertEqual(message(3, ["a", "b", "a"]),
+                       "calibrate measures one host, but the ranks run on 2 (a, b); start every rank on one node")
+        XCTAssertTrue(message(1, ["a"]).hasSuffix("this world has 1"))
+        // 2 × 16 × 16 × 8 MiB = 4 GiB is the limit itself; 17 ranks exceed it.
+        XCTAssertEqual(message(16, [], Calibration.Options(maxBytes: 8 << 20)), "")
+        XCTAssertTrue(message(17, [], Calibration.Options(maxBytes: 8 << 20)).contains("take 4.52 GiB on this host"))
     }
 
     func testHelpNamesEveryOption() throws {

@@ -60,8 +60,8 @@ public enum Calibration {
     public static let maxBytesRange = minBytes...(256 << 20)
     /// `--repeats`'s range.
     public static let repeatsRange = 1...1000
-    /// The most memory the sweep's buffers may take in one process (both buffers of
-    /// every rank it holds: 2·P·max-bytes per rank).
+    /// The most memory the sweep's buffers may take on the host (both buffers of every
+    /// rank, 2·P·max-bytes each: all ranks run on the host calibrated).
     public static let bufferLimit = 4 << 30
 
     /// The expert widths timed by default: the default config's (`ModelConfig()`) and
@@ -83,7 +83,8 @@ public enum Calibration {
     /// `bufferLimit`, and for a sweep the link model cannot be fitted to.
     public static func run(_ transport: any Transport, options: Options) throws -> CalibrationResult? {
         let started = monotonicSeconds()
-        try Launcher.agree(transport) { try check(options, ranks: transport.size, shareProcess: transport.ranksShareProcess) }
+        let hosts = try transport.gatherArrays(Array(transport.hostName.utf8)).map { String(decoding: $0, as: UTF8.self) }
+        try Launcher.agree(transport) { try check(options, ranks: transport.size, hosts: hosts) }
         var samples = CalibrationSamples()
         samples.alltoallv = try CalibrationBench.alltoallv(transport, options: options)
         samples.expert = try CalibrationBench.expert(transport, options: options)
@@ -100,17 +101,24 @@ public enum Calibration {
         }
     }
 
-    /// The checks `run` agrees on before measuring.
-    static func check(_ options: Options, ranks: Int, shareProcess: Bool) throws {
+    /// The checks `run` agrees on before measuring: at least two ranks, all on one host
+    /// (`hosts`: every rank's host name on rank 0, empty elsewhere), and sweep buffers
+    /// within `bufferLimit` on that host.
+    static func check(_ options: Options, ranks: Int, hosts: [String]) throws {
         guard ranks >= 2 else {
             throw SetupError(description: "calibrate measures the all-to-allv between ranks and needs at least 2 "
                              + "(mpirun -n 2 epsim calibrate, or epsim calibrate --emulate 2); this world has \(ranks)")
         }
-        let perRank = 2 * ranks * options.maxBytes
-        let total = perRank * (shareProcess ? ranks : 1)
+        let distinct = hosts.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        if distinct.count > 1 {
+            let named = distinct.prefix(4).joined(separator: ", ") + (distinct.count > 4 ? ", ..." : "")
+            throw SetupError(description: "calibrate measures one host, but the ranks run on \(distinct.count) "
+                             + "(\(named)); start every rank on one node")
+        }
+        let total = ranks * 2 * ranks * options.maxBytes
         if total > bufferLimit {
             throw SetupError(description: "--max-bytes \(options.maxBytes): the all-to-allv buffers of \(ranks) ranks "
-                             + "take \(byteText(total)) in this process (2 × ranks × max-bytes per rank), more than "
+                             + "take \(byteText(total)) on this host (2 × ranks × max-bytes per rank), more than "
                              + "the limit of \(byteText(bufferLimit)); lower --max-bytes")
         }
     }

@@ -149,17 +149,16 @@ enum CalibrationBench {
     }
 
     /// Bytes one rank copies per memcpy: 64 MiB, twice the L3 of the machines this
-    /// was written on, so the copy streams from memory; less when emulated ranks share
-    /// the process (at most 1 GiB of source and destination in all, at least 4 MiB).
-    static func memcpyBytes(ranks: Int, shareProcess: Bool) -> Int {
-        let inProcess = shareProcess ? ranks : 1
-        return max(4 << 20, min(64 << 20, (1 << 30) / (2 * inProcess)))
+    /// was written on, so the copy streams from memory; less with many ranks (all on
+    /// this host: at most 1 GiB of sources and destinations in all, at least 4 MiB each).
+    static func memcpyBytes(ranks: Int) -> Int {
+        max(4 << 20, min(64 << 20, (1 << 30) / (2 * ranks)))
     }
 
     /// memcpy between two large buffers, every rank at once: bytes per second counting
     /// reads plus writes (2 × bytes per copy), median of the repeats; and the bytes.
     static func copyRate(_ transport: any Transport, options: Calibration.Options) throws -> [Double] {
-        let bytes = memcpyBytes(ranks: transport.size, shareProcess: transport.ranksShareProcess)
+        let bytes = memcpyBytes(ranks: transport.size)
         let source = WireBuffer(bytes: bytes), destination = WireBuffer(bytes: bytes)
         source.withUnsafeMutableBytes { raw in _ = memset(raw.baseAddress!, 0x5A, raw.count) }
         let seconds = try source.withUnsafeMutableBytes { from in

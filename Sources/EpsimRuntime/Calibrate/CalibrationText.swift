@@ -3,6 +3,17 @@ import EpsimCore
 /// The tables `epsim calibrate` prints and writes into the system file's header, and
 /// where each number of the file comes from.
 extension CalibrationResult {
+    /// How this epsim was compiled: the expert call's activation is Swift, several
+    /// times slower unoptimized, so a debug build's expert table is not the host's best.
+    static var buildKind: String {
+        #if DEBUG
+        return "debug build (unoptimized Swift: the activation between the sgemm calls runs slower than in a "
+            + "release build; calibrate with swift build -c release for the host's own figures)"
+        #else
+        return "release build"
+        #endif
+    }
+
     /// The title line of the all-to-allv table, OSU style.
     public static let sweepColumns =
         "    Size  Avg Latency(us)  Min Latency(us)  Max Latency(us)  Iterations    Link GB/s   Fit(us)  Fit error"
@@ -56,7 +67,7 @@ extension CalibrationResult {
         lines.append("best sgemm rate: \(String(format2: bestFLOPS / 1e9)) GFLOP/s; fixed cost of one expert call: "
                      + "\(String(format3: launchSeconds * 1e6)) us; memcpy: \(String(format2: copyRate / 1e9)) GB/s "
                      + "(reads plus writes, \(byteText(copyBytes)) per rank)")
-        lines.append("measured in \(String(format2: seconds)) s")
+        lines.append("measured in \(String(format2: seconds)) s; epsim \(Self.buildKind)")
         return lines.joined(separator: "\n")
     }
 
@@ -70,6 +81,7 @@ extension CalibrationResult {
             "host: \(hostName); ranks: \(ranks), all on this host; transport: "
                 + (library.hasPrefix(transportKind) ? library : "\(transportKind) (\(library))") + "; "
                 + "\(BLAS.configuration)",
+            "epsim \(EpsimVersion.string), \(Self.buildKind)",
             "options: \(options.quick ? "--quick, " : "")--repeats \(options.repeats), --max-bytes \(options.maxBytes); "
                 + "measuring took \(String(format2: seconds)) s",
             "",
