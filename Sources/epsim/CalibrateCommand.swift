@@ -25,7 +25,8 @@ struct CalibrateCommand: ParsableCommand {
     var quick = false
 
     @Option(name: .long, help: ArgumentHelp(
-        "The largest all-to-allv message, bytes per peer: the sweep times the powers of two from 8 up to it (every other one with --quick). Default 4194304; 1048576 with --quick.",
+        "The largest all-to-allv message, bytes per peer: the sweep times the powers of two from 8 up to it "
+            + "(every other one with --quick). Default 4194304; 1048576 with --quick.",
         valueName: "bytes"))
     var maxBytes: Int?
 
@@ -36,18 +37,21 @@ struct CalibrateCommand: ParsableCommand {
     func validate() throws {
         try checkTransportOptions(emulate: emulate, overrides: [])
         if emulate == 1 {
-            throw ValidationError("--emulate: calibrate measures the all-to-allv between ranks and needs at least 2, got 1")
+            throw ValidationError("--emulate: calibrate measures the all-to-allv between ranks and needs at least 2, "
+                                  + "got 1")
         }
         let bytes = Calibration.maxBytesRange
         if let m = maxBytes, !bytes.contains(m) {
-            throw ValidationError("--max-bytes: expected bytes per peer in \(bytes.lowerBound)...\(bytes.upperBound), got \(m)")
+            throw ValidationError("--max-bytes: expected bytes per peer in \(bytes.lowerBound)...\(bytes.upperBound), "
+                                  + "got \(m)")
         }
         if let m = maxBytes, Calibration.Options(quick: quick, maxBytes: m).sizes.count < 2 {
-            throw ValidationError("--max-bytes: expected at least \(quick ? 32 : 16) bytes per peer\(quick ? " with --quick" : ""), "
-                                  + "two message sizes to fit a latency and a bandwidth to, got \(m)")
+            let least = quick ? "32 bytes per peer with --quick" : "16 bytes per peer"
+            throw ValidationError("--max-bytes: expected at least \(least), two message sizes to fit a latency and a "
+                                  + "bandwidth to, got \(m)")
         }
-        if let r = repeats, !Calibration.repeatsRange.contains(r) {
-            let range = Calibration.repeatsRange
+        let range = Calibration.repeatsRange
+        if let r = repeats, !range.contains(r) {
             throw ValidationError("--repeats: expected \(range.lowerBound)...\(range.upperBound), got \(r)")
         }
         try checkOutputs([("--output", output)], inputs: [])
@@ -60,7 +64,11 @@ struct CalibrateCommand: ParsableCommand {
         let code = Launcher.run(emulate.map { .emulated(ranks: $0) } ?? .mpi, timeout: 0) { transport in
             let file = try Launcher.agree(transport) { () throws -> AtomicFile.Writer? in
                 guard transport.rank == 0 else { return nil }
-                do { return try Calibration.openOutput(output) } catch { throw OutputError(description: "--output: \(error)") }
+                do {
+                    return try Calibration.openOutput(output)
+                } catch {
+                    throw OutputError(description: "--output: \(error)")
+                }
             }
             guard let result = try Calibration.run(transport, options: options) else { return }
             print(result.text)
