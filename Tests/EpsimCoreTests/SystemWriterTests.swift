@@ -106,10 +106,10 @@ final class SystemWriterTests: XCTestCase {
             var spec = sample()
             spec.device.hbmGBps = value
             let device = try XCTUnwrap(try load(spec.yamlText(header: []))["device"] as? [String: Any])
-            XCTAssertEqual(device["hbm_gbps"] as? Double, value, "\(value) written as \(YAMLScalar.number(value))")
+            XCTAssertEqual(device["hbm_gbps"] as? Double, value, "\(value) written as \(SystemFileScalar.number(value))")
         }
-        XCTAssertEqual(YAMLScalar.number(1e-05), "1.0e-05")
-        XCTAssertEqual(YAMLScalar.number(3), "3.0")
-        XCTAssertEqual(YAMLScalar.number(.infinity), ".inf")
+        XCTAssertEqual(SystemFileScalar.number(1e-05), "1.0e-05")
+        XCTAssertEqual(SystemFileScalar.number(3), "3.0")
+        XCTAssertEqual(SystemFileScalar.number(.infinity), ".inf")
     }
 }

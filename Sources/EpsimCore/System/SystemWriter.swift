@@ -18,29 +18,29 @@ extension SystemSpec {
                 lines.append(piece.isEmpty ? "#" : "# " + piece)
             }
         }
-        lines.append("name: " + YAMLScalar.string(name))
+        lines.append("name: " + SystemFileScalar.string(name))
         lines.append("devices_per_node: \(devicesPerNode)")
         if let rankMap {
             lines.append("rank_map: [" + rankMap.map(String.init).joined(separator: ", ") + "]")
         }
         lines.append("device:")
-        lines.append("  bf16_tflops: " + YAMLScalar.number(device.bf16TFLOPS))
-        lines.append("  gemm_efficiency: " + YAMLScalar.number(device.gemmEfficiency))
-        lines.append("  hbm_gbps: " + YAMLScalar.number(device.hbmGBps))
-        lines.append("  launch_us: " + YAMLScalar.number(device.launchMicros))
+        lines.append("  bf16_tflops: " + SystemFileScalar.number(device.bf16TFLOPS))
+        lines.append("  gemm_efficiency: " + SystemFileScalar.number(device.gemmEfficiency))
+        lines.append("  hbm_gbps: " + SystemFileScalar.number(device.hbmGBps))
+        lines.append("  launch_us: " + SystemFileScalar.number(device.launchMicros))
         lines.append("  execution: " + device.execution.rawValue)
         if let points = device.efficiency {
             lines.append("  efficiency:" + (points.isEmpty ? " []" : ""))
             for p in points {
                 lines.append("    - {rows: \(p.rows), hidden: \(p.hidden), ffn: \(p.ffn), ms: "
-                             + YAMLScalar.number(p.milliseconds) + "}")
+                             + SystemFileScalar.number(p.milliseconds) + "}")
             }
         }
         for (key, link) in [("intra_node", intraNode), ("inter_node", interNode)] {
             lines.append(key + ":")
-            lines.append("  gbps: " + YAMLScalar.number(link.gbps))
-            lines.append("  efficiency: " + YAMLScalar.number(link.efficiency))
-            lines.append("  latency_us: " + YAMLScalar.number(link.latencyMicros))
+            lines.append("  gbps: " + SystemFileScalar.number(link.gbps))
+            lines.append("  efficiency: " + SystemFileScalar.number(link.efficiency))
+            lines.append("  latency_us: " + SystemFileScalar.number(link.latencyMicros))
         }
         lines.append("all_to_all: " + allToAll.rawValue)
         return lines.joined(separator: "\n") + "\n"
@@ -48,7 +48,7 @@ extension SystemSpec {
 }
 
 /// YAML scalars as the system file writes them.
-enum YAMLScalar {
+enum SystemFileScalar {
     /// A `Double` that reads back exactly: Swift's shortest round-trip digits, with a
     /// decimal point added where they have none ("1e-05" becomes "1.0e-05": YAML 1.1
     /// resolves an exponent without a point as a string); ±.inf and .nan for the rest.
