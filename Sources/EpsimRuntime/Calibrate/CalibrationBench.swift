@@ -78,47 +78,51 @@ enum CalibrationBench {
         return out
     }
 
-    /// Seconds per call of `body` over `repeats` batches (the median), every rank
-    /// calling it at once: one untimed call, then batches of as many calls as fill
-    /// `target` seconds on the slowest rank (at least one), a barrier before each batch.
-    static func perCall(_ transport: any Transport, repeats: Int, target: Double, maxCalls: Int = 100_000,
-                        _ body: () -> Void) throws -> Double {
-        let start = monotonicSeconds()
-        body()
-        let first = try transport.allreduce([monotonicSeconds() - start], op: .max)[0]
-        let calls = max(1, min(maxCalls, Int(target / max(first, 1e-9))))
-        var times: [Double] = []
-        for _ in 0..<repeats {
-            try transport.barrier()
-            let t0 = monotonicSeconds()
-            for _ in 0..<calls { body() }
-            times.append((monotonicSeconds() - t0) / Double(calls))
+    /// Seconds per call of each of `points` operations (`body(i)` runs operation i
+    /// once), every rank calling it at once: one untimed call of each, which also sets
+    /// how many calls fill `target` seconds on the slowest rank (at least one); then
+    /// `repeats` passes over all the points, each timing one batch of every point, a
+    /// barrier before each batch. The median of a point's batches is its figure: the
+    /// passes spread its repeats over the whole measurement, so a burst of load on a
+    /// shared host touches one repeat of several points, not every repeat of one.
+    static func perCall(_ transport: any Transport, points: Int, repeats: Int, target: Double,
+                        maxCalls: Int = 100_000, _ body: (Int) -> Void) throws -> [Double] {
+        var first = [Double](repeating: 0, count: points)
+        for i in 0..<points {
+            let start = monotonicSeconds()
+            body(i)
+            first[i] = monotonicSeconds() - start
         }
-        return median(times)
+        let calls = try transport.allreduce(first, op: .max).map { max(1, min(maxCalls, Int(target / max($0, 1e-9)))) }
+        var times = [[Double]](repeating: [], count: points)
+        for _ in 0..<repeats {
+            for i in 0..<points {
+                try transport.barrier()
+                let t0 = monotonicSeconds()
+                for _ in 0..<calls[i] { body(i) }
+                times[i].append((monotonicSeconds() - t0) / Double(calls[i]))
+            }
+        }
+        return times.map(median)
     }
 
     /// The expert FFN through `ExpertCompute.apply` (x·W1, x·W3, SwiGLU, ·W2: the
-    /// layer's own code path) for every shape and row count.
+    /// layer's own code path) for every shape and row count, shape-major.
     static func expert(_ transport: any Transport, options: Calibration.Options) throws -> [Double] {
-        var out: [Double] = []
-        let target = options.quick ? 0.002 : 0.01
-        for shape in options.shapes {
-            let (compute, weights) = expertSetup(shape)
-            let widest = options.rows.max() ?? 1
-            let x = (0..<(widest * shape.hidden)).map { Float(($0 % 17) - 8) / 8 }
-            var y = [Float](repeating: 0, count: widest * shape.hidden)
-            for n in options.rows {
-                let seconds = try x.withUnsafeBufferPointer { xp in
-                    try y.withUnsafeMutableBufferPointer { yp in
-                        try perCall(transport, repeats: options.repeats, target: target) {
-                            compute.apply(weights, x: xp, rows: n, into: yp)
-                        }
-                    }
+        let experts = options.shapes.map(expertSetup)
+        let points = options.shapes.indices.flatMap { s in options.rows.map { (shape: s, rows: $0) } }
+        let widest = (options.rows.max() ?? 1) * (options.shapes.map(\.hidden).max() ?? 1)
+        let x = (0..<widest).map { Float(($0 % 17) - 8) / 8 }
+        var y = [Float](repeating: 0, count: widest)
+        return try x.withUnsafeBufferPointer { xp in
+            try y.withUnsafeMutableBufferPointer { yp in
+                try perCall(transport, points: points.count, repeats: options.repeats,
+                            target: options.quick ? 0.002 : 0.01) { i in
+                    let (compute, weights) = experts[points[i].shape]
+                    compute.apply(weights, x: xp, rows: points[i].rows, into: yp)
                 }
-                out.append(seconds)
             }
         }
-        return out
     }
 
     /// One expert call on a 1 × 1 expert at n = 1: the three sgemm calls, the
@@ -130,12 +134,13 @@ enum CalibrationBench {
         var y: [Float] = [0]
         let seconds = try x.withUnsafeBufferPointer { xp in
             try y.withUnsafeMutableBufferPointer { yp in
-                try perCall(transport, repeats: options.repeats, target: options.quick ? 0.002 : 0.02) {
+                try perCall(transport, points: 1, repeats: options.repeats,
+                            target: options.quick ? 0.002 : 0.02) { _ in
                     compute.apply(weights, x: xp, rows: 1, into: yp)
                 }
             }
         }
-        return [seconds]
+        return seconds
     }
 
     /// A compute context and one expert's weights (SwiGLU, as both default shapes are).
@@ -163,11 +168,12 @@ enum CalibrationBench {
         source.withUnsafeMutableBytes { raw in _ = memset(raw.baseAddress!, 0x5A, raw.count) }
         let seconds = try source.withUnsafeMutableBytes { from in
             try destination.withUnsafeMutableBytes { to in
-                try perCall(transport, repeats: max(3, options.repeats), target: options.quick ? 0.02 : 0.1) {
+                try perCall(transport, points: 1, repeats: max(3, options.repeats),
+                            target: options.quick ? 0.02 : 0.1) { _ in
                     _ = memcpy(to.baseAddress!, from.baseAddress!, bytes)
                 }
             }
         }
-        return [2 * Double(bytes) / seconds, Double(bytes)]
+        return [2 * Double(bytes) / seconds[0], Double(bytes)]
     }
 }
