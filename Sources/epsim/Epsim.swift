@@ -18,7 +18,8 @@ struct Epsim: ParsableCommand {
             or launch/run), or run N ranks inside one process with --emulate N.
             """,
         version: EpsimVersion.string,
-        subcommands: [RunCommand.self, ValidateCommand.self, CompareCommand.self, SweepCommand.self, BenchCommand.self]
+        subcommands: [RunCommand.self, ValidateCommand.self, CompareCommand.self, SweepCommand.self, BenchCommand.self,
+                      CalibrateCommand.self]
     )
 
     /// Parses and runs. Under mpirun an argument error (found before MPI starts, so the

@@ -82,6 +82,7 @@ final class ErrorTests: XCTestCase {
                                       mark the Pareto front.
               bench                   Time each phase of a layout against bare baselines
                                       measured in the same run.
+              calibrate               Measure this host and write a system file for it.
 
               See 'epsim help <subcommand>' for detailed help.
 

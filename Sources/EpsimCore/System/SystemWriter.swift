@@ -1,0 +1,98 @@
+/// The system file a `SystemSpec` is read from, written back as YAML (what `epsim
+/// calibrate` produces). The keys are the loader's, one for one:
+///
+///     name, devices_per_node, rank_map (only when set),
+///     device: {bf16_tflops, gemm_efficiency, hbm_gbps, launch_us, execution,
+///              efficiency (only when set): [{rows, hidden, ffn, ms}]},
+///     intra_node: {gbps, efficiency, latency_us}, inter_node: {…}, all_to_all
+///
+/// Numbers are written so that they read back as the same `Double` (the shortest
+/// round-trip digits, always with a decimal point, so YAML resolves them as floats).
+extension SystemSpec {
+    /// The YAML text: `header` as comment lines ("# " before each; an embedded newline
+    /// starts a new comment line), then the keys.
+    public func yamlText(header: [String]) -> String {
+        var lines: [String] = []
+        for line in header {
+            for piece in line.split(separator: "\n", omittingEmptySubsequences: false) {
+                lines.append(piece.isEmpty ? "#" : "# " + piece)
+            }
+        }
+        lines.append("name: " + SystemFileScalar.string(name))
+        lines.append("devices_per_node: \(devicesPerNode)")
+        if let rankMap {
+            lines.append("rank_map: [" + rankMap.map(String.init).joined(separator: ", ") + "]")
+        }
+        lines.append("device:")
+        lines.append("  bf16_tflops: " + SystemFileScalar.number(device.bf16TFLOPS))
+        lines.append("  gemm_efficiency: " + SystemFileScalar.number(device.gemmEfficiency))
+        lines.append("  hbm_gbps: " + SystemFileScalar.number(device.hbmGBps))
+        lines.append("  launch_us: " + SystemFileScalar.number(device.launchMicros))
+        lines.append("  execution: " + device.execution.rawValue)
+        if let points = device.efficiency {
+            lines.append("  efficiency:" + (points.isEmpty ? " []" : ""))
+            for p in points {
+                lines.append("    - {rows: \(p.rows), hidden: \(p.hidden), ffn: \(p.ffn), ms: "
+                             + SystemFileScalar.number(p.milliseconds) + "}")
+            }
+        }
+        for (key, link) in [("intra_node", intraNode), ("inter_node", interNode)] {
+            lines.append(key + ":")
+            lines.append("  gbps: " + SystemFileScalar.number(link.gbps))
+            lines.append("  efficiency: " + SystemFileScalar.number(link.efficiency))
+            lines.append("  latency_us: " + SystemFileScalar.number(link.latencyMicros))
+        }
+        lines.append("all_to_all: " + allToAll.rawValue)
+        return lines.joined(separator: "\n") + "\n"
+    }
+}
+
+/// YAML scalars as the system file writes them.
+enum SystemFileScalar {
+    /// A `Double` that reads back exactly: Swift's shortest round-trip digits, with a
+    /// decimal point added where they have none ("1e-05" becomes "1.0e-05": YAML 1.1
+    /// resolves an exponent without a point as a string); ±.inf and .nan for the rest.
+    static func number(_ x: Double) -> String {
+        if x.isNaN { return ".nan" }
+        if x.isInfinite { return x < 0 ? "-.inf" : ".inf" }
+        var text = "\(x)"
+        if !text.contains(".") {
+            if let e = text.firstIndex(where: { $0 == "e" || $0 == "E" }) {
+                text.insert(contentsOf: ".0", at: e)
+            } else {
+                text += ".0"
+            }
+        }
+        return text
+    }
+
+    /// A string as a plain scalar when that reads back as the same string, else
+    /// double-quoted with JSON-style escapes.
+    static func string(_ s: String) -> String {
+        let safe = !s.isEmpty && s.unicodeScalars.allSatisfy { c in
+            (c >= "a" && c <= "z") || (c >= "A" && c <= "Z") || (c >= "0" && c <= "9") || c == "_" || c == "-" || c == "."
+        }
+        // Words and numbers YAML would resolve to another type.
+        let reserved: Set<String> = ["true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"]
+        let looksNumeric = s.first.map { $0.isNumber || $0 == "-" || $0 == "." || $0 == "+" } ?? false
+        if safe && !reserved.contains(s.lowercased()) && !looksNumeric { return s }
+        var out = "\""
+        for c in s.unicodeScalars {
+            switch c {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            default:
+                if c.value < 0x20 || c.value == 0x7F {
+                    let hex = String(c.value, radix: 16)
+                    out += "\\x" + String(repeating: "0", count: 2 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(c)
+                }
+            }
+        }
+        return out + "\""
+    }
+}

@@ -1,0 +1,179 @@
+import EpsimCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// One rank's measurements, and after `gathered` every rank's on rank 0 (rank after
+/// rank, each rank's block laid out as on one rank).
+struct CalibrationSamples {
+    /// Mean seconds per all-to-allv, [repeats × sizes] (repeat-major).
+    var alltoallv: [Double] = []
+    /// Median seconds per expert call, [shapes × rows] (shape-major).
+    var expert: [Double] = []
+    /// Median seconds per expert call of a 1 × 1 expert at n = 1: one value.
+    var launch: [Double] = []
+    /// Median memcpy rate, bytes per second counting reads plus writes, and the bytes
+    /// copied per call: two values.
+    var memcpy: [Double] = []
+
+    /// Every rank's samples on rank 0; nil elsewhere. Collective.
+    func gathered(_ transport: any Transport) throws -> CalibrationSamples? {
+        let out = CalibrationSamples(alltoallv: try transport.gather(alltoallv), expert: try transport.gather(expert),
+                                     launch: try transport.gather(launch), memcpy: try transport.gather(memcpy))
+        return transport.rank == 0 ? out : nil
+    }
+}
+
+/// The bare measurements, each on every rank at once (the host as a run would load it).
+enum CalibrationBench {
+    /// Warm-up and timed iterations of one all-to-allv size, as osu_alltoallv chooses
+    /// them (more for small messages, whose times are short and noisy; its default
+    /// threshold is 8 KiB).
+    static func iterations(size: Int, quick: Bool) -> (warmup: Int, timed: Int) {
+        let small = size <= 8 << 10
+        switch (quick, small) {
+        case (false, true): return (20, 200)
+        case (false, false): return (5, 40)
+        case (true, true): return (10, 100)
+        case (true, false): return (2, 20)
+        }
+    }
+
+    /// The sweep: every size sends `size` bytes to every rank (itself included, as
+    /// osu_alltoallv does) through the transport's all-to-allv on wire buffers, the
+    /// call the layer's dispatch and combine make. Per size, the mean over the timed
+    /// iterations of the time of the call alone, a barrier between iterations. The
+    /// whole sweep is repeated, so that drift touches every size alike.
+    static func alltoallv(_ transport: any Transport, options: Calibration.Options) throws -> [Double] {
+        let P = transport.size, sizes = options.sizes
+        let largest = sizes.last ?? 0
+        let send = WireBuffer(bytes: P * largest), recv = WireBuffer(bytes: P * largest)
+        send.withUnsafeMutableBytes { raw in _ = memset(raw.baseAddress!, Int32(1 + transport.rank % 255), raw.count) }
+        var out: [Double] = []
+        out.reserveCapacity(options.repeats * sizes.count)
+        for _ in 0..<options.repeats {
+            for size in sizes {
+                var bytes = ExchangeBytes(ranks: P)
+                for p in 0..<P {
+                    bytes.sendBytes[p] = size
+                    bytes.recvBytes[p] = size
+                    bytes.sendDispls[p] = p * size
+                    bytes.recvDispls[p] = p * size
+                }
+                let (warmup, timed) = iterations(size: size, quick: options.quick)
+                var total = 0.0
+                for i in 0..<(warmup + timed) {
+                    try transport.barrier()
+                    let start = monotonicSeconds()
+                    try transport.alltoallv(send: send, recv: recv, bytes: bytes)
+                    let elapsed = monotonicSeconds() - start
+                    if i >= warmup { total += elapsed }
+                }
+                out.append(total / Double(timed))
+            }
+        }
+        return out
+    }
+
+    /// Seconds per call of each of `points` operations (`body(i)` runs operation i
+    /// once), every rank calling it at once: one untimed call of each, which also sets
+    /// how many calls fill `target` seconds on the slowest rank (at least one); then
+    /// `repeats` passes over all the points, each timing one batch of every point, a
+    /// barrier before each batch. The median of a point's batches is its figure: the
+    /// passes spread its repeats over the whole measurement, so a burst of load on a
+    /// shared host touches one repeat of several points, not every repeat of one.
+    static func perCall(_ transport: any Transport, points: Int, repeats: Int, target: Double,
+                        maxCalls: Int = 100_000, _ body: (Int) -> Void) throws -> [Double] {
+        var first = [Double](repeating: 0, count: points)
+        for i in 0..<points {
+            let start = monotonicSeconds()
+            body(i)
+            first[i] = monotonicSeconds() - start
+        }
+        let calls = try transport.allreduce(first, op: .max).map { max(1, min(maxCalls, Int(target / max($0, 1e-9)))) }
+        var times = [[Double]](repeating: [], count: points)
+        for _ in 0..<repeats {
+            for i in 0..<points {
+                try transport.barrier()
+                let t0 = monotonicSeconds()
+                for _ in 0..<calls[i] { body(i) }
+                times[i].append((monotonicSeconds() - t0) / Double(calls[i]))
+            }
+        }
+        return times.map(median)
+    }
+
+    /// The expert FFN through `ExpertCompute.apply` (x·W1, x·W3, SwiGLU, ·W2: the
+    /// layer's own code path) for every shape and row count, shape-major.
+    static func expert(_ transport: any Transport, options: Calibration.Options) throws -> [Double] {
+        let experts = options.shapes.map(expertSetup)
+        let points = options.shapes.indices.flatMap { s in options.rows.map { (shape: s, rows: $0) } }
+        let widest = (options.rows.max() ?? 1) * (options.shapes.map(\.hidden).max() ?? 1)
+        let x = (0..<widest).map { Float(($0 % 17) - 8) / 8 }
+        var y = [Float](repeating: 0, count: widest)
+        return try x.withUnsafeBufferPointer { xp in
+            try y.withUnsafeMutableBufferPointer { yp in
+                try perCall(transport, points: points.count, repeats: options.repeats,
+                            target: options.quick ? 0.002 : 0.01) { i in
+                    let (compute, weights) = experts[points[i].shape]
+                    compute.apply(weights, x: xp, rows: points[i].rows, into: yp)
+                }
+            }
+        }
+    }
+
+    /// One expert call on a 1 × 1 expert at n = 1: the three sgemm calls, the
+    /// activation and the bookkeeping with next to no arithmetic, i.e. the fixed cost
+    /// of a call, which no shape removes (the host's counterpart of a kernel launch).
+    static func launch(_ transport: any Transport, options: Calibration.Options) throws -> [Double] {
+        let (compute, weights) = expertSetup(Calibration.ExpertShape(hidden: 1, ffn: 1))
+        let x: [Float] = [0.5]
+        var y: [Float] = [0]
+        let seconds = try x.withUnsafeBufferPointer { xp in
+            try y.withUnsafeMutableBufferPointer { yp in
+                try perCall(transport, points: 1, repeats: options.repeats,
+                            target: options.quick ? 0.002 : 0.02) { _ in
+                    compute.apply(weights, x: xp, rows: 1, into: yp)
+                }
+            }
+        }
+        return seconds
+    }
+
+    /// A compute context and one expert's weights (SwiGLU, as both default shapes are).
+    private static func expertSetup(_ shape: Calibration.ExpertShape) -> (ExpertCompute, ExpertWeights) {
+        var model = ModelConfig()
+        model.hidden = shape.hidden
+        model.ffn = shape.ffn
+        model.activation = .swiglu
+        return (ExpertCompute(hidden: shape.hidden, ffn: shape.ffn),
+                ExpertWeights(seed: 1, layer: 0, expert: 0, model: model))
+    }
+
+    /// Bytes one rank copies per memcpy: 64 MiB, twice the L3 of the machines this
+    /// was written on, so the copy streams from memory; less with many ranks (all on
+    /// this host: at most 1 GiB of sources and destinations in all, at least 4 MiB each).
+    static func memcpyBytes(ranks: Int) -> Int {
+        max(4 << 20, min(64 << 20, (1 << 30) / (2 * ranks)))
+    }
+
+    /// memcpy between two large buffers, every rank at once: bytes per second counting
+    /// reads plus writes (2 × bytes per copy), median of the repeats; and the bytes.
+    static func copyRate(_ transport: any Transport, options: Calibration.Options) throws -> [Double] {
+        let bytes = memcpyBytes(ranks: transport.size)
+        let source = WireBuffer(bytes: bytes), destination = WireBuffer(bytes: bytes)
+        source.withUnsafeMutableBytes { raw in _ = memset(raw.baseAddress!, 0x5A, raw.count) }
+        let seconds = try source.withUnsafeMutableBytes { from in
+            try destination.withUnsafeMutableBytes { to in
+                try perCall(transport, points: 1, repeats: max(3, options.repeats),
+                            target: options.quick ? 0.02 : 0.1) { _ in
+                    _ = memcpy(to.baseAddress!, from.baseAddress!, bytes)
+                }
+            }
+        }
+        return [2 * Double(bytes) / seconds[0], Double(bytes)]
+    }
+}

@@ -1,0 +1,139 @@
+import EpsimCore
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What `epsim calibrate` found, reduced on rank 0: the tables (averages across ranks,
+/// medians of repeats), the fitted link, and the system file they make.
+public struct CalibrationResult {
+    /// One message size of the all-to-allv sweep.
+    public struct SweepRow: Sendable, Equatable {
+        /// Bytes sent to each peer (itself included).
+        public var size: Int
+        /// Bytes one rank sends over the link (and receives), size × (P − 1): what the
+        /// target-system model charges to the link's bandwidth.
+        public var linkBytes: Int
+        /// Seconds per call: the average across ranks, and the fastest and slowest
+        /// rank's (each the median of the repeats).
+        public var average: Double
+        public var minimum: Double
+        public var maximum: Double
+        public var warmup: Int
+        public var iterations: Int
+    }
+
+    /// One expert FFN measurement: seconds per call, averaged across ranks.
+    public struct ExpertRow: Sendable, Equatable {
+        public var rows: Int
+        public var hidden: Int
+        public var ffn: Int
+        public var seconds: Double
+        /// 6·n·H·F (SwiGLU: three products of 2·n·H·F).
+        public var flops: Double { 6 * Double(rows) * Double(hidden) * Double(ffn) }
+    }
+
+    public let options: Calibration.Options
+    public let ranks: Int
+    /// "mpi" or "emulated", and the library underneath.
+    public let transportKind: String
+    public let library: String
+    public let hostName: String
+    /// UTC, ISO 8601, when the result was reduced.
+    public let date: String
+    /// Seconds the measurements took (rank 0's clock).
+    public let seconds: Double
+
+    public let sweep: [SweepRow]
+    public let fit: LinkFit
+    /// The fit's relative error at each size of the sweep.
+    public let fitErrors: [Double]
+    public let expert: [ExpertRow]
+    /// Seconds of one call on a 1 × 1 expert at n = 1, averaged across ranks.
+    public let launchSeconds: Double
+    /// memcpy, bytes per second counting reads plus writes, averaged across ranks; and
+    /// the bytes each rank copied per call.
+    public let copyRate: Double
+    public let copyBytes: Int
+
+    init(samples s: CalibrationSamples, options: Calibration.Options, ranks P: Int, transport: any Transport,
+         seconds: Double) throws {
+        self.options = options
+        self.ranks = P
+        transportKind = transport.kindName
+        library = transport.libraryVersion
+        hostName = transport.hostName
+        date = utcDate()
+        self.seconds = seconds
+
+        let sizes = options.sizes, R = options.repeats, S = sizes.count
+        precondition(s.alltoallv.count == P * R * S, "calibrate: \(s.alltoallv.count) sweep samples for \(P)×\(R)×\(S)")
+        sweep = sizes.enumerated().map { i, size in
+            var average: [Double] = [], minimum: [Double] = [], maximum: [Double] = []
+            for r in 0..<R {
+                let perRank = (0..<P).map { s.alltoallv[$0 * R * S + r * S + i] }
+                average.append(perRank.reduce(0, +) / Double(P))
+                minimum.append(perRank.min()!)
+                maximum.append(perRank.max()!)
+            }
+            let (warmup, iterations) = CalibrationBench.iterations(size: size, quick: options.quick)
+            return SweepRow(size: size, linkBytes: size * (P - 1), average: median(average), minimum: median(minimum),
+                            maximum: median(maximum), warmup: warmup, iterations: iterations)
+        }
+        let x = sweep.map { Double($0.linkBytes) }, t = sweep.map(\.average)
+        fit = try LinkFit.fit(bytes: x, seconds: t)
+        fitErrors = fit.relativeErrors(bytes: x, seconds: t)
+
+        let points = options.shapes.flatMap { shape in options.rows.map { (shape, $0) } }
+        precondition(s.expert.count == P * points.count, "calibrate: \(s.expert.count) expert samples")
+        expert = points.enumerated().map { i, point in
+            let mean = (0..<P).map { s.expert[$0 * points.count + i] }.reduce(0, +) / Double(P)
+            return ExpertRow(rows: point.1, hidden: point.0.hidden, ffn: point.0.ffn, seconds: mean)
+        }
+        launchSeconds = s.launch.reduce(0, +) / Double(P)
+        copyRate = stride(from: 0, to: s.memcpy.count, by: 2).map { s.memcpy[$0] }.reduce(0, +) / Double(P)
+        copyBytes = Int(s.memcpy[1])
+    }
+
+    // MARK: the system
+
+    /// A row's device time, launches excluded (the efficiency table's `ms`), seconds:
+    /// its time less `launchSeconds`, or its whole time should noise make that ≤ 0.
+    public func deviceSeconds(_ row: ExpertRow) -> Double {
+        row.seconds > launchSeconds ? row.seconds - launchSeconds : row.seconds
+    }
+
+    /// The best rate of the expert table, FLOP/s (on device time).
+    public var bestFLOPS: Double {
+        expert.map { $0.flops / deviceSeconds($0) }.max() ?? 0
+    }
+
+    /// The system file's content.
+    public var system: SystemSpec {
+        let link = LinkSpec(gbps: fit.bytesPerSecond / 1e9, efficiency: 1, latencyMicros: fit.latencySeconds * 1e6)
+        let points = expert.map {
+            EfficiencyPoint(rows: $0.rows, hidden: $0.hidden, ffn: $0.ffn, milliseconds: deviceSeconds($0) * 1e3)
+        }
+        let device = DeviceSpec(bf16TFLOPS: bestFLOPS / 1e12, gemmEfficiency: 1, hbmGBps: copyRate / 1e9,
+                                launchMicros: launchSeconds * 1e6, execution: .loop, efficiency: points)
+        return SystemSpec(name: hostName, devicesPerNode: ranks, device: device, intraNode: link, interNode: link,
+                          allToAll: .flat)
+    }
+
+    /// The system file: the header comment, then `system`'s keys.
+    public var yaml: String { system.yamlText(header: header) }
+
+    /// The median relative error of the fit over the sweep.
+    public var medianFitError: Double { median(fitErrors) }
+}
+
+/// The current time, UTC, as 2026-11-30T01:02:03Z.
+func utcDate() -> String {
+    var now = time(nil), parts = tm()
+    gmtime_r(&now, &parts)
+    func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+    return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T"
+        + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
+}

@@ -1,0 +1,123 @@
+import EpsimCore
+
+/// The tables `epsim calibrate` prints and writes into the system file's header, and
+/// where each number of the file comes from.
+extension CalibrationResult {
+    /// How this epsim was compiled: the expert call's activation is Swift, several
+    /// times slower unoptimized, so a debug build's expert table is not the host's best.
+    static var buildKind: String {
+        #if DEBUG
+        return "debug build (unoptimized Swift: the activation between the sgemm calls runs slower than in a "
+            + "release build; calibrate with swift build -c release for the host's own figures)"
+        #else
+        return "release build"
+        #endif
+    }
+
+    /// The title line of the all-to-allv table, OSU style.
+    public static let sweepColumns =
+        "    Size  Avg Latency(us)  Min Latency(us)  Max Latency(us)  Iterations    Link GB/s   Fit(us)  Fit error"
+
+    /// The all-to-allv sweep as osu_alltoallv prints it (sizes in bytes per peer), with
+    /// the link rate (bytes a rank sends over the link per second) and the fit beside.
+    /// `osu`: the title line begins with "#", as osu_alltoallv's does.
+    public func sweepTable(osu: Bool = false) -> [String] {
+        var lines = [osu ? "# " + Self.sweepColumns.dropFirst(2) : Self.sweepColumns]
+        for (row, error) in zip(sweep, fitErrors) {
+            lines.append(String(row.size).leftPadding(8)
+                         + String(format3: row.average * 1e6).leftPadding(17)
+                         + String(format3: row.minimum * 1e6).leftPadding(17)
+                         + String(format3: row.maximum * 1e6).leftPadding(17)
+                         + String(row.iterations).leftPadding(12)
+                         + String(format3: Double(row.linkBytes) / row.average / 1e9).leftPadding(13)
+                         + String(format3: fit.seconds(bytes: Double(row.linkBytes)) * 1e6).leftPadding(10)
+                         + (String(format2: error * 100) + " %").leftPadding(11))
+        }
+        return lines
+    }
+
+    /// The expert table: rows, width, ms per call (average across ranks), GFLOP/s.
+    public var expertTable: [String] {
+        var lines = ["    rows  hidden     ffn     ms/call   device ms     GFLOP/s"]
+        for row in expert {
+            lines.append(String(row.rows).leftPadding(8) + String(row.hidden).leftPadding(8) + String(row.ffn).leftPadding(8)
+                         + String(format3: row.seconds * 1e3).leftPadding(12)
+                         + String(format3: deviceSeconds(row) * 1e3).leftPadding(12)
+                         + String(format2: row.flops / deviceSeconds(row) / 1e9).leftPadding(12))
+        }
+        return lines
+    }
+
+    /// The fit in one line.
+    public var fitLine: String {
+        "all-to-allv fit: latency \(String(format3: fit.latencySeconds * 1e6)) us, bandwidth "
+            + "\(String(format3: fit.bytesPerSecond / 1e9)) GB/s per rank per direction; relative error over the sweep: "
+            + "median \(String(format2: medianFitError * 100)) %, max \(String(format2: (fitErrors.max() ?? 0) * 100)) %"
+    }
+
+    /// What the command prints on rank 0.
+    public var text: String {
+        var lines = ["# epsim calibrate: all-to-allv on \(ranks) ranks (\(transportKind)), bytes per peer, "
+                     + "median of \(options.repeats) repeats"]
+        lines += sweepTable(osu: true)
+        lines.append(fitLine)
+        lines.append("")
+        lines.append("expert FFN (SwiGLU, fp32 sgemm), median of \(options.repeats) repeats, average across ranks:")
+        lines += expertTable
+        lines.append("best sgemm rate: \(String(format2: bestFLOPS / 1e9)) GFLOP/s; fixed cost of one expert call: "
+                     + "\(String(format3: launchSeconds * 1e6)) us; memcpy: \(String(format2: copyRate / 1e9)) GB/s "
+                     + "(reads plus writes, \(byteText(copyBytes)) per rank)")
+        lines.append("measured in \(String(format2: seconds)) s; epsim \(Self.buildKind)")
+        return lines.joined(separator: "\n")
+    }
+
+    /// The system file's header comment: when, where, how, the measured tables, and
+    /// where each number comes from.
+    public var header: [String] {
+        let s = system
+        let flops = String(format2: bestFLOPS / 1e9)
+        var h = [
+            "System file written by `epsim calibrate` on \(date): this host, measured.",
+            "host: \(hostName); ranks: \(ranks), all on this host; transport: "
+                + (library.hasPrefix(transportKind) ? library : "\(transportKind) (\(library))") + "; "
+                + "\(BLAS.configuration)",
+            "epsim \(EpsimVersion.string), \(Self.buildKind)",
+            "options: \(options.quick ? "--quick, " : "")--repeats \(options.repeats), --max-bytes \(options.maxBytes); "
+                + "measuring took \(String(format2: seconds)) s",
+            "",
+            "all-to-allv, as osu_alltoallv measures it: every rank sends Size bytes to every rank (itself",
+            "included) through the run's transport (alltoallv on wire buffers, the layer's call); per size",
+            "warm-up iterations, then timed ones, a barrier between, the call alone timed; the mean per rank,",
+            "averaged across ranks (min/max: the fastest and slowest rank), median of \(options.repeats) repeats.",
+            "Link bytes = Size x (ranks - 1), what one rank sends over the link (and receives).",
+        ]
+        h += sweepTable()
+        h += [
+            "",
+            "intra_node.latency_us, intra_node.gbps: the model time = latency + link bytes / (gbps x 1e9),",
+            "fitted by least squares on the relative error to Avg Latency above: "
+                + "\(s.intraNode.latencyMicros) us, \(s.intraNode.gbps) GB/s;",
+            "relative error median \(String(format2: medianFitError * 100)) %, max "
+                + "\(String(format2: (fitErrors.max() ?? 0) * 100)) %. efficiency: 1 (gbps is the achieved rate itself).",
+            "inter_node: equal to intra_node; a single host has no NIC, and devices_per_node = \(ranks) puts",
+            "every rank on one node, so no run modeled with this file crosses it. all_to_all: flat (the same reason).",
+            "",
+            "device.efficiency: one expert FFN (SwiGLU: x.W1, x.W3, silu(.)*(.), .W2 through ExpertCompute, the",
+            "layer's code path, OpenBLAS sgemm on one thread), every rank computing at once; ms per call averaged",
+            "across ranks, median of \(options.repeats) repeats; ms = device ms (the call less launch_us).",
+        ]
+        h += expertTable
+        h += [
+            "",
+            "device.bf16_tflops: the best rate of the table above, \(flops) GFLOP/s (6 n H F flops per call). This",
+            "host computes in fp32: it is the fp32 rate standing in for the bf16 peak. gemm_efficiency: 1 (the",
+            "table gives the times; the peak is itself a measured rate).",
+            "device.launch_us: one expert call on a 1 x 1 expert at n = 1 (three sgemm calls and the activation",
+            "with next to no arithmetic): the fixed cost of a call, the host's counterpart of kernel launches.",
+            "device.hbm_gbps: memcpy of \(byteText(copyBytes)) per rank, every rank at once, reads plus writes",
+            "(2 x bytes per copy), median of \(max(3, options.repeats)) repeats, averaged across ranks.",
+            "device.execution: loop (the layer runs one expert after another).",
+        ]
+        return h
+    }
+}

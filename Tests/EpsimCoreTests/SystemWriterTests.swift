@@ -1,0 +1,115 @@
+import Foundation
+import XCTest
+import Yams
+@testable import EpsimCore
+
+/// `SystemSpec.yamlText`: what it writes parses with Yams, has every key of the loader's
+/// schema with the right value, and nothing else.
+final class SystemWriterTests: XCTestCase {
+    /// A spec whose numbers need every form the writer has: exponents without a point,
+    /// many digits, whole numbers, a tiny and a huge value.
+    private func sample(rankMap: [Int]? = [0, 0, 1, 1, 1], efficiency: [EfficiencyPoint]? = nil) -> SystemSpec {
+        let points = efficiency ?? [
+            EfficiencyPoint(rows: 1, hidden: 7168, ffn: 2048, milliseconds: 0.0612345678901234),
+            EfficiencyPoint(rows: 4096, hidden: 4096, ffn: 14336, milliseconds: 3.0),
+            EfficiencyPoint(rows: 16384, hidden: 2048, ffn: 768, milliseconds: 1e-05),
+        ]
+        let device = DeviceSpec(bf16TFLOPS: 0.1 + 0.2, gemmEfficiency: 0.55, hbmGBps: 4300,
+                                launchMicros: 1.2345678901234567e-7, execution: .graph, efficiency: points)
+        return SystemSpec(name: "h200: nvlink #1", devicesPerNode: 8, rankMap: rankMap, device: device,
+                          intraNode: LinkSpec(gbps: 160, efficiency: 0.95, latencyMicros: 3e-06),
+                          interNode: LinkSpec(gbps: 1.7976931348623157e308, efficiency: 1, latencyMicros: 25.5),
+                          allToAll: .hierarchical)
+    }
+
+    private func load(_ text: String) throws -> [String: Any] {
+        try XCTUnwrap(try Yams.load(yaml: text) as? [String: Any], text)
+    }
+
+    func testEveryKeyParsesBackWithItsValue() throws {
+        let spec = sample()
+        let root = try load(spec.yamlText(header: ["one", "two\nthree"]))
+        XCTAssertEqual(Set(root.keys), ["name", "devices_per_node", "rank_map", "device", "intra_node", "inter_node",
+                                        "all_to_all"])
+        XCTAssertEqual(root["name"] as? String, "h200: nvlink #1")
+        XCTAssertEqual(root["devices_per_node"] as? Int, 8)
+        XCTAssertEqual(root["rank_map"] as? [Int], [0, 0, 1, 1, 1])
+        XCTAssertEqual(root["all_to_all"] as? String, "hierarchical")
+
+        let device = try XCTUnwrap(root["device"] as? [String: Any])
+        XCTAssertEqual(Set(device.keys), ["bf16_tflops", "gemm_efficiency", "hbm_gbps", "launch_us", "execution",
+                                          "efficiency"])
+        XCTAssertEqual(device["bf16_tflops"] as? Double, spec.device.bf16TFLOPS)
+        XCTAssertEqual(device["gemm_efficiency"] as? Double, 0.55)
+        XCTAssertEqual(device["hbm_gbps"] as? Double, 4300)
+        XCTAssertEqual(device["launch_us"] as? Double, 1.2345678901234567e-7)
+        XCTAssertEqual(device["execution"] as? String, "graph")
+        let rows = try XCTUnwrap(device["efficiency"] as? [[String: Any]])
+        XCTAssertEqual(rows.count, 3)
+        for (row, point) in zip(rows, spec.device.efficiency!) {
+            XCTAssertEqual(Set(row.keys), ["rows", "hidden", "ffn", "ms"])
+            XCTAssertEqual(row["rows"] as? Int, point.rows)
+            XCTAssertEqual(row["hidden"] as? Int, point.hidden)
+            XCTAssertEqual(row["ffn"] as? Int, point.ffn)
+            XCTAssertEqual(row["ms"] as? Double, point.milliseconds)
+        }
+
+        for (key, link) in [("intra_node", spec.intraNode), ("inter_node", spec.interNode)] {
+            let node = try XCTUnwrap(root[key] as? [String: Any], key)
+            XCTAssertEqual(Set(node.keys), ["gbps", "efficiency", "latency_us"], key)
+            XCTAssertEqual(node["gbps"] as? Double, link.gbps, key)
+            XCTAssertEqual(node["efficiency"] as? Double, link.efficiency, key)
+            XCTAssertEqual(node["latency_us"] as? Double, link.latencyMicros, key)
+        }
+    }
+
+    func testHeaderIsCommentLinesFirst() {
+        let text = sample().yamlText(header: ["epsim calibrate", "", "a\nb"])
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        XCTAssertEqual(Array(lines.prefix(5)), ["# epsim calibrate", "#", "# a", "# b", "name: \"h200: nvlink #1\""])
+        XCTAssertTrue(text.hasSuffix("all_to_all: hierarchical\n"))
+    }
+
+    func testOptionalKeysAreLeftOut() throws {
+        var spec = sample(rankMap: nil)
+        spec.device.efficiency = nil
+        let root = try load(spec.yamlText(header: []))
+        XCTAssertNil(root["rank_map"])
+        let device = try XCTUnwrap(root["device"] as? [String: Any])
+        XCTAssertNil(device["efficiency"])
+        XCTAssertEqual(device.count, 5)
+    }
+
+    /// Names YAML would read as another type are quoted; plain ones are not.
+    func testNamesReadBackAsStrings() throws {
+        for name in ["host", "vm-01.cluster", "true", "no", "null", "1.5", "0x10", "-3", "~", "a: b", "say \"hi\"",
+                     "back\\slash", "tab\there", "", "#1", "[x]", "ünïcode"] {
+            var spec = sample()
+            spec.name = name
+            let root = try load(spec.yamlText(header: []))
+            XCTAssertEqual(root["name"] as? String, name, "name \(name)")
+        }
+        XCTAssertTrue(sample().yamlText(header: []).hasPrefix("name: \"h200: nvlink #1\"\n"))
+        var plain = sample()
+        plain.name = "vm-01.cluster"
+        XCTAssertTrue(plain.yamlText(header: []).hasPrefix("name: vm-01.cluster\n"))
+    }
+
+    /// Doubles from a repeatable generator, across magnitudes, read back bit for bit.
+    func testNumbersRoundTrip() throws {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        for _ in 0..<300 {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            let mantissa = Double(state >> 11) / Double(1 << 53)
+            let exponent = Int((state >> 3) % 60) - 30
+            let value = mantissa * pow(10, Double(exponent))
+            var spec = sample()
+            spec.device.hbmGBps = value
+            let device = try XCTUnwrap(try load(spec.yamlText(header: []))["device"] as? [String: Any])
+            XCTAssertEqual(device["hbm_gbps"] as? Double, value, "\(value) written as \(SystemFileScalar.number(value))")
+        }
+        XCTAssertEqual(SystemFileScalar.number(1e-05), "1.0e-05")
+        XCTAssertEqual(SystemFileScalar.number(3), "3.0")
+        XCTAssertEqual(SystemFileScalar.number(.infinity), ".inf")
+    }
+}
