@@ -112,4 +112,19 @@ final class SystemWriterTests: XCTestCase {
         XCTAssertEqual(SystemFileScalar.number(3), "3.0")
         XCTAssertEqual(SystemFileScalar.number(.infinity), ".inf")
     }
+
+    /// Every shipped system file, written back and read again, is the same system (the
+    /// model's optional device keys included).
+    func testShippedSystemsRoundTrip() throws {
+        let dir = repoRoot + "/configs/systems"
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }
+        XCTAssertGreaterThanOrEqual(files.count, 4)
+        for file in files {
+            var spec = try SystemSpec.load(path: dir + "/" + file)
+            spec.sourcePath = nil
+            var back = try SystemSpec.parse(yaml: spec.yamlText(header: ["round trip"]), sourcePath: nil)
+            back.sourcePath = nil
+            XCTAssertEqual(back, spec, file)
+        }
+    }
 }

@@ -28,6 +28,16 @@ extension SystemSpec {
         lines.append("  gemm_efficiency: " + SystemFileScalar.number(device.gemmEfficiency))
         lines.append("  hbm_gbps: " + SystemFileScalar.number(device.hbmGBps))
         lines.append("  launch_us: " + SystemFileScalar.number(device.launchMicros))
+        // The model's optional kernel and host costs, written only when not their defaults.
+        let defaults = DeviceSpec(bf16TFLOPS: 1, hbmGBps: 1, launchMicros: 0, execution: .loop)
+        for (key, value, base) in [("kernel_us", device.kernelMicros, defaults.kernelMicros),
+                                   ("loop_expert_us", device.loopExpertMicros, defaults.loopExpertMicros),
+                                   ("grouped_efficiency", device.groupedEfficiency, defaults.groupedEfficiency),
+                                   ("grouped_host_us", device.groupedHostMicros, defaults.groupedHostMicros),
+                                   ("scatter_efficiency", device.scatterEfficiency, defaults.scatterEfficiency)]
+            where value != base {
+            lines.append("  \(key): " + SystemFileScalar.number(value))
+        }
         lines.append("  execution: " + device.execution.rawValue)
         if let points = device.efficiency {
             lines.append("  efficiency:" + (points.isEmpty ? " []" : ""))

@@ -103,6 +103,61 @@ public enum HostValidation {
         return lines.joined(separator: "\n")
     }
 
+    /// The bounds of docs/model.md: per part, the median absolute error within 15 % and
+    /// none beyond 35 %.
+    public static let medianBound = 0.15
+    public static let maxBound = 0.35
+
+    public static func withinBounds(_ rows: [Row]) -> Bool {
+        Row.parts.allSatisfy { part in
+            let errors = rows.map { abs($0.error(part.phases)) }
+            return median(errors) <= medianBound && (errors.max() ?? 0) <= maxBound
+        }
+    }
+
+    /// What `epsim validate-model --host` prints, on rank 0.
+    public struct Report {
+        public let calibration: CalibrationResult
+        public let system: SystemSpec
+        public let rows: [Row]
+
+        public var withinBounds: Bool { HostValidation.withinBounds(rows) }
+
+        public var text: String {
+            let c = calibration
+            return "calibrated on \(c.ranks) ranks (\(c.transportKind)): all-to-allv latency "
+                + "\(String(format3: c.fit.latencySeconds * 1e6)) us, bandwidth \(String(format3: c.fit.bytesPerSecond / 1e9)) GB/s"
+                + " (median fit error \(percent(c.medianFitError))); best sgemm \(String(format2: c.bestFLOPS / 1e9)) GFLOP/s;"
+                + " memcpy \(String(format2: c.copyRate / 1e9)) GB/s\n"
+                + HostValidation.text(rows, system: system.name)
+                + "\nbounds: median |error| ≤ \(percent(medianBound)), max ≤ \(percent(maxBound)) per part: "
+                + (withinBounds ? "met" : "NOT MET")
+        }
+    }
+
+    /// Calibrates this host on `transport` (`Calibration.run`), then runs the layouts on
+    /// the calibrated system. Collective; the report on rank 0.
+    public static func calibrateAndRun(_ transport: any Transport, calibration options: Calibration.Options,
+                                       steps: Int) throws -> Report? {
+        let calibration = try Calibration.run(transport, options: options)
+        // Rank 0 holds the calibration (every rank's samples); every rank models with it.
+        let text = try broadcast(calibration?.yaml ?? "", transport: transport)
+        let system = try Launcher.agree(transport) { () throws -> SystemSpec in
+            try SystemSpec.parse(yaml: text, sourcePath: "calibrated on this host")
+        }
+        guard let rows = try run(system: system, transport: transport, steps: steps), let calibration else { return nil }
+        return Report(calibration: calibration, system: system, rows: rows)
+    }
+
+    /// Rank 0's text on every rank. Collective.
+    private static func broadcast(_ text: String, transport: any Transport) throws -> String {
+        let mine = transport.rank == 0 ? Array(text.utf8).map(Int64.init) : []
+        let count = try transport.allreduce([Int64(mine.count)], op: .max)[0]
+        var bytes = mine + Array(repeating: 0, count: Int(count) - mine.count)
+        bytes = try transport.allreduce(bytes, op: .sum)
+        return String(decoding: bytes.map { UInt8(truncatingIfNeeded: $0) }, as: UTF8.self)
+    }
+
     private static func percent(_ x: Double) -> String { String(format2: 100 * x) + "%" }
     private static func signedPercent(_ x: Double) -> String { (x >= 0 ? "+" : "") + percent(x) }
 }

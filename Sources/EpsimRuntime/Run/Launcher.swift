@@ -16,7 +16,9 @@ public enum TransportChoice: Sendable, Equatable {
 
 /// An error every rank already knows about and rank 0 already printed: the process
 /// only has to exit non-zero.
-public struct ReportedFailure: Error {}
+public struct ReportedFailure: Error {
+    public init() {}
+}
 
 /// Starts the ranks, runs the same body on each, and turns failures into exactly one
 /// printed line and a non-zero exit on every rank.
