@@ -124,4 +124,26 @@ final class ModelObserverTests: XCTestCase {
         XCTAssertEqual(a.json.serialized(), b.json.serialized())
         XCTAssertGreaterThan(a.stepMs, 0)
     }
+
+    /// The traffic split per rank (flat all-to-all: each byte on the direct link) adds
+    /// up to the measured matrix: self on the diagonal, NVLink inside a node, the NIC
+    /// between nodes, each sent byte also received.
+    func testTrafficSplitPerRankMatchesTheMatrix() throws {
+        let r = try run(config(chunks: 2), devicesPerNode: 2)
+        let m = try XCTUnwrap(r.modeled)
+        let bytes = r.traffic.bytes
+        for rank in 0..<4 {
+            XCTAssertEqual(m.selfBytesPerRank[rank], bytes[rank][rank])
+            let node = rank / 2
+            let intra = (0..<4).filter { $0 != rank && $0 / 2 == node }.reduce(Int64(0)) { $0 + bytes[rank][$1] }
+            let inter = (0..<4).filter { $0 / 2 != node }.reduce(Int64(0)) { $0 + bytes[rank][$1] }
+            XCTAssertEqual(m.linkBytesPerRank(.nvlinkOut)[rank], intra, "rank \(rank)")
+            XCTAssertEqual(m.linkBytesPerRank(.nicOut)[rank], inter, "rank \(rank)")
+            let received = (0..<4).filter { $0 / 2 != node }.reduce(Int64(0)) { $0 + bytes[$1][rank] }
+            XCTAssertEqual(m.linkBytesPerRank(.nicIn)[rank], received, "rank \(rank)")
+        }
+        XCTAssertEqual(m.selfBytesPerRank.reduce(0, +), m.selfBytes)
+        XCTAssertEqual(m.linkBytesPerRank(.nicOut).reduce(0, +), m.interNodeBytes)
+        XCTAssertEqual(m.linkBytesPerRank(.nvlinkOut).reduce(0, +), m.intraNodeBytes)
+    }
 }

@@ -53,6 +53,8 @@ public enum StepModel {
         // the world spans (none on one rank).
         let nodes = Set((0..<p).map { system.node(ofRank: $0) }).count
         let countsSeconds = p < 2 ? 0 : (nodes > 1 ? system.interNode : system.intraNode).latencyMicros * 1e-6
+        var selfPerRank = [Int64](repeating: 0, count: p)
+        var linkPerRank = [[Int64]](repeating: [Int64](repeating: 0, count: LinkDirection.allCases.count), count: p)
         var layer = 0
         while layer * chunks < entries {
             var pre = [Double](), disp = [Double](), mid = [Double](), comb = [Double](), post = [Double]()
@@ -90,7 +92,12 @@ public enum StepModel {
                 for (exchange, phase) in [(AllToAllModel.Exchange.dispatch, ModeledPhase.dispatch), (.combine, .combine)] {
                     let a = AllToAllModel.evaluate(step, chunk: e, exchange: exchange, shape: shape, system: system)
                     let counts = exchange == .dispatch ? countsSeconds : 0
-                    for r in 0..<p { perRank[phase]![r] += a.perRankSeconds[r] + counts }
+                    for r in 0..<p {
+                        perRank[phase]![r] += a.perRankSeconds[r] + counts
+                        for d in LinkDirection.allCases.indices { linkPerRank[r][d] += a.linkBytes[r][d] }
+                        let own = step.perRank[r].chunks[e]
+                        selfPerRank[r] += Int64(exchange == .dispatch ? own.dispatchBytes[r] : own.combineBytes[r])
+                    }
                     if exchange == .dispatch { disp.append(a.seconds + counts) } else { comb.append(a.seconds) }
                     selfBytes += a.selfBytes
                     intra += a.intraNodeBytes
@@ -111,9 +118,12 @@ public enum StepModel {
             guard let b = busy[e], b.seconds > 0 else { return 0 }
             return Double(b.bytes) / b.seconds / 1e9
         }
-        return ModeledStep(perRank: perRank, stepSeconds: total, slowestRank: slowest, selfBytes: selfBytes,
-                           intraNodeBytes: intra, interNodeBytes: inter, dispatchBottleneckGBps: gbps(.dispatch),
-                           combineBottleneckGBps: gbps(.combine), busiestLink: longest.link)
+        var result = ModeledStep(perRank: perRank, stepSeconds: total, slowestRank: slowest, selfBytes: selfBytes,
+                                 intraNodeBytes: intra, interNodeBytes: inter, dispatchBottleneckGBps: gbps(.dispatch),
+                                 combineBottleneckGBps: gbps(.combine), busiestLink: longest.link)
+        result.selfBytesPerRank = selfPerRank
+        result.linkBytesPerRank = linkPerRank
+        return result
     }
 
     /// The critical path of one layer's chunks (see `evaluate`); every array has one

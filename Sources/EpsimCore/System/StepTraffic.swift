@@ -122,6 +122,11 @@ public struct ModeledStep: Sendable, Equatable {
     public var combineBottleneckGBps: Double
     /// The busiest link of the step: a description such as "rank 3 NIC out".
     public var busiestLink: String
+    /// [P]: bytes each rank kept on its device (its own rows, dispatch plus combine).
+    public var selfBytesPerRank: [Int64] = []
+    /// [P][4]: bytes each rank moved in each `LinkDirection` (NVLink out, NVLink in, NIC
+    /// out, NIC in), dispatch plus combine, forwarding hops included.
+    public var linkBytesPerRank: [[Int64]] = []
 
     public init(perRank: [ModeledPhase: [Double]], stepSeconds: Double, slowestRank: [ModeledPhase: Int],
                 selfBytes: Int64, intraNodeBytes: Int64, interNodeBytes: Int64,

@@ -37,7 +37,7 @@ extension ModeledRun {
                 + " · \(system.allToAll.rawValue) all-to-all, \(system.device.execution.rawValue) experts",
             "  slowest rank per phase: " + path,
             "  bytes by link: self \(byteText(selfBytes)) · intra-node \(byteText(intraNodeBytes))"
-                + " · inter-node \(byteText(interNodeBytes)) · busiest link \(busiestLink)"
+                + " · inter-node \(byteText(interNodeBytes)) (per rank in --output) · busiest link \(busiestLink)"
                 + " · bottleneck bandwidth dispatch \(String(format2: dispatchBottleneckGBps)) GB/s"
                 + ", combine \(String(format2: combineBottleneckGBps)) GB/s",
         ]

@@ -47,6 +47,18 @@ public struct ModeledRun: Sendable {
     public var interNodeBytes: Int64 { steps.reduce(0) { $0 + $1.interNodeBytes } }
     public var dispatchBottleneckGBps: Double { mean(\.dispatchBottleneckGBps) }
     public var combineBottleneckGBps: Double { mean(\.combineBottleneckGBps) }
+    /// [P]: bytes each rank kept on its device, summed over counted steps.
+    public var selfBytesPerRank: [Int64] {
+        (0..<ranks).map { r in steps.reduce(0) { $0 + ($1.selfBytesPerRank.indices.contains(r) ? $1.selfBytesPerRank[r] : 0) } }
+    }
+
+    /// [P]: bytes each rank moved in `direction`, summed over counted steps.
+    public func linkBytesPerRank(_ direction: LinkDirection) -> [Int64] {
+        (0..<ranks).map { r in
+            steps.reduce(0) { $0 + ($1.linkBytesPerRank.indices.contains(r) ? $1.linkBytesPerRank[r][direction.rawValue] : 0) }
+        }
+    }
+
     /// The busiest link of the last counted step.
     public var busiestLink: String { steps.last?.busiestLink ?? "-" }
 
@@ -75,9 +87,25 @@ public struct ModeledRun: Sendable {
                 ("intra_node_bytes", .int(Int(intraNodeBytes))),
                 ("inter_node_bytes", .int(Int(interNodeBytes))),
                 ("busiest_link", .string(busiestLink)),
+                ("per_rank", .object([("self_bytes", .array(selfBytesPerRank.map { .int(Int($0)) }))]
+                    + LinkDirection.allCases.map { d in
+                        (d.key + "_bytes", .array(linkBytesPerRank(d).map { .int(Int($0)) }))
+                    })),
             ])),
             ("dispatch_bottleneck_gbps", .double(dispatchBottleneckGBps)),
             ("combine_bottleneck_gbps", .double(combineBottleneckGBps)),
         ])
+    }
+}
+
+extension LinkDirection {
+    /// The result file's name of the direction.
+    var key: String {
+        switch self {
+        case .nvlinkOut: return "nvlink_out"
+        case .nvlinkIn: return "nvlink_in"
+        case .nicOut: return "nic_out"
+        case .nicIn: return "nic_in"
+        }
     }
 }
