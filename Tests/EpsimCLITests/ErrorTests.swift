@@ -83,12 +83,15 @@ final class ErrorTests: XCTestCase {
               bench                   Time each phase of a layout against bare baselines
                                       measured in the same run.
               calibrate               Measure this host and write a system file for it.
+              validate-model          Print the target-system model's errors against
+                                      measured and published figures.
 
               See 'epsim help <subcommand>' for detailed help.
 
             """)
         let runHelp = try CLI.epsim(["run", "--help"])
-        for option in ["--config <file>", "--set <key=value>", "--emulate <N>", "--output <file>", "--routing-out <file>"] {
+        for option in ["--config <file>", "--set <key=value>", "--emulate <N>", "--output <file>", "--routing-out <file>",
+                       "--system <file>", "--modeled-only"] {
             XCTAssertTrue(runHelp.stdout.contains(option), "missing \(option) in:\n\(runHelp.stdout)")
         }
     }
