@@ -28,7 +28,7 @@ public final class MoERank {
     public let inputs: [Rows]
     /// RMSNorm(x_l) [T × H] of the layer being run (reused by every layer).
     let normed: Rows
-    /// The routed experts' outputs [recvRows × H] of the chunk being computed.
+    /// The routed experts' outputs [expertRows × H] of the chunk being computed.
     var expertOutput: [Float] = []
     /// The timer and the observers of every step.
     public let observers = StepObservers()
@@ -51,7 +51,8 @@ public final class MoERank {
         let placement = layout
         dispatchers = (0..<config.overlapChunks).map { _ in
             TokenDispatcher(layout: placement, rank: rank, hidden: m.hidden, topK: m.topK,
-                            dispatch: config.precision.dispatch, combine: config.precision.combine)
+                            dispatch: config.precision.dispatch, combine: config.precision.combine,
+                            dedup: config.dispatch.dedup)
         }
         device = ExpertDevice(config: config, localExperts: layout.local[rank])
         routed = (0..<m.layers).map { _ in RouterOutput(config: config, rank: rank, worldSize: worldSize) }
@@ -185,7 +186,7 @@ public final class MoERank {
                              _ handle: borrowing DispatchHandle) {
         observers.end(mark)
         observers.exchangeStarted(ExchangeRecord(kind: kind, chunk: chunk, bytes: handle.bytes(kind),
-                                                 recvRows: kind == .dispatch ? handle.recvRows : handle.sendRows))
+                                                 recvRows: kind == .dispatch ? handle.expertRows : handle.sendRows))
     }
 
     /// The routed experts on a chunk's received rows, into `expertOutput`; `between`
