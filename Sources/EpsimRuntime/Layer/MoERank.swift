@@ -181,7 +181,9 @@ public final class MoERank {
     }
 
     /// After an exchange has been made or started: its stage ends, and the observers are
-    /// told what `handle`'s payload moves.
+    /// told what `handle`'s payload moves. The rows of a dispatch are those the experts
+    /// compute (with `dispatch.dedup: rank` more than the rows that arrived, since a row
+    /// feeds each local expert it names); those of a combine, the rows that come back.
     private func endExchange(_ mark: PhaseTimer.Mark, _ kind: ExchangeKind, chunk: Int,
                              _ handle: borrowing DispatchHandle) {
         observers.end(mark)
