@@ -97,13 +97,13 @@ public final class TokenDispatcher {
     /// `x` [T × H] in wire order. Traps if the previous handle has not been combined.
     public func dispatchPreprocess(x: [Float], decisions: RoutingDecisions,
                                    tokens: Range<Int>? = nil) -> DispatchHandle {
+        precondition(decisions.topK == topK, "TokenDispatcher: decisions of top-\(decisions.topK), dispatcher of top-\(topK)")
         guard var s = idle.take() else {
             preconditionFailure("TokenDispatcher: dispatch before the previous handle was combined")
         }
         s.send.plan(decisions, tokens: tokens)
         // Sized for the return trip too (combine rows come back into this buffer).
         s.sendWire.reserve(bytes: s.send.sendRows * max(dispatchRowBytes, combineRowBytes))
-        precondition(decisions.topK == topK, "TokenDispatcher: decisions of top-\(decisions.topK), dispatcher of top-\(topK)")
         let plan = s.send, k = topK, H = hidden, precision = dispatchPrecision
         x.withUnsafeBufferPointer { x in
             s.sendWire.withUnsafeMutableBytes { wire in
