@@ -58,15 +58,19 @@ public enum DedupConformance {
             c.tokens = .perRank((0..<t.size).map { $0 == 1 ? 0 : 30 + 17 * $0 })
             try verify(t, c, "uneven")
         },
-        ConformanceCheck("dedup rank and none give the same outputs on the same seed") { t in
+        ConformanceCheck("dedup rank and none give the same outputs and expert rows on the same seed") { t in
             for k in [2, 4] {
                 var c = deduplicated(t, topK: k)
                 c.model.layers = 2
                 c.overflow.policy = .reroute
                 c.precision.dispatch = .bf16
-                let (input, deduplicated) = try DataPlaneConformance.outputs(t, c)
+                let (input, deduplicated, rowsDeduplicated) = try outputs(t, c)
                 c.dispatch.dedup = .none
-                let (_, plain) = try DataPlaneConformance.outputs(t, c)
+                let (_, plain, rows) = try outputs(t, c)
+                // The experts compute every assignment either way.
+                if rows != rowsDeduplicated {
+                    throw ConformanceFailure("rank \(t.rank) top_k \(k): experts computed \(rowsDeduplicated) rows with dedup, \(rows) without")
+                }
                 var difference: Float = 0, scale: Float = 0
                 for i in plain.indices {
                     difference = max(difference, abs(plain[i] - deduplicated[i]))
@@ -79,6 +83,16 @@ public enum DedupConformance {
             }
         },
     ]
+
+    /// One step of `c`: this rank's input and output rows, and the rows its experts
+    /// computed as the step's accounting counts them.
+    static func outputs(_ t: any Transport, _ c: SimConfig) throws -> ([Float], [Float], Int) {
+        let moe = try MoERank(config: c, rank: t.rank, worldSize: t.size)
+        let accounting = StepAccounting(ranks: t.size)
+        moe.observers.add(accounting)
+        try moe.step(0, transport: t, timer: PhaseTimer(steps: 1))
+        return (moe.inputs[0].values, moe.inputs[c.model.layers].values, accounting.rowsComputed)
+    }
 
     /// The data-plane check's small layer with `dispatch.dedup: rank`.
     static func deduplicated(_ t: any Transport, topK: Int) -> SimConfig {
