@@ -126,13 +126,14 @@ public struct DispatchPlan: Sendable, Equatable {
                 let a = t * k + j, p = Int(d.destRank[a])
                 guard p >= 0 else { continue }
                 sendSegments[p * W + Int(d.destLocal[a])] += 1
-                if !Self.sharesRank(d, token: t, slot: j, topK: k) {
+                if Self.earlierSlot(d, token: t, slot: j, topK: k) == nil {
                     sendSegments[p * W + L] += 1
                     rows += 1
                 }
             }
         }
         sendRows = rows
+        // The next free row of rank p lives in cursor[p · L].
         var offset = 0
         for p in 0..<P {
             sendRowDispls[p] = offset
@@ -153,7 +154,7 @@ public struct DispatchPlan: Sendable, Equatable {
                     continue
                 }
                 let row: Int
-                if let first = (0..<j).first(where: { d.destRank[t * k + $0] == Int32(p) }) {
+                if let first = Self.earlierSlot(d, token: t, slot: j, topK: k) {
                     row = Int(rowOfSlot[t * k + first])
                 } else {
                     row = cursor[p * L]
@@ -171,11 +172,11 @@ public struct DispatchPlan: Sendable, Equatable {
         }
     }
 
-    /// Whether an earlier slot of token t goes to the same rank as slot j.
+    /// The first earlier slot of token t that goes to the same rank as slot j, if any.
     @inline(__always)
-    private static func sharesRank(_ d: RoutingDecisions, token t: Int, slot j: Int, topK k: Int) -> Bool {
+    private static func earlierSlot(_ d: RoutingDecisions, token t: Int, slot j: Int, topK k: Int) -> Int? {
         let p = d.destRank[t * k + j]
-        for i in 0..<j where d.destRank[t * k + i] == p { return true }
-        return false
+        for i in 0..<j where d.destRank[t * k + i] == p { return i }
+        return nil
     }
 }
