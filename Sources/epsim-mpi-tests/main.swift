@@ -28,7 +28,7 @@ let arguments = CommandLine.arguments
 if let i = arguments.firstIndex(of: "--filter"), i + 1 < arguments.count { filter = arguments[i + 1] }
 
 let checks = Conformance.checks + MPIChecks.all + RoutingConformance.checks + DataPlaneConformance.checks
-    + SeededLayoutConformance.checks
+    + DedupConformance.checks + SeededLayoutConformance.checks
 var passed = 0, failed = 0
 for check in checks where filter.map({ check.name.contains($0) }) ?? true {
     var message: [UInt8] = []

@@ -119,6 +119,7 @@ enum FuzzLayouts {
     static let scopes = ["local", "global"], priorities = ["position", "slot_position", "score"]
     static let policies = ["drop", "reroute"], rerouteScopes = ["any", "same_rank", "source_rank"]
     static let precisions = ["fp32", "bf16", "fp16", "fp8_e4m3"], activations = ["swiglu", "gelu"]
+    static let dedups = ["none", "rank"]
 
     /// The smallest layout a mutation is applied to: E = 4, k = 2, one step.
     static func plain(_ g: inout FuzzRNG, ranks: Int) -> YNode {
@@ -199,6 +200,7 @@ enum FuzzLayouts {
                                        ("efficiency", .raw(g.pick(["0.5", "1"])))])))
         }
         if g.chance(0.4) { c.append(("overlap", .map([("chunks", .int(g.int(1...4)))]))) }
+        if g.chance(0.5) { c.append(("dispatch", .map([("dedup", .raw(g.pick(dedups)))]))) }
         return (.map(c), files)
     }
 

@@ -73,6 +73,7 @@ enum FuzzMutations {
         KeySpec(path: "overflow.renormalize", type: .bool),
         KeySpec(path: "placement", type: .choice(["contiguous"])),
         KeySpec(path: "placement.kind", type: .choice(["contiguous"])),
+        KeySpec(path: "dispatch.dedup", type: .choice(FuzzLayouts.dedups)),
         KeySpec(path: "precision.dispatch", type: .choice(FuzzLayouts.precisions)),
         KeySpec(path: "precision.combine", type: .choice(FuzzLayouts.precisions)),
         KeySpec(path: "compute", type: .choice(["real", "modeled"])),

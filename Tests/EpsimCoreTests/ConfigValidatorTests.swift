@@ -151,7 +151,7 @@ final class ConfigValidatorTests: XCTestCase {
     func testResolvedConfigIsUnchanged() throws {
         let cases: [(String, String)] = [
             ("",
-             #"{"model":{"hidden":256,"ffn":512,"experts":8,"top_k":2,"shared_experts":0,"activation":"swiglu","layers":1},"tokens":512,"router":{"score":"softmax","weights":"softmax_topk","noise_std":0.0,"bias":[],"groups":1,"groups_per_token":1,"seed":null},"workload":{"kind":"gating"},"capacity":{"factor":1.25,"min_capacity":0,"scope":"local","priority":"score"},"overflow":{"policy":"drop","max_reroutes":"all","reroute_scope":"any","renormalize":false},"placement":{"kind":"contiguous","replicas":[]},"precision":{"dispatch":"fp32","combine":"fp32"},"compute":{"mode":"real"},"overlap":{"chunks":1},"steps":10,"warmup_steps":2,"seed":"1234","ranks":null}"#),
+             #"{"model":{"hidden":256,"ffn":512,"experts":8,"top_k":2,"shared_experts":0,"activation":"swiglu","layers":1},"tokens":512,"router":{"score":"softmax","weights":"softmax_topk","noise_std":0.0,"bias":[],"groups":1,"groups_per_token":1,"seed":null},"workload":{"kind":"gating"},"capacity":{"factor":1.25,"min_capacity":0,"scope":"local","priority":"score"},"overflow":{"policy":"drop","max_reroutes":"all","reroute_scope":"any","renormalize":false},"placement":{"kind":"contiguous","replicas":[]},"dispatch":{"dedup":"none"},"precision":{"dispatch":"fp32","combine":"fp32"},"compute":{"mode":"real"},"overlap":{"chunks":1},"steps":10,"warmup_steps":2,"seed":"1234","ranks":null}"#),
             ("""
             ranks: 2
             tokens: [100, 50]
@@ -161,6 +161,7 @@ final class ConfigValidatorTests: XCTestCase {
             capacity: {factor: none, min_capacity: 4, scope: global, priority: slot_position}
             overflow: {policy: reroute, max_reroutes: 3, reroute_scope: same_rank, renormalize: true}
             placement: {kind: explicit, ranks: [[0,1,2,3,4,5,6,7], [8,9,10,11,12,13,14,15]], replicas: [{expert: 0, ranks: [1]}]}
+            dispatch: {dedup: rank}
             precision: {dispatch: bf16, combine: fp8_e4m3}
             compute: {mode: modeled, tflops: 50, efficiency: 0.4}
             steps: 3
@@ -168,11 +169,11 @@ final class ConfigValidatorTests: XCTestCase {
             seed: 18446744073709551615
             overlap: {chunks: 3}
             """,
-             #"{"model":{"hidden":64,"ffn":128,"experts":16,"top_k":4,"shared_experts":1,"activation":"gelu","layers":3},"tokens":[100,50],"router":{"score":"sigmoid","weights":"normalized","noise_std":0.5,"bias":[0.10000000149011612,-2.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,100000.0],"groups":4,"groups_per_token":2,"seed":"9"},"workload":{"kind":"hot","experts":[0,3],"fraction":0.5},"capacity":{"factor":"none","min_capacity":4,"scope":"global","priority":"slot_position"},"overflow":{"policy":"reroute","max_reroutes":3,"reroute_scope":"same_rank","renormalize":true},"placement":{"kind":"explicit","ranks":[[0,1,2,3,4,5,6,7],[8,9,10,11,12,13,14,15]],"replicas":[{"expert":0,"ranks":[1]}]},"precision":{"dispatch":"bf16","combine":"fp8_e4m3"},"compute":{"mode":"modeled","tflops":50.0,"efficiency":0.4},"overlap":{"chunks":3},"steps":3,"warmup_steps":0,"seed":"18446744073709551615","ranks":2}"#),
+             #"{"model":{"hidden":64,"ffn":128,"experts":16,"top_k":4,"shared_experts":1,"activation":"gelu","layers":3},"tokens":[100,50],"router":{"score":"sigmoid","weights":"normalized","noise_std":0.5,"bias":[0.10000000149011612,-2.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,0.0,100000.0],"groups":4,"groups_per_token":2,"seed":"9"},"workload":{"kind":"hot","experts":[0,3],"fraction":0.5},"capacity":{"factor":"none","min_capacity":4,"scope":"global","priority":"slot_position"},"overflow":{"policy":"reroute","max_reroutes":3,"reroute_scope":"same_rank","renormalize":true},"placement":{"kind":"explicit","ranks":[[0,1,2,3,4,5,6,7],[8,9,10,11,12,13,14,15]],"replicas":[{"expert":0,"ranks":[1]}]},"dispatch":{"dedup":"rank"},"precision":{"dispatch":"bf16","combine":"fp8_e4m3"},"compute":{"mode":"modeled","tflops":50.0,"efficiency":0.4},"overlap":{"chunks":3},"steps":3,"warmup_steps":0,"seed":"18446744073709551615","ranks":2}"#),
             ("workload: {kind: zipf, exponent: 1.25}\ncompute: modeled\nplacement: {replicas: [{expert: 1, ranks: [0, 1]}]}\noverflow: {max_reroutes: all}",
-             #"{"model":{"hidden":256,"ffn":512,"experts":8,"top_k":2,"shared_experts":0,"activation":"swiglu","layers":1},"tokens":512,"router":{"score":"softmax","weights":"softmax_topk","noise_std":0.0,"bias":[],"groups":1,"groups_per_token":1,"seed":null},"workload":{"kind":"zipf","exponent":1.25},"capacity":{"factor":1.25,"min_capacity":0,"scope":"local","priority":"score"},"overflow":{"policy":"drop","max_reroutes":"all","reroute_scope":"any","renormalize":false},"placement":{"kind":"contiguous","replicas":[{"expert":1,"ranks":[0,1]}]},"precision":{"dispatch":"fp32","combine":"fp32"},"compute":{"mode":"modeled","tflops":100.0,"efficiency":0.5},"overlap":{"chunks":1},"steps":10,"warmup_steps":2,"seed":"1234","ranks":null}"#),
+             #"{"model":{"hidden":256,"ffn":512,"experts":8,"top_k":2,"shared_experts":0,"activation":"swiglu","layers":1},"tokens":512,"router":{"score":"softmax","weights":"softmax_topk","noise_std":0.0,"bias":[],"groups":1,"groups_per_token":1,"seed":null},"workload":{"kind":"zipf","exponent":1.25},"capacity":{"factor":1.25,"min_capacity":0,"scope":"local","priority":"score"},"overflow":{"policy":"drop","max_reroutes":"all","reroute_scope":"any","renormalize":false},"placement":{"kind":"contiguous","replicas":[{"expert":1,"ranks":[0,1]}]},"dispatch":{"dedup":"none"},"precision":{"dispatch":"fp32","combine":"fp32"},"compute":{"mode":"modeled","tflops":100.0,"efficiency":0.5},"overlap":{"chunks":1},"steps":10,"warmup_steps":2,"seed":"1234","ranks":null}"#),
             ("workload: {kind: trace, files: [a.npy, b.npy]}",
-             #"{"model":{"hidden":256,"ffn":512,"experts":8,"top_k":2,"shared_experts":0,"activation":"swiglu","layers":1},"tokens":512,"router":{"score":"softmax","weights":"softmax_topk","noise_std":0.0,"bias":[],"groups":1,"groups_per_token":1,"seed":null},"workload":{"kind":"trace","files":["/x/a.npy","/x/b.npy"]},"capacity":{"factor":1.25,"min_capacity":0,"scope":"local","priority":"score"},"overflow":{"policy":"drop","max_reroutes":"all","reroute_scope":"any","renormalize":false},"placement":{"kind":"contiguous","replicas":[]},"precision":{"dispatch":"fp32","combine":"fp32"},"compute":{"mode":"real"},"overlap":{"chunks":1},"steps":10,"warmup_steps":2,"seed":"1234","ranks":null}"#)
+             #"{"model":{"hidden":256,"ffn":512,"experts":8,"top_k":2,"shared_experts":0,"activation":"swiglu","layers":1},"tokens":512,"router":{"score":"softmax","weights":"softmax_topk","noise_std":0.0,"bias":[],"groups":1,"groups_per_token":1,"seed":null},"workload":{"kind":"trace","files":["/x/a.npy","/x/b.npy"]},"capacity":{"factor":1.25,"min_capacity":0,"scope":"local","priority":"score"},"overflow":{"policy":"drop","max_reroutes":"all","reroute_scope":"any","renormalize":false},"placement":{"kind":"contiguous","replicas":[]},"dispatch":{"dedup":"none"},"precision":{"dispatch":"fp32","combine":"fp32"},"compute":{"mode":"real"},"overlap":{"chunks":1},"steps":10,"warmup_steps":2,"seed":"1234","ranks":null}"#)
         ]
         for (yaml, json) in cases {
             let c = try ConfigLoader.parse(yaml: yaml, file: "/x/t.yaml")
@@ -188,10 +189,13 @@ final class ConfigValidatorTests: XCTestCase {
     /// The keys a mapping may hold are the table's.
     func testLoaderKeysAreTheTables() {
         XCTAssertEqual(ConfigLoader.topKeys, ["model", "tokens", "router", "workload", "capacity", "overflow", "placement",
-                                              "precision", "compute", "overlap", "steps", "warmup_steps", "seed", "ranks"])
+                                              "dispatch", "precision", "compute", "overlap", "steps", "warmup_steps", "seed", "ranks"])
         XCTAssertEqual(ConfigLoader.workloadKeys, ["kind", "exponent", "experts", "fraction", "file", "files"])
         XCTAssertEqual(ConfigLoader.replicaKeys, ["expert", "ranks"])
         XCTAssertEqual(ConfigLoader.computeKeys, ["mode", "tflops", "efficiency"])
+        XCTAssertEqual(ConfigLoader.dispatchKeys, ["dedup"])
+        XCTAssertEqual(configErrorMessage("dispatch: {dedup: ranks}"),
+                       "t.yaml: dispatch.dedup: expected one of none, rank, got 'ranks' (did you mean 'rank'?)")
         XCTAssertEqual(configErrorMessage("router: {sed: 1}"), "t.yaml: router.sed: unknown key 'sed' (did you mean 'seed'?)")
     }
 }

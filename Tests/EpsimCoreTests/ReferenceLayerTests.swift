@@ -54,6 +54,36 @@ final class ReferenceLayerTests: XCTestCase {
         XCTAssertEqual(rounded, ExpertReference.apply(experts.routed[0], token: sent[...]).map { 0.5 * $0 })
     }
 
+    /// With `dispatch.dedup: rank` and a rounding combine, the slots on one rank come
+    /// back as one row: their weighted sum, rounded once; slots on other ranks apart.
+    func testDedupRoundsTheWeightedSumPerDestinationRank() {
+        let m = model(experts: 3)
+        let row = TokenInputs.make(seed: 8, step: 0, rank: 0, tokens: 1, hidden: 8)
+        let experts = ReferenceLayer.Experts(routed: routed(m), shared: [])
+        var d = oneToken([0, 2, 1], [0.5, 0.3, 0.2], experts: 3)
+        d.destRank = [1, 1, 0]   // experts 0 and 2 on rank 1, expert 1 on rank 0
+        var bf16 = PrecisionConfig()
+        bf16.combine = .bf16
+        let out = (0..<3).map { ExpertReference.apply(experts.routed[$0], token: row[...]) }
+        func round(_ v: [Double]) -> [Double] { ReferenceLayer.wireRoundTrip(.bf16, v.map { Float($0) }).map { Double($0) } }
+        let w = d.weight.map { Double($0) }
+        let onRank1 = round((0..<8).map { w[0] * out[0][$0] + w[1] * out[2][$0] })
+        let onRank0 = round((0..<8).map { w[2] * out[1][$0] })
+        let deduplicated = ReferenceLayer.contribution(normed: row, hidden: 8, decisions: d, experts: experts,
+                                                       precision: bf16, dedup: .rank)
+        XCTAssertEqual(deduplicated, (0..<8).map { onRank1[$0] + onRank0[$0] })
+        // Without dedup each output is rounded before it is weighted: another function
+        // of the same rounding, and in fp32 both are the same sum.
+        let plain = ReferenceLayer.contribution(normed: row, hidden: 8, decisions: d, experts: experts, precision: bf16)
+        XCTAssertEqual(plain, (0..<8).map { h in
+            w[0] * round(out[0])[h] + w[1] * round(out[2])[h] + w[2] * round(out[1])[h]
+        })
+        XCTAssertNotEqual(plain, deduplicated)
+        let fp32 = (ReferenceLayer.contribution(normed: row, hidden: 8, decisions: d, experts: experts, precision: PrecisionConfig()),
+                    ReferenceLayer.contribution(normed: row, hidden: 8, decisions: d, experts: experts, precision: PrecisionConfig(), dedup: .rank))
+        for h in 0..<8 { XCTAssertEqual(fp32.0[h], fp32.1[h], accuracy: 1e-12 * max(1, abs(fp32.0[h]))) }
+    }
+
     func testDroppedSlotContributesNothing() {
         let m = model(experts: 3)
         let row = TokenInputs.make(seed: 6, step: 0, rank: 0, tokens: 1, hidden: 8)

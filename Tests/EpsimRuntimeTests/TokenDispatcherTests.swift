@@ -39,12 +39,16 @@ final class TokenDispatcherTests: XCTestCase {
     /// received counts and rows, combine with identity experts, return the output. One
     /// dispatcher serves every chunk and `steps` steps, so its storage goes to the handle
     /// and back each time.
-    static func roundTrip(ranks P: Int, chunks: Int, nonBlocking: Bool, steps: Int = 2) throws -> [[Float]] {
+    /// With dedup the same rows reach each expert (a token uses an expert at most once,
+    /// so its slots there are in token order either way).
+    static func roundTrip(ranks P: Int, chunks: Int, nonBlocking: Bool, steps: Int = 2,
+                          dedup: DispatchDedup = .none) throws -> [[Float]] {
         let layout = try ExpertLayout(PlacementConfig(), experts: experts, ranks: P)
         return try EmulatedWorld.run(ranks: P) { t in
             let me = t.rank, T = tokens(rank: me), H = hidden
             let x = inputs(rank: me), d = decisions(rank: me, tokens: T, layout: layout)
-            let dispatcher = TokenDispatcher(layout: layout, rank: me, hidden: H, topK: topK, dispatch: .fp32, combine: .bf16)
+            let dispatcher = TokenDispatcher(layout: layout, rank: me, hidden: H, topK: topK, dispatch: .fp32, combine: .bf16,
+                                             dedup: dedup)
             var out = [Float](repeating: 0, count: T * H)
             for step in 0..<steps {
               if step > 0 { for i in out.indices { out[i] = 0 } }
@@ -72,11 +76,11 @@ final class TokenDispatcherTests: XCTestCase {
                 guard output.tokensPerExpert == want.map({ $0.count / H }) else {
                     throw ConformanceFailure("rank \(me) chunk \(c): per-expert counts \(output.tokensPerExpert), expected \(want.map { $0.count / H })")
                 }
-                guard output.rows.prefix(output.handle.recvRows * H).elementsEqual(want.joined()) else {
+                guard output.rows.prefix(output.handle.expertRows * H).elementsEqual(want.joined()) else {
                     throw ConformanceFailure("rank \(me) chunk \(c): received rows do not encode their sources")
                 }
                 // Identity experts: the outputs are the inputs.
-                let y = Array(output.rows.prefix(output.handle.recvRows * H))
+                let y = Array(output.rows.prefix(output.handle.expertRows * H))
                 try dispatcher.combine(output.handle, expertOutput: y, weights: d.weight, into: &out, transport: t)
               }
             }
@@ -84,8 +88,8 @@ final class TokenDispatcherTests: XCTestCase {
         }
     }
 
-    private func check(ranks P: Int, chunks: Int, nonBlocking: Bool) throws {
-        let outputs = try Self.roundTrip(ranks: P, chunks: chunks, nonBlocking: nonBlocking)
+    private func check(ranks P: Int, chunks: Int, nonBlocking: Bool, dedup: DispatchDedup = .none) throws {
+        let outputs = try Self.roundTrip(ranks: P, chunks: chunks, nonBlocking: nonBlocking, dedup: dedup)
         let layout = try ExpertLayout(PlacementConfig(), experts: Self.experts, ranks: P)
         for r in 0..<P {
             let T = Self.tokens(rank: r), d = Self.decisions(rank: r, tokens: T, layout: layout), x = Self.inputs(rank: r)
@@ -96,7 +100,7 @@ final class TokenDispatcherTests: XCTestCase {
                 for j in 0..<Self.topK where d.destRank[t * Self.topK + j] >= 0 { w += d.weight[t * Self.topK + j] }
                 let got = Array(outputs[r][(t * Self.hidden)..<((t + 1) * Self.hidden)])
                 XCTAssertEqual(got, x[(t * Self.hidden)..<((t + 1) * Self.hidden)].map { w * $0 },
-                               "P=\(P) chunks=\(chunks) rank \(r) token \(t)")
+                               "P=\(P) chunks=\(chunks) dedup \(dedup) rank \(r) token \(t)")
             }
         }
     }
@@ -107,6 +111,58 @@ final class TokenDispatcherTests: XCTestCase {
 
     func testNonBlockingDispatchInChunks() throws {
         for P in [2, 3] { try check(ranks: P, chunks: 3, nonBlocking: true) }
+    }
+
+    func testDedupBlockingAndNonBlockingInChunks() throws {
+        for P in 1...4 { try check(ranks: P, chunks: 1, nonBlocking: false, dedup: .rank) }
+        for P in [2, 3] { try check(ranks: P, chunks: 3, nonBlocking: true, dedup: .rank) }
+    }
+
+    /// With dedup a rank sends one row per (token, destination rank), each of header
+    /// (8·k bytes) plus row bytes, receives as many, and its experts compute every
+    /// assignment; without dedup it sends one row per assignment, more bytes here.
+    func testDedupSendsOneRowPerTokenAndRankWithItsHeaderBytes() throws {
+        let P = 3, layout = try ExpertLayout(PlacementConfig(), experts: Self.experts, ranks: P)
+        let row = WireCodec.bytesPerRow(.bf16, hidden: Self.hidden), header = 8 * Self.topK
+        let figures = try EmulatedWorld.run(ranks: P) { t in
+            let me = t.rank, T = Self.tokens(rank: me)
+            let d = Self.decisions(rank: me, tokens: T, layout: layout)
+            var sent: [[Int]] = []
+            for dedup in DispatchDedup.allCases {
+                let dispatcher = TokenDispatcher(layout: layout, rank: me, hidden: Self.hidden, topK: Self.topK,
+                                                 dispatch: .bf16, combine: .fp32, dedup: dedup)
+                let output = try dispatcher.dispatch(x: Self.inputs(rank: me), decisions: d, transport: t)
+                let b = output.handle.bytes(.dispatch)
+                sent.append(b.sendBytes + [b.recvBytes.reduce(0, +), output.handle.recvRows, output.handle.expertRows])
+                var out = [Float](repeating: 0, count: T * Self.hidden)
+                try dispatcher.combine(output.handle, expertOutput: nil, weights: d.weight, into: &out, transport: t)
+            }
+            return sent
+        }
+        var fewer = false
+        for r in 0..<P {
+            let T = Self.tokens(rank: r), d = Self.decisions(rank: r, tokens: T, layout: layout)
+            var pairs = [Int](repeating: 0, count: P), slots = [Int](repeating: 0, count: P)
+            for t in 0..<T {
+                var ranks = Set<Int32>()
+                for j in 0..<Self.topK where d.destRank[t * Self.topK + j] >= 0 {
+                    ranks.insert(d.destRank[t * Self.topK + j])
+                    slots[Int(d.destRank[t * Self.topK + j])] += 1
+                }
+                for p in ranks { pairs[Int(p)] += 1 }
+            }
+            let plain = figures[r][0], deduplicated = figures[r][1]
+            XCTAssertEqual(Array(plain.prefix(P)), slots.map { $0 * row }, "rank \(r) without dedup")
+            XCTAssertEqual(Array(deduplicated.prefix(P)), pairs.map { $0 * (header + row) }, "rank \(r) with dedup")
+            if pairs.reduce(0, +) < slots.reduce(0, +) { fewer = true }
+            // Received: rows of (header + row) bytes; the experts compute every assignment.
+            XCTAssertEqual(deduplicated[P], deduplicated[P + 1] * (header + row))
+            XCTAssertEqual(deduplicated[P + 2], plain[P + 2], "rank \(r): rows the experts compute")
+            XCTAssertLessThan(deduplicated[P + 1], plain[P + 1], "rank \(r) receives fewer rows")
+        }
+        XCTAssertTrue(fewer)
+        // H = 4 at bf16 is 8 bytes a row, less than the 16-byte header: dedup costs bytes
+        // here; the CLI test shows the saving on realistic rows.
     }
 
     /// Negative control: decisions that send one slot to the wrong rank change what

@@ -10,6 +10,7 @@ public struct SimConfig: Sendable, Equatable {
     public var capacity = CapacityConfig()
     public var overflow = OverflowConfig()
     public var placement = PlacementConfig()
+    public var dispatch = DispatchConfig()
     public var precision = PrecisionConfig()
     public var compute: ComputeMode = .real
     /// Token chunks pipelined through dispatch, experts and combine (1: no overlap).
@@ -192,6 +193,20 @@ public struct PlacementConfig: Sendable, Equatable {
         }
     }
     public init() {}
+}
+
+/// How dispatch puts assignments on the wire (docs/semantics.md, Dispatch and combine).
+public struct DispatchConfig: Sendable, Equatable {
+    public var dedup: DispatchDedup = .none
+    public init() {}
+}
+
+public enum DispatchDedup: String, Sendable, CaseIterable {
+    /// One row per accepted (token, expert) assignment (Megatron-Core's all-to-all dispatcher).
+    case none
+    /// One row per (token, destination rank), with the token's local experts and weights
+    /// beside it; combine sums a token's experts on their rank and returns one row (DeepEP).
+    case rank
 }
 
 public enum WirePrecision: String, Sendable, CaseIterable {

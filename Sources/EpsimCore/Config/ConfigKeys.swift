@@ -114,6 +114,10 @@ public enum ConfigKeys {
             doc: "the expert copied.", value: nil),
         int("placement.replicas[].ranks", 0...(maxRanks - 1), "< the world size", default: "—",
             doc: "the ranks that also hold it.", value: nil),
+        names("dispatch.dedup", DispatchDedup.self,
+              doc: "`none`: one dispatch row per accepted (token, expert) assignment (Megatron-Core); `rank`: one row per (token, destination rank) with 8 · `model.top_k` bytes of metadata (each slot's local expert or −1, and its weight), and one combine row back, the token's experts on that rank summed there (DeepEP). Same outputs, fewer bytes; capacity still counts assignments.") {
+            $0.dispatch.dedup
+        },
         names("precision.dispatch", WirePrecision.self, doc: "wire format of dispatched tokens.") { $0.precision.dispatch },
         names("precision.combine", WirePrecision.self, doc: "wire format of returned expert outputs.") { $0.precision.combine },
         key("compute.mode", .names(computeModes),

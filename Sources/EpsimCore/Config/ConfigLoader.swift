@@ -19,6 +19,7 @@ public enum ConfigLoader {
     static let overflowKeys = ConfigKeys.children(of: "overflow")
     static let placementKeys = ConfigKeys.children(of: "placement")
     static let replicaKeys = ConfigKeys.children(of: "placement.replicas[]")
+    static let dispatchKeys = ConfigKeys.children(of: "dispatch")
     static let precisionKeys = ConfigKeys.children(of: "precision")
     static let overlapKeys = ConfigKeys.children(of: "overlap")
     static let computeKeys = ConfigKeys.children(of: "compute")
@@ -85,6 +86,10 @@ public enum ConfigLoader {
         if let node = top["capacity"] { c.capacity = try decodeCapacity(node, r) }
         if let node = top["overflow"] { c.overflow = try decodeOverflow(node, r) }
         if let node = top["placement"] { c.placement = try decodePlacement(node, r) }
+        if let node = top["dispatch"] {
+            let p = try r.mapping(node, "dispatch", allowed: dispatchKeys)
+            if let n = p["dedup"] { c.dispatch.dedup = try r.choice(n, "dispatch.dedup") }
+        }
         if let node = top["precision"] {
             let p = try r.mapping(node, "precision", allowed: precisionKeys)
             if let n = p["dispatch"] { c.precision.dispatch = try r.choice(n, "precision.dispatch") }

@@ -56,7 +56,8 @@ public struct MemoryEstimate: Sendable {
         var real = false
         if case .real = c.compute { real = true }
         let matrices: Double = m.activation == .swiglu ? 3 : 2
-        let rowBytes = Double(max(WireCodec.bytesPerRow(c.precision.dispatch, hidden: m.hidden),
+        let header = c.dispatch.dedup == .rank ? DedupHeader.bytes(topK: m.topK) : 0
+        let rowBytes = Double(max(header + WireCodec.bytesPerRow(c.precision.dispatch, hidden: m.hidden),
                                   WireCodec.bytesPerRow(c.precision.combine, hidden: m.hidden)))
 
         var weights = 0.0, gate = 0.0, rows = 0.0, routing = 0.0, wire = 0.0, steps = 0.0, trace = 0.0, verifyCopies = 0.0

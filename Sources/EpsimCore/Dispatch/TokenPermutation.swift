@@ -7,35 +7,48 @@
 /// `WireCodec.bytesPerRow(precision, hidden: H)` bytes each.
 public enum TokenPermutation {
     /// Dispatch preprocess (permute): encodes the token row of every planned send row
-    /// into `wire` [sendRows × rowBytes], in wire order.
+    /// into `wire` [sendRows × (headerBytes + rowBytes)], in wire order; with dedup each
+    /// row starts with its `DedupHeader` (the plan's `sendLocal` and `sendWeight`).
     public static func permute(
         _ x: UnsafeBufferPointer<Float>, plan: DispatchPlan, topK: Int, hidden H: Int,
         precision: WirePrecision, into wire: UnsafeMutableRawBufferPointer
     ) {
-        let rowBytes = WireCodec.bytesPerRow(precision, hidden: H), rows = plan.sendRows
-        precondition(wire.count >= rows * rowBytes, "permute: wire buffer of \(wire.count) bytes, need \(rows * rowBytes)")
+        let header = plan.headerBytes
+        let stride = header + WireCodec.bytesPerRow(precision, hidden: H), rows = plan.sendRows
+        precondition(wire.count >= rows * stride, "permute: wire buffer of \(wire.count) bytes, need \(rows * stride)")
         precondition(x.count >= plan.tokens.upperBound * H, "permute: \(x.count) input values, need \(plan.tokens.upperBound) rows")
         plan.sendSlot.withUnsafeBufferPointer { slots in
             for i in 0..<rows {
                 let t = Int(slots[i]) / topK
                 WireCodec.encodeRow(precision, src: x.baseAddress! + t * H, hidden: H,
-                                    dst: wire.baseAddress! + i * rowBytes)
+                                    dst: wire.baseAddress! + i * stride + header)
+            }
+        }
+        guard header > 0 else { return }
+        plan.sendLocal.withUnsafeBufferPointer { local in
+            plan.sendWeight.withUnsafeBufferPointer { weight in
+                for i in 0..<rows {
+                    DedupHeader.write(local: local.baseAddress! + i * topK, weight: weight.baseAddress! + i * topK,
+                                      topK: topK, to: wire.baseAddress! + i * stride)
+                }
             }
         }
     }
 
-    /// Dispatch postprocess: decodes the received rows (source-major, as they arrived)
-    /// into `rows` [recvRows × H] in expert-major order, so every local expert's rows
-    /// are contiguous for one GEMM.
+    /// Dispatch postprocess: decodes the received rows (source-major, as they arrived,
+    /// each after `headerBytes` of header) into `rows` [expertRows × H] in expert-major
+    /// order, so every local expert's rows are contiguous for one GEMM. With dedup a row
+    /// is decoded once for each local expert it feeds.
     public static func expertMajor(
         _ wire: UnsafeRawBufferPointer, plan: ReceivePlan, hidden H: Int, precision: WirePrecision,
-        into rows: UnsafeMutableBufferPointer<Float>
+        headerBytes header: Int = 0, into rows: UnsafeMutableBufferPointer<Float>
     ) {
-        let rowBytes = WireCodec.bytesPerRow(precision, hidden: H), n = plan.recvRows
-        precondition(wire.count >= n * rowBytes && rows.count >= n * H, "expertMajor: buffers too small for \(n) rows")
+        let stride = header + WireCodec.bytesPerRow(precision, hidden: H), n = plan.expertRows
+        precondition(wire.count >= plan.recvRows * stride && rows.count >= n * H,
+                     "expertMajor: buffers too small for \(n) rows")
         plan.expertRowSource.withUnsafeBufferPointer { source in
             for i in 0..<n {
-                WireCodec.decodeRow(precision, src: wire.baseAddress! + Int(source[i]) * rowBytes,
+                WireCodec.decodeRow(precision, src: wire.baseAddress! + Int(source[i]) * stride + header,
                                     hidden: H, dst: rows.baseAddress! + i * H)
             }
         }
@@ -57,11 +70,43 @@ public enum TokenPermutation {
         }
     }
 
+    /// Combine preprocess with dedup: for every received row i (source-major), the sum
+    /// over its header entries j, in slot order, of `recvWeight[i·k + j]` × the expert
+    /// output `y` [expertRows × H] at `recvExpertRow[i·k + j]`, summed in float32 in
+    /// `scratch` [H] and encoded as wire row i. One row goes back per received row.
+    public static func sourceMajorSummed(
+        _ y: UnsafeBufferPointer<Float>, plan: ReceivePlan, topK k: Int, hidden H: Int, precision: WirePrecision,
+        scratch: UnsafeMutableBufferPointer<Float>, into wire: UnsafeMutableRawBufferPointer
+    ) {
+        let rowBytes = WireCodec.bytesPerRow(precision, hidden: H), n = plan.recvRows
+        precondition(wire.count >= n * rowBytes && y.count >= plan.expertRows * H && scratch.count >= H,
+                     "sourceMajorSummed: buffers too small for \(n) rows")
+        plan.recvExpertRow.withUnsafeBufferPointer { expertRow in
+            plan.recvWeight.withUnsafeBufferPointer { weight in
+                for i in 0..<n {
+                    for c in 0..<H { scratch[c] = 0 }
+                    for j in 0..<k {
+                        let e = Int(expertRow[i * k + j])
+                        guard e >= 0 else { continue }
+                        let w = weight[i * k + j], out = y.baseAddress! + e * H
+                        for c in 0..<H { scratch[c] += w * out[c] }
+                    }
+                    WireCodec.encodeRow(precision, src: scratch.baseAddress!, hidden: H,
+                                        dst: wire.baseAddress! + i * rowBytes)
+                }
+            }
+        }
+    }
+
     /// Combine postprocess (unpermute): `out[t] += weight[a] · row(a)` for every
     /// surviving slot a of every planned token t, in slot order, where row(a) is the
     /// returned wire row `plan.rowOfSlot[a]`. `out` [T × H] already holds what the layer
     /// adds to (the residual and the shared experts). `scratch` holds one row [H].
     /// Summing in slot order makes the result independent of the layout.
+    ///
+    /// With dedup the returned rows are already weighted sums (`sourceMajorSummed`):
+    /// `out[t] += row` once per destination rank of t, in the order of the token's first
+    /// slot on each rank; `weights` is not read.
     public static func unpermute(
         _ wire: UnsafeRawBufferPointer, plan: DispatchPlan, weights: [Float], topK k: Int, hidden H: Int,
         precision: WirePrecision, scratch: UnsafeMutableBufferPointer<Float>,
@@ -70,6 +115,8 @@ public enum TokenPermutation {
         let rowBytes = WireCodec.bytesPerRow(precision, hidden: H), tokens = plan.tokens
         precondition(out.count >= tokens.upperBound * H && scratch.count >= H, "unpermute: buffers too small")
         precondition(wire.count >= plan.sendRows * rowBytes, "unpermute: wire buffer too small")
+        let dedup = plan.dedup == .rank
+        precondition(dedup || weights.count >= tokens.upperBound * k, "unpermute: \(weights.count) weights")
         plan.rowOfSlot.withUnsafeBufferPointer { rowOf in
             weights.withUnsafeBufferPointer { weight in
                 for t in tokens {
@@ -78,10 +125,20 @@ public enum TokenPermutation {
                         let a = t * k + j
                         let i = Int(rowOf[a])
                         guard i >= 0 else { continue }
+                        if dedup {
+                            // The row of an earlier slot on the same rank was added already.
+                            var seen = false
+                            for j2 in 0..<j where Int(rowOf[t * k + j2]) == i { seen = true }
+                            if seen { continue }
+                        }
                         WireCodec.decodeRow(precision, src: wire.baseAddress! + i * rowBytes,
                                             hidden: H, dst: scratch.baseAddress!)
-                        let w = weight[a]
-                        for c in 0..<H { y[c] += w * scratch[c] }
+                        if dedup {
+                            for c in 0..<H { y[c] += scratch[c] }
+                        } else {
+                            let w = weight[a]
+                            for c in 0..<H { y[c] += w * scratch[c] }
+                        }
                     }
                 }
             }

@@ -68,7 +68,8 @@ public enum ReferenceLayer {
             RankChoices(tokens: $0.tokens, preference: $0.preference, chosen: $0.chosen, weights: $0.weights)
         })
         let moe = (0..<x.count).map { r in
-            contribution(normed: normed[r], hidden: H, decisions: decisions[r], experts: experts, precision: c.precision)
+            contribution(normed: normed[r], hidden: H, decisions: decisions[r], experts: experts, precision: c.precision,
+                         dedup: c.dispatch.dedup)
         }
         return Output(decisions: decisions, moe: moe, y: (0..<x.count).map { residual(x: x[$0], moe: moe[$0]) })
     }
@@ -77,8 +78,14 @@ public enum ReferenceLayer {
     /// outputs, then each surviving slot's weight times its expert's output, summed in
     /// that order. `normed` is RMSNorm(x) [T × H]; `decisions` [T × k] name the experts
     /// and weights; `precision` gives the wire formats both ways.
+    ///
+    /// With `dedup: .rank` what crosses the combine wire is, per destination rank of the
+    /// token (in the order of its first slot there), the weighted sum of the token's
+    /// experts on that rank: the sum is rounded through the combine format once, as the
+    /// layer sends it, instead of each expert's output.
     public static func contribution(normed: [Float], hidden H: Int, decisions d: RoutingDecisions,
-                                    experts: Experts, precision: PrecisionConfig) -> [Double] {
+                                    experts: Experts, precision: PrecisionConfig,
+                                    dedup: DispatchDedup = .none) -> [Double] {
         let k = d.topK, T = d.tokens
         precondition(normed.count == T * H, "normed rows of \(normed.count) for \(T) tokens of \(H)")
         var moe = [Double](repeating: 0, count: T * H)
@@ -90,13 +97,30 @@ public enum ReferenceLayer {
             }
             guard !experts.routed.isEmpty else { continue }
             let sent = precision.dispatch == .fp32 ? Array(row) : wireRoundTrip(precision.dispatch, Array(row))
+            // The groups of slots that share a returned row: one per slot, or with dedup
+            // one per destination rank (slots in slot order).
+            var groups: [[Int]] = []
             for j in 0..<k where d.finalExpert[t * k + j] >= 0 {
-                var out = ExpertReference.apply(experts.routed[Int(d.finalExpert[t * k + j])], token: sent[...])
-                if precision.combine != .fp32 {
-                    out = wireRoundTrip(precision.combine, out.map { Float($0) }).map { Double($0) }
+                if dedup == .rank, let g = groups.firstIndex(where: { d.destRank[t * k + $0[0]] == d.destRank[t * k + j] }) {
+                    groups[g].append(j)
+                } else {
+                    groups.append([j])
                 }
-                let weight = Double(d.weight[t * k + j])
-                for h in 0..<H { moe[t * H + h] += weight * out[h] }
+            }
+            for group in groups {
+                var sum = [Double](repeating: 0, count: H)
+                for j in group {
+                    let out = ExpertReference.apply(experts.routed[Int(d.finalExpert[t * k + j])], token: sent[...])
+                    let weight = Double(d.weight[t * k + j])
+                    // Without dedup each expert's output is rounded, then weighted.
+                    let back = dedup == .rank || precision.combine == .fp32
+                        ? out : wireRoundTrip(precision.combine, out.map { Float($0) }).map { Double($0) }
+                    for h in 0..<H { sum[h] += weight * back[h] }
+                }
+                if dedup == .rank && precision.combine != .fp32 {
+                    sum = wireRoundTrip(precision.combine, sum.map { Float($0) }).map { Double($0) }
+                }
+                for h in 0..<H { moe[t * H + h] += sum[h] }
             }
         }
         return moe

@@ -37,7 +37,7 @@ struct DispatchStorage {
     /// `recvWire` into `sendWire`.
     let sendWire = WireBuffer()
     let recvWire = WireBuffer()
-    /// The received rows decoded in expert-major order [recvRows × H].
+    /// The received rows decoded in expert-major order [expertRows × H].
     var rows: [Float] = []
     var dispatchBytes: ExchangeBytes
     var combineBytes: ExchangeBytes
@@ -50,9 +50,9 @@ struct DispatchStorage {
         kind == .dispatch ? (sendWire, recvWire) : (recvWire, sendWire)
     }
 
-    init(ranks: Int, maxLocalExperts: Int) {
-        send = DispatchPlan(ranks: ranks, maxLocalExperts: maxLocalExperts)
-        receive = ReceivePlan(ranks: ranks, maxLocalExperts: maxLocalExperts)
+    init(ranks: Int, maxLocalExperts: Int, dedup: DispatchDedup) {
+        send = DispatchPlan(ranks: ranks, maxLocalExperts: maxLocalExperts, dedup: dedup)
+        receive = ReceivePlan(ranks: ranks, maxLocalExperts: maxLocalExperts, dedup: dedup)
         dispatchBytes = ExchangeBytes(ranks: ranks)
         combineBytes = dispatchBytes
     }
@@ -75,9 +75,12 @@ public struct DispatchHandle: ~Copyable {
 
     /// The receive side: rows per source rank and local expert (after token dispatch).
     public var receivePlan: ReceivePlan { storage.receive }
-    /// Rows sent and rows received.
+    /// Rows sent and rows received (with dedup, one per (token, rank) pair).
     public var sendRows: Int { storage.send.sendRows }
     public var recvRows: Int { storage.receive.recvRows }
+    /// Rows this rank's experts compute: the assignments received (= `recvRows`
+    /// without dedup, ≥ it with dedup).
+    public var expertRows: Int { storage.receive.expertRows }
     /// The byte matrix of the dispatch or combine payload this handle started.
     public func bytes(_ kind: ExchangeKind) -> ExchangeBytes { storage.bytes(kind) }
 }
@@ -87,7 +90,7 @@ public struct DispatchHandle: ~Copyable {
 @frozen
 public struct DispatchOutput: ~Copyable {
     /// The received rows in expert-major order (local expert, then source rank), in the
-    /// first recvRows × H values (the array may be longer: it is reused and grown with
+    /// first expertRows × H values (the array may be longer: it is reused and grown with
     /// headroom): expert l's rows are the `tokensPerExpert[l]` after those of experts
     /// 0..<l. Empty when the rows were not decoded (modeled compute needs none).
     public let rows: [Float]

@@ -28,7 +28,7 @@ public final class MoERank {
     public let inputs: [Rows]
     /// RMSNorm(x_l) [T × H] of the layer being run (reused by every layer).
     let normed: Rows
-    /// The routed experts' outputs [recvRows × H] of the chunk being computed.
+    /// The routed experts' outputs [expertRows × H] of the chunk being computed.
     var expertOutput: [Float] = []
     /// The timer and the observers of every step.
     public let observers = StepObservers()
@@ -51,7 +51,8 @@ public final class MoERank {
         let placement = layout
         dispatchers = (0..<config.overlapChunks).map { _ in
             TokenDispatcher(layout: placement, rank: rank, hidden: m.hidden, topK: m.topK,
-                            dispatch: config.precision.dispatch, combine: config.precision.combine)
+                            dispatch: config.precision.dispatch, combine: config.precision.combine,
+                            dedup: config.dispatch.dedup)
         }
         device = ExpertDevice(config: config, localExperts: layout.local[rank])
         routed = (0..<m.layers).map { _ in RouterOutput(config: config, rank: rank, worldSize: worldSize) }
@@ -180,12 +181,14 @@ public final class MoERank {
     }
 
     /// After an exchange has been made or started: its stage ends, and the observers are
-    /// told what `handle`'s payload moves.
+    /// told what `handle`'s payload moves. The rows of a dispatch are those the experts
+    /// compute (with `dispatch.dedup: rank` more than the rows that arrived, since a row
+    /// feeds each local expert it names); those of a combine, the rows that come back.
     private func endExchange(_ mark: PhaseTimer.Mark, _ kind: ExchangeKind, layer: Int, chunk: Int,
                              _ handle: borrowing DispatchHandle) {
         observers.end(mark)
         observers.exchangeStarted(ExchangeRecord(kind: kind, layer: layer, chunk: chunk, bytes: handle.bytes(kind),
-                                                 recvRows: kind == .dispatch ? handle.recvRows : handle.sendRows))
+                                                 recvRows: kind == .dispatch ? handle.expertRows : handle.sendRows))
     }
 
     /// The routed experts on a chunk's received rows, into `expertOutput`; `between`

@@ -13,6 +13,11 @@ import EpsimCore
 ///   outputs back into source-major order), token combine (the reverse all-to-allv),
 ///   combine postprocess (unpermute: weighted sum into the token rows, slot order).
 ///
+/// With `dispatch.dedup: rank` a token travels once per destination rank with a
+/// `DedupHeader` naming the local experts it feeds and their weights; combine
+/// preprocess sums those experts' weighted outputs, so one row per (token, rank) comes
+/// back and combine postprocess adds it unweighted.
+///
 /// Pre- and post-stages never communicate. Memory is allocated on first use and reused:
 /// a dispatcher holds one `DispatchStorage`, lent to the handle from dispatch to combine.
 public final class TokenDispatcher {
@@ -22,33 +27,42 @@ public final class TokenDispatcher {
     public let topK: Int
     public let dispatchPrecision: WirePrecision
     public let combinePrecision: WirePrecision
+    public let dedup: DispatchDedup
+    /// Bytes of one dispatch row on the wire: its `DedupHeader` (with dedup) and the
+    /// encoded token row.
     public let dispatchRowBytes: Int
     public let combineRowBytes: Int
+    /// Header bytes at the start of each dispatch row (8·k with dedup, else 0).
+    public let headerBytes: Int
     /// Local-expert slots per rank in the segment counts: the most experts any rank holds.
     public let maxLocalExperts: Int
     /// The storage, while no handle holds it.
     private var idle: DispatchStorage?
     private var scratchRow: [Float]
-    /// Segment-count exchange: L entries per peer.
+    /// Segment-count exchange: L entries per peer (L + 1 with dedup).
     private let segmentCounts: [Int]
     private let segmentDispls: [Int]
 
     public init(layout: ExpertLayout, rank: Int, hidden: Int, topK: Int,
-                dispatch: WirePrecision, combine: WirePrecision) {
+                dispatch: WirePrecision, combine: WirePrecision, dedup: DispatchDedup = .none) {
         self.layout = layout
         self.rank = rank
         self.hidden = hidden
         self.topK = topK
         dispatchPrecision = dispatch
         combinePrecision = combine
-        dispatchRowBytes = WireCodec.bytesPerRow(dispatch, hidden: hidden)
+        self.dedup = dedup
+        headerBytes = dedup == .rank ? DedupHeader.bytes(topK: topK) : 0
+        dispatchRowBytes = headerBytes + WireCodec.bytesPerRow(dispatch, hidden: hidden)
         combineRowBytes = WireCodec.bytesPerRow(combine, hidden: hidden)
         let L = max(1, layout.local.map(\.count).max() ?? 1)
         maxLocalExperts = L
-        idle = DispatchStorage(ranks: layout.ranks, maxLocalExperts: L)
+        let storage = DispatchStorage(ranks: layout.ranks, maxLocalExperts: L, dedup: dedup)
+        let W = storage.send.segmentWidth
+        idle = storage
         scratchRow = Array(repeating: 0, count: hidden)
-        segmentCounts = Array(repeating: L, count: layout.ranks)
-        segmentDispls = (0..<layout.ranks).map { $0 * L }
+        segmentCounts = Array(repeating: W, count: layout.ranks)
+        segmentDispls = (0..<layout.ranks).map { $0 * W }
     }
 
     /// Number of local experts on this rank.
@@ -65,10 +79,11 @@ public final class TokenDispatcher {
         return dispatchPostprocess(try tokenDispatch(handle, transport: transport), decode: decode)
     }
 
-    /// Combine, all three stages, blocking: sends `expertOutput` [recvRows × H]
+    /// Combine, all three stages, blocking: sends `expertOutput` [expertRows × H]
     /// (expert-major, as `dispatch` returned the inputs; nil for all-zero outputs) back
-    /// and adds `weights[a]` × row of every surviving slot a into `out` [T × H].
-    /// Consumes the handle. Collective.
+    /// and adds `weights[a]` × row of every surviving slot a into `out` [T × H]. With
+    /// dedup the weights that travelled in the dispatch headers apply and `weights` is
+    /// not read. Consumes the handle. Collective.
     public func combine(_ handle: consuming DispatchHandle, expertOutput: [Float]?,
                         weights: [Float], into out: inout [Float],
                         transport: any Transport) throws {
@@ -82,6 +97,7 @@ public final class TokenDispatcher {
     /// `x` [T × H] in wire order. Traps if the previous handle has not been combined.
     public func dispatchPreprocess(x: [Float], decisions: RoutingDecisions,
                                    tokens: Range<Int>? = nil) -> DispatchHandle {
+        precondition(decisions.topK == topK, "TokenDispatcher: decisions of top-\(decisions.topK), dispatcher of top-\(topK)")
         guard var s = idle.take() else {
             preconditionFailure("TokenDispatcher: dispatch before the previous handle was combined")
         }
@@ -114,14 +130,22 @@ public final class TokenDispatcher {
     /// Dispatch postprocess: the expert-major order of the received rows and, with
     /// `decode`, the rows themselves.
     public func dispatchPostprocess(_ handle: consuming DispatchHandle, decode: Bool = true) -> DispatchOutput {
-        handle.storage.receive.planExpertOrder()
-        let n = handle.storage.receive.recvRows, H = hidden
+        if dedup == .rank {
+            let (stride, k) = (dispatchRowBytes, topK)
+            handle.storage.recvWire.withUnsafeBytes { wire in
+                handle.storage.receive.planExpertOrder(headers: wire, rowStride: stride, topK: k)
+            }
+        } else {
+            handle.storage.receive.planExpertOrder()
+        }
+        let n = handle.storage.receive.expertRows, H = hidden
         if decode {
             LargeBuffer.grow(&handle.storage.rows, to: n * H)
-            let plan = handle.storage.receive, precision = dispatchPrecision
+            let plan = handle.storage.receive, precision = dispatchPrecision, header = headerBytes
             handle.storage.recvWire.withUnsafeBytes { wire in
                 handle.storage.rows.withUnsafeMutableBufferPointer { rows in
-                    TokenPermutation.expertMajor(wire, plan: plan, hidden: H, precision: precision, into: rows)
+                    TokenPermutation.expertMajor(wire, plan: plan, hidden: H, precision: precision,
+                                                 headerBytes: header, into: rows)
                 }
             }
         }
@@ -131,17 +155,25 @@ public final class TokenDispatcher {
 
     // MARK: combine, stage by stage
 
-    /// Combine preprocess: encodes `expertOutput` [recvRows × H] (nil: all zeros, as
-    /// modeled compute produces) into source-major wire order for the return trip.
+    /// Combine preprocess: encodes `expertOutput` [expertRows × H] (nil: all zeros, as
+    /// modeled compute produces) into source-major wire order for the return trip; with
+    /// dedup, one row per received row: its experts' outputs weighted and summed.
     public func combinePreprocess(_ handle: consuming DispatchHandle,
                                   expertOutput: [Float]?) -> DispatchHandle {
-        let plan = handle.storage.receive, H = hidden, precision = combinePrecision
-        let bytes = plan.recvRows * combineRowBytes
+        let plan = handle.storage.receive, H = hidden, k = topK, precision = combinePrecision
+        let bytes = plan.recvRows * combineRowBytes, summed = dedup == .rank
         handle.storage.recvWire.reserve(bytes: bytes)
         handle.storage.recvWire.withUnsafeMutableBytes { wire in
             if let expertOutput {
                 expertOutput.withUnsafeBufferPointer { y in
-                    TokenPermutation.sourceMajor(y, plan: plan, hidden: H, precision: precision, into: wire)
+                    if summed {
+                        scratchRow.withUnsafeMutableBufferPointer { scratch in
+                            TokenPermutation.sourceMajorSummed(y, plan: plan, topK: k, hidden: H, precision: precision,
+                                                               scratch: scratch, into: wire)
+                        }
+                    } else {
+                        TokenPermutation.sourceMajor(y, plan: plan, hidden: H, precision: precision, into: wire)
+                    }
                 }
             } else if bytes > 0 {
                 // All-zero bytes decode to 0 in every wire format.
@@ -164,7 +196,8 @@ public final class TokenDispatcher {
 
     /// Combine postprocess (unpermute): adds `weights[a]` × returned row of every
     /// surviving slot a of the handle's tokens into `out` [T × H], which already holds
-    /// what the layer adds to. Consumes the handle; the dispatcher can dispatch again.
+    /// what the layer adds to (with dedup: each returned row once, already weighted).
+    /// Consumes the handle; the dispatcher can dispatch again.
     public func combinePostprocess(_ handle: consuming DispatchHandle, weights: [Float],
                                    into out: inout [Float]) {
         let s = handle.storage
@@ -182,13 +215,14 @@ public final class TokenDispatcher {
 
     // MARK: for benchmarks
 
-    /// The rows the last dispatch decoded, in the first recvRows × H values (empty
+    /// The rows the last dispatch decoded, in the first expertRows × H values (empty
     /// before any; the array may be longer).
     public var lastDecodedRows: [Float] { idle?.rows ?? [] }
 
     // MARK: exchanges
 
-    /// The all-to-all of segment counts (L per peer); sizes the receive side.
+    /// The all-to-all of segment counts (L per peer, L + 1 with dedup); sizes the
+    /// receive side.
     private func exchangeSegments(_ handle: inout DispatchHandle, transport: any Transport) throws {
         let sent = handle.storage.send.sendSegments
         try sent.withUnsafeBufferPointer { send in

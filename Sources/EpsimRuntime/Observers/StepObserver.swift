@@ -1,7 +1,9 @@
 import EpsimCore
 
 /// One payload exchange a layer started: which way, the layer and chunk, its byte
-/// matrix, and the rows this rank received in it.
+/// matrix, and its rows on this rank: for a dispatch the rows this rank's experts
+/// compute (more than the rows that arrived with `dispatch.dedup: rank`), for a combine
+/// the rows that come back.
 public struct ExchangeRecord: Sendable {
     public var kind: ExchangeKind
     public var layer: Int

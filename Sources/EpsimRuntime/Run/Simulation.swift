@@ -191,11 +191,13 @@ public enum Simulation {
     }
 
     /// The largest count or displacement, in bytes, any exchange of `config` can have on
-    /// `ranks` ranks: every assignment of the world (Σ T_r · k) at the widest wire row.
+    /// `ranks` ranks: every assignment of the world (Σ T_r · k) at the widest wire row
+    /// (a dispatch row includes its `DedupHeader` with `dispatch.dedup: rank`).
     /// nil when it overflows (then the transport agrees on each exchange's path).
     static func exchangeBound(_ config: SimConfig, ranks: Int) -> Int? {
         let assignments = (0..<ranks).reduce(0) { $0 + config.tokens(rank: $1, size: ranks) } * config.model.topK
-        let row = max(WireCodec.bytesPerRow(config.precision.dispatch, hidden: config.model.hidden),
+        let header = config.dispatch.dedup == .rank ? DedupHeader.bytes(topK: config.model.topK) : 0
+        let row = max(header + WireCodec.bytesPerRow(config.precision.dispatch, hidden: config.model.hidden),
                       WireCodec.bytesPerRow(config.precision.combine, hidden: config.model.hidden))
         let (bytes, overflow) = assignments.multipliedReportingOverflow(by: row)
         return overflow ? nil : bytes
