@@ -76,7 +76,8 @@ public struct ModelShape: Sendable, Equatable {
     public var activation: Activation
     public var layers: Int
     public var chunks: Int
-    /// Bytes of one row on the wire, dispatch and combine (`WireCodec.bytesPerRow`).
+    /// Bytes of one row on the wire, dispatch and combine (`WireCodec.bytesPerRow`, and
+    /// the slots' header with `dispatch.dedup: rank`).
     public var dispatchRowBytes: Int
     public var combineRowBytes: Int
 
@@ -91,7 +92,9 @@ public struct ModelShape: Sendable, Equatable {
         activation = m.activation
         layers = m.layers
         chunks = config.overlapChunks
+        // A deduplicated row carries its slots' header (DedupHeader) in front of the token.
         dispatchRowBytes = WireCodec.bytesPerRow(config.precision.dispatch, hidden: m.hidden)
+            + (config.dispatch.dedup == .rank ? DedupHeader.bytes(topK: m.topK) : 0)
         combineRowBytes = WireCodec.bytesPerRow(config.precision.combine, hidden: m.hidden)
     }
 }

@@ -21,8 +21,11 @@ public final class ModelObserver: StepObserver {
     private var chunks: [ChunkTraffic]
     /// Every counted step's part, in order.
     public private(set) var steps: [RankStepTraffic] = []
-    /// Scratch: the last token counted for each node.
+    /// Scratch: the last token counted for each node and each rank.
     private var seenNode: [Int]
+    private var seenRank: [Int]
+    /// `dispatch.dedup: rank`: one row per (token, destination rank).
+    private let dedup: Bool
 
     /// `localExperts`: how many experts this rank holds.
     public init(system: SystemSpec, config: SimConfig, ranks: Int, localExperts: Int) {
@@ -40,6 +43,8 @@ public final class ModelObserver: StepObserver {
                                  expertRows: Array(repeating: 0, count: localExperts))
         chunks = Array(repeating: empty, count: shape.layers * shape.chunks)
         seenNode = Array(repeating: -1, count: nodes)
+        seenRank = Array(repeating: -1, count: ranks)
+        dedup = config.dispatch.dedup == .rank
     }
 
     public func stepStarted(_ step: Int) {
@@ -71,7 +76,8 @@ public final class ModelObserver: StepObserver {
         chunks[block.layer * shape.chunks + block.chunk].expertRows[block.localExpert] = block.rows
     }
 
-    /// Counts, from each layer's decisions, the rows sent to each rank and the tokens
+    /// Counts, from each layer's decisions, the rows sent to each rank (one per surviving
+    /// assignment, or per (token, rank) with `dispatch.dedup: rank`) and the tokens
     /// bound for each node, then keeps the step.
     public func stepFinished(_ step: Int, rank: MoERank, transport: any Transport) throws {
         let k = shape.topK
@@ -85,7 +91,10 @@ public final class ModelObserver: StepObserver {
                     for j in 0..<k {
                         let dest = Int(d.destRank[t * k + j])
                         guard dest >= 0 else { continue }
-                        chunks[i].dispatchRows[dest] += 1
+                        if !dedup || seenRank[dest] != t {
+                            seenRank[dest] = t
+                            chunks[i].dispatchRows[dest] += 1
+                        }
                         let node = nodeOfRank[dest]
                         if seenNode[node] != t {
                             seenNode[node] = t
@@ -94,6 +103,7 @@ public final class ModelObserver: StepObserver {
                     }
                 }
                 for n in 0..<nodes { seenNode[n] = -1 }
+                for p in 0..<ranks { seenRank[p] = -1 }
             }
         }
         steps.append(RankStepTraffic(tokens: rank.tokens, chunks: chunks))
