@@ -49,6 +49,8 @@ final class SystemCommandTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertTrue(run.stdout.contains("modeled on h200-8x: median ms"), run.stdout)
         XCTAssertFalse(run.stdout.contains("median ms     min ms"), "no measured table: \(run.stdout)")
+        XCTAssertFalse(run.stdout.contains("GFLOP/s measured") || run.stdout.contains("bandwidth dispatch"),
+                       "no measured rates: \(run.stdout)")
         let alone = try CLI.epsim(["run", "--config", "configs/default.yaml", "--emulate", "2", "--modeled-only"])
         XCTAssertNotEqual(alone.status, 0)
         XCTAssertEqual(alone.stderr.split(separator: "\n").count, 1, alone.stderr)

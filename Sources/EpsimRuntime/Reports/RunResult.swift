@@ -227,6 +227,26 @@ public struct RunResult {
             lines.append("expert load (\(sorted.count) experts): min \(sorted.first!) · median \(sorted[sorted.count / 2])"
                          + " · max \(sorted.last!) (per expert in --output)")
         }
+        if modeledOnly {
+            // Only what the run decided and moved: its host times are not reported.
+            lines.append("traffic: \(byteText(traffic.totalBytes)) (\(byteText(traffic.offRankBytes)) between ranks)"
+                         + " · peak RSS \(byteText(metrics.peakResidentBytes.max() ?? 0))")
+        } else {
+            lines += measuredTrafficAndExperts
+        }
+        let closes = perRank.allSatisfy(\.closes) && total.closes
+        lines.append("accounting: \(total.assignments) assignments = \(total.accepted) accepted + \(total.rerouted) rerouted"
+                     + " + \(total.dropped) dropped on every rank: " + (closes ? "yes" : "NO"))
+        if let v = verification {
+            lines.append("verification (step \(v.step), \(v.layers) layer(s)): decisions_match \(v.decisionsMatch),"
+                         + " max_rel_error \(v.maxRelError) (tolerance \(v.tolerance)): " + (v.passed ? "PASS" : "FAIL"))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// The measured traffic bandwidth and expert rate lines of the terminal report.
+    private var measuredTrafficAndExperts: [String] {
+        var lines: [String] = []
         lines.append("traffic: \(byteText(traffic.totalBytes)) (\(byteText(traffic.offRankBytes)) between ranks)"
                      + " · bandwidth dispatch \(String(format2: metrics.meanBandwidth(.dispatch, phases: phases))) GB/s"
                      + " combine \(String(format2: metrics.meanBandwidth(.combine, phases: phases))) GB/s per rank")
@@ -246,14 +266,7 @@ public struct RunResult {
         lines.append("experts: \(String(format2: metrics.expertGFlops(phases: phases))) GFLOP/s measured"
                      + modeledNote
                      + " · peak RSS \(byteText(metrics.peakResidentBytes.max() ?? 0))")
-        let closes = perRank.allSatisfy(\.closes) && total.closes
-        lines.append("accounting: \(total.assignments) assignments = \(total.accepted) accepted + \(total.rerouted) rerouted"
-                     + " + \(total.dropped) dropped on every rank: " + (closes ? "yes" : "NO"))
-        if let v = verification {
-            lines.append("verification (step \(v.step), \(v.layers) layer(s)): decisions_match \(v.decisionsMatch),"
-                         + " max_rel_error \(v.maxRelError) (tolerance \(v.tolerance)): " + (v.passed ? "PASS" : "FAIL"))
-        }
-        return lines.joined(separator: "\n")
+        return lines
     }
 
     private var isModeled: Bool { config.compute.isModeled }
