@@ -46,8 +46,8 @@ public struct DeviceModel: Sendable {
     }
 
     /// Device time of one expert FFN on n rows (launches excluded).
-    /// - With table points for (H, F): their rates (n / time) interpolated linearly in log n
-    ///   between neighbours; above the largest row count, the largest point scaled by n (compute
+    /// - With table points for (H, F): their times interpolated linearly in log n between
+    ///   neighbours; above the largest row count, the largest point scaled by n (compute
     ///   bound); below the smallest, the roofline, capped by the smallest point (device
     ///   time does not grow as rows shrink). gelu scales SwiGLU points by 4/6 (FLOPs).
     /// - Without points for (H, F): the roofline at `gemmEfficiency` (no scaling from
@@ -60,16 +60,11 @@ public struct DeviceModel: Sendable {
         let scale = activation == .swiglu ? 1.0 : 4.0 / 6.0
         if n < first.rows { return min(roof, first.milliseconds * 1e-3 * scale) }
         if n >= last.rows { return last.milliseconds * 1e-3 * scale * Double(n) / Double(last.rows) }
-        // Between two points the rate (rows per second, the table's TFLOP/s up to a
-        // constant) is interpolated in log n, not the time: a GEMM's time grows with n
-        // at a slowly changing rate, so sparse points (a quick calibration) stay exact
-        // where the rate is flat.
         var lo = first
         for hi in points.dropFirst() {
             if n <= hi.rows {
                 let w = log(Double(n) / Double(lo.rows)) / log(Double(hi.rows) / Double(lo.rows))
-                let rateLo = Double(lo.rows) / lo.milliseconds, rateHi = Double(hi.rows) / hi.milliseconds
-                return Double(n) / (rateLo + (rateHi - rateLo) * w) * 1e-3 * scale
+                return (lo.milliseconds + (hi.milliseconds - lo.milliseconds) * w) * 1e-3 * scale
             }
             lo = hi
         }
