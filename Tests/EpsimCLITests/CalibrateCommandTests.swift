@@ -194,7 +194,10 @@ final class CalibrateCommandTests: XCTestCase {
             guard numbers.count == 4 else { continue }
             let (measured, bytes, rows, nanos) = (numbers[0], numbers[1], numbers[2], numbers[3])
             XCTAssertTrue(measured > 0 && bytes > 0 && measured.isFinite && bytes.isFinite, row, file: file, line: line)
-            XCTAssertEqual(rows, 1024, accuracy: 256, "T k = 1024 slots, few dropped: \(row)", file: file, line: line)
+            // The permute's cost is per assignment (T k = 1024), the unpermute's per row sent
+            // (uniform routing at capacity factor 1.25: few dropped).
+            if phase == "permute" { XCTAssertEqual(rows, 1024, row, file: file, line: line) }
+            XCTAssertEqual(rows, 1024, accuracy: 256, row, file: file, line: line)
             XCTAssertEqual(nanos, max(0, (measured - bytes) * 1e6 / rows), accuracy: 1e-6 * max(1, nanos), row,
                            file: file, line: line)
             if nanos > 0 {

@@ -68,7 +68,21 @@ final class PerRowCostTests: XCTestCase {
         XCTAssertEqual(DeviceModel.rowNanos(seconds: 3e-6, rows: 100, byteSeconds: 1e-6), 20, accuracy: 1e-9)
     }
 
-    /// The model passes the rank's dispatch rows to both phases, per chunk.
+    /// The permute's per-row cost is paid on the assignments when given; its bytes on the rows.
+    func testPermutePerRowCostIsPaidOnTheAssignments() {
+        let m = DeviceModel(device: device(permute: 100, computeBytes: 4))
+        let bytes = m.permuteByteSeconds(rows: 700, hidden: H, wireRowBytes: wire)
+        XCTAssertEqual(bytes, 700 * Double(4 * H + wire) / 20e9, accuracy: 1e-15)
+        XCTAssertEqual(m.permuteSeconds(rows: 700, hidden: H, wireRowBytes: wire, assignments: 1024),
+                       bytes + 1024 * 100e-9, accuracy: 1e-15)
+        XCTAssertEqual(m.permuteSeconds(rows: 700, hidden: H, wireRowBytes: wire), bytes + 700 * 100e-9, accuracy: 1e-15)
+        // Every assignment dropped: the decisions are still paid for; with no per-row cost, nothing.
+        XCTAssertEqual(m.permuteSeconds(rows: 0, hidden: H, wireRowBytes: wire, assignments: 10), 1e-6, accuracy: 1e-15)
+        XCTAssertEqual(DeviceModel(device: device()).permuteSeconds(rows: 0, hidden: H, wireRowBytes: wire, assignments: 10), 0)
+    }
+
+    /// The model passes the rank's dispatch rows to both phases and the chunk's T·k
+    /// assignments to the permute's per-row cost.
     func testStepModelChargesTheDispatchRows() {
         let rowBytes = 4 * H
         var d = device(permute: 100, unpermute: 50, computeBytes: 4)
@@ -83,9 +97,12 @@ final class PerRowCostTests: XCTestCase {
         let shape = ModelShape(hidden: H, ffn: 8, experts: 2, topK: 2, dispatchRowBytes: rowBytes, combineRowBytes: rowBytes)
         let modeled = StepModel.evaluate(step, shape: shape, system: system)
         let m = DeviceModel(device: d)
-        XCTAssertEqual(modeled.perRank[.permute]![0], m.permuteSeconds(rows: 500, hidden: H, wireRowBytes: rowBytes))
+        XCTAssertEqual(modeled.perRank[.permute]![0],
+                       m.permuteSeconds(rows: 500, hidden: H, wireRowBytes: rowBytes, assignments: 512))
         XCTAssertEqual(modeled.perRank[.unpermute]![0], m.unpermuteSeconds(rows: 500, hidden: H, combineRowBytes: rowBytes))
         XCTAssertEqual(modeled.perRank[.permute]![0],
-                       500 * (Double(4 * H + rowBytes) / 20e9 + 100e-9), accuracy: 1e-15)
+                       500 * Double(4 * H + rowBytes) / 20e9 + 512 * 100e-9, accuracy: 1e-15)
+        XCTAssertEqual(modeled.perRank[.unpermute]![0],
+                       500 * Double(rowBytes) / 20e9 + 500 * Double(8 * H) / (20e9 * 0.5) + 500 * 50e-9, accuracy: 1e-15)
     }
 }

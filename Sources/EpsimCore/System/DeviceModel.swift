@@ -127,14 +127,15 @@ public struct DeviceModel: Sendable {
     /// data (layouts.json) leave none; measured on a calibrated host, where the phase is
     /// the capacity decisions, the bucketing and encode, and the decode).
     ///
-    /// `rows` are the dispatched rows (what `StepModel` passes: the sum of the rank's
-    /// `dispatchRows`), not the T·k assignments the capacity decisions also visit: the
-    /// per-row cost is calibrated on routing that drops few assignments, so the two
-    /// counts agree there, and a dropped assignment costs the decisions alone.
-    public func permuteSeconds(rows: Int, hidden h: Int, wireRowBytes: Int) -> Double {
-        guard rows > 0 else { return 0 }
-        return max(launch, permuteByteSeconds(rows: rows, hidden: h, wireRowBytes: wireRowBytes) + kernel
-                   + Double(rows) * device.permuteRowNanos * 1e-9)
+    /// `rows` are the dispatched rows (the sum of the rank's `dispatchRows`): the bytes.
+    /// `assignments` (T·k of the chunk's tokens; nil: `rows`) are what the per-row cost
+    /// is paid on: the capacity decisions, most of that cost on a host, visit every
+    /// assignment, dropped ones included, so a layout that drops many still pays them
+    /// all (at calibration, on uniform routing, the two counts agree).
+    public func permuteSeconds(rows: Int, hidden h: Int, wireRowBytes: Int, assignments: Int? = nil) -> Double {
+        let perRow = Double(assignments ?? rows) * device.permuteRowNanos * 1e-9
+        guard rows > 0 || perRow > 0 else { return 0 }
+        return max(launch, permuteByteSeconds(rows: rows, hidden: h, wireRowBytes: wireRowBytes) + kernel + perRow)
     }
 
     /// The permute's bytes over HBM: rows × (computeBytes·H + wire row bytes) / hbm.
@@ -162,7 +163,8 @@ public struct DeviceModel: Sendable {
     }
 
     /// The per-row cost (ns) that makes a phase's modeled device work equal a measured
-    /// time: (seconds − byte time − kernel time) / rows, at least 0 (a phase faster than
+    /// time: (seconds − byte time − kernel time) / rows (the count the cost is paid on:
+    /// the assignments for the permute), at least 0 (a phase faster than
     /// its bytes has no per-row cost to give). 0 for no rows or a non-finite time. What
     /// `epsim calibrate` writes as `permute_row_ns` and `unpermute_row_ns`, with
     /// `byteSeconds` from `permuteByteSeconds` / `unpermuteByteSeconds`.

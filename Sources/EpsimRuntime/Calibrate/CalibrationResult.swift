@@ -63,6 +63,8 @@ public struct CalibrationResult {
     public let permuteSeconds: Double
     public let unpermuteSeconds: Double
     public let phaseRows: Int
+    /// The assignments of the bench, T·k on every rank.
+    public var phaseAssignments: Int { PhaseRowBench.tokens * PhaseRowBench.topK }
     public let phaseHidden: Int
 
     init(samples s: CalibrationSamples, options: Calibration.Options, ranks P: Int, transport: any Transport,
@@ -138,8 +140,10 @@ public struct CalibrationResult {
     }
 
     /// `permute_row_ns` and `unpermute_row_ns`: the measured phase less its byte term, per row.
+    /// The permute's is paid per assignment (T·k, as `StepModel` charges it), the
+    /// unpermute's per row sent.
     public var permuteRowNanos: Double {
-        DeviceModel.rowNanos(seconds: permuteSeconds, rows: phaseRows, byteSeconds: permuteByteSeconds)
+        DeviceModel.rowNanos(seconds: permuteSeconds, rows: phaseAssignments, byteSeconds: permuteByteSeconds)
     }
     public var unpermuteRowNanos: Double {
         DeviceModel.rowNanos(seconds: unpermuteSeconds, rows: phaseRows, byteSeconds: unpermuteByteSeconds)

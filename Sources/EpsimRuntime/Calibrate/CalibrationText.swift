@@ -58,7 +58,7 @@ extension CalibrationResult {
     /// The per-row costs in one line: each phase measured, its byte term, the rest per row.
     public var phaseRowLine: String {
         let rows = String(phaseRows)
-        return "permute: \(String(format3: permuteSeconds * 1e3)) ms per call on \(rows) rows (bytes "
+        return "permute: \(String(format3: permuteSeconds * 1e3)) ms per call on \(phaseAssignments) assignments, \(rows) rows (bytes "
             + "\(String(format3: permuteByteSeconds * 1e3)) ms), permute_row_ns \(String(format2: permuteRowNanos)); "
             + "unpermute: \(String(format3: unpermuteSeconds * 1e3)) ms (bytes \(String(format3: unpermuteByteSeconds * 1e3)) ms), "
             + "unpermute_row_ns \(String(format2: unpermuteRowNanos))"
@@ -135,8 +135,10 @@ extension CalibrationResult {
                 + "\(Calibration.phaseRepeats(options)) repeats, averaged",
             "across ranks. permute = capacity decisions + bucketing and encode + expert-major decode; unpermute =",
             "encode of the outputs + weighted scatter-add; rows = the rows a rank sends (the model's rows).",
-            "Less the bytes the model charges at hbm_gbps, per row, at least 0 (ms measured, ms of bytes, rows: ns per row):",
-            "  permute:   \(permuteSeconds * 1e3) \(permuteByteSeconds * 1e3) \(phaseRows): \(permuteRowNanos)",
+            "Less the bytes the model charges at hbm_gbps (on the rows sent, \(phaseRows)), per row the model charges the",
+            "cost on (permute: the T k assignments; unpermute: the rows sent), at least 0",
+            "(ms measured, ms of bytes, rows: ns per row):",
+            "  permute:   \(permuteSeconds * 1e3) \(permuteByteSeconds * 1e3) \(phaseAssignments): \(permuteRowNanos)",
             "  unpermute: \(unpermuteSeconds * 1e3) \(unpermuteByteSeconds * 1e3) \(phaseRows): \(unpermuteRowNanos)",
         ]
         return h

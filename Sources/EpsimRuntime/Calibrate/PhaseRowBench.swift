@@ -99,7 +99,8 @@ final class PhaseRowBench {
         combineWire.deallocate()
     }
 
-    /// Rows the rank sends (the model's `rows`: its dispatch rows) and receives.
+    /// Rows the rank sends (the model's `rows`: its dispatch rows; at most the T·k
+    /// assignments, fewer by the dropped ones) and receives.
     var sendRows: Int { send.sendRows }
     var recvRows: Int { receive.recvRows }
     var dispatchRowBytes: Int { WireCodec.bytesPerRow(dispatchPrecision, hidden: hidden) }
