@@ -124,6 +124,7 @@ final class CalibrateCommandTests: XCTestCase {
         _ = try positive(device["hbm_gbps"], "hbm_gbps")
         _ = try positive(device["launch_us"], "launch_us")
         XCTAssertEqual(device["execution"] as? String, "loop")
+        try checkPerRowCosts(text, device: device, file: file, line: line)
         let points = try XCTUnwrap(device["efficiency"] as? [[String: Any]])
         let shapes = [(256, 512), (256, 896)], rows = [1, 8, 64, 512]
         XCTAssertEqual(points.map { $0["hidden"] as? Int ?? 0 }, shapes.flatMap { s in rows.map { _ in s.0 } })
@@ -176,6 +177,37 @@ final class CalibrateCommandTests: XCTestCase {
         let fitted = cost(latency, gbps)
         for (a, g) in [(latency * 1.1, gbps), (latency * 0.9, gbps), (latency, gbps * 1.1), (latency, gbps * 0.9)] {
             XCTAssertLessThanOrEqual(fitted, cost(a, g) * (1 + 1e-6), "latency \(a) us, \(g) GB/s fits better")
+        }
+    }
+
+    /// compute_bytes 4, and the per-row costs: the header's measured phase times, less
+    /// their byte terms, per row. The permute (capacity decisions, with no bytes of their
+    /// own) is positive; the unpermute key is left out when its bytes at the memcpy rate
+    /// take longer than the measured phase (clamped to its default 0).
+    private func checkPerRowCosts(_ text: String, device: [String: Any], file: StaticString, line: UInt) throws {
+        XCTAssertEqual(device["compute_bytes"] as? Int, 4, file: file, line: line)
+        let lines = text.split(separator: "\n").map(String.init)
+        for (phase, key) in [("permute", "permute_row_ns"), ("unpermute", "unpermute_row_ns")] {
+            let row = try XCTUnwrap(lines.first { $0.hasPrefix("#   \(phase): ") }, phase, file: file, line: line)
+            let numbers = row.split(separator: " ").compactMap { Double($0.trimmingCharacters(in: CharacterSet(charactersIn: ":"))) }
+            XCTAssertEqual(numbers.count, 4, row, file: file, line: line)
+            guard numbers.count == 4 else { continue }
+            let (measured, bytes, rows, nanos) = (numbers[0], numbers[1], numbers[2], numbers[3])
+            XCTAssertTrue(measured > 0 && bytes > 0 && measured.isFinite && bytes.isFinite, row, file: file, line: line)
+            // The permute's cost is per assignment (T k = 1024), the unpermute's per row sent
+            // (uniform routing at capacity factor 1.25: few dropped).
+            if phase == "permute" { XCTAssertEqual(rows, 1024, row, file: file, line: line) }
+            XCTAssertEqual(rows, 1024, accuracy: 256, row, file: file, line: line)
+            XCTAssertEqual(nanos, max(0, (measured - bytes) * 1e6 / rows), accuracy: 1e-6 * max(1, nanos), row,
+                           file: file, line: line)
+            if nanos > 0 {
+                let written = try XCTUnwrap(device[key] as? Double, key, file: file, line: line)
+                XCTAssertTrue(written.isFinite && written > 0 && written <= 1e6, "\(key) \(written)", file: file, line: line)
+                XCTAssertEqual(written, nanos, accuracy: 1e-6 * nanos, file: file, line: line)
+            } else {
+                XCTAssertNil(device[key], "\(key) at its default 0 is left out", file: file, line: line)
+            }
+            if phase == "permute" { XCTAssertGreaterThan(nanos, 0, row, file: file, line: line) }
         }
     }
 

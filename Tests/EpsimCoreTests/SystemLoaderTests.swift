@@ -78,6 +78,33 @@ final class SystemLoaderTests: XCTestCase {
                        "s.yaml: rank_map: node 0 holds 2 ranks, more than devices_per_node 1")
     }
 
+    func testPerRowCostsAndComputeBytes() throws {
+        let defaults = try SystemSpec.parse(yaml: minimal, sourcePath: nil).device
+        XCTAssertEqual(defaults.permuteRowNanos, 0)
+        XCTAssertEqual(defaults.unpermuteRowNanos, 0)
+        XCTAssertEqual(defaults.computeBytes, 2)
+        func device(_ keys: String) -> String {
+            minimal.replacingOccurrences(of: "execution: graph}", with: "execution: graph, \(keys)}")
+        }
+        let d = try SystemSpec.parse(yaml: device("permute_row_ns: 41.5, unpermute_row_ns: 1e6, compute_bytes: 4"),
+                                     sourcePath: nil).device
+        XCTAssertEqual(d.permuteRowNanos, 41.5)
+        XCTAssertEqual(d.unpermuteRowNanos, 1e6)
+        XCTAssertEqual(d.computeBytes, 4)
+        XCTAssertEqual(message(device("permute_row_ns: -1")),
+                       "s.yaml: device.permute_row_ns: expected a number in [0, 1e6], got '-1'")
+        XCTAssertEqual(message(device("unpermute_row_ns: 2e6")),
+                       "s.yaml: device.unpermute_row_ns: expected a number in [0, 1e6], got '2e6'")
+        XCTAssertEqual(message(device("unpermute_row_ns: .nan")),
+                       "s.yaml: device.unpermute_row_ns: expected a number in [0, 1e6], got '.nan'")
+        XCTAssertEqual(message(device("compute_bytes: 0")),
+                       "s.yaml: device.compute_bytes: expected an integer in [1, 8], got '0'")
+        XCTAssertEqual(message(device("compute_bytes: 2.5")),
+                       "s.yaml: device.compute_bytes: expected an integer in [1, 8], got '2.5'")
+        XCTAssertEqual(message(device("permute_row: 3")),
+                       "s.yaml: device.permute_row: unknown key 'permute_row' (did you mean 'permute_row_ns'?)")
+    }
+
     func testRankMapAndEfficiencyTable() throws {
         let s = try SystemSpec.parse(yaml: minimal + """
 

@@ -80,6 +80,28 @@ final class SystemWriterTests: XCTestCase {
         XCTAssertEqual(device.count, 5)
     }
 
+    func testPerRowCostsAndComputeBytesRoundTrip() throws {
+        var spec = sample()
+        spec.interNode.gbps = 50  // the sample's huge rate is beyond the loader's range
+        spec.device.permuteRowNanos = 40.69238841100024
+        spec.device.unpermuteRowNanos = 1e-05
+        spec.device.computeBytes = 4
+        let text = spec.yamlText(header: [])
+        let device = try XCTUnwrap(try load(text)["device"] as? [String: Any])
+        XCTAssertEqual(device["permute_row_ns"] as? Double, 40.69238841100024)
+        XCTAssertEqual(device["unpermute_row_ns"] as? Double, 1e-05)
+        XCTAssertEqual(device["compute_bytes"] as? Int, 4)
+        let back = try SystemSpec.parse(yaml: text, sourcePath: nil)
+        XCTAssertEqual(back.device, spec.device)
+        // At their defaults the keys are left out, and read back as the defaults.
+        spec.device.permuteRowNanos = 0
+        spec.device.unpermuteRowNanos = 0
+        spec.device.computeBytes = 2
+        let plain = spec.yamlText(header: [])
+        XCTAssertFalse(plain.contains("row_ns") || plain.contains("compute_bytes"), plain)
+        XCTAssertEqual(try SystemSpec.parse(yaml: plain, sourcePath: nil).device, spec.device)
+    }
+
     /// Names YAML would read as another type are quoted; plain ones are not.
     func testNamesReadBackAsStrings() throws {
         for name in ["host", "vm-01.cluster", "true", "no", "null", "1.5", "0x10", "-3", "~", "a: b", "say \"hi\"",

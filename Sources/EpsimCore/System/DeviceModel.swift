@@ -121,21 +121,56 @@ public struct DeviceModel: Sendable {
     }
 
     /// Permute: one gather kernel reading each of the rank's dispatch rows at the compute
-    /// precision (bf16, 2H bytes) and writing it at the wire precision.
-    public func permuteSeconds(rows: Int, hidden h: Int, wireRowBytes: Int) -> Double {
-        guard rows > 0 else { return 0 }
-        let bytes = Double(rows) * Double(2 * h + wireRowBytes)
-        return max(launch, bytes / bytesPerSecond + kernel)
+    /// precision (`computeBytes`·H bytes: bf16 on the GPU systems) and writing it at the
+    /// wire precision, plus `permuteRowNanos` per row of the phase, beyond its bytes:
+    /// index computation and capacity bookkeeping (0 on the GPU systems, where the H200
+    /// data (layouts.json) leave none; measured on a calibrated host, where the phase is
+    /// the capacity decisions, the bucketing and encode, and the decode).
+    ///
+    /// `rows` are the dispatched rows (the sum of the rank's `dispatchRows`): the bytes.
+    /// `assignments` (T·k of the chunk's tokens; nil: `rows`) are what the per-row cost
+    /// is paid on: the capacity decisions, most of that cost on a host, visit every
+    /// assignment, dropped ones included, so a layout that drops many still pays them
+    /// all (at calibration, on uniform routing, the two counts agree).
+    public func permuteSeconds(rows: Int, hidden h: Int, wireRowBytes: Int, assignments: Int? = nil) -> Double {
+        let perRow = Double(assignments ?? rows) * device.permuteRowNanos * 1e-9
+        guard rows > 0 || perRow > 0 else { return 0 }
+        return max(launch, permuteByteSeconds(rows: rows, hidden: h, wireRowBytes: wireRowBytes) + kernel + perRow)
+    }
+
+    /// The permute's bytes over HBM: rows × (computeBytes·H + wire row bytes) / hbm.
+    public func permuteByteSeconds(rows: Int, hidden h: Int, wireRowBytes: Int) -> Double {
+        Double(rows) * Double(device.computeBytes * h + wireRowBytes) / bytesPerSecond
     }
 
     /// Unpermute: one scatter-add kernel reading each returned row at the combine
     /// precision and adding it into its token's fp32 row (a read and a write of 4H bytes,
-    /// as atomic adds at `scatterEfficiency` of HBM).
+    /// as atomic adds at `scatterEfficiency` of HBM), plus `unpermuteRowNanos` per row of
+    /// the phase, beyond its bytes: index computation and the add's bookkeeping (0 on the
+    /// GPU systems, where the H200 data leave none; measured on a calibrated host).
     public func unpermuteSeconds(rows: Int, hidden h: Int, combineRowBytes: Int) -> Double {
         guard rows > 0 else { return 0 }
+        return max(launch, unpermuteByteSeconds(rows: rows, hidden: h, combineRowBytes: combineRowBytes) + kernel
+                   + Double(rows) * device.unpermuteRowNanos * 1e-9)
+    }
+
+    /// The unpermute's bytes over HBM: the returned rows read, the token rows read and
+    /// written by the scatter-add.
+    public func unpermuteByteSeconds(rows: Int, hidden h: Int, combineRowBytes: Int) -> Double {
         let read = Double(rows) * Double(combineRowBytes) / bytesPerSecond
         let add = Double(rows) * Double(8 * h) / (bytesPerSecond * device.scatterEfficiency)
-        return max(launch, read + add + kernel)
+        return read + add
+    }
+
+    /// The per-row cost (ns) that makes a phase's modeled device work equal a measured
+    /// time: (seconds − byte time − kernel time) / rows (the count the cost is paid on:
+    /// the assignments for the permute), at least 0 (a phase faster than
+    /// its bytes has no per-row cost to give). 0 for no rows or a non-finite time. What
+    /// `epsim calibrate` writes as `permute_row_ns` and `unpermute_row_ns`, with
+    /// `byteSeconds` from `permuteByteSeconds` / `unpermuteByteSeconds`.
+    public static func rowNanos(seconds: Double, rows: Int, byteSeconds: Double, kernelSeconds: Double = 0) -> Double {
+        guard rows > 0, seconds.isFinite, byteSeconds.isFinite else { return 0 }
+        return max(0, (seconds - byteSeconds - kernelSeconds) / Double(rows) * 1e9)
     }
 }
 

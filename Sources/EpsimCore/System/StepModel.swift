@@ -71,7 +71,11 @@ public enum StepModel {
                     let tokens = step.perRank[r].tokens
                     let route = c > 0 ? 0
                         : dev.routeSeconds(tokens: tokens, hidden: shape.hidden, experts: shape.experts, groups: shape.groups)
-                    let permute = dev.permuteSeconds(rows: rows, hidden: shape.hidden, wireRowBytes: shape.dispatchRowBytes)
+                    // The permute's per-row cost is paid on every assignment of the chunk's
+                    // tokens (the capacity decisions visit dropped ones too), its bytes on
+                    // the rows dispatched.
+                    let permute = dev.permuteSeconds(rows: rows, hidden: shape.hidden, wireRowBytes: shape.dispatchRowBytes,
+                                                     assignments: ch.tokens * shape.topK)
                     let expert = dev.expertSeconds(rows: ch.expertRows, hidden: shape.hidden, ffn: shape.ffn, activation: shape.activation)
                     let shared = c > 0 ? 0
                         : dev.sharedSeconds(tokens: tokens, hidden: shape.hidden, ffn: shape.ffn,

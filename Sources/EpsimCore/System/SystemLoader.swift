@@ -8,7 +8,8 @@ extension SystemSpec {
 
     static let topKeys = ["name", "devices_per_node", "rank_map", "device", "intra_node", "inter_node", "all_to_all"]
     static let deviceKeys = ["bf16_tflops", "gemm_efficiency", "hbm_gbps", "launch_us", "kernel_us", "loop_expert_us",
-                             "grouped_efficiency", "grouped_host_us", "scatter_efficiency", "execution", "efficiency"]
+                             "grouped_efficiency", "grouped_host_us", "scatter_efficiency", "compute_bytes", "permute_row_ns",
+                             "unpermute_row_ns", "execution", "efficiency"]
     static let pointKeys = ["rows", "hidden", "ffn", "ms"]
     static let linkKeys = ["gbps", "efficiency", "latency_us"]
 
@@ -72,6 +73,9 @@ extension SystemSpec {
         if let n = m["grouped_efficiency"] { d.groupedEfficiency = try r.number(n, p + "grouped_efficiency", above: 0, upTo: 1) }
         if let n = m["grouped_host_us"] { d.groupedHostMicros = try r.number(n, p + "grouped_host_us", from: 0, upTo: 1e6) }
         if let n = m["scatter_efficiency"] { d.scatterEfficiency = try r.number(n, p + "scatter_efficiency", above: 0, upTo: 1) }
+        if let n = m["compute_bytes"] { d.computeBytes = try r.int(n, p + "compute_bytes", 1...8) }
+        if let n = m["permute_row_ns"] { d.permuteRowNanos = try r.number(n, p + "permute_row_ns", from: 0, upTo: 1e6) }
+        if let n = m["unpermute_row_ns"] { d.unpermuteRowNanos = try r.number(n, p + "unpermute_row_ns", from: 0, upTo: 1e6) }
         if let n = m["efficiency"] {
             var points: [EfficiencyPoint] = []
             for (i, item) in try r.base.list(n, p + "efficiency", of: "points {rows, hidden, ffn, ms}").enumerated() {

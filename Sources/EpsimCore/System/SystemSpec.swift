@@ -65,6 +65,19 @@ public struct DeviceSpec: Sendable, Equatable {
     /// Share of `hbmGBps` an fp32 scatter-add (atomic adds, unpermute) reaches (0, 1]
     /// (`scatter_efficiency`, default 1).
     public var scatterEfficiency: Double = 1
+    /// Bytes of one activation value in the device's compute precision (`compute_bytes`,
+    /// default 2: bf16 on the GPU systems; 4 for a calibrated fp32 host): the token row
+    /// the permute reads is `computeBytes`·H bytes.
+    public var computeBytes: Int = 2
+    /// Permute time per row of the phase, beyond its bytes: index computation and
+    /// capacity bookkeeping, ns (`permute_row_ns`, default 0; 0 on the GPU systems,
+    /// where the H200 data (layouts.json) leave none; `epsim calibrate` measures it on
+    /// the host).
+    public var permuteRowNanos: Double = 0
+    /// Unpermute time per row of the phase, beyond its bytes: index computation and the
+    /// weighted add's bookkeeping, ns (`unpermute_row_ns`, default 0; 0 on the GPU
+    /// systems, where the H200 data leave none; measured by `epsim calibrate`).
+    public var unpermuteRowNanos: Double = 0
 
     public init(bf16TFLOPS: Double, gemmEfficiency: Double = 1, hbmGBps: Double, launchMicros: Double,
                 execution: ExecutionMode, efficiency: [EfficiencyPoint]? = nil) {

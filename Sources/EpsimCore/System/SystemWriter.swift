@@ -2,7 +2,10 @@
 /// calibrate` produces). The keys are the loader's, one for one:
 ///
 ///     name, devices_per_node, rank_map (only when set),
-///     device: {bf16_tflops, gemm_efficiency, hbm_gbps, launch_us, execution,
+///     device: {bf16_tflops, gemm_efficiency, hbm_gbps, launch_us, the optional costs
+///              (kernel_us, loop_expert_us, grouped_efficiency, grouped_host_us,
+///              scatter_efficiency, permute_row_ns, unpermute_row_ns, compute_bytes: only
+///              when not their defaults), execution,
 ///              efficiency (only when set): [{rows, hidden, ffn, ms}]},
 ///     intra_node: {gbps, efficiency, latency_us}, inter_node: {…}, all_to_all
 ///
@@ -34,10 +37,13 @@ extension SystemSpec {
                                    ("loop_expert_us", device.loopExpertMicros, defaults.loopExpertMicros),
                                    ("grouped_efficiency", device.groupedEfficiency, defaults.groupedEfficiency),
                                    ("grouped_host_us", device.groupedHostMicros, defaults.groupedHostMicros),
-                                   ("scatter_efficiency", device.scatterEfficiency, defaults.scatterEfficiency)]
+                                   ("scatter_efficiency", device.scatterEfficiency, defaults.scatterEfficiency),
+                                   ("permute_row_ns", device.permuteRowNanos, defaults.permuteRowNanos),
+                                   ("unpermute_row_ns", device.unpermuteRowNanos, defaults.unpermuteRowNanos)]
             where value != base {
             lines.append("  \(key): " + SystemFileScalar.number(value))
         }
+        if device.computeBytes != defaults.computeBytes { lines.append("  compute_bytes: \(device.computeBytes)") }
         lines.append("  execution: " + device.execution.rawValue)
         if let points = device.efficiency {
             lines.append("  efficiency:" + (points.isEmpty ? " []" : ""))

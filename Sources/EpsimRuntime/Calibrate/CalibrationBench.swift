@@ -18,11 +18,15 @@ struct CalibrationSamples {
     /// Median memcpy rate, bytes per second counting reads plus writes, and the bytes
     /// copied per call: two values.
     var memcpy: [Double] = []
+    /// Median seconds per call of the permute and of the unpermute phase
+    /// (`PhaseRowBench`), and the rows sent and received: four values.
+    var phases: [Double] = []
 
     /// Every rank's samples on rank 0; nil elsewhere. Collective.
     func gathered(_ transport: any Transport) throws -> CalibrationSamples? {
         let out = CalibrationSamples(alltoallv: try transport.gather(alltoallv), expert: try transport.gather(expert),
-                                     launch: try transport.gather(launch), memcpy: try transport.gather(memcpy))
+                                     launch: try transport.gather(launch), memcpy: try transport.gather(memcpy),
+                                     phases: try transport.gather(phases))
         return transport.rank == 0 ? out : nil
     }
 }

@@ -57,6 +57,15 @@ public struct CalibrationResult {
     /// the bytes each rank copied per call.
     public let copyRate: Double
     public let copyBytes: Int
+    /// The permute and unpermute phases of one rank (`PhaseRowBench`): seconds per call
+    /// averaged across ranks, the rows a rank sends (averaged; the model's `rows`), and
+    /// the width they were measured at.
+    public let permuteSeconds: Double
+    public let unpermuteSeconds: Double
+    public let phaseRows: Int
+    /// The assignments of the bench, T·k on every rank.
+    public var phaseAssignments: Int { PhaseRowBench.tokens * PhaseRowBench.topK }
+    public let phaseHidden: Int
 
     init(samples s: CalibrationSamples, options: Calibration.Options, ranks P: Int, transport: any Transport,
          seconds: Double) throws {
@@ -95,6 +104,49 @@ public struct CalibrationResult {
         launchSeconds = s.launch.reduce(0, +) / Double(P)
         copyRate = stride(from: 0, to: s.memcpy.count, by: 2).map { s.memcpy[$0] }.reduce(0, +) / Double(P)
         copyBytes = Int(s.memcpy[1])
+        precondition(s.phases.count == 4 * P, "calibrate: \(s.phases.count) phase samples")
+        func mean(_ i: Int) -> Double { (0..<P).map { s.phases[$0 * 4 + i] }.reduce(0, +) / Double(P) }
+        permuteSeconds = mean(0)
+        unpermuteSeconds = mean(1)
+        phaseRows = Int(mean(2).rounded())
+        phaseHidden = Calibration.phaseHidden(options)
+    }
+
+    // MARK: the per-row costs
+
+    /// The host as the model sees its byte terms: memcpy's rate for HBM, fp32 compute,
+    /// no kernel cost.
+    var byteModel: DeviceModel {
+        var d = DeviceSpec(bf16TFLOPS: 1, hbmGBps: copyRate / 1e9, launchMicros: 0, execution: .loop)
+        d.computeBytes = Self.hostComputeBytes
+        return DeviceModel(device: d)
+    }
+
+    /// Bytes of one activation value on this host: it computes in fp32.
+    public static let hostComputeBytes = 4
+
+    /// The fp32 wire rows of `PhaseRowBench` (the default config's precisions).
+    var phaseRowBytes: (dispatch: Int, combine: Int) {
+        let p = PrecisionConfig()
+        return (WireCodec.bytesPerRow(p.dispatch, hidden: phaseHidden), WireCodec.bytesPerRow(p.combine, hidden: phaseHidden))
+    }
+
+    /// Seconds of the model's byte terms at the measured rows: what the per-row costs are measured beyond.
+    public var permuteByteSeconds: Double {
+        byteModel.permuteByteSeconds(rows: phaseRows, hidden: phaseHidden, wireRowBytes: phaseRowBytes.dispatch)
+    }
+    public var unpermuteByteSeconds: Double {
+        byteModel.unpermuteByteSeconds(rows: phaseRows, hidden: phaseHidden, combineRowBytes: phaseRowBytes.combine)
+    }
+
+    /// `permute_row_ns` and `unpermute_row_ns`: the measured phase less its byte term, per row.
+    /// The permute's is paid per assignment (T·k, as `StepModel` charges it), the
+    /// unpermute's per row sent.
+    public var permuteRowNanos: Double {
+        DeviceModel.rowNanos(seconds: permuteSeconds, rows: phaseAssignments, byteSeconds: permuteByteSeconds)
+    }
+    public var unpermuteRowNanos: Double {
+        DeviceModel.rowNanos(seconds: unpermuteSeconds, rows: phaseRows, byteSeconds: unpermuteByteSeconds)
     }
 
     // MARK: the system
@@ -116,8 +168,11 @@ public struct CalibrationResult {
         let points = expert.map {
             EfficiencyPoint(rows: $0.rows, hidden: $0.hidden, ffn: $0.ffn, milliseconds: deviceSeconds($0) * 1e3)
         }
-        let device = DeviceSpec(bf16TFLOPS: bestFLOPS / 1e12, gemmEfficiency: 1, hbmGBps: copyRate / 1e9,
+        var device = DeviceSpec(bf16TFLOPS: bestFLOPS / 1e12, gemmEfficiency: 1, hbmGBps: copyRate / 1e9,
                                 launchMicros: launchSeconds * 1e6, execution: .loop, efficiency: points)
+        device.computeBytes = Self.hostComputeBytes
+        device.permuteRowNanos = permuteRowNanos
+        device.unpermuteRowNanos = unpermuteRowNanos
         return SystemSpec(name: hostName, devicesPerNode: ranks, device: device, intraNode: link, interNode: link,
                           allToAll: .flat)
     }

@@ -55,6 +55,15 @@ extension CalibrationResult {
             + "median \(String(format2: medianFitError * 100)) %, max \(String(format2: (fitErrors.max() ?? 0) * 100)) %"
     }
 
+    /// The per-row costs in one line: each phase measured, its byte term, the rest per row.
+    public var phaseRowLine: String {
+        let rows = String(phaseRows)
+        return "permute: \(String(format3: permuteSeconds * 1e3)) ms per call on \(phaseAssignments) assignments, \(rows) rows (bytes "
+            + "\(String(format3: permuteByteSeconds * 1e3)) ms), permute_row_ns \(String(format2: permuteRowNanos)); "
+            + "unpermute: \(String(format3: unpermuteSeconds * 1e3)) ms (bytes \(String(format3: unpermuteByteSeconds * 1e3)) ms), "
+            + "unpermute_row_ns \(String(format2: unpermuteRowNanos))"
+    }
+
     /// What the command prints on rank 0.
     public var text: String {
         var lines = ["# epsim calibrate: all-to-allv on \(ranks) ranks (\(transportKind)), bytes per peer, "
@@ -67,6 +76,7 @@ extension CalibrationResult {
         lines.append("best sgemm rate: \(String(format2: bestFLOPS / 1e9)) GFLOP/s; fixed cost of one expert call: "
                      + "\(String(format3: launchSeconds * 1e6)) us; memcpy: \(String(format2: copyRate / 1e9)) GB/s "
                      + "(reads plus writes, \(byteText(copyBytes)) per rank)")
+        lines.append(phaseRowLine)
         lines.append("measured in \(String(format2: seconds)) s; epsim \(Self.buildKind)")
         return lines.joined(separator: "\n")
     }
@@ -117,6 +127,19 @@ extension CalibrationResult {
             "device.hbm_gbps: memcpy of \(byteText(copyBytes)) per rank, every rank at once, reads plus writes",
             "(2 x bytes per copy), median of \(max(3, options.repeats)) repeats, averaged across ranks.",
             "device.execution: loop (the layer runs one expert after another).",
+            "device.compute_bytes: \(Self.hostComputeBytes) (this host computes in fp32).",
+            "device.permute_row_ns, device.unpermute_row_ns: micro-benchmarks of the layer's code paths on one rank's",
+            "buffers, no transport (seeded uniform routing over \(ModelConfig().experts) experts, T = \(PhaseRowBench.tokens) tokens, "
+                + "k = \(PhaseRowBench.topK), H = \(phaseHidden),",
+            "fp32 wire, capacity factor 1.25 local, symmetric receive), every rank at once, median of "
+                + "\(Calibration.phaseRepeats(options)) repeats, averaged",
+            "across ranks. permute = capacity decisions + bucketing and encode + expert-major decode; unpermute =",
+            "encode of the outputs + weighted scatter-add; rows = the rows a rank sends (the model's rows).",
+            "Less the bytes the model charges at hbm_gbps (on the rows sent, \(phaseRows)), per row the model charges the",
+            "cost on (permute: the T k assignments; unpermute: the rows sent), at least 0",
+            "(ms measured, ms of bytes, rows: ns per row):",
+            "  permute:   \(permuteSeconds * 1e3) \(permuteByteSeconds * 1e3) \(phaseAssignments): \(permuteRowNanos)",
+            "  unpermute: \(unpermuteSeconds * 1e3) \(unpermuteByteSeconds * 1e3) \(phaseRows): \(unpermuteRowNanos)",
         ]
         return h
     }
