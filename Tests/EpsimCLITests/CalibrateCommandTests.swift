@@ -126,7 +126,7 @@ final class CalibrateCommandTests: XCTestCase {
         XCTAssertEqual(device["execution"] as? String, "loop")
         try checkPerRowCosts(text, device: device, file: file, line: line)
         let points = try XCTUnwrap(device["efficiency"] as? [[String: Any]])
-        let shapes = [(256, 512), (256, 896)], rows = [1, 8, 64, 512]
+        let shapes = [(256, 512), (256, 896)], rows = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
         XCTAssertEqual(points.map { $0["hidden"] as? Int ?? 0 }, shapes.flatMap { s in rows.map { _ in s.0 } })
         XCTAssertEqual(points.map { $0["ffn"] as? Int ?? 0 }, shapes.flatMap { s in rows.map { _ in s.1 } })
         XCTAssertEqual(points.map { $0["rows"] as? Int ?? 0 }, shapes.flatMap { _ in rows })

@@ -38,9 +38,9 @@ public enum Calibration {
             return Array(sequence(first: Calibration.minBytes) { $0 * step }.prefix { $0 <= maxBytes })
         }
 
-        /// Rows n of the expert sweep: 1, 2, 4 … 4096 (1, 8, 64, 512 when quick).
+        /// Rows n of the expert sweep: 1, 2, 4 … 4096 (… 512 when quick).
         public var rows: [Int] {
-            quick ? [1, 8, 64, 512] : Array(sequence(first: 1) { $0 * 2 }.prefix { $0 <= 4096 })
+            Array(sequence(first: 1) { $0 * 2 }.prefix { $0 <= (quick ? 512 : 4096) })
         }
     }
 
@@ -63,6 +63,13 @@ public enum Calibration {
     /// The most memory the sweep's buffers may take on the host (both buffers of every
     /// rank, 2·P·max-bytes each: all ranks run on the host calibrated).
     public static let bufferLimit = 4 << 30
+    /// The bytes the all-to-allv sweep's buffers span on the host, all ranks together:
+    /// twice the last-level cache (sysconf; 32 MiB if it does not say), so the sweep runs
+    /// off cache.
+    public static let offCacheBytes: Int = {
+        let llc = sysconf(Int32(_SC_LEVEL3_CACHE_SIZE))
+        return 2 * (llc > 0 ? llc : 32 << 20)
+    }()
 
     /// The expert widths timed by default: the default config's (`ModelConfig()`) and
     /// configs/mixtral.yaml's (H 256, F 896 = 3.5 × H).
