@@ -63,13 +63,6 @@ public enum Calibration {
     /// The most memory the sweep's buffers may take on the host (both buffers of every
     /// rank, 2·P·max-bytes each: all ranks run on the host calibrated).
     public static let bufferLimit = 4 << 30
-    /// The bytes the all-to-allv sweep's buffers span on the host, all ranks together:
-    /// twice the last-level cache (sysconf; 32 MiB if it does not say), so the sweep runs
-    /// off cache.
-    public static let offCacheBytes: Int = {
-        let llc = sysconf(Int32(_SC_LEVEL3_CACHE_SIZE))
-        return 2 * (llc > 0 ? llc : 32 << 20)
-    }()
 
     /// The expert widths timed by default: the default config's (`ModelConfig()`) and
     /// configs/mixtral.yaml's (H 256, F 896 = 3.5 × H).

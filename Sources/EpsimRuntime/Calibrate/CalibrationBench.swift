@@ -51,16 +51,10 @@ enum CalibrationBench {
     /// call the layer's dispatch and combine make. Per size, the mean over the timed
     /// iterations of the time of the call alone, a barrier between iterations. The
     /// whole sweep is repeated, so that drift touches every size alike.
-    ///
-    /// Off cache, as the Intel MPI Benchmarks' `-off_cache` does: each iteration uses the
-    /// next window of buffers that together span twice the last-level cache
-    /// (`Calibration.offCacheBytes`), so a call finds its buffers in memory, not in cache,
-    /// as the layer's exchanges do after the experts have run.
     static func alltoallv(_ transport: any Transport, options: Calibration.Options) throws -> [Double] {
         let P = transport.size, sizes = options.sizes
         let largest = sizes.last ?? 0
-        let arena = max(P * largest, Calibration.offCacheBytes / P)
-        let send = WireBuffer(bytes: arena), recv = WireBuffer(bytes: arena)
+        let send = WireBuffer(bytes: P * largest), recv = WireBuffer(bytes: P * largest)
         send.withUnsafeMutableBytes { raw in _ = memset(raw.baseAddress!, Int32(1 + transport.rank % 255), raw.count) }
         var out: [Double] = []
         out.reserveCapacity(options.repeats * sizes.count)
@@ -74,14 +68,8 @@ enum CalibrationBench {
                     bytes.recvDispls[p] = p * size
                 }
                 let (warmup, timed) = iterations(size: size, quick: options.quick)
-                let windows = max(1, arena / (P * size))
                 var total = 0.0
                 for i in 0..<(warmup + timed) {
-                    let base = (i % windows) * P * size
-                    for p in 0..<P {
-                        bytes.sendDispls[p] = base + p * size
-                        bytes.recvDispls[p] = base + p * size
-                    }
                     try transport.barrier()
                     let start = monotonicSeconds()
                     try transport.alltoallv(send: send, recv: recv, bytes: bytes)
