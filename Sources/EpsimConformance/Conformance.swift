@@ -119,3 +119,15 @@ func expect(_ condition: Bool, _ what: String) throws {
 func expectEqual<T: Equatable>(_ got: T, _ want: T, _ what: String) throws {
     if got != want { throw ConformanceFailure("\(what): got \(got), expected \(want)") }
 }
+
+/// The uneven layout the data-plane checks share: rank 0 holds experts 0 ... 6, the last
+/// rank expert 7 as well (every rank between holds none), and uneven tokens (rank 1
+/// none). For 8 experts on `ranks` ranks.
+func makeUneven(_ c: inout SimConfig, ranks: Int) {
+    var lists = [[Int]](repeating: [], count: ranks)
+    lists[0] = Array(0..<7)
+    lists[ranks - 1].append(7)
+    c.placement = PlacementConfig()
+    c.placement.base = .explicit(lists)
+    c.tokens = .perRank((0..<ranks).map { $0 == 1 ? 0 : 30 + 17 * $0 })
+}

@@ -44,13 +44,7 @@ public enum DataPlaneConformance {
             c.workload = .hot(experts: [0], fraction: 0.5)
             c.placement.replicas = [.init(expert: 0, ranks: Array(0..<t.size))]
             try verify(t, c, "replicated")
-            // Uneven: rank 0 holds everything but expert 7, the last rank holds 7 too.
-            var lists = [[Int]](repeating: [], count: t.size)
-            lists[0] = Array(0..<7)
-            lists[t.size - 1].append(7)
-            c.placement = PlacementConfig()
-            c.placement.base = .explicit(lists)
-            c.tokens = .perRank((0..<t.size).map { $0 == 1 ? 0 : 30 + 17 * $0 })
+            makeUneven(&c, ranks: t.size)
             try verify(t, c, "uneven")
         },
         ConformanceCheck("layer equals reference at every wire precision; bytes match the format") { t in

@@ -50,12 +50,7 @@ public enum DedupConformance {
             // row to its own rank, fed to two local experts.
             c.placement.replicas = [.init(expert: 0, ranks: Array(0..<t.size)), .init(expert: 5, ranks: Array(0..<t.size))]
             try verify(t, c, "replicated")
-            var lists = [[Int]](repeating: [], count: t.size)
-            lists[0] = Array(0..<7)
-            lists[t.size - 1].append(7)
-            c.placement = PlacementConfig()
-            c.placement.base = .explicit(lists)
-            c.tokens = .perRank((0..<t.size).map { $0 == 1 ? 0 : 30 + 17 * $0 })
+            makeUneven(&c, ranks: t.size)
             try verify(t, c, "uneven")
         },
         ConformanceCheck("dedup rank and none give the same outputs and expert rows on the same seed") { t in

@@ -96,37 +96,28 @@ public enum AllToAllModel {
         case .flat:
             for s in 0..<p { for d in 0..<p { move(payload(s, d), from: s, to: d) } }
         case .hierarchical:
-            switch exchange {
-            case .dispatch:
-                for s in 0..<p {
-                    let c = step.perRank[s].chunks[chunk]
-                    for n in 0..<topo.nodes {
-                        let ranks = topo.ranksOfNode[n]
-                        guard !ranks.isEmpty else { continue }
-                        if n == topo.node[s] {
-                            for d in ranks { move(Int64(c.dispatchBytes[d]), from: s, to: d) }
-                            continue
+            for s in 0..<p {
+                let c = step.perRank[s].chunks[chunk]
+                for n in 0..<topo.nodes where !topo.ranksOfNode[n].isEmpty {
+                    let ranks = topo.ranksOfNode[n]
+                    if n == topo.node[s] {
+                        // s's own node: straight over NVLink, either way.
+                        for d in ranks {
+                            if exchange == .dispatch { move(payload(s, d), from: s, to: d) } else { move(payload(d, s), from: d, to: s) }
                         }
-                        let f = topo.forwarder(node: n, localIndex: topo.local[s])
-                        let tokens = n < c.tokensToNode.count ? c.tokensToNode[n] : 0
-                        move(Int64(tokens) * Int64(shape.dispatchRowBytes), from: s, to: f)
-                        for d in ranks where d != f { move(Int64(c.dispatchBytes[d]), from: f, to: d) }
+                        continue
                     }
-                }
-            case .combine:
-                for s in 0..<p {
-                    let c = step.perRank[s].chunks[chunk]
-                    for n in 0..<topo.nodes {
-                        let ranks = topo.ranksOfNode[n]
-                        guard !ranks.isEmpty else { continue }
-                        if n == topo.node[s] {
-                            for d in ranks { move(payload(d, s), from: d, to: s) }
-                            continue
-                        }
-                        let f = topo.forwarder(node: n, localIndex: topo.local[s])
+                    // Another node: one network row per token, through the rank with s's
+                    // local index there, which forwards to (or gathers from) the others.
+                    let f = topo.forwarder(node: n, localIndex: topo.local[s])
+                    let tokens = Int64(n < c.tokensToNode.count ? c.tokensToNode[n] : 0)
+                    switch exchange {
+                    case .dispatch:
+                        move(tokens * Int64(shape.dispatchRowBytes), from: s, to: f)
+                        for d in ranks where d != f { move(payload(s, d), from: f, to: d) }
+                    case .combine:
                         for d in ranks where d != f { move(payload(d, s), from: d, to: f) }
-                        let tokens = n < c.tokensToNode.count ? c.tokensToNode[n] : 0
-                        move(Int64(tokens) * Int64(shape.combineRowBytes), from: f, to: s)
+                        move(tokens * Int64(shape.combineRowBytes), from: f, to: s)
                     }
                 }
             }
