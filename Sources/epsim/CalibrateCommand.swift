@@ -65,7 +65,7 @@ struct CalibrateCommand: ParsableCommand {
             let file = try Launcher.agree(transport) { () throws -> AtomicFile.Writer? in
                 guard transport.rank == 0 else { return nil }
                 do {
-                    return try Calibration.openOutput(output)
+                    return try AtomicFile.Writer(path: output)
                 } catch {
                     throw OutputError(description: "--output: \(error)")
                 }

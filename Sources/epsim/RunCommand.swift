@@ -38,6 +38,10 @@ struct RunCommand: ParsableCommand {
     func validate() throws {
         try checkOutputs([("--output", output), ("--routing-out", routingOut), ("--csv", csv), ("--trace", trace)],
                          inputs: [("--config", common.config)] + target.inputs)
+        if target.modeledOnly, let option = csv != nil ? "--csv" : trace != nil ? "--trace" : nil {
+            throw ValidationError("\(option): holds this host's measured times, which --modeled-only does not report; "
+                                  + "use one or the other (the modeled times are in --output's `modeled`)")
+        }
     }
 
     func run() throws {

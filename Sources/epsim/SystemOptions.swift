@@ -8,7 +8,10 @@ struct SystemOptions: ParsableArguments {
         valueName: "file"))
     var system: String?
 
-    @Flag(name: .long, help: "Report only the modeled times (needs --system); the experts do no arithmetic.")
+    @Flag(name: .long, help: ArgumentHelp(
+        "Report only the modeled times (needs --system; not with --csv or --trace).",
+        discussion: "The experts skip their arithmetic unless a later layer's routing reads it (real gating over "
+            + "several layers), so the decisions, bytes and modeled times are those of the run without it."))
     var modeledOnly = false
 
     func validate() throws {

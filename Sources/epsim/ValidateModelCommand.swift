@@ -7,13 +7,14 @@ struct ValidateModelCommand: ParsableCommand {
         commandName: "validate-model",
         abstract: "Print the target-system model's errors against measured and published figures.",
         discussion: """
-            Without --host: the H200 expert, route, permute and unpermute times (docs/model-data/h200) \
+            Without --host: the H200 expert, route, permute and unpermute times (docs/model-data) \
             and DeepEP's published normal-kernel bandwidths, each modeled on its system file \
             (configs/systems), with every row's error and the table's median and largest error \
             against its bound. With --host: calibrates this host on plain all-to-allv sweeps, bare \
             sgemm and memcpy (as `epsim calibrate`), then runs uniform, Zipf, hot-expert and \
             replicated layouts with --sync and prints each measured phase beside its modeled time. \
-            Exits 1 when a table's median error is beyond its bound. See docs/model.md.
+            Exits 1 when a table's median error is beyond its bound (with --host: when a part's \
+            median or largest error is). See docs/model.md.
             """
     )
 
@@ -37,8 +38,11 @@ struct ValidateModelCommand: ParsableCommand {
     var quick = false
 
     func validate() throws {
-        if !host && (emulate != nil || quick) {
-            throw ValidationError("--emulate and --quick: only with --host (the published tables run no ranks)")
+        if !host {
+            let option = emulate != nil ? "--emulate" : quick ? "--quick" : steps != 10 ? "--steps" : nil
+            if let option {
+                throw ValidationError("\(option): only with --host (the published tables run no ranks)")
+            }
         }
         try checkTransportOptions(emulate: emulate, overrides: [])
         if host && emulate == 1 {

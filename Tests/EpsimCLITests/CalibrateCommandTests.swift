@@ -74,9 +74,21 @@ final class CalibrateCommandTests: XCTestCase {
     /// transport's small messages wait for thread wake-ups).
     static let fitErrorBound = 0.6
 
+    /// An output in a directory that does not exist is refused before measuring, like
+    /// every other output (nothing is created on the way).
+    func testOutputInAMissingDirectoryIsOneLine() throws {
+        let dir = try CLI.temporaryDirectory()
+        let output = dir.appendingPathComponent("missing/host.yaml")
+        let run = try CLI.epsim(["calibrate", "--quick", "--emulate", "2", "--output", output.path])
+        XCTAssertNotEqual(run.status, 0)
+        XCTAssertEqual(run.stderr.split(separator: "\n").count, 1, run.stderr)
+        XCTAssertTrue(run.stderr.contains(output.path), run.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("missing").path))
+    }
+
     func testQuickEmulatedWritesAConsistentSystemFile() throws {
         let dir = try CLI.temporaryDirectory()
-        let output = dir.appendingPathComponent("systems/sub/host.yaml")  // directories made on the way
+        let output = dir.appendingPathComponent("host.yaml")
         let run = try CLI.epsim(["calibrate", "--quick", "--emulate", "2", "--output", output.path], timeout: 120)
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertEqual(run.stderr, "")

@@ -49,7 +49,8 @@ final class HostModelTests: XCTestCase {
     }
 
     func testHostOptionsAreChecked() throws {
-        for (arguments, needle) in [(["validate-model", "--emulate", "2"], "--emulate and --quick: only with --host"),
+        for (arguments, needle) in [(["validate-model", "--emulate", "2"], "--emulate: only with --host"),
+                                    (["validate-model", "--steps", "3"], "--steps: only with --host"),
                                     (["validate-model", "--host", "--emulate", "1"], "needs at least 2"),
                                     (["validate-model", "--host", "--emulate", "2", "--steps", "0"], "--steps")] {
             let run = try CLI.epsim(arguments)

@@ -51,6 +51,22 @@ final class SystemCommandTests: XCTestCase {
         XCTAssertFalse(run.stdout.contains("median ms     min ms"), "no measured table: \(run.stdout)")
         XCTAssertFalse(run.stdout.contains("GFLOP/s measured") || run.stdout.contains("GB/s per rank"),
                        "no measured rates: \(run.stdout)")
+        // The modeled numbers do not depend on --modeled-only, even where a later layer's
+        // routing reads the experts' outputs (real gating over three layers).
+        let dir = try CLI.temporaryDirectory()
+        var docs: [NSDictionary] = []
+        for extra in [[], ["--modeled-only"]] {
+            let out = dir.appendingPathComponent("m\(docs.count).json")
+            let r = try CLI.epsim(["run", "--config", "configs/default.yaml", "--emulate", "2", "--set", "ranks=2",
+                                   "--set", "model.layers=3", "--system", system, "--output", out.path] + small + extra)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            docs.append(NSDictionary(dictionary: try modeled(out)))
+        }
+        XCTAssertEqual(docs[0], docs[1])
+        let csv = try CLI.epsim(["run", "--config", "configs/default.yaml", "--emulate", "2", "--set", "ranks=2",
+                                 "--system", system, "--modeled-only", "--csv", dir.appendingPathComponent("x.csv").path])
+        XCTAssertNotEqual(csv.status, 0)
+        XCTAssertTrue(csv.stderr.contains("--csv: holds this host's measured times"), csv.stderr)
         let alone = try CLI.epsim(["run", "--config", "configs/default.yaml", "--emulate", "2", "--modeled-only"])
         XCTAssertNotEqual(alone.status, 0)
         XCTAssertEqual(alone.stderr.split(separator: "\n").count, 1, alone.stderr)
@@ -83,6 +99,13 @@ final class SystemCommandTests: XCTestCase {
         let wrong = try CLI.mpirun(2, ["run", "--config", "configs/default.yaml", "--set", "ranks=2", "--system", mapped] + small)
         XCTAssertNotEqual(wrong.status, 0)
         XCTAssertEqual(wrong.stderr.components(separatedBy: "rank_map").count - 1, 1, "printed once: \(wrong.stderr)")
+        // Nodes numbered beyond the ranks (a sparse map would size every per-node table by it).
+        let sparse = try CLI.file(good.replacingOccurrences(of: "devices_per_node: 8", with: "devices_per_node: 8\nrank_map: [0, 1000]"),
+                                  named: "sparse.yaml")
+        let far = try CLI.epsim(["run", "--config", "configs/default.yaml", "--emulate", "2", "--set", "ranks=2",
+                                 "--system", sparse] + small)
+        XCTAssertNotEqual(far.status, 0)
+        XCTAssertTrue(far.stderr.contains("rank_map") && far.stderr.contains("node 1000"), far.stderr)
     }
 
     func testCompareAndSweepRankByModeledTime() throws {

@@ -19,7 +19,7 @@ final class ModelObserverTests: XCTestCase {
         c.overflow.policy = .reroute
         c.overlapChunks = chunks
         c.compute = .modeled(tflops: 1e6, efficiency: 1)
-        c.steps = 2
+        c.steps = 1
         c.warmupSteps = 1
         c.seed = 11
         return c
@@ -43,7 +43,8 @@ final class ModelObserverTests: XCTestCase {
             var c = config(chunks: chunks)
             c.dispatch.dedup = dedup
             let r = try run(c, devicesPerNode: 2)
-            let traffic = try XCTUnwrap(r.modeled?.traffic)
+            // One counted step: its traffic is the run's whole matrix.
+            let traffic = [try XCTUnwrap(r.modeled?.lastTraffic)]
             XCTAssertEqual(traffic.count, c.steps)
             var dispatch = Array(repeating: Array(repeating: Int64(0), count: 4), count: 4)
             var combine = dispatch
@@ -103,8 +104,8 @@ final class ModelObserverTests: XCTestCase {
     /// device per node, the distinct (token, rank) pairs, between the two.
     func testTokensToNodeCountsDistinctDestinations() throws {
         let c = config()
-        let oneNode = try XCTUnwrap(try run(c, devicesPerNode: 4).modeled?.traffic)
-        let perRank = try XCTUnwrap(try run(c, devicesPerNode: 1).modeled?.traffic)
+        let oneNode = [try XCTUnwrap(try run(c, devicesPerNode: 4).modeled?.lastTraffic)]
+        let perRank = [try XCTUnwrap(try run(c, devicesPerNode: 1).modeled?.lastTraffic)]
         for (a, b) in zip(oneNode, perRank) {
             XCTAssertEqual(a.nodes, 1)
             XCTAssertEqual(b.nodes, 4)
@@ -138,8 +139,11 @@ final class ModelObserverTests: XCTestCase {
     /// up to the measured matrix: self on the diagonal, NVLink inside a node, the NIC
     /// between nodes, each sent byte also received.
     func testTrafficSplitPerRankMatchesTheMatrix() throws {
-        let r = try run(config(chunks: 2), devicesPerNode: 2)
+        var c = config(chunks: 2)
+        c.steps = 3  // summed over counted steps, as the matrix is
+        let r = try run(c, devicesPerNode: 2)
         let m = try XCTUnwrap(r.modeled)
+        XCTAssertEqual(m.steps.count, 3)
         let bytes = r.traffic.bytes
         for rank in 0..<4 {
             XCTAssertEqual(m.selfBytesPerRank[rank], bytes[rank][rank])

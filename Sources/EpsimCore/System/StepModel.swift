@@ -53,6 +53,7 @@ public enum StepModel {
         // the world spans (none on one rank).
         let nodes = Set((0..<p).map { system.node(ofRank: $0) }).count
         let countsSeconds = p < 2 ? 0 : (nodes > 1 ? system.interNode : system.intraNode).latencyMicros * 1e-6
+        var critical: [ModeledPhase: Double] = [:]
         var selfPerRank = [Int64](repeating: 0, count: p)
         var linkPerRank = [[Int64]](repeating: [Int64](repeating: 0, count: LinkDirection.allCases.count), count: p)
         var layer = 0
@@ -62,6 +63,7 @@ public enum StepModel {
                 let e = layer * chunks + c
                 guard e < entries else { break }
                 var slot = (pre: 0.0, mid: 0.0, post: 0.0)
+                var slowest: [ModeledPhase: Double] = [:]
                 for r in 0..<p {
                     let ch = step.perRank[r].chunks[e]
                     let rows = ch.dispatchRows.reduce(0, +)
@@ -86,6 +88,10 @@ public enum StepModel {
                     perRank[.expert]![r] += expert
                     perRank[.shared]![r] += shared
                     perRank[.unpermute]![r] += unpermute
+                    for (phase, t) in [(ModeledPhase.route, route), (.permute, permute), (.expert, expert),
+                                       (.shared, shared), (.unpermute, unpermute)] {
+                        slowest[phase] = max(slowest[phase] ?? 0, t)
+                    }
                     slot.pre = max(slot.pre, route + permute)
                     slot.mid = max(slot.mid, expert + shared)
                     slot.post = max(slot.post, unpermute)
@@ -93,6 +99,7 @@ public enum StepModel {
                 pre.append(slot.pre)
                 mid.append(slot.mid)
                 post.append(slot.post)
+                for (phase, t) in slowest { critical[phase, default: 0] += t }
                 for (exchange, phase) in [(AllToAllModel.Exchange.dispatch, ModeledPhase.dispatch), (.combine, .combine)] {
                     let a = AllToAllModel.evaluate(step, chunk: e, exchange: exchange, shape: shape, system: system)
                     let counts = exchange == .dispatch ? countsSeconds : 0
@@ -103,6 +110,7 @@ public enum StepModel {
                         selfPerRank[r] += Int64(exchange == .dispatch ? own.dispatchBytes[r] : own.combineBytes[r])
                     }
                     if exchange == .dispatch { disp.append(a.seconds + counts) } else { comb.append(a.seconds) }
+                    critical[phase, default: 0] += a.seconds + counts
                     selfBytes += a.selfBytes
                     intra += a.intraNodeBytes
                     inter += a.interNodeBytes
@@ -126,6 +134,7 @@ public enum StepModel {
                                  intraNodeBytes: intra, interNodeBytes: inter, dispatchBottleneckGBps: gbps(.dispatch),
                                  combineBottleneckGBps: gbps(.combine), busiestLink: longest.link)
         result.selfBytesPerRank = selfPerRank
+        result.criticalSeconds = critical
         result.linkBytesPerRank = linkPerRank
         return result
     }

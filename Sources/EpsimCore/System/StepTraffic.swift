@@ -125,6 +125,10 @@ public struct ModeledStep: Sendable, Equatable {
     public var combineBottleneckGBps: Double
     /// The busiest link of the step: a description such as "rank 3 NIC out".
     public var busiestLink: String
+    /// Per phase: what the step waits for, seconds: summed over layers and chunks, the
+    /// slowest rank's time in each (for an all-to-all, when its slowest participant ends).
+    /// Overlapped chunks make their sum exceed `stepSeconds`.
+    public var criticalSeconds: [ModeledPhase: Double] = [:]
     /// [P]: bytes each rank kept on its device (its own rows, dispatch plus combine).
     public var selfBytesPerRank: [Int64] = []
     /// [P][4]: bytes each rank moved in each `LinkDirection` (NVLink out, NVLink in, NIC

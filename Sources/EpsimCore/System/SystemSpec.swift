@@ -149,7 +149,10 @@ public enum AllToAllAlgorithm: String, Sendable, CaseIterable {
 extension SystemSpec {
     /// The node of `rank`.
     public func node(ofRank rank: Int) -> Int {
-        if let rankMap { return rankMap[rank] }
+        if let rankMap {
+            precondition(rankMap.indices.contains(rank), "rank \(rank) beyond the rank_map's \(rankMap.count) entries")
+            return rankMap[rank]
+        }
         return rank / devicesPerNode
     }
 }

@@ -17,15 +17,18 @@ extension BenchReport {
     /// Every phase the model covers, and the step. Empty without `--system`.
     ///
     /// Modeled: each rank's own time, median over ranks, as measured is; for dispatch and
-    /// combine the all-to-all's end for every rank, its slowest participant (`maxMs`),
-    /// which is what a rank measures behind the `--sync` barrier.
+    /// combine the all-to-all's end for every rank, its slowest participant
+    /// (`criticalMs`), which is what a rank measures behind the `--sync` barrier.
     public var modeledRows: [ModeledRow] {
         guard let m = result.modeled else { return [] }
         let phases = result.phases
         return Phase.allCases.compactMap { phase in
             if phase == .step { return ModeledRow(phase: .step, measuredMs: phases[.step].median * 1e3, modeledMs: m.stepMs) }
-            guard let p = ModeledPhase(rawValue: phase.description) else { return nil }
-            let modeled = (p == .dispatch || p == .combine) ? m.maxMs(p) : m.medianMs(p)
+            guard let p = phase.modeled else { return nil }
+            // Without shared experts the host's shared stage is only the residual copy,
+            // which the model does not count.
+            if p == .shared && result.config.model.sharedExperts == 0 { return nil }
+            let modeled = (p == .dispatch || p == .combine) ? m.criticalMs(p) : m.medianMs(p)
             return ModeledRow(phase: phase, measuredMs: phases[phase].median * 1e3, modeledMs: modeled)
         }
     }
@@ -41,7 +44,7 @@ extension BenchReport {
                 sums.append(phases.sample(rank: r, step: s, phase: .dispatch) + phases.sample(rank: r, step: s, phase: .combine))
             }
         }
-        let measured = median(sums) * 1e3, modeled = m.maxMs(.dispatch) + m.maxMs(.combine)
+        let measured = median(sums) * 1e3, modeled = m.criticalMs(.dispatch) + m.criticalMs(.combine)
         return (measured, modeled, measured > 0 ? (modeled - measured) / measured : 0)
     }
 

@@ -86,6 +86,7 @@ public enum Calibration {
         let hosts = try transport.gatherArrays(Array(transport.hostName.utf8)).map { String(decoding: $0, as: UTF8.self) }
         try Launcher.agree(transport) { try check(options, ranks: transport.size, hosts: hosts) }
         var samples = CalibrationSamples()
+        samples.loadAverage = transport.rank == 0 ? CalibrationSamples.readLoadAverage() : nil
         samples.alltoallv = try CalibrationBench.alltoallv(transport, options: options)
         samples.expert = try CalibrationBench.expert(transport, options: options)
         samples.launch = try CalibrationBench.launch(transport, options: options)
@@ -122,22 +123,5 @@ public enum Calibration {
                              + "take \(byteText(total)) on this host (2 × ranks × max-bytes per rank), more than "
                              + "the limit of \(byteText(bufferLimit)); lower --max-bytes")
         }
-    }
-}
-
-extension Calibration {
-    /// Opens the system file for writing (atomically, on `commit`), first creating its
-    /// missing parent directories, as the default configs/systems/host.yaml may need.
-    public static func openOutput(_ path: String) throws -> AtomicFile.Writer {
-        var prefix = path.hasPrefix("/") ? "/" : ""
-        let parts = path.split(separator: "/").dropLast()
-        for part in parts {
-            prefix += part + "/"
-            var info = stat()
-            if stat(prefix, &info) != 0 && mkdir(prefix, 0o755) != 0 && errno != EEXIST {
-                throw AtomicFile.WriteError(path: path, reason: "cannot create \(prefix): \(AtomicFile.errnoText())")
-            }
-        }
-        return try AtomicFile.Writer(path: path)
     }
 }

@@ -21,13 +21,23 @@ struct CalibrationSamples {
     /// Median seconds per call of the permute and of the unpermute phase
     /// (`PhaseRowBench`), and the rows sent and received: four values.
     var phases: [Double] = []
+    /// The 1-minute load average before measuring, read on rank 0 (nil where unknown).
+    var loadAverage: Double? = nil
 
     /// Every rank's samples on rank 0; nil elsewhere. Collective.
     func gathered(_ transport: any Transport) throws -> CalibrationSamples? {
-        let out = CalibrationSamples(alltoallv: try transport.gather(alltoallv), expert: try transport.gather(expert),
+        var out = CalibrationSamples(alltoallv: try transport.gather(alltoallv), expert: try transport.gather(expert),
                                      launch: try transport.gather(launch), memcpy: try transport.gather(memcpy),
                                      phases: try transport.gather(phases))
+        out.loadAverage = loadAverage
         return transport.rank == 0 ? out : nil
+    }
+
+    /// The first field of /proc/loadavg.
+    static func readLoadAverage() -> Double? {
+        guard let text = BoundedRead.textIfReadable("/proc/loadavg"),
+              let first = text.split(separator: " ").first else { return nil }
+        return Double(first)
     }
 }
 

@@ -78,7 +78,17 @@ extension CalibrationResult {
                      + "(reads plus writes, \(byteText(copyBytes)) per rank)")
         lines.append(phaseRowLine)
         lines.append("measured in \(String(format2: seconds)) s; epsim \(Self.buildKind)")
+        lines.append(loadLine)
         return lines.joined(separator: "\n")
+    }
+
+    /// The load on the host before measuring, and a warning when other work was running:
+    /// every figure here is then slow by up to the share of the cores it took.
+    var loadLine: String {
+        guard let load = loadAverage else { return "load average: unknown" }
+        let busy = load >= Double(cores) * 0.5
+        return "load average \(String(format2: load)) on \(cores) cores before measuring"
+            + (busy ? ": WARNING: the host was busy; calibrate again when it is quiet" : " (quiet)")
     }
 
     /// The system file's header comment: when, where, how, the measured tables, and
@@ -94,6 +104,7 @@ extension CalibrationResult {
             "epsim \(EpsimVersion.string), \(Self.buildKind)",
             "options: \(options.quick ? "--quick, " : "")--repeats \(options.repeats), --max-bytes \(options.maxBytes); "
                 + "measuring took \(String(format2: seconds)) s",
+            loadLine,
             "",
             "all-to-allv, as osu_alltoallv measures it: every rank sends Size bytes to every rank (itself",
             "included) through the run's transport (alltoallv on wire buffers, the layer's call); per size",

@@ -70,10 +70,10 @@ public enum HostValidation {
             guard let result = try Simulation.execute(config, transport: transport, settings: settings),
                   let modeled = result.modeled else { continue }
             var measured: [ModeledPhase: Double] = [:], model: [ModeledPhase: Double] = [:]
-            for phase in ModeledPhase.allCases {
-                guard let p = Phase.allCases.first(where: { $0.description == phase.rawValue }) else { continue }
+            for p in Phase.allCases {
+                guard let phase = p.modeled else { continue }
                 measured[phase] = result.phases[p].median * 1e3
-                model[phase] = phase == .dispatch || phase == .combine ? modeled.maxMs(phase) : modeled.medianMs(phase)
+                model[phase] = phase == .dispatch || phase == .combine ? modeled.criticalMs(phase) : modeled.medianMs(phase)
             }
             rows.append(Row(layout: name, ranks: transport.size, measuredMs: measured, modeledMs: model))
         }
@@ -83,7 +83,7 @@ public enum HostValidation {
     /// The table: per layout, each part measured, modeled and the error; then per part
     /// the median and largest absolute error.
     public static func text(_ rows: [Row], system: String) -> String {
-        var lines = ["this host, modeled on \(system) (calibrated) vs measured with --sync, ms"]
+        var lines = ["this host, measured with --sync → modeled on \(system) (calibrated), ms; error = modeled / measured − 1"]
         var header = "layout".padding(32) + "ranks"
         for part in Row.parts { header += part.name.leftPadding(34) }
         lines.append(header)

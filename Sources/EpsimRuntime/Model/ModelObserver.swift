@@ -7,7 +7,8 @@ import EpsimCore
 /// handed to the transport, rows as the experts received them, destinations from the
 /// layer's decisions.
 ///
-/// Not collective: the steps are gathered once at the end (`gathered(_:layout:)`).
+/// Collective after each counted step: every rank's part goes to rank 0, which models
+/// the step (`StepModel.evaluate`) and keeps the result (`modeled`).
 public final class ModelObserver: StepObserver {
     public let system: SystemSpec
     public let shape: ModelShape
@@ -19,8 +20,9 @@ public final class ModelObserver: StepObserver {
     private let localExperts: Int
     /// This step's chunks, layer-major ([layers × chunks]); refilled every step.
     private var chunks: [ChunkTraffic]
-    /// Every counted step's part, in order.
-    public private(set) var steps: [RankStepTraffic] = []
+    /// On rank 0: every counted step modeled, in order, and the last step's traffic.
+    public private(set) var modeled: [ModeledStep] = []
+    public private(set) var lastTraffic: StepTraffic? = nil
     /// Scratch: the last token counted for each node and each rank.
     private var seenNode: [Int]
     private var seenRank: [Int]
@@ -106,45 +108,39 @@ public final class ModelObserver: StepObserver {
                 for p in 0..<ranks { seenRank[p] = -1 }
             }
         }
-        steps.append(RankStepTraffic(tokens: rank.tokens, chunks: chunks))
+        try gather(RankStepTraffic(tokens: rank.tokens, chunks: chunks), transport: transport, layout: rank.layout)
     }
 
-    /// Fields of one chunk in the gathered array, for a rank holding `local` experts.
-    private func fieldCount(local: Int) -> Int { 1 + 4 * ranks + nodes + local }
-
-    /// Every rank's steps, on rank 0 (nil elsewhere): one `StepTraffic` per counted step.
-    /// Collective.
-    public func gathered(_ transport: any Transport, layout: ExpertLayout) throws -> [StepTraffic]? {
-        var flat: [Int64] = []
-        flat.reserveCapacity(steps.count * (1 + chunks.count * fieldCount(local: localExperts)))
-        for s in steps {
-            flat.append(Int64(s.tokens))
-            for c in s.chunks {
-                flat.append(Int64(c.tokens))
-                for list in [c.dispatchBytes, c.combineBytes, c.dispatchRows, c.combineRows, c.tokensToNode, c.expertRows] {
-                    for v in list { flat.append(Int64(v)) }
-                }
+    /// This rank's part of the step to rank 0, which models the step at once and keeps
+    /// only its `ModeledStep` (and the step's traffic, the last one), so a long run holds
+    /// no more than one step's traffic. Collective.
+    private func gather(_ part: RankStepTraffic, transport: any Transport, layout: ExpertLayout) throws {
+        var flat: [Int64] = [Int64(part.tokens)]
+        flat.reserveCapacity(1 + part.chunks.count * (1 + 4 * ranks + nodes + localExperts))
+        for c in part.chunks {
+            flat.append(Int64(c.tokens))
+            for list in [c.dispatchBytes, c.combineBytes, c.dispatchRows, c.combineRows, c.tokensToNode, c.expertRows] {
+                for v in list { flat.append(Int64(v)) }
             }
         }
         let all = try transport.gatherArrays(flat)
-        guard transport.rank == 0 else { return nil }
-        let perChunk = shape.layers * shape.chunks
-        var cursor = Array(repeating: 0, count: ranks)
-        return steps.indices.map { _ in
-            StepTraffic(ranks: ranks, nodes: nodes, perRank: (0..<ranks).map { r in
-                let values = all[r]
-                func take(_ n: Int) -> [Int] {
-                    defer { cursor[r] += n }
-                    return values[cursor[r]..<(cursor[r] + n)].map { Int($0) }
-                }
-                let tokens = take(1)[0]
-                let chunks = (0..<perChunk).map { _ in
-                    ChunkTraffic(tokens: take(1)[0], dispatchBytes: take(ranks), combineBytes: take(ranks),
-                                 dispatchRows: take(ranks), combineRows: take(ranks), tokensToNode: take(nodes),
-                                 expertRows: take(layout.local[r].count))
-                }
-                return RankStepTraffic(tokens: tokens, chunks: chunks)
-            })
-        }
+        guard transport.rank == 0 else { return }
+        let traffic = StepTraffic(ranks: ranks, nodes: nodes, perRank: (0..<ranks).map { r in
+            let values = all[r]
+            var cursor = 0
+            func take(_ n: Int) -> [Int] {
+                defer { cursor += n }
+                return values[cursor..<(cursor + n)].map { Int($0) }
+            }
+            let tokens = take(1)[0]
+            let chunks = (0..<(shape.layers * shape.chunks)).map { _ in
+                ChunkTraffic(tokens: take(1)[0], dispatchBytes: take(ranks), combineBytes: take(ranks),
+                             dispatchRows: take(ranks), combineRows: take(ranks), tokensToNode: take(nodes),
+                             expertRows: take(layout.local[r].count))
+            }
+            return RankStepTraffic(tokens: tokens, chunks: chunks)
+        })
+        modeled.append(StepModel.evaluate(traffic, shape: shape, system: system))
+        lastTraffic = traffic
     }
 }

@@ -17,7 +17,7 @@ extension ModeledRun {
         case .wait:
             return lead + "-".leftPadding(9)
         default:
-            guard let m = ModeledPhase(rawValue: phase.description) else { return lead }
+            guard let m = phase.modeled else { return lead }
             return lead + String(format3: medianMs(m)).leftPadding(9) + String(format3: maxMs(m)).leftPadding(11)
                 + String(slowestRank(m)).leftPadding(14)
         }
@@ -25,18 +25,15 @@ extension ModeledRun {
 
     /// The lines after the tables: the critical path, bytes by link class, bottleneck
     /// bandwidth and the busiest link.
-    func summaryLines(traffic: TrafficMatrix) -> [String] {
+    func summaryLines() -> [String] {
         let file = system.sourcePath.map { " (\($0))" } ?? ""
         let path = ModeledPhase.allCases.map { "\($0.rawValue) rank \(slowestRank($0))" }.joined(separator: " · ")
-        let comm = ModeledPhase.allCases.filter { $0 == .dispatch || $0 == .combine }
-            .reduce(0) { $0 + maxMs($1) }
-        let share = stepMs > 0 ? comm / stepMs : 0
         return [
             "\(label)\(file): step \(String(format3: stepMs)) ms on the critical path"
-                + " · communication \(String(format2: 100 * min(1, share)))% of it"
+                + " · communication \(String(format2: 100 * communicationShare))% of it"
                 + " · \(system.allToAll.rawValue) all-to-all, \(system.device.execution.rawValue) experts",
             "  slowest rank per phase: " + path,
-            "  bytes by link: self \(byteText(selfBytes)) · intra-node \(byteText(intraNodeBytes))"
+            "  bytes by link over \(steps.count) counted step\(steps.count == 1 ? "" : "s"): self \(byteText(selfBytes)) · intra-node \(byteText(intraNodeBytes))"
                 + " · inter-node \(byteText(interNodeBytes)) (per rank in --output) · busiest link \(busiestLink)"
                 + " · bottleneck bandwidth dispatch \(String(format2: dispatchBottleneckGBps)) GB/s"
                 + ", combine \(String(format2: combineBottleneckGBps)) GB/s",

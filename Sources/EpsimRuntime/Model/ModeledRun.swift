@@ -13,14 +13,16 @@ public struct ModeledRun: Sendable {
     /// One per counted step.
     public let steps: [ModeledStep]
     public let ranks: Int
-    /// The model's input: every counted step's gathered traffic.
-    public let traffic: [StepTraffic]
+    /// The model's input of the last counted step (nil without steps).
+    public let lastTraffic: StepTraffic?
 
-    public init(system: SystemSpec, traffic: [StepTraffic], shape: ModelShape) {
+    /// `steps`: every counted step modeled on `system` (`ModelObserver.modeled`), in
+    /// order; `lastTraffic`: the last one's traffic.
+    public init(system: SystemSpec, steps: [ModeledStep], lastTraffic: StepTraffic?, ranks: Int) {
         self.system = system
-        self.traffic = traffic
-        ranks = traffic.first?.ranks ?? 0
-        steps = traffic.map { StepModel.evaluate($0, shape: shape, system: system) }
+        self.steps = steps
+        self.lastTraffic = lastTraffic
+        self.ranks = ranks
     }
 
     private func mean(_ f: (ModeledStep) -> Double) -> Double {
@@ -32,12 +34,23 @@ public struct ModeledRun: Sendable {
         (0..<ranks).map { r in mean { ($0.perRank[phase]?[r] ?? 0) } * 1e3 }
     }
 
+    /// The median and the largest over ranks of `perRankMs(phase)`.
     public func medianMs(_ phase: ModeledPhase) -> Double { median(perRankMs(phase)) }
     public func maxMs(_ phase: ModeledPhase) -> Double { perRankMs(phase).max() ?? 0 }
     /// The rank with the largest mean time in `phase` (the lowest such rank on ties).
     public func slowestRank(_ phase: ModeledPhase) -> Int {
         let v = perRankMs(phase)
         return v.indices.max { v[$0] < v[$1] || (v[$0] == v[$1] && $0 > $1) } ?? 0
+    }
+
+    /// What the step waits for in `phase`, milliseconds: per layer and chunk the slowest
+    /// rank's time (an all-to-all's end for every rank), summed, mean over counted steps.
+    public func criticalMs(_ phase: ModeledPhase) -> Double { mean { $0.criticalSeconds[phase] ?? 0 } * 1e3 }
+
+    /// Dispatch and combine as a share of the step's critical path (at most 1: with
+    /// overlap chunks the exchanges partly hide behind the experts).
+    public var communicationShare: Double {
+        stepMs > 0 ? min(1, (criticalMs(.dispatch) + criticalMs(.combine)) / stepMs) : 0
     }
 
     /// The critical path of a step, milliseconds (mean over counted steps).
@@ -79,9 +92,11 @@ public struct ModeledRun: Sendable {
                     ("median_ms", .double(medianMs(phase))),
                     ("max_ms", .double(maxMs(phase))),
                     ("slowest_rank", .int(slowestRank(phase))),
+                    ("critical_ms", .double(criticalMs(phase))),
                 ]))
             })),
             ("step_ms", .double(stepMs)),
+            ("communication_share", .double(communicationShare)),
             ("traffic", .object([
                 ("self_bytes", .int(Int(selfBytes))),
                 ("intra_node_bytes", .int(Int(intraNodeBytes))),
@@ -108,4 +123,9 @@ extension LinkDirection {
         case .nicIn: return "nic_in"
         }
     }
+}
+
+extension Phase {
+    /// The modeled phase of the same name (nil for `wait` and `step`).
+    var modeled: ModeledPhase? { ModeledPhase(rawValue: description) }
 }

@@ -5,8 +5,10 @@ import Yams
 /// from a finished run or read back from a result JSON file.
 public struct LayoutSummary: Sendable {
     public var name: String
-    /// Median milliseconds per phase (every `Phase`, step included): measured, or, when
-    /// `modeledOn` names a system, modeled there (the step being the critical path).
+    /// Milliseconds per phase (every `Phase`, step included): the measured median, or,
+    /// when `modeledOn` names a system, what the step waits for in it there
+    /// (`ModeledRun.criticalMs`: per layer and chunk the slowest rank), the step being
+    /// the critical path.
     public var medianMs: [Phase: Double]
     /// The system the times are modeled on (nil: measured on this host).
     public var modeledOn: String?
@@ -29,8 +31,8 @@ public struct LayoutSummary: Sendable {
         self.name = name
         if let m = r.modeled {
             modeledOn = m.system.name
-            medianMs = LayoutSummary.modeledMedians(stepMs: m.stepMs) { m.medianMs($0) }
-            communicationShare = m.stepMs > 0 ? (m.maxMs(.dispatch) + m.maxMs(.combine)) / m.stepMs : 0
+            medianMs = LayoutSummary.modeledTimes(stepMs: m.stepMs) { m.criticalMs($0) }
+            communicationShare = m.communicationShare
         } else {
             medianMs = Dictionary(uniqueKeysWithValues: Phase.allCases.map { ($0, r.phases[$0].median * 1e3) })
             communicationShare = r.phases.communicationShare
@@ -44,14 +46,14 @@ public struct LayoutSummary: Sendable {
         traffic = r.traffic.bytes
     }
 
-    /// Every phase's modeled median (ms), the step being the critical path and `wait` zero.
-    private static func modeledMedians(stepMs: Double, _ median: (ModeledPhase) throws -> Double) rethrows -> [Phase: Double] {
-        var medians: [Phase: Double] = [.step: stepMs, .wait: 0]
-        for phase in ModeledPhase.allCases {
-            guard let p = Phase.allCases.first(where: { $0.description == phase.rawValue }) else { continue }
-            medians[p] = try median(phase)
+    /// Every phase's modeled time (ms) as `time` gives it, the step being the critical path
+    /// and `wait` zero.
+    private static func modeledTimes(stepMs: Double, _ time: (ModeledPhase) throws -> Double) rethrows -> [Phase: Double] {
+        var times: [Phase: Double] = [.step: stepMs, .wait: 0]
+        for phase in Phase.allCases {
+            if let m = phase.modeled { times[phase] = try time(m) }
         }
-        return medians
+        return times
     }
 
     /// Reads a result file written by `epsim run --output` (schema epsim.result/1); with
@@ -91,13 +93,10 @@ public struct LayoutSummary: Sendable {
             }
             let step = try doc.number("modeled.step_ms", in: ResultDocument.milliseconds)
             modeledOn = system
-            medianMs = try LayoutSummary.modeledMedians(stepMs: step) {
-                try doc.number("modeled.phases.\($0.rawValue).median_ms", in: ResultDocument.milliseconds)
+            medianMs = try LayoutSummary.modeledTimes(stepMs: step) {
+                try doc.number("modeled.phases.\($0.rawValue).critical_ms", in: ResultDocument.milliseconds)
             }
-            let comm = try ["dispatch", "combine"].reduce(0.0) {
-                $0 + (try doc.number("modeled.phases.\($1).max_ms", in: ResultDocument.milliseconds))
-            }
-            communicationShare = step > 0 ? min(1, comm / step) : 0
+            communicationShare = try doc.number("modeled.communication_share", in: 0...1)
         }
         dropRate = try doc.number("routing.drop_rate", in: 0...1)
         rerouteRate = try doc.number("routing.reroute_rate", in: 0...1)
@@ -239,7 +238,8 @@ public enum ComparisonTable {
         lines.append(row("bytes", layouts.map { byteText($0.totalBytes) }))
         lines.append(row("  between ranks", layouts.map { byteText($0.offRankBytes) }))
         if let system = first.modeledOn {
-            lines.append("times modeled on \(system): the same inputs give the same numbers; step is the critical path across ranks")
+            lines.append("times modeled on \(system), each phase on its slowest rank (what the critical path waits for); "
+                         + "step: the critical path across ranks; the same inputs give the same numbers")
         }
         return lines.joined(separator: "\n")
     }

@@ -9,7 +9,8 @@ public enum ModelValidationText {
         for t in tables {
             lines.append("== \(t.title)")
             let width = max(24, (t.rows.map(\.label.count).max() ?? 0) + 2)
-            lines.append("case".padding(width) + "measured \(t.unit)".leftPadding(16) + "modeled \(t.unit)".leftPadding(16)
+            let truth = t.title.contains("DeepEP") ? "published" : "measured"
+            lines.append("case".padding(width) + "\(truth) \(t.unit)".leftPadding(16) + "modeled \(t.unit)".leftPadding(16)
                          + "error".leftPadding(10))
             for row in t.rows {
                 lines.append(row.label.padding(width) + String(format3: row.measured).leftPadding(16)

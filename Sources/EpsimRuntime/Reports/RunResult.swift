@@ -215,7 +215,7 @@ public struct RunResult {
                 lines.append(phase.description.padding(10) + modeled.tableRow(phase))
             }
         }
-        if let modeled { lines += modeled.summaryLines(traffic: traffic) }
+        if let modeled { lines += modeled.summaryLines() }
         lines.append("routing: drop \(pct(dropRate)) · reroute \(pct(rerouteRate))"
                      + " · weight lost \(pct(total.droppedWeightShare))"
                      + " · imbalance expert \(String(format2: total.expertImbalance)) rank \(String(format2: metrics.rankImbalance))"

@@ -8,13 +8,15 @@ public enum Simulation {
     /// by all ranks before anything runs, so it is reported once and every rank exits.
     @discardableResult
     public static func run(_ options: RunOptions, transport: any Transport) throws -> RunResult? {
-        var config = try loadConfig(options.configPath, overrides: options.overrides, transport: transport,
+        var overrides = options.overrides
+        if options.modeledOnly, skipsArithmetic(options.configPath, overrides: overrides) {
+            // Only modeled times are reported: the host's arithmetic would be wasted. Set
+            // before the config is checked, so its memory estimate is the run's.
+            overrides.append("compute=modeled")
+        }
+        let config = try loadConfig(options.configPath, overrides: overrides, transport: transport,
                                     verify: options.verify)
         let system = try options.system.map { try loadSystem($0, transport: transport) }
-        if options.modeledOnly, !config.compute.isModeled {
-            // Only modeled times are reported: the host's arithmetic would be wasted.
-            config.compute = .modeled(tflops: ComputeMode.defaultTFLOPS, efficiency: ComputeMode.defaultEfficiency)
-        }
         let (dump, files) = try Launcher.agree(transport) {
             let dump = try options.routingOut.map { try RoutingDump(path: $0, rank: transport.rank) }
             let files = transport.rank == 0 ? try ResultFiles(options) : nil
@@ -53,14 +55,33 @@ public enum Simulation {
         }
     }
 
-    /// Loads a target system file on every rank and checks it against the world size; a
+    /// Whether `--modeled-only` may run the experts without arithmetic: only when that
+    /// leaves every decision as it is. With real gating over several layers, a layer's
+    /// routing reads the previous layer's output, which modeled experts (zeros) would
+    /// change, and with it the traffic the model is given. A config that does not load
+    /// says nothing here: `loadConfig` reports it.
+    static func skipsArithmetic(_ path: String, overrides: [String]) -> Bool {
+        guard let c = try? ConfigLoader.load(path: path, overrides: overrides), !c.compute.isModeled else { return false }
+        if case .gating = c.workload, c.model.layers > 1 { return false }
+        return true
+    }
+
+    /// Loads a target system file on every rank and checks it against the world size
+    /// (a `rank_map` lists every rank's node, nodes numbered below the rank count); a
     /// mistake is reported once and every rank throws. Collective.
     public static func loadSystem(_ path: String, transport: any Transport) throws -> SystemSpec {
         try Launcher.agree(transport) { () throws -> SystemSpec in
             let system = try SystemSpec.load(path: path)
-            if let map = system.rankMap, map.count != transport.size {
-                throw ConfigError(file: path, keyPath: "rank_map",
-                                  "\(map.count) entries for \(transport.size) ranks: list the node of every rank")
+            if let map = system.rankMap {
+                if map.count != transport.size {
+                    throw ConfigError(file: path, keyPath: "rank_map",
+                                      "\(map.count) entries for \(transport.size) ranks: list the node of every rank")
+                }
+                if let node = map.first(where: { $0 >= transport.size }) {
+                    throw ConfigError(file: path, keyPath: "rank_map",
+                                      "node \(node) on a run of \(transport.size) ranks: number the nodes from 0, "
+                                      + "below the rank count")
+                }
             }
             return system
         }
@@ -175,7 +196,6 @@ public enum Simulation {
         let phaseSeconds = try transport.gather(timer.seconds)
         let metrics = try RunMetrics.gather(recorder, transport: transport)
         let events = settings.trace ? try gatherEvents(timer, transport: transport) : []
-        let modeledTraffic = try model?.gathered(transport, layout: moe.layout)
         try dump?.commit()
         guard transport.rank == 0, let metrics else { return nil }
         var result = RunResult(
@@ -184,8 +204,8 @@ public enum Simulation {
             phases: PhaseSummary(seconds: phaseSeconds, ranks: P, steps: config.steps),
             traffic: TrafficMatrix(gathered: trafficMatrix, ranks: P), metrics: metrics,
             events: events, verification: verification)
-        if let system = settings.system, let modeledTraffic {
-            result.modeled = ModeledRun(system: system, traffic: modeledTraffic, shape: ModelShape(config: config))
+        if let system = settings.system, let model {
+            result.modeled = ModeledRun(system: system, steps: model.modeled, lastTraffic: model.lastTraffic, ranks: P)
         }
         return result
     }
