@@ -64,7 +64,12 @@ public enum Launcher {
                 status = 1
             } catch {
                 printError(RankFailure(rank: transport.rank, size: transport.size, error: error).line)
-                if transport.size > 1 { transport.abort(code: 1) }
+                if transport.size > 1 {
+                    // A moment for the launcher's output forwarding to carry the line
+                    // before the abort's own notice (under load Open MPI's came first).
+                    if !transport.ranksShareProcess { usleep(100_000) }
+                    transport.abort(code: 1)
+                }
                 status = 1
             }
             do {
