@@ -84,7 +84,7 @@ struct CompareCommand: ParsableCommand {
             guard transport.rank == 0 else { return }
             print(ComparisonTable.text(summaries))
             try outputs[0]?.commit(ComparisonTable.json(summaries).serialized() + "\n")
-            try outputs[1]?.commit(ComparisonTable.chart(summaries, title: "epsim compare").svg())
+            try outputs[1]?.commit(ComparisonTable.chart(summaries, title: system.map { "epsim compare · modeled on \($0.name)" } ?? "epsim compare").svg())
         }
         if code != 0 { throw ExitCode(code) }
     }

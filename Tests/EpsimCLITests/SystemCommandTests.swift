@@ -127,10 +127,14 @@ final class SystemCommandTests: XCTestCase {
         XCTAssertNotEqual(refused.status, 0)
         XCTAssertTrue(refused.stderr.contains("has no times modeled on h800-8x-ib400"), refused.stderr)
 
+        let csv = dir.appendingPathComponent("s.csv")
         let sweep = try CLI.epsim(["sweep", "--config", "configs/skewed.yaml", "--emulate", "4", "--system", system,
-                                   "--vary", "overflow.policy=drop,reroute"] + small)
+                                   "--vary", "overflow.policy=drop,reroute", "--csv", csv.path] + small)
         XCTAssertEqual(sweep.status, 0, sweep.stderr)
         XCTAssertTrue(sweep.stdout.contains("step times modeled on h800-8x-ib400"), sweep.stdout)
+        let rows = try String(contentsOf: csv, encoding: .utf8).split(separator: "\n")
+        XCTAssertTrue(rows[0].hasSuffix(",pareto,times"), String(rows[0]))
+        XCTAssertEqual(rows.dropFirst().filter { $0.hasSuffix(",modeled on h800-8x-ib400") }.count, 2)
     }
 
     func testValidateModelPrintsEveryTableWithinItsBound() throws {

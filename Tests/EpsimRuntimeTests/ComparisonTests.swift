@@ -124,6 +124,6 @@ final class ComparisonTests: XCTestCase {
         let csv = Sweep.csv(rows, axes: [axis]).split(separator: "\n")
         XCTAssertEqual(csv.count, 4)
         XCTAssertTrue(csv[0].hasPrefix("capacity.factor,step_ms,"))
-        XCTAssertTrue(csv[3].hasPrefix("3,25.0,") && csv[3].hasSuffix(",false"), String(csv[3]))
+        XCTAssertTrue(csv[3].hasPrefix("3,25.0,") && csv[3].hasSuffix(",false,measured"), String(csv[3]))
     }
 }

@@ -133,6 +133,7 @@ public enum StepModel {
         var result = ModeledStep(perRank: perRank, stepSeconds: total, slowestRank: slowest, selfBytes: selfBytes,
                                  intraNodeBytes: intra, interNodeBytes: inter, dispatchBottleneckGBps: gbps(.dispatch),
                                  combineBottleneckGBps: gbps(.combine), busiestLink: longest.link)
+        result.longestExchangeSeconds = longest.seconds
         result.selfBytesPerRank = selfPerRank
         result.criticalSeconds = critical
         result.linkBytesPerRank = linkPerRank

@@ -129,6 +129,8 @@ public struct ModeledStep: Sendable, Equatable {
     /// slowest rank's time in each (for an all-to-all, when its slowest participant ends).
     /// Overlapped chunks make their sum exceed `stepSeconds`.
     public var criticalSeconds: [ModeledPhase: Double] = [:]
+    /// The time of the step's longest exchange, the one `busiestLink` bounds (seconds).
+    public var longestExchangeSeconds: Double = 0
     /// [P]: bytes each rank kept on its device (its own rows, dispatch plus combine).
     public var selfBytesPerRank: [Int64] = []
     /// [P][4]: bytes each rank moved in each `LinkDirection` (NVLink out, NVLink in, NIC

@@ -72,8 +72,11 @@ public struct ModeledRun: Sendable {
         }
     }
 
-    /// The busiest link of the last counted step.
-    public var busiestLink: String { steps.last?.busiestLink ?? "-" }
+    /// The busiest link of the run: the one bounding its longest exchange, over every
+    /// counted step (the earliest such step on ties).
+    public var busiestLink: String {
+        steps.max { $0.longestExchangeSeconds < $1.longestExchangeSeconds }?.busiestLink ?? "-"
+    }
 
     /// How reports head the modeled figures.
     public var label: String { "modeled on \(system.name)" }

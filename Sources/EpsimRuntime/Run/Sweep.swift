@@ -95,15 +95,17 @@ public enum Sweep {
         return lines.joined(separator: "\n")
     }
 
-    /// `key,...,step_ms,communication_share,drop_rate,reroute_rate,expert_imbalance,pareto`.
+    /// `key,...,step_ms,communication_share,drop_rate,reroute_rate,expert_imbalance,
+    /// rank_imbalance,total_bytes,pareto,times` (`times`: measured, or modeled on NAME).
     public static func csv(_ rows: [Row], axes: [Axis]) -> String {
         var text = axes.map { csvField($0.key) }.joined(separator: ",")
-            + ",step_ms,communication_share,drop_rate,reroute_rate,expert_imbalance,rank_imbalance,total_bytes,pareto\n"
+            + ",step_ms,communication_share,drop_rate,reroute_rate,expert_imbalance,rank_imbalance,total_bytes,pareto,times\n"
         for row in rows {
             let s = row.summary
             text += row.overrides.map { csvField(value(of: $0)) }.joined(separator: ",")
                 + ",\(s.stepMs),\(s.communicationShare),\(s.dropRate),\(s.rerouteRate),\(s.expertImbalance)"
-                + ",\(s.rankImbalance),\(s.totalBytes),\(row.pareto)\n"
+                + ",\(s.rankImbalance),\(s.totalBytes),\(row.pareto),"
+                + csvField(s.modeledOn.map { "modeled on \($0)" } ?? "measured") + "\n"
         }
         return text
     }
