@@ -57,7 +57,10 @@ struct ValidateModelCommand: ParsableCommand {
         do {
             tables = try ModelValidation.all(dataDirectory: data, systemsDirectory: systems)
         } catch {
-            Launcher.printError("\(error)")
+            // The defaults are the checkout's own directories, relative to where it runs.
+            let hint = data == "docs/model-data" && systems == "configs/systems"
+                ? " (run from the epsim checkout, or give --data and --systems)" : ""
+            Launcher.printError("\(error)" + hint)
             throw ExitCode(1)
         }
         print(ModelValidationText.text(tables))

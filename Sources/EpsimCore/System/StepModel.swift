@@ -115,7 +115,7 @@ public enum StepModel {
                     intra += a.intraNodeBytes
                     inter += a.interNodeBytes
                     let sum = busy[exchange] ?? (0, 0)
-                    busy[exchange] = (sum.bytes + a.busiestBytes, sum.seconds + a.seconds)
+                    busy[exchange] = (sum.bytes + a.busiestBytes, sum.seconds + a.seconds + counts)
                     if a.seconds > longest.seconds { longest = (a.seconds, "\(a.busiestLink) (\(exchange))") }
                 }
             }
