@@ -59,13 +59,15 @@ struct CompareCommand: ParsableCommand {
             for (file, result) in zip(files, isResult) where !result {
                 _ = try Simulation.loadConfig(file, overrides: overrides, transport: transport)
             }
-            let system = try systemPath.map { try Simulation.loadSystem($0, transport: transport) }
+            let system = try systemPath.map {
+                try Simulation.loadSystem($0, transport: transport, forRun: isResult.contains(false))
+            }
             let (readResults, outputs) = try Launcher.agree(transport) {
                 () throws -> ([Int: LayoutSummary], [AtomicFile.Writer?]) in
                 guard transport.rank == 0 else { return ([:], []) }
                 var read: [Int: LayoutSummary] = [:]
                 for (i, (file, name)) in zip(files, names).enumerated() where isResult[i] {
-                    read[i] = try LayoutSummary(resultFile: file, name: name, modeledOn: system?.name)
+                    read[i] = try LayoutSummary(resultFile: file, name: name, modeledOn: system)
                 }
                 return (read, try [output, svg].map { try $0.map { try AtomicFile.Writer(path: $0) } })
             }

@@ -128,6 +128,18 @@ final class SystemCommandTests: XCTestCase {
         XCTAssertTrue(refused.stderr.contains("has no times modeled on h800-8x-ib400"), refused.stderr)
 
         let csv = dir.appendingPathComponent("s.csv")
+        // A result modeled on one file is not compared on another file of the same name.
+        let modeledResult = dir.appendingPathComponent("modeled.json")
+        XCTAssertEqual(try CLI.epsim(["run", "--config", "configs/skewed.yaml", "--emulate", "4", "--system", system,
+                                      "--output", modeledResult.path] + small).status, 0)
+        let good = try String(contentsOfFile: CLI.root.appendingPathComponent(system).path, encoding: .utf8)
+        let other = try CLI.file(good.replacingOccurrences(of: "latency_us: 4", with: "latency_us: 5"), named: "other.yaml")
+        let mismatch = try CLI.epsim(["compare", modeledResult.path, modeledResult.path, "--system", other])
+        XCTAssertNotEqual(mismatch.status, 0)
+        XCTAssertTrue(mismatch.stderr.contains("modeled on another file named h800-8x-ib400"), mismatch.stderr)
+        let same = try CLI.epsim(["compare", modeledResult.path, modeledResult.path, "--system", system])
+        XCTAssertEqual(same.status, 0, same.stderr)
+
         let sweep = try CLI.epsim(["sweep", "--config", "configs/skewed.yaml", "--emulate", "4", "--system", system,
                                    "--vary", "overflow.policy=drop,reroute", "--csv", csv.path] + small)
         XCTAssertEqual(sweep.status, 0, sweep.stderr)

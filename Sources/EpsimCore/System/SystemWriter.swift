@@ -112,3 +112,20 @@ enum SystemFileScalar {
         return out + "\""
     }
 }
+
+extension SystemSpec {
+    /// A fingerprint of everything the model reads (the canonical text `yamlText`
+    /// writes, without a header; FNV-1a, 64 bits, hex): two files with the same name and
+    /// different numbers (two calibrations of one host) differ here.
+    public var digest: String {
+        var copy = self
+        copy.sourcePath = nil
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in copy.yamlText(header: []).utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x0000_0100_0000_01b3
+        }
+        let hex = String(hash, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}

@@ -84,7 +84,7 @@ public struct ModeledRun: Sendable {
     /// The `modeled` object of `epsim.result/1` (docs/results.md).
     public var json: JSONValue {
         .object([
-            ("system", .object([("name", .string(system.name)),
+            ("system", .object([("name", .string(system.name)), ("digest", .string(system.digest)),
                                 ("file", system.sourcePath.map { .string($0) } ?? .null),
                                 ("all_to_all", .string(system.allToAll.rawValue)),
                                 ("devices_per_node", .int(system.devicesPerNode)),

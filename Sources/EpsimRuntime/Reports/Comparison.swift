@@ -60,7 +60,8 @@ public struct LayoutSummary: Sendable {
     /// `modeledOn`, its times modeled on that system (`modeled.*`, written by
     /// `epsim run --system`). Throws `ConfigError` naming the file and the missing or
     /// malformed key.
-    public init(resultFile path: String, name: String? = nil, modeledOn system: String? = nil) throws {
+    public init(resultFile path: String, name: String? = nil, modeledOn spec: SystemSpec? = nil) throws {
+        let system = spec?.name
         guard let text = BoundedRead.textIfReadable(path) else {
             throw ConfigError(file: path, keyPath: "", "cannot read result file")
         }
@@ -90,6 +91,11 @@ public struct LayoutSummary: Sendable {
                 throw ConfigError(file: path, keyPath: "", name.isEmpty
                     ? "has no times modeled on \(system): rerun it with `epsim run --system ... --output`"
                     : "modeled.system.name: modeled on \(name), not on \(system)")
+            }
+            // The same name with other numbers (another calibration of the same host).
+            if let spec, let digest = try? doc.string("modeled.system.digest"), digest != spec.digest {
+                throw ConfigError(file: path, keyPath: "", "modeled.system.digest: modeled on another file named \(system) "
+                                  + "(\(digest), this one \(spec.digest)): rerun it with this --system")
             }
             let step = try doc.number("modeled.step_ms", in: ResultDocument.milliseconds)
             modeledOn = system

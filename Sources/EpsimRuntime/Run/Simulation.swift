@@ -69,10 +69,13 @@ public enum Simulation {
     /// Loads a target system file on every rank and checks it against the world size
     /// (a `rank_map` lists every rank's node, nodes numbered below the rank count); a
     /// mistake is reported once and every rank throws. Collective.
-    public static func loadSystem(_ path: String, transport: any Transport) throws -> SystemSpec {
+    ///
+    /// `forRun: false` (comparing result files only, nothing run on this world) skips the
+    /// check against the world size.
+    public static func loadSystem(_ path: String, transport: any Transport, forRun: Bool = true) throws -> SystemSpec {
         try Launcher.agree(transport) { () throws -> SystemSpec in
             let system = try SystemSpec.load(path: path)
-            if let map = system.rankMap {
+            if forRun, let map = system.rankMap {
                 if map.count != transport.size {
                     throw ConfigError(file: path, keyPath: "rank_map",
                                       "\(map.count) entries for \(transport.size) ranks: list the node of every rank")
