@@ -16,14 +16,6 @@ func emulatedFailures(_ checks: [ConformanceCheck], ranks: Int) -> [String] {
     }
 }
 
-/// Asserts that a conformance suite has checks and that all of them pass on `ranks`
-/// emulated ranks (the failing ones are listed in the message).
-func assertNoEmulatedFailures(_ checks: [ConformanceCheck], ranks: Int,
-                              file: StaticString = #filePath, line: UInt = #line) {
-    XCTAssertFalse(checks.isEmpty, file: file, line: line)
-    XCTAssertEqual(emulatedFailures(checks, ranks: ranks), [], file: file, line: line)
-}
-
 /// One simulation of `config` on `ranks` emulated ranks; rank 0's result.
 func emulatedResult(_ config: SimConfig, ranks: Int, settings: Simulation.Settings = .init()) throws -> RunResult {
     final class Box: @unchecked Sendable { var result: RunResult? }

@@ -5,7 +5,8 @@ import EpsimConformance
 /// The distributed layer equals the reference on 1, 2, 3, 4 and 8 emulated ranks.
 final class DataPlaneTests: XCTestCase {
     private func run(ranks: Int, file: StaticString = #filePath, line: UInt = #line) {
-        assertNoEmulatedFailures(DataPlaneConformance.checks, ranks: ranks, file: file, line: line)
+        XCTAssertFalse(DataPlaneConformance.checks.isEmpty, file: file, line: line)
+        XCTAssertEqual(emulatedFailures(DataPlaneConformance.checks, ranks: ranks), [], file: file, line: line)
     }
 
     func testP1() { run(ranks: 1) }

@@ -7,7 +7,8 @@ import EpsimConformance
 /// ranks (the MPI suite runs the same checks under mpirun).
 final class DedupDataPlaneTests: XCTestCase {
     private func run(ranks: Int, file: StaticString = #filePath, line: UInt = #line) {
-        assertNoEmulatedFailures(DedupConformance.checks, ranks: ranks, file: file, line: line)
+        XCTAssertFalse(DedupConformance.checks.isEmpty, file: file, line: line)
+        XCTAssertEqual(emulatedFailures(DedupConformance.checks, ranks: ranks), [], file: file, line: line)
     }
 
     func testP1() { run(ranks: 1) }

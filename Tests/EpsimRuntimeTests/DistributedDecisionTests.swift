@@ -6,7 +6,8 @@ import EpsimConformance
 /// sequential reference on 1, 2, 3, 4 and 8 emulated ranks.
 final class DistributedDecisionTests: XCTestCase {
     private func run(ranks: Int, file: StaticString = #filePath, line: UInt = #line) {
-        assertNoEmulatedFailures(RoutingConformance.checks, ranks: ranks, file: file, line: line)
+        XCTAssertFalse(RoutingConformance.checks.isEmpty, file: file, line: line)
+        XCTAssertEqual(emulatedFailures(RoutingConformance.checks, ranks: ranks), [], file: file, line: line)
     }
 
     func testP1() { run(ranks: 1) }

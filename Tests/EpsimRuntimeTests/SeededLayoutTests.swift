@@ -6,7 +6,8 @@ import EpsimConformance
 /// transport fails any exchange in which ranks called different collectives.
 final class SeededLayoutTests: XCTestCase {
     private func run(ranks: Int, file: StaticString = #filePath, line: UInt = #line) {
-        assertNoEmulatedFailures(SeededLayoutConformance.checks, ranks: ranks, file: file, line: line)
+        XCTAssertFalse(SeededLayoutConformance.checks.isEmpty, file: file, line: line)
+        XCTAssertEqual(emulatedFailures(SeededLayoutConformance.checks, ranks: ranks), [], file: file, line: line)
     }
 
     func testP1() { run(ranks: 1) }

@@ -52,7 +52,7 @@ extension BenchReport {
         guard let m = result.modeled else { return [] }
         var lines = ["phase        measured ms   \(m.label) ms   error"]
         for row in modeledRows {
-            let error = row.relativeError.map { (($0 >= 0 ? "+" : "") + String(format2: 100 * $0)) + "%" } ?? "-"
+            let error = row.relativeError.map(signedPercent) ?? "-"
             lines.append(row.phase.description.padding(10) + String(format3: row.measuredMs).leftPadding(14)
                          + String(format3: row.modeledMs).leftPadding(m.label.count + 6) + error.leftPadding(10))
         }

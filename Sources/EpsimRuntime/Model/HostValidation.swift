@@ -157,7 +157,4 @@ public enum HostValidation {
         bytes = try transport.allreduce(bytes, op: .sum)
         return String(decoding: bytes.map { UInt8(truncatingIfNeeded: $0) }, as: UTF8.self)
     }
-
-    private static func percent(_ x: Double) -> String { String(format2: 100 * x) + "%" }
-    private static func signedPercent(_ x: Double) -> String { (x >= 0 ? "+" : "") + percent(x) }
 }

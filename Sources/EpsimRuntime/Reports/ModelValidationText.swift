@@ -15,7 +15,7 @@ public enum ModelValidationText {
             for row in t.rows {
                 lines.append(row.label.padding(width) + String(format3: row.measured).leftPadding(16)
                              + String(format3: row.modeled).leftPadding(16)
-                             + signed(row.relativeError).leftPadding(10) + (row.fitted ? "  (fitted)" : ""))
+                             + signedPercent(row.relativeError).leftPadding(10) + (row.fitted ? "  (fitted)" : ""))
             }
             let ok = t.medianError <= t.bound
             lines.append("median |error| \(percent(t.medianError)) (held out \(percent(t.heldOutMedianError)))"
@@ -27,7 +27,4 @@ public enum ModelValidationText {
         lines.append(beyond == 0 ? "every table within its bound" : "\(beyond) table(s) beyond their bound")
         return lines.joined(separator: "\n")
     }
-
-    private static func percent(_ x: Double) -> String { String(format2: 100 * x) + "%" }
-    private static func signed(_ x: Double) -> String { (x >= 0 ? "+" : "") + percent(x) }
 }

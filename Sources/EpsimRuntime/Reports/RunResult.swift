@@ -178,7 +178,6 @@ public struct RunResult {
     /// A compact summary a person reads in seconds.
     public func terminalReport() -> String {
         let m = config.model, c = config.capacity, o = config.overflow
-        func pct(_ x: Double) -> String { String(format2: 100 * x) + "%" }
         let factor = c.factor.map { String(format2: $0) } ?? "none"
         let hosts = environment.distinctHosts
         var lines: [String] = []
@@ -201,14 +200,14 @@ public struct RunResult {
                 let f = phases[phase]
                 lines.append(phase.description.padding(10) + ms(f.median).leftPadding(12) + ms(f.min).leftPadding(11)
                              + ms(f.max).leftPadding(11) + String(f.slowestRank).leftPadding(14)
-                             + pct(phases.share(phase)).leftPadding(8)
+                             + percent(phases.share(phase)).leftPadding(8)
                              + (modeled.map { " │ " + $0.tableRow(phase) } ?? ""))
             }
             let expertShare = phases.share(.expert) + phases.share(.shared)
-            lines.append("time: communication \(pct(phases.communicationShare)) · compute \(pct(computeShare))"
-                         + " (experts \(pct(expertShare)), routing and permutation \(pct(computeShare - expertShare)))"
-                         + (environment.sync ? " · wait \(pct(phases.share(.wait)))" : "")
-                         + " · outside phases \(pct(overheadShare))")
+            lines.append("time: communication \(percent(phases.communicationShare)) · compute \(percent(computeShare))"
+                         + " (experts \(percent(expertShare)), routing and permutation \(percent(computeShare - expertShare)))"
+                         + (environment.sync ? " · wait \(percent(phases.share(.wait)))" : "")
+                         + " · outside phases \(percent(overheadShare))")
         } else if let modeled {
             lines.append("phase     " + modeled.tableHeader)
             for phase in Phase.allCases where phase != .wait {
@@ -216,8 +215,8 @@ public struct RunResult {
             }
         }
         if let modeled { lines += modeled.summaryLines() }
-        lines.append("routing: drop \(pct(dropRate)) · reroute \(pct(rerouteRate))"
-                     + " · weight lost \(pct(total.droppedWeightShare))"
+        lines.append("routing: drop \(percent(dropRate)) · reroute \(percent(rerouteRate))"
+                     + " · weight lost \(percent(total.droppedWeightShare))"
                      + " · imbalance expert \(String(format2: total.expertImbalance)) rank \(String(format2: metrics.rankImbalance))"
                      + " · aux loss \(String(format3: metrics.auxLoss)) · importance CV² \(String(format3: metrics.importanceCV2))")
         if total.expertLoad.count <= 32 {

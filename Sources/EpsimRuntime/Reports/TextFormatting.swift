@@ -17,6 +17,12 @@ func byteText<T: BinaryInteger>(_ n: T) -> String {
 /// Seconds as milliseconds with three decimals.
 func ms(_ seconds: Double) -> String { String(format3: seconds * 1e3) }
 
+/// A share as a percentage with two decimals: 0.1234 → "12.34%".
+func percent(_ share: Double) -> String { String(format2: 100 * share) + "%" }
+
+/// The same with its sign: "+12.34%", "-3.00%" (relative errors).
+func signedPercent(_ share: Double) -> String { (share >= 0 ? "+" : "") + percent(share) }
+
 extension String {
     /// A number with three decimals; one too large for that (|value| ≥ 1e15), or not
     /// finite, in Swift's shortest form (`1e+17`).
