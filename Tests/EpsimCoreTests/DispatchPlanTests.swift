@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import EpsimCore
 
@@ -91,6 +92,43 @@ final class DispatchPlanTests: XCTestCase {
         r.planExpertOrder()
         XCTAssertEqual(r.tokensPerExpert, [4, 2])
         XCTAssertEqual(Array(r.expertRowSource.prefix(6)), [0, 3, 4, 5, 1, 2])
+    }
+
+    /// Permute encodes a token once and copies its bytes to the token's other rows: the
+    /// wire equals every row encoded on its own, in every precision, with and without
+    /// dedup, and `sendCopyOf` names only an earlier row of the same token.
+    func testPermuteCopiesEqualEncodingEveryRow() throws {
+        let k = 4, T = 23, H = 9
+        let layout = try layout(experts: 8, ranks: 2)
+        let d = syntheticDecisions(rank: 0, tokens: T, topK: k, layout: layout, seed: 7)
+        let x = (0..<(T * H)).map { Float(sin(Double($0))) * Float(1 + $0 % 5) }
+        for dedup in [DispatchDedup.none, .rank] {
+            for precision in WirePrecision.allCases {
+                var plan = DispatchPlan(ranks: 2, maxLocalExperts: 4, dedup: dedup)
+                plan.plan(d, tokens: 3..<20)
+                let header = plan.headerBytes, stride = header + WireCodec.bytesPerRow(precision, hidden: H)
+                var wire = [UInt8](repeating: 0, count: plan.sendRows * stride)
+                x.withUnsafeBufferPointer { x in
+                    wire.withUnsafeMutableBytes { TokenPermutation.permute(x, plan: plan, topK: k, hidden: H, precision: precision, into: $0) }
+                }
+                var copies = 0
+                for i in 0..<plan.sendRows {
+                    let t = Int(plan.sendSlot[i]) / k
+                    var want = [UInt8](repeating: 0, count: stride - header)
+                    x.withUnsafeBufferPointer { x in
+                        want.withUnsafeMutableBytes { WireCodec.encodeRow(precision, src: x.baseAddress! + t * H, hidden: H, dst: $0.baseAddress!) }
+                    }
+                    XCTAssertEqual(Array(wire[(i * stride + header)..<((i + 1) * stride)]), want, "\(dedup) \(precision) row \(i)")
+                    let first = Int(plan.sendCopyOf[i])
+                    if first >= 0 {
+                        copies += 1
+                        XCTAssertLessThan(first, i)
+                        XCTAssertEqual(Int(plan.sendSlot[first]) / k, t, "\(dedup) \(precision) row \(i)")
+                    }
+                }
+                XCTAssertGreaterThan(copies, 0, "\(dedup) \(precision): no token had two rows")
+            }
+        }
     }
 
     /// One rank sending to itself: permute, receive, expert-major decode, identity

@@ -80,6 +80,36 @@ final class WireFormatTests: XCTestCase {
         }
     }
 
+    func testBranchFreeE4M3EqualsTheBranchingConversion() {
+        // Random bit patterns (every exponent, NaN payloads), every code's value and the
+        // ties between neighbouring codes, the saturation and subnormal boundaries.
+        var state: UInt32 = 6789
+        var inputs: [Float] = []
+        for _ in 0..<200_000 {
+            state = state &* 1_664_525 &+ 1_013_904_223
+            inputs.append(Float(bitPattern: state))
+        }
+        let t = WireFormats.e4m3Table
+        inputs += t + Self.ties(values: t) + Self.samples
+        for bits: UInt32 in [0x7F80_0000, 0xFF80_0000, 0x7F80_0001, 0x7FC0_0000, 0xFFFF_FFFF, 0x43E0_0000, 0x43DF_FFFF,
+                             0x3C80_0000, 0x3C7F_FFFF, 0x0000_0001, 0x8000_0000] {
+            inputs.append(Float(bitPattern: bits))
+        }
+        var failures = 0
+        for x in inputs where WireFormats.e4m3BitsBranchFree(x) != WireFormats.e4m3Bits(x) && failures < 10 {
+            failures += 1
+            XCTFail("0x\(String(x.bitPattern, radix: 16)): branch-free 0x\(String(WireFormats.e4m3BitsBranchFree(x), radix: 16)), branching 0x\(String(WireFormats.e4m3Bits(x), radix: 16))")
+        }
+        XCTAssertEqual(failures, 0)
+    }
+
+    func testE4M3DecodingWithoutTableEqualsTheTable() {
+        for code in 0..<256 {
+            let want = WireFormats.e4m3Table[code], got = WireFormats.float(e4m3: UInt8(code))
+            XCTAssertEqual(got.bitPattern, want.bitPattern, "code 0x\(String(code, radix: 16)): \(got), table \(want)")
+        }
+    }
+
     func testBF16MatchesReferenceOnRandomEdgeAndTieValues() {
         let all = (0..<65536).map { WireFormats.float(bf16: UInt16($0)) }
         let inputs = Self.samples + Self.ties(values: all)

@@ -15,7 +15,10 @@
 /// - `rowOfSlot` [n]: the send row of slot a, or -1 when the slot was dropped or lies
 ///   outside the planned tokens (with dedup, a token's slots on one rank share a row);
 /// - with dedup, `sendLocal` and `sendWeight` [sendRows × k]: the row's `DedupHeader`,
-///   entry j = slot j's local expert on the row's rank and its weight, or -1 and 0.
+///   entry j = slot j's local expert on the row's rank and its weight, or -1 and 0;
+/// - `sendCopyOf` [sendRows] (storage may be longer): for a row whose token already has
+///   a row with a smaller index, that row (its encoded bytes are this row's), else -1.
+///   Permute encodes each token once and copies the bytes for its other rows.
 ///
 /// The arrays are kept and refilled by `plan(_:tokens:)`, so a plan reused from
 /// step to step allocates only when a step sends more rows than any before.
@@ -34,6 +37,7 @@ public struct DispatchPlan: Sendable, Equatable {
     public private(set) var rowOfSlot: [Int32] = []
     public private(set) var sendLocal: [Int32] = []
     public private(set) var sendWeight: [Float] = []
+    public private(set) var sendCopyOf: [Int32] = []
     public private(set) var sendRows = 0
     /// k of the latest plan.
     public private(set) var topK = 0
@@ -79,6 +83,27 @@ public struct DispatchPlan: Sendable, Equatable {
             planDeduplicated(d, tokens: tokens)
         } else {
             planAssignments(d, slots: slots)
+        }
+        planCopies(tokens: tokens)
+    }
+
+    /// `sendCopyOf`: every row of a token after its first (smallest index) points at the
+    /// first. O(T · k).
+    private mutating func planCopies(tokens: Range<Int>) {
+        let k = topK
+        if sendCopyOf.count < sendRows { sendCopyOf = Array(repeating: -1, count: sendRows) }
+        rowOfSlot.withUnsafeBufferPointer { rowOf in
+            sendCopyOf.withUnsafeMutableBufferPointer { copyOf in
+                for t in tokens {
+                    var first = Int32.max
+                    for j in 0..<k where rowOf[t * k + j] >= 0 { first = min(first, rowOf[t * k + j]) }
+                    guard first != .max else { continue }
+                    for j in 0..<k where rowOf[t * k + j] >= 0 {
+                        let row = rowOf[t * k + j]
+                        copyOf[Int(row)] = row == first ? -1 : first
+                    }
+                }
+            }
         }
     }
 

@@ -9,6 +9,8 @@ public enum TokenPermutation {
     /// Dispatch preprocess (permute): encodes the token row of every planned send row
     /// into `wire` [sendRows × (headerBytes + rowBytes)], in wire order; with dedup each
     /// row starts with its `DedupHeader` (the plan's `sendLocal` and `sendWeight`).
+    /// A token is encoded once: its later rows copy the bytes of its first
+    /// (`DispatchPlan.sendCopyOf`), which are the same bytes encoding would give.
     public static func permute(
         _ x: UnsafeBufferPointer<Float>, plan: DispatchPlan, topK: Int, hidden H: Int,
         precision: WirePrecision, into wire: UnsafeMutableRawBufferPointer
@@ -17,11 +19,19 @@ public enum TokenPermutation {
         let stride = header + WireCodec.bytesPerRow(precision, hidden: H), rows = plan.sendRows
         precondition(wire.count >= rows * stride, "permute: wire buffer of \(wire.count) bytes, need \(rows * stride)")
         precondition(x.count >= plan.tokens.upperBound * H, "permute: \(x.count) input values, need \(plan.tokens.upperBound) rows")
+        let rowBytes = stride - header
         plan.sendSlot.withUnsafeBufferPointer { slots in
-            for i in 0..<rows {
-                let t = Int(slots[i]) / topK
-                WireCodec.encodeRow(precision, src: x.baseAddress! + t * H, hidden: H,
-                                    dst: wire.baseAddress! + i * stride + header)
+            plan.sendCopyOf.withUnsafeBufferPointer { copyOf in
+                for i in 0..<rows {
+                    let dst = wire.baseAddress! + i * stride + header
+                    let first = Int(copyOf[i])
+                    if first >= 0 {
+                        dst.copyMemory(from: wire.baseAddress! + first * stride + header, byteCount: rowBytes)
+                    } else {
+                        let t = Int(slots[i]) / topK
+                        WireCodec.encodeRow(precision, src: x.baseAddress! + t * H, hidden: H, dst: dst)
+                    }
+                }
             }
         }
         guard header > 0 else { return }
@@ -131,14 +141,9 @@ public enum TokenPermutation {
                             for j2 in 0..<j where Int(rowOf[t * k + j2]) == i { seen = true }
                             if seen { continue }
                         }
-                        WireCodec.decodeRow(precision, src: wire.baseAddress! + i * rowBytes,
-                                            hidden: H, dst: scratch.baseAddress!)
-                        if dedup {
-                            for c in 0..<H { y[c] += scratch[c] }
-                        } else {
-                            let w = weight[a]
-                            for c in 0..<H { y[c] += w * scratch[c] }
-                        }
+                        // With dedup the row is already weighted: × 1 is exact.
+                        WireCodec.addRow(precision, src: wire.baseAddress! + i * rowBytes, hidden: H,
+                                         weight: dedup ? 1 : weight[a], scratch: scratch.baseAddress!, into: y)
                     }
                 }
             }

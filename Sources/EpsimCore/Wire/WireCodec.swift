@@ -47,12 +47,23 @@ public enum WireCodec {
     /// The fp8 scale of a row: max(largest finite magnitude / 448, 2^-126).
     @inline(__always)
     public static func e4m3Scale(_ src: UnsafePointer<Float>, hidden: Int) -> Float {
-        var amax: Float = 0
-        for i in 0..<hidden {
-            let a = abs(src[i])
-            if a > amax && a.isFinite { amax = a }
+        max(Float(bitPattern: finiteMagnitudeBits(src, count: hidden)) / WireFormats.e4m3Max, .leastNormalMagnitude)
+    }
+
+    /// The bits of the largest finite magnitude among `count` floats at `src` (0 when
+    /// there is none). On bit patterns, since magnitudes order as their bits do: an
+    /// integer max reduction vectorizes where a Float one does not. NaN and ±inf (bits
+    /// ≥ 0x7F80_0000 once the sign is cleared) count as 0. A function of its own: the
+    /// same loop inlined into a row loop, or followed by the scale's division, was left
+    /// scalar by the optimizer (measured: 20× slower).
+    @inline(never)
+    static func finiteMagnitudeBits(_ src: UnsafePointer<Float>, count: Int) -> UInt32 {
+        var bits: UInt32 = 0
+        for i in 0..<count {
+            let a = src[i].bitPattern & 0x7FFF_FFFF
+            bits = Swift.max(bits, a < 0x7F80_0000 ? a : 0)
         }
-        return max(amax / WireFormats.e4m3Max, .leastNormalMagnitude)
+        return bits
     }
 
     // MARK: one row
@@ -79,7 +90,7 @@ public enum WireCodec {
             let scale = e4m3Scale(src, hidden: hidden)
             dst.storeBytes(of: scale, as: Float.self)
             let out = (dst + 4).assumingMemoryBound(to: UInt8.self)
-            for i in 0..<hidden { out[i] = WireFormats.e4m3Bits(src[i] / scale) }
+            for i in 0..<hidden { out[i] = WireFormats.e4m3BitsBranchFree(src[i] / scale) }
         }
     }
 
@@ -102,9 +113,29 @@ public enum WireCodec {
         case .fp8E4M3:
             let scale = src.loadUnaligned(as: Float.self)
             let input = (src + 4).assumingMemoryBound(to: UInt8.self)
-            WireFormats.e4m3Table.withUnsafeBufferPointer { table in
-                for i in 0..<hidden { dst[i] = table[Int(input[i])] * scale }
-            }
+            for i in 0..<hidden { dst[i] = WireFormats.float(e4m3: input[i]) * scale }
+        }
+    }
+
+    /// `dst[i] += weight · decoded[i]` for the row at `src` (as `encodeRow` wrote it),
+    /// i in 0..<hidden: the same floats as `decodeRow` into `scratch` [hidden] followed
+    /// by that loop (each product rounded, then each sum), in one pass over the row for
+    /// fp32 and bf16, whose decoding is a load or a shift; fp16 and fp8 decode into
+    /// `scratch` first.
+    @inline(__always)
+    public static func addRow(_ p: WirePrecision, src: UnsafeRawPointer, hidden: Int, weight w: Float,
+                              scratch: UnsafeMutablePointer<Float>, into dst: UnsafeMutablePointer<Float>) {
+        switch p {
+        case .fp32:
+            let input = src.assumingMemoryBound(to: Float.self)
+            for i in 0..<hidden { dst[i] += w * input[i] }
+        case .bf16:
+            assert(Int(bitPattern: src) & 1 == 0, "bf16 rows must be 2-byte aligned")
+            let input = src.assumingMemoryBound(to: UInt16.self)
+            for i in 0..<hidden { dst[i] += w * WireFormats.float(bf16: input[i]) }
+        case .fp16, .fp8E4M3:
+            decodeRow(p, src: src, hidden: hidden, dst: scratch)
+            for i in 0..<hidden { dst[i] += w * scratch[i] }
         }
     }
 

@@ -103,6 +103,39 @@ public enum WireFormats {
         return sign | UInt8(truncatingIfNeeded: min(code, 0x7E))
     }
 
+    /// `e4m3Bits` without branches: every case is computed and the right one selected
+    /// through masks, so loops over rows vectorize. Same result for every input.
+    @inline(__always)
+    public static func e4m3BitsBranchFree(_ x: Float) -> UInt8 {
+        let bits = x.bitPattern
+        let sign = (bits >> 24) & 0x80
+        let a = bits & 0x7FFF_FFFF
+        // Subnormal or zero (|x| < 2^-6), as in `e4m3Bits`; garbage for other a.
+        let small = (Float(bitPattern: a) * 0x1p9 + 0x1p23).bitPattern &- 0x4B00_0000
+        // Normal; garbage below 2^-6 (the subtraction wraps), masked out below.
+        let rounded = a &+ 0x7_FFFF &+ ((a >> 20) & 1)
+        let normal = min((rounded >> 20) &- (120 << 3), 0x7E)
+        func mask(_ c: Bool) -> UInt32 { 0 &- UInt32(c ? 1 : 0) }
+        let isSmall = mask(a < 0x3C80_0000), saturates = mask(a >= 0x43E0_0000), isNaN = mask(a > 0x7F80_0000)
+        var code = (small & isSmall) | (normal & ~isSmall)
+        code = (0x7E & saturates) | (code & ~saturates)
+        code = (0x7F & isNaN) | (code & ~isNaN)
+        return UInt8(truncatingIfNeeded: sign | code)
+    }
+
+    /// The value of e4m3fn code `code`, `e4m3Table[code]` bit for bit, computed without a
+    /// table or branches so that row loops vectorize: normal codes rebias the exponent
+    /// (7 → 127) and widen the mantissa; subnormal codes are mantissa · 2^-9; 0x7F and
+    /// 0xFF are the table's NaN.
+    @inline(__always)
+    public static func float(e4m3 code: UInt8) -> Float {
+        let c = UInt32(code), magnitude = c & 0x7F
+        let normal = (magnitude << 20) &+ (120 << 23)
+        let subnormal = (Float(magnitude) * 0x1p-9).bitPattern
+        let bits = (magnitude < 8 ? subnormal : normal) | ((c & 0x80) << 24)
+        return magnitude == 0x7F ? Float.nan : Float(bitPattern: bits)
+    }
+
     /// The value of every e4m3fn code, indexed by code ([256]; 0x7F and 0xFF are NaN).
     public static let e4m3Table: [Float] = (0..<256).map { code in
         let sign: Float = code & 0x80 != 0 ? -1 : 1

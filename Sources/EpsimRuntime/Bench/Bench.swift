@@ -53,8 +53,13 @@ public enum Bench {
 
     /// The bare operations the layer's parts are compared with.
     public enum Baseline: Int, CaseIterable, Sendable {
-        /// Every recorded dispatch and combine payload as one bare all-to-allv.
+        /// Every recorded dispatch as its bare counts exchange and one bare all-to-allv
+        /// of its payload, every recorded combine as one bare all-to-allv (hot buffers,
+        /// back to back, as the OSU micro-benchmarks time them).
         case exchange
+        /// The same exchanges, each iteration after the layer's expert sgemm calls
+        /// (untimed): the cache state the layer's own exchanges start from.
+        case exchangeAfterExperts
         /// Every recorded expert block as bare sgemm calls.
         case sgemm
         /// The permute and unpermute bytes as memcpy.
@@ -83,12 +88,14 @@ public enum Bench {
         }
     }
 
-    /// Times `iterations` runs of `body` after `warmup` untimed ones, a barrier before
-    /// each (outside the timed region).
-    private static func time(_ transport: any Transport, _ options: Options, _ body: () throws -> Void) throws -> [Double] {
+    /// Times `iterations` runs of `body` after `warmup` untimed ones; `before` and then
+    /// a barrier run ahead of each, outside the timed region.
+    private static func time(_ transport: any Transport, _ options: Options, before: () throws -> Void = {},
+                             _ body: () throws -> Void) throws -> [Double] {
         var out: [Double] = []
         out.reserveCapacity(options.iterations)
         for i in 0..<(options.warmup + options.iterations) {
+            try before()
             try transport.barrier()
             let start = monotonicSeconds()
             try body()
@@ -107,15 +114,6 @@ public enum Bench {
         let timer = finished.timer, count = Stage.allCases.count
         for s in permuteStages {
             samples.stages[s] = (0..<timer.steps).map { timer.stageSeconds[$0 * count + s.rawValue] }
-        }
-
-        // Dispatch + combine: each recorded payload exchange as one bare all-to-allv of the
-        // same per-peer byte counts, on the dispatcher's own wire buffers.
-        samples.baselines[.exchange] = try time(transport, options) {
-            for e in shapes.exchanges {
-                let (from, to) = moe.dispatchers[e.chunk].wires(e.kind)
-                try transport.alltoallv(send: from, recv: to, bytes: e.bytes)
-            }
         }
 
         // Experts: the same sgemm calls (x·W1, x·W3 for SwiGLU, h·W2) on the received
@@ -138,7 +136,7 @@ public enum Bench {
             guard b.rows > 0 else { return nil }
             return (moe.localWeights(layer: b.layer, expert: b.localExpert), own ? decoded[b.chunk] : stand, start, b.rows)
         }
-        samples.baselines[.sgemm] = try time(transport, options) {
+        func experts() {
             for (w, input, start, n) in blocks {
                 input.withUnsafeBufferPointer { xAll in
                     let x = UnsafeBufferPointer(rebasing: xAll[(start * H)..<((start + n) * H)])
@@ -156,23 +154,36 @@ public enum Bench {
                 }
             }
         }
+        samples.baselines[.sgemm] = try time(transport, options, experts)
 
-        // Permute + unpermute: memcpy of the bytes those stages write, between the
-        // dispatcher's wire buffers (in chunks no larger than the smaller buffer).
+        // Dispatch + combine: each recorded dispatch as its counts exchange (the same
+        // all-to-all of segment counts, on scratch) and its payload, each combine as its
+        // payload, as bare all-to-allv calls of the same per-peer byte counts on the
+        // dispatcher's own wire buffers. Then the same after the experts' sgemm.
+        func exchanges() throws {
+            for e in shapes.exchanges {
+                let dispatcher = moe.dispatchers[e.chunk]
+                if e.kind == .dispatch { try dispatcher.bareCountsExchange(transport: transport) }
+                let (from, to) = dispatcher.wires(e.kind)
+                try transport.alltoallv(send: from, recv: to, bytes: e.bytes)
+            }
+        }
+        samples.baselines[.exchange] = try time(transport, options, exchanges)
+        if !blocks.isEmpty {
+            samples.baselines[.exchangeAfterExperts] = try time(transport, options, before: experts, exchanges)
+        }
+
+
+        // Permute + unpermute: one memcpy of the bytes those stages write, from one
+        // buffer of that size into another (the stages' own footprint, so a copy that
+        // fits a cache level the layer's buffers do not is not the baseline). Takes
+        // 2 × their bytes, less than the wire buffers and rows the layer already holds.
         let bytes = shapes.permuteBytes + shapes.unpermuteBytes
-        let (from, to) = moe.dispatchers[0].wires(.dispatch)
+        var source = [UInt8](repeating: 1, count: max(1, bytes))
+        var target = [UInt8](repeating: 0, count: max(1, bytes))
         samples.baselines[.memcpy] = try time(transport, options) {
-            from.withUnsafeMutableBytes { send in
-                to.withUnsafeMutableBytes { recv in
-                    let chunk = min(send.count, recv.count)
-                    guard chunk > 0 else { return }
-                    var left = bytes
-                    while left > 0 {
-                        let n = min(chunk, left)
-                        memcpy(recv.baseAddress!, send.baseAddress!, n)
-                        left -= n
-                    }
-                }
+            source.withUnsafeMutableBytes { from in
+                target.withUnsafeMutableBytes { to in _ = memcpy(to.baseAddress!, from.baseAddress!, bytes) }
             }
         }
 

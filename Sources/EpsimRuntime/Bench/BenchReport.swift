@@ -10,6 +10,9 @@ public struct BenchReport {
         public var baseline: [Double]
         public var target: Double?
         public var baselineName: String
+        /// A second baseline shown beside the first, without a target (its name and
+        /// samples): the same bare operations in another cache state.
+        public var alternate: (name: String, samples: [Double])?
 
         public var layerMedian: Double { median(layer) }
         public var baselineMedian: Double { median(baseline) }
@@ -25,6 +28,17 @@ public struct BenchReport {
     public static var stageNames: [String] { Bench.permuteStages.map(\.description) }
     public let options: Bench.Options
     public let memory: Bench.MemoryCheck
+    /// The capacity and overflow decisions: their stage's samples (rank × counted step,
+    /// seconds) and the assignments each sample decided (T_r · k · layers).
+    public let capacity: (samples: [Double], assignments: [Int])
+    /// Target for one capacity decision, seconds per assignment (issue: under 30 ns).
+    public static let capacityTarget = 30e-9
+
+    /// Median over (rank, counted step) of capacity stage time per assignment, s.
+    public var capacityPerAssignment: Double {
+        median(zip(capacity.samples, capacity.assignments).map { $1 > 0 ? $0 / Double($1) : 0 })
+    }
+    public var capacityMet: Bool { capacityPerAssignment < BenchReport.capacityTarget }
     /// Overhead outside the phases, as a share of step time, and its target.
     public var overheadShare: Double { result.overheadShare }
     public static let overheadTarget = 0.03
@@ -42,21 +56,33 @@ public struct BenchReport {
             }
             return out
         }
+        // The permute and unpermute work proper: the four pre/post stages, without the
+        // capacity decisions (a row of their own, per assignment).
+        let moved: [Stage] = [.dispatchPreprocess, .dispatchPostprocess, .combinePreprocess, .combinePostprocess]
+        let stageSamples = moved.map { samples.stages[$0] ?? [] }
+        let count = stageSamples.map(\.count).min() ?? 0
+        let permute = (0..<count).map { i in stageSamples.reduce(0) { $0 + $1[i] } }
         var rows = [
             Row(name: "dispatch+combine", layer: layer([.dispatch, .combine]), baseline: baselines[.exchange] ?? [], target: 1.10,
-                baselineName: "bare all-to-allv of the same byte matrices"),
+                baselineName: "bare counts exchange + bare all-to-allv of the same byte matrices, hot buffers (OSU style)",
+                alternate: baselines[.exchangeAfterExperts].map { ("the same after the experts' sgemm (the layer's cache state)", $0) }),
         ]
         if !result.config.compute.isModeled {
             rows.append(Row(name: "expert", layer: layer([.expert]), baseline: baselines[.sgemm] ?? [], target: 1.05,
                             baselineName: "bare sgemm of the same shapes"))
         }
-        rows.append(Row(name: "permute+unpermute", layer: layer([.permute, .unpermute]), baseline: baselines[.memcpy] ?? [],
-                        target: 2.0, baselineName: "memcpy of the same bytes"))
+        rows.append(Row(name: "permute+unpermute", layer: permute, baseline: baselines[.memcpy] ?? [],
+                        target: 3.0, baselineName: "one memcpy of the bytes the four pre/post stages write"))
         if case .gating = result.config.workload {
             rows.append(Row(name: "route", layer: layer([.route]), baseline: baselines[.gating] ?? [], target: nil,
                             baselineName: "bare gating sgemm"))
         }
         self.rows = rows
+        let c = result.config, size = phases.ranks
+        let perRank = (0..<size).map { c.tokens(rank: $0, size: size) * c.model.topK * c.model.layers }
+        let capacitySamples = samples.stages[.capacity] ?? []
+        let steps = size > 0 ? capacitySamples.count / size : 0
+        capacity = (capacitySamples, (0..<capacitySamples.count).map { perRank[min(size - 1, $0 / max(1, steps))] })
         stageMedians = Bench.permuteStages.map { median(samples.stages[$0] ?? []) }
     }
 
@@ -82,7 +108,15 @@ public struct BenchReport {
             lines.append(row.name.padding(21) + triple(row.layer).padding(30) + triple(row.baseline).padding(31)
                          + (ratio + " ").padding(8) + target)
             lines.append("".padding(21) + "baseline: \(row.baselineName)")
+            if let alternate = row.alternate, !alternate.samples.isEmpty {
+                let ratio = median(alternate.samples) > 0 ? String(format2: row.layerMedian / median(alternate.samples)) + "×" : "-"
+                lines.append("".padding(21) + "\(alternate.name): \(triple(alternate.samples)) ms, ratio \(ratio)")
+            }
         }
+        let perAssignment = capacityPerAssignment * 1e9
+        lines.append("capacity decisions".padding(21) + triple(capacity.samples).padding(30)
+                     + "\(capacity.assignments.first ?? 0) assignments per rank-step, \(String(format2: perAssignment)) ns each".padding(39)
+                     + "< \(Int((BenchReport.capacityTarget * 1e9).rounded())) ns" + (capacityMet ? " ok" : " MISSED"))
         lines.append("  permute+unpermute stages within the layer's steps (median ms): " + zip(BenchReport.stageNames, stageMedians)
                      .map { "\($0) \(ms($1))" }.joined(separator: " · "))
         let share = String(format2: 100 * overheadShare) + "%"
@@ -118,11 +152,20 @@ public struct BenchReport {
                     ("baseline_min_ms", .double((row.baseline.min() ?? 0) * 1e3)),
                     ("baseline_max_ms", .double((row.baseline.max() ?? 0) * 1e3)),
                     ("baseline_samples", .int(row.baseline.count)),
+                    ("alternate_baseline", row.alternate.map { .string($0.name) } ?? .null),
+                    ("alternate_baseline_median_ms", row.alternate.map { .double(median($0.samples) * 1e3) } ?? .null),
                     ("ratio", row.ratio.map { .double($0) } ?? .null),
                     ("target", row.target.map { .double($0) } ?? .null),
                     ("met", row.met.map { .bool($0) } ?? .null),
                 ])
             })),
+            ("capacity", .object([
+                ("layer_median_ms", .double(median(capacity.samples) * 1e3)),
+                ("layer_samples", .int(capacity.samples.count)),
+                ("ns_per_assignment", .double(capacityPerAssignment * 1e9)),
+                ("target_ns_per_assignment", .double(BenchReport.capacityTarget * 1e9)),
+                ("met", .bool(capacityMet)),
+            ])),
             ("permute_stages_median_ms", .object(zip(BenchReport.stageNames, stageMedians).map {
                 ($0.replacingAll(" ", with: "_"), .double($1 * 1e3))
             })),

@@ -42,6 +42,8 @@ public final class TokenDispatcher {
     /// Segment-count exchange: L entries per peer (L + 1 with dedup).
     private let segmentCounts: [Int]
     private let segmentDispls: [Int]
+    /// Send and receive halves of `bareCountsExchange` (allocated on its first call).
+    private var countsScratch: [Int] = []
 
     public init(layout: ExpertLayout, rank: Int, hidden: Int, topK: Int,
                 dispatch: WirePrecision, combine: WirePrecision, dedup: DispatchDedup = .none) {
@@ -214,6 +216,22 @@ public final class TokenDispatcher {
     }
 
     // MARK: for benchmarks
+
+    /// The count message of a token dispatch alone (the same all-to-all of
+    /// `segmentWidth` integers per peer that `tokenDispatch` starts with), on scratch of
+    /// its own: the bare exchange a benchmark compares the dispatch with. Collective.
+    public func bareCountsExchange(transport: any Transport) throws {
+        if countsScratch.count != 2 * segmentCounts.count * segmentCounts[0] {
+            countsScratch = Array(repeating: 0, count: 2 * segmentCounts.count * segmentCounts[0])
+        }
+        let half = countsScratch.count / 2
+        try countsScratch.withUnsafeMutableBufferPointer { both in
+            let send = UnsafeBufferPointer(rebasing: both[0..<half])
+            let recv = UnsafeMutableBufferPointer(rebasing: both[half...])
+            try transport.alltoallv(send: send, sendCounts: segmentCounts, sendDispls: segmentDispls,
+                                    recv: recv, recvCounts: segmentCounts, recvDispls: segmentDispls)
+        }
+    }
 
     /// The rows the last dispatch decoded, in the first expertRows × H values (empty
     /// before any; the array may be longer).
