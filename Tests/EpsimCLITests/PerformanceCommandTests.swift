@@ -10,7 +10,7 @@ final class PerformanceCommandTests: XCTestCase {
                                      "--set", "steps=3", "--set", "tokens=128", "--iterations", "5", "--warmup", "1",
                                      "--memory-steps", "20", "--output", output.path])
         XCTAssertEqual(run.status, 0, run.stderr)
-        for part in ["dispatch+combine", "expert", "permute+unpermute", "route", "step overhead", "memory"] {
+        for part in ["dispatch+combine", "expert", "permute+unpermute", "route", "capacity decisions", "step overhead", "memory"] {
             XCTAssertTrue(run.stdout.contains("\n\(part) "), "no \(part) row in\n\(run.stdout)")
         }
         let json = try CLI.json(at: output)
@@ -26,6 +26,18 @@ final class PerformanceCommandTests: XCTestCase {
             let baseline = try XCTUnwrap(part["baseline_median_ms"] as? Double)
             XCTAssertEqual(ratio, layer / baseline, accuracy: 1e-9 * ratio)
         }
+        // The exchange baseline counts the counts exchange, and has its second baseline
+        // (after the experts' sgemm); the capacity row is per assignment, 128 tokens × top-2.
+        XCTAssertTrue(run.stdout.contains("baseline: bare counts exchange + bare all-to-allv"), run.stdout)
+        XCTAssertNotNil(parts[0]["alternate_baseline_median_ms"] as? Double, "\(parts[0])")
+        XCTAssertTrue(parts[1...].allSatisfy { $0["alternate_baseline"] is NSNull }, "\(parts)")
+        let capacity = try XCTUnwrap(json["capacity"] as? [String: Any])
+        XCTAssertEqual(capacity["layer_samples"] as? Int, 2 * 3)
+        let perAssignment = try XCTUnwrap(capacity["ns_per_assignment"] as? Double)
+        let stageMs = try XCTUnwrap(capacity["layer_median_ms"] as? Double)
+        XCTAssertGreaterThan(perAssignment, 0)
+        XCTAssertEqual(perAssignment, stageMs * 1e6 / 256, accuracy: 1e-6 * perAssignment)
+        XCTAssertEqual(capacity["met"] as? Bool, perAssignment < 30)
         let memory = try XCTUnwrap(json["memory"] as? [String: Any])
         XCTAssertEqual(memory["steps"] as? Int, 20)
         XCTAssertGreaterThan(memory["resident_before_bytes"] as? Int ?? 0, 1 << 20)
