@@ -64,7 +64,7 @@ public enum Capacity {
     /// - score: slot weight descending, then token, then slot.
     ///
     /// `keys` and `merge` are scratch of at least T·k entries, used by `score` only: it
-    /// sorts the assignments' `scoreKey`s ascending with `RouterKernel.sort`, allocating
+    /// sorts the assignments' `scoreKey`s by weight with `sortByWeight`, allocating
     /// nothing.
     public static func priorityOrder(
         _ priority: Priority, tokens: Int, topK: Int,
@@ -88,9 +88,8 @@ public enum Capacity {
         case .score:
             precondition(keys.count >= n && merge.count >= n, "sort scratch \(keys.count), \(merge.count) for \(n)")
             for a in 0..<n { keys[a] = scoreKey(weight: weights[a], assignment: a) }
-            let sorted = UnsafeMutableBufferPointer(rebasing: keys[0..<n])
-            RouterKernel.sort(sorted, scratch: merge, by: <)
-            for i in 0..<n { order[i] = Int32(truncatingIfNeeded: keys[i]) }
+            let sorted = sortByWeight(UnsafeMutableBufferPointer(rebasing: keys[0..<n]), scratch: merge)
+            for i in 0..<n { order[i] = Int32(truncatingIfNeeded: sorted[i]) }
         }
     }
 }

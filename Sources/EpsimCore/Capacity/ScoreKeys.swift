@@ -1,3 +1,4 @@
+// The packed keys of the `score` priority: how they are made, selected and sorted.
 extension Capacity {
     /// The packed key of assignment `a` in the `score` priority order: the
     /// descending-order bits of its weight, then `a` itself, so that keys sort ascending
@@ -60,5 +61,44 @@ extension Capacity {
         }
         keys.swapAt(store, last)
         return store
+    }
+
+    /// Sorts `keys` (`scoreKey`s, in any order) ascending by their weight bits (the high
+    /// 32 bits), keeping the order of equal weights: an LSD radix sort, one byte per pass
+    /// between `keys` and `scratch` (at least as long), skipping the bytes that all keys
+    /// share. Given the keys in assignment order it yields the full score priority order,
+    /// ties by token, then slot. No allocation (the counts live on the stack).
+    ///
+    /// - Returns: the buffer holding the sorted keys: `keys` or the front of `scratch`.
+    static func sortByWeight(
+        _ keys: UnsafeMutableBufferPointer<UInt64>, scratch: UnsafeMutableBufferPointer<UInt64>
+    ) -> UnsafeMutableBufferPointer<UInt64> {
+        let n = keys.count
+        precondition(scratch.count >= n, "sort scratch \(scratch.count) for \(n)")
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: 4 * 256) { counts in
+            counts.initialize(repeating: 0)
+            for key in keys {
+                for pass in 0..<4 { counts[pass << 8 | Int(truncatingIfNeeded: key >> (32 + 8 * pass)) & 0xFF] += 1 }
+            }
+            var from = keys, to = UnsafeMutableBufferPointer(rebasing: scratch[0..<n])
+            for pass in 0..<4 {
+                let count = UnsafeMutableBufferPointer(rebasing: counts[(pass << 8)..<((pass + 1) << 8)])
+                if count.contains(n) { continue }  // one byte value for all: nothing moves
+                var start = 0
+                for b in 0..<256 {
+                    let c = count[b]
+                    count[b] = start
+                    start += c
+                }
+                let shift = UInt64(32 + 8 * pass)
+                for key in from {
+                    let b = Int(truncatingIfNeeded: key >> shift) & 0xFF
+                    to[count[b]] = key
+                    count[b] += 1
+                }
+                swap(&from, &to)
+            }
+            return from
+        }
     }
 }
