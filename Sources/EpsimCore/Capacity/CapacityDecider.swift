@@ -124,11 +124,7 @@ public final class CapacityDecider {
                 _ = pass.candidate.update(fromContentsOf: chosen)
                 _ = pass.out.weight.update(fromContentsOf: weights)
             } else {
-                pass.firstRound()
-                while reroute && pass.pendingCount > 0 {
-                    pass.selectCandidates()
-                    if pass.pendingCount > 0 { pass.handOutRoom() }
-                }
+                pass.decideLocally()
                 if config.overflow.renormalize { pass.renormalize() }
             }
         }

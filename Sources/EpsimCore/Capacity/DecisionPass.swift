@@ -90,6 +90,15 @@ struct DecisionPass {
         }
     }
 
+    /// Every round of a decision whose room is this rank's own (`quota` holds C_r).
+    mutating func decideLocally() {
+        firstRound()
+        while reroute && pendingCount > 0 {
+            selectCandidates()
+            if pendingCount > 0 { handOutRoom() }
+        }
+    }
+
     /// Round 0: every assignment is offered to its chosen expert (`demand` holds the
     /// offers per expert, `quota` the room).
     mutating func firstRound() {
@@ -110,9 +119,9 @@ struct DecisionPass {
 
     /// Round 0 when every expert has room for all its offers.
     private mutating func acceptAll() {
-        out.finalExpert.baseAddress!.update(from: chosen.baseAddress!, count: n)
-        out.weight.baseAddress!.update(from: weights.baseAddress!, count: n)
-        UnsafeMutableBufferPointer(rebasing: out.outcome[0..<n]).update(repeating: .accepted)
+        _ = out.finalExpert.update(fromContentsOf: chosen)
+        _ = out.weight.update(fromContentsOf: weights)
+        out.outcome.update(repeating: .accepted)
         for a in 0..<n { place(a, expert: Int(chosen[a])) }
         for e in 0..<experts {
             out.expertLoad[e] += Int(demand[e])
@@ -188,77 +197,10 @@ struct DecisionPass {
         pendingCount = still
         round += 1
     }
-
-    /// An assignment refused in round 0 that will look for another expert.
-    @inline(__always)
-    private func startRerouting(_ a: Int) {
-        out.finalExpert[a] = -1
-        out.weight[a] = weights[a]  // kept if accepted later
-        cursor[a] = Int32(topK)
-        considered[a] = 0
-        if rerouteScope == .sameRank {
-            let e = Int(chosen[a])
-            holder[a] = homeRank[e] >= 0
-                ? homeRank[e] : Int32(layout.copy(of: e, sourceRank: rank, token: a / topK).rank)
-        }
-    }
-
-    /// This rank's offers per expert in the next round.
-    func countDemand() {
-        demand.update(repeating: 0)
-        for i in 0..<pendingCount { demand[Int(candidate[Int(pending[i])])] += 1 }
-    }
 }
 
 // What a round does to single assignments.
 extension DecisionPass {
-    /// Fixes the next candidate of every pending assignment, in priority order; those
-    /// without one are dropped. Updates the pending count.
-    mutating func selectCandidates() {
-        let k = topK
-        var kept = 0
-        for i in 0..<pendingCount {
-            let a = Int(pending[i])
-            let t = a / k
-            var found = -1
-            if Int(considered[a]) < maxReroutes {
-                var pos = Int(cursor[a])
-                while pos < experts {
-                    let e = Int(preference[t * experts + pos])
-                    pos += 1
-                    if tokenUses(t, e, except: a) { continue }
-                    switch rerouteScope {
-                    case .any: break
-                    case .sourceRank: if !layout.holds(rank: rank, expert: e) { continue }
-                    case .sameRank: if !layout.holds(rank: Int(holder[a]), expert: e) { continue }
-                    }
-                    found = e
-                    break
-                }
-                cursor[a] = Int32(pos)
-            }
-            if found < 0 {
-                drop(a)
-            } else {
-                considered[a] += 1
-                candidate[a] = Int32(found)
-                pending[kept] = Int32(a)
-                kept += 1
-            }
-        }
-        pendingCount = kept
-    }
-
-    /// Whether token t already uses expert e through another slot: accepted there, or
-    /// offered there in the current round.
-    @inline(__always)
-    private func tokenUses(_ t: Int, _ e: Int, except a: Int) -> Bool {
-        for b in (t * topK)..<(t * topK + topK) where b != a {
-            if Int(out.finalExpert[b]) == e || Int(candidate[b]) == e { return true }
-        }
-        return false
-    }
-
     /// Accepts assignment `a` at expert `e` with its weight before renormalization.
     @inline(__always)
     private mutating func accept(_ a: Int, expert e: Int, weight: Float, outcome: Outcome) {
@@ -291,7 +233,7 @@ extension DecisionPass {
     }
 
     @inline(__always)
-    private mutating func drop(_ a: Int) {
+    mutating func drop(_ a: Int) {
         out.finalExpert[a] = -1
         out.outcome[a] = .dropped
         out.weight[a] = 0
