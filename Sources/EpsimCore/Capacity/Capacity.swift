@@ -64,9 +64,8 @@ public enum Capacity {
     /// - score: slot weight descending, then token, then slot.
     ///
     /// `keys` and `merge` are scratch of at least T·k entries, used by `score` only: it
-    /// sorts packed keys (descending-order bits of the weight, a) ascending with
-    /// `RouterKernel.sort`, allocating nothing. `descendingBits` adds +0 first, so −0 and
-    /// +0 weights pack to the same bits and tie (by index), as `==` says they do.
+    /// sorts the assignments' `scoreKey`s by weight with `sortByWeight`, allocating
+    /// nothing.
     public static func priorityOrder(
         _ priority: Priority, tokens: Int, topK: Int,
         weights: UnsafeBufferPointer<Float>,
@@ -88,11 +87,9 @@ public enum Capacity {
             }
         case .score:
             precondition(keys.count >= n && merge.count >= n, "sort scratch \(keys.count), \(merge.count) for \(n)")
-            // Ties by index a = t*k + j are ties by token, then slot.
-            for a in 0..<n { keys[a] = UInt64(RouterKernel.descendingBits(weights[a])) << 32 | UInt64(a) }
-            let sorted = UnsafeMutableBufferPointer(rebasing: keys[0..<n])
-            RouterKernel.sort(sorted, scratch: merge, by: <)
-            for i in 0..<n { order[i] = Int32(truncatingIfNeeded: keys[i]) }
+            for a in 0..<n { keys[a] = scoreKey(weight: weights[a], assignment: a) }
+            let sorted = sortByWeight(UnsafeMutableBufferPointer(rebasing: keys[0..<n]), scratch: merge)
+            for i in 0..<n { order[i] = Int32(truncatingIfNeeded: sorted[i]) }
         }
     }
 }

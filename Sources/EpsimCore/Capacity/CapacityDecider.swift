@@ -24,6 +24,7 @@
 /// the world has no demand left, or after round 0 with `drop`). EpsimRuntime's
 /// `decide(...transport:into:)` runs these rounds over a transport.
 ///
+/// The rounds themselves run in a `DecisionPass`, on pointers to the buffers kept here.
 /// All scratch is allocated once and grown only when the token count grows.
 public final class CapacityDecider {
     private let config: SimConfig
@@ -33,7 +34,6 @@ public final class CapacityDecider {
     /// Room comes from `admit` (scope global with a capacity factor).
     private let global: Bool
     private let reroute: Bool
-    private let maxReroutes: Int
 
     private enum State { case idle, deciding, finished }
     private var state = State.idle
@@ -51,14 +51,16 @@ public final class CapacityDecider {
     private var pendingCount = 0
     private var round = 0
 
-    // Scratch, [T × k] unless noted.
-    private var pending: [Int32] = []      // this round's pending assignments, priority order
-    private var candidate: [Int32] = []    // expert offered this round, -1 none
-    private var cursor: [Int32] = []       // next preference position to examine
-    private var considered: [Int32] = []   // reroute candidates considered so far
-    private var holder: [Int32] = []       // rank of the first choice's copy (same_rank scope)
-    private var sortKeys: [UInt64] = []    // packed keys of the score priority order
-    private var sortMerge: [UInt64] = []   // merge scratch of that sort
+    /// Scratch [T × k] × 5, in `DecisionPass` order: pending, candidate, cursor,
+    /// considered, holder. Sections are `slotStride` apart.
+    private var slotScratch: [Int32] = []
+    /// Scratch [T × k] × 2: score keys and their merge scratch, `slotStride` apart.
+    private var sortScratch: [UInt64] = []
+    private var slotStride = 0
+    /// [E] × 3: home rank, home local index (`DecisionPass.findHomes`), bucket ends.
+    private var expertScratch: [Int32]
+    /// The rank whose homes `expertScratch` holds (-1: none yet).
+    private var homesOf = -1
     private var quota: [Int]               // [E] room this rank may still fill this round
     private var remaining: [Int]           // [E] world room left (global)
 
@@ -69,10 +71,10 @@ public final class CapacityDecider {
         self.topK = config.model.topK
         global = config.capacity.scope == .global && config.capacity.factor != nil
         reroute = config.overflow.policy == .reroute
-        maxReroutes = config.overflow.maxReroutes ?? config.model.experts
         quota = Array(repeating: 0, count: experts)
         remaining = quota
         demand = Array(repeating: 0, count: experts)
+        expertScratch = Array(repeating: -1, count: 3 * experts)
     }
 
     /// The decision begun last has been made to the end: `finish` may hand it over.
@@ -104,33 +106,29 @@ public final class CapacityDecider {
             ? Capacity.global(config.capacity, totalTokens: totalTokens, topK: k, experts: experts)
             : Capacity.local(config.capacity, tokens: tokens, topK: k, experts: experts)
         result.capacity = capacity
-        for e in 0..<experts {
-            quota[e] = capacity ?? Int.max  // global: replaced by every round's grant
-            remaining[e] = capacity ?? Int.max
-        }
-        pending.withUnsafeMutableBufferPointer { order in
-            sortKeys.withUnsafeMutableBufferPointer { keys in
-                sortMerge.withUnsafeMutableBufferPointer { merge in
-                    Capacity.priorityOrder(config.capacity.priority, tokens: tokens, topK: k, weights: weights,
-                                           keys: keys, merge: merge, into: order)
-                }
-            }
-        }
-        for a in 0..<n {
-            candidate[a] = chosen[a]
-            cursor[a] = Int32(k)
-            considered[a] = 0
-            holder[a] = Int32(layout.copy(of: Int(chosen[a]), sourceRank: rank, token: a / k).rank)
-            result.weight[a] = weights[a]  // kept if accepted; a drop clears it
-        }
+        let room = capacity ?? Int.max  // global: replaced by every round's grant
+        quota.withUnsafeMutableBufferPointer { $0.update(repeating: room) }
+        remaining.withUnsafeMutableBufferPointer { $0.update(repeating: room) }
         pendingCount = n
         round = 0
         state = .deciding
-        if global {
-            countDemand()
-        } else {
-            decideLocally(preference: preference)
+        let findHomes = homesOf != rank
+        homesOf = rank
+        let chosen = UnsafeBufferPointer(rebasing: chosen[0..<n])
+        let weights = UnsafeBufferPointer(rebasing: weights[0..<n])
+        withPass(preference: preference, chosen: chosen, weights: weights) { pass in
+            if findHomes { pass.findHomes() }
+            pass.countFirstChoices()
+            if global {
+                // Round 0 runs in the first `admit`, after this call: keep what it reads.
+                _ = pass.candidate.update(fromContentsOf: chosen)
+                _ = pass.out.weight.update(fromContentsOf: weights)
+            } else {
+                pass.decideLocally()
+                if config.overflow.renormalize { pass.renormalize() }
+            }
         }
+        if !global { complete() }
     }
 
     /// One round of a `scope: global` decision. `worldDemand` is [P × E] row-major: row r
@@ -154,11 +152,19 @@ public final class CapacityDecider {
         let total = Capacity.grant(worldDemand: worldDemand, experts: experts, room: &remaining,
                                    rank: rank, into: &quota)
         // Every rank sees the same total and takes the same branches: all finish together.
-        guard total > 0 else { return complete() }
-        handOutRoom()
-        guard reroute else { return complete() }
-        pendingCount = selectCandidates(preference: preference)
-        countDemand()
+        let last = total == 0 || !reroute
+        // Round 0 reads the copies of the chosen experts and weights that `begin` kept.
+        withPass(preference: preference, chosen: nil, weights: nil) { pass in
+            if total > 0 {
+                if pass.round == 0 { pass.firstRound() } else { pass.handOutRoom() }
+                if reroute {
+                    pass.selectCandidates()
+                    pass.countDemand()
+                }
+            }
+            if last && config.overflow.renormalize { pass.renormalize() }
+        }
+        if last { complete() }
     }
 
     /// Hands the finished decision over: `out` receives it, and what `out` held becomes
@@ -169,148 +175,68 @@ public final class CapacityDecider {
         state = .idle
     }
 
-    /// Every round of a decision whose room is this rank's own (`quota` holds C_r).
-    private func decideLocally(preference: UnsafeBufferPointer<Int32>) {
-        while true {
-            if round > 0 { pendingCount = selectCandidates(preference: preference) }
-            if pendingCount == 0 { break }
-            handOutRoom()
-            if !reroute || pendingCount == 0 { break }
-        }
-        complete()
-    }
-
-    /// Hands out `quota` in priority order; the rest stay pending (reroute) or are dropped.
-    private func handOutRoom() {
-        var still = 0
-        for i in 0..<pendingCount {
-            let a = Int(pending[i])
-            let e = Int(candidate[a])
-            if quota[e] > 0 {
-                quota[e] -= 1
-                accept(a, expert: e, rerouted: round > 0)
-            } else if reroute {
-                candidate[a] = -1
-                pending[still] = Int32(a)
-                still += 1
-            } else {
-                drop(a)
-            }
-        }
-        pendingCount = still
-        round += 1
-    }
-
-    private func countDemand() {
-        for e in 0..<experts { demand[e] = 0 }
-        for i in 0..<pendingCount { demand[Int(candidate[Int(pending[i])])] += 1 }
-    }
-
     private func complete() {
-        if config.overflow.renormalize { renormalize() }
-        for e in 0..<experts { demand[e] = 0 }
+        demand.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         state = .finished
     }
 
     private func grow(to n: Int) {
-        guard pending.count < n else { return }
-        pending = Array(repeating: 0, count: n)
-        candidate = Array(repeating: -1, count: n)
-        cursor = pending
-        considered = pending
-        holder = pending
-        sortKeys = Array(repeating: 0, count: n)
-        sortMerge = sortKeys
+        guard slotStride < n else { return }
+        slotStride = n
+        slotScratch = Array(repeating: -1, count: 5 * n)
+        sortScratch = Array(repeating: 0, count: 2 * n)
     }
-}
 
-// What a round does to single assignments.
-extension CapacityDecider {
-    /// Fixes the next candidate of every pending assignment, in priority order; those
-    /// without one are dropped. Returns the new pending count.
-    private func selectCandidates(preference: UnsafeBufferPointer<Int32>) -> Int {
-        let k = topK, scope = config.overflow.rerouteScope
-        var kept = 0
-        for i in 0..<pendingCount {
-            let a = Int(pending[i])
-            let t = a / k
-            var found = -1
-            if Int(considered[a]) < maxReroutes {
-                var pos = Int(cursor[a])
-                while pos < experts {
-                    let e = Int(preference[t * experts + pos])
-                    pos += 1
-                    if tokenUses(t, e, except: a) { continue }
-                    switch scope {
-                    case .any: break
-                    case .sourceRank: if !layout.holds(rank: rank, expert: e) { continue }
-                    case .sameRank: if !layout.holds(rank: Int(holder[a]), expert: e) { continue }
+    /// Runs `body` on a pass over this decider's buffers and the decision in progress,
+    /// then takes back its round, pending count and counters. `chosen` and `weights`
+    /// nil: the copies kept by `begin` (`candidate` and the decision's weights).
+    private func withPass(
+        preference: UnsafeBufferPointer<Int32>, chosen: UnsafeBufferPointer<Int32>?,
+        weights: UnsafeBufferPointer<Float>?, _ body: (inout DecisionPass) -> Void
+    ) {
+        let n = result.assignments, stride = slotStride, e = experts
+        let pass: DecisionPass = result.withUnsafeMutableSlots { out in
+            slotScratch.withUnsafeMutableBufferPointer { slots in
+                sortScratch.withUnsafeMutableBufferPointer { sort in
+                    expertScratch.withUnsafeMutableBufferPointer { perExpert in
+                        quota.withUnsafeMutableBufferPointer { quota in
+                            demand.withUnsafeMutableBufferPointer { demand in
+                                func section<T>(_ b: UnsafeMutableBufferPointer<T>, _ i: Int, _ size: Int,
+                                                stride: Int) -> UnsafeMutableBufferPointer<T> {
+                                    UnsafeMutableBufferPointer(rebasing: b[(i * stride)..<(i * stride + size)])
+                                }
+                                let candidate = section(slots, 1, n, stride: stride)
+                                var pass = DecisionPass(
+                                    topK: topK, experts: e, rank: rank, layout: layout,
+                                    priority: config.capacity.priority, reroute: reroute,
+                                    rerouteScope: config.overflow.rerouteScope,
+                                    maxReroutes: config.overflow.maxReroutes ?? e,
+                                    preference: preference,
+                                    chosen: chosen ?? UnsafeBufferPointer(candidate),
+                                    weights: weights ?? UnsafeBufferPointer(out.weight), out: out,
+                                    pending: section(slots, 0, n, stride: stride), candidate: candidate,
+                                    cursor: section(slots, 2, n, stride: stride),
+                                    considered: section(slots, 3, n, stride: stride),
+                                    holder: section(slots, 4, n, stride: stride),
+                                    keys: section(sort, 0, n, stride: stride),
+                                    merge: section(sort, 1, n, stride: stride),
+                                    quota: quota, demand: demand,
+                                    homeRank: section(perExpert, 0, e, stride: e),
+                                    homeLocal: section(perExpert, 1, e, stride: e),
+                                    bucketEnd: section(perExpert, 2, e, stride: e),
+                                    pendingCount: pendingCount, round: round)
+                                body(&pass)
+                                return pass
+                            }
+                        }
                     }
-                    found = e
-                    break
                 }
-                cursor[a] = Int32(pos)
-            }
-            if found < 0 {
-                drop(a)
-            } else {
-                considered[a] += 1
-                candidate[a] = Int32(found)
-                pending[kept] = Int32(a)
-                kept += 1
             }
         }
-        return kept
-    }
-
-    /// Whether token t already uses expert e through another slot: accepted there, or
-    /// offered there in the current round.
-    @inline(__always)
-    private func tokenUses(_ t: Int, _ e: Int, except a: Int) -> Bool {
-        for b in (t * topK)..<(t * topK + topK) where b != a {
-            if Int(result.finalExpert[b]) == e || Int(candidate[b]) == e { return true }
-        }
-        return false
-    }
-
-    /// Accepts assignment `a` at expert `e`; its weight is already in place (`begin`).
-    @inline(__always)
-    private func accept(_ a: Int, expert e: Int, rerouted: Bool) {
-        let t = a / topK
-        let slot: ExpertLayout.Slot
-        if rerouted && config.overflow.rerouteScope == .sameRank {
-            let r = Int(holder[a])
-            slot = ExpertLayout.Slot(rank: r, localIndex: layout.localIndex(of: e, onRank: r)!)
-        } else {
-            slot = layout.copy(of: e, sourceRank: rank, token: t)
-        }
-        result.finalExpert[a] = Int32(e)
-        result.outcome[a] = rerouted ? .rerouted : .accepted
-        result.destRank[a] = Int32(slot.rank)
-        result.destLocal[a] = Int32(slot.localIndex)
-        result.expertLoad[e] += 1
-        if rerouted { result.rerouted += 1 } else { result.accepted += 1 }
-        candidate[a] = -1
-    }
-
-    @inline(__always)
-    private func drop(_ a: Int) {
-        result.finalExpert[a] = -1
-        result.outcome[a] = .dropped
-        result.weight[a] = 0
-        result.destRank[a] = -1
-        result.destLocal[a] = -1
-        result.dropped += 1
-        candidate[a] = -1
-    }
-
-    private func renormalize() {
-        let k = topK
-        for t in 0..<result.tokens {
-            var sum: Float = 0
-            for j in 0..<k { sum += result.weight[t * k + j] }
-            guard sum > 0 else { continue }
-            for j in 0..<k { result.weight[t * k + j] /= sum }
-        }
+        pendingCount = pass.pendingCount
+        round = pass.round
+        result.accepted += pass.accepted
+        result.rerouted += pass.rerouted
+        result.dropped += pass.dropped
     }
 }

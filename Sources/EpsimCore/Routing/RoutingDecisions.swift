@@ -32,7 +32,8 @@ public struct RoutingDecisions: Sendable, Equatable {
     /// Number of assignments, T × k.
     public var assignments: Int { tokens * topK }
 
-    /// Prepares for a new decision: sizes the arrays and clears counters.
+    /// Prepares for a new decision: sizes the arrays, clears them (every assignment
+    /// dropped, every load 0) and clears counters.
     public mutating func reset(tokens: Int, topK: Int, experts: Int) {
         let n = tokens * topK
         self.tokens = tokens
@@ -46,24 +47,56 @@ public struct RoutingDecisions: Sendable, Equatable {
             destLocal = Array(repeating: -1, count: n)
         } else {
             // Reused from an earlier step: nothing of it may leak into this one.
-            for a in 0..<n {
-                finalExpert[a] = -1
-                outcome[a] = .dropped
-                weight[a] = 0
-                destRank[a] = -1
-                destLocal[a] = -1
+            withUnsafeMutableSlots { s in
+                s.finalExpert.update(repeating: -1)
+                s.outcome.update(repeating: .dropped)
+                s.weight.update(repeating: 0)
+                s.destRank.update(repeating: -1)
+                s.destLocal.update(repeating: -1)
             }
         }
         if expertLoad.count != experts {
             expertLoad = Array(repeating: 0, count: experts)
         } else {
-            for e in 0..<experts { expertLoad[e] = 0 }
+            expertLoad.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
         }
         accepted = 0
         rerouted = 0
         dropped = 0
         capacity = nil
         exchangeRounds = 0
+    }
+
+    /// The per-assignment arrays ([T × k] each) and `expertLoad` ([E]) as buffer
+    /// pointers, valid inside `body` only: for code that writes every assignment in a
+    /// hot loop (`CapacityDecider`), which then pays for exclusivity and uniqueness
+    /// checks once per array instead of once per element.
+    struct Slots {
+        let finalExpert: UnsafeMutableBufferPointer<Int32>
+        let outcome: UnsafeMutableBufferPointer<Outcome>
+        let weight: UnsafeMutableBufferPointer<Float>
+        let destRank: UnsafeMutableBufferPointer<Int32>
+        let destLocal: UnsafeMutableBufferPointer<Int32>
+        let expertLoad: UnsafeMutableBufferPointer<Int>
+    }
+
+    /// Calls `body` with the arrays as `Slots`. The counters are not part of the view:
+    /// set them after `body` returns.
+    mutating func withUnsafeMutableSlots<R>(_ body: (Slots) -> R) -> R {
+        finalExpert.withUnsafeMutableBufferPointer { finalExpert in
+            outcome.withUnsafeMutableBufferPointer { outcome in
+                weight.withUnsafeMutableBufferPointer { weight in
+                    destRank.withUnsafeMutableBufferPointer { destRank in
+                        destLocal.withUnsafeMutableBufferPointer { destLocal in
+                            expertLoad.withUnsafeMutableBufferPointer { expertLoad in
+                                body(Slots(finalExpert: finalExpert, outcome: outcome, weight: weight,
+                                           destRank: destRank, destLocal: destLocal, expertLoad: expertLoad))
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Checks the invariants every decision must satisfy and returns the first broken
