@@ -77,6 +77,16 @@ public enum ConfigValidator {
         guard E % G == 0 else { throw fail(c, "router.groups", also: ["model.experts"], "\(G) does not divide model.experts (\(E))") }
     }
 
+    /// A preset whose peer gate takes one k only (DeepSpeed's top-1 and top-2 gates)
+    /// needs that `model.top_k`.
+    static func compat(_ c: SimConfig) throws(ConfigError) {
+        let preset = c.router.compat
+        guard let k = preset.requiredTopK, c.model.topK != k else { return }
+        let other = c.model.topK == 1 ? "deepspeed_top1" : c.model.topK == 2 ? "deepspeed_top2" : "deepspeed_topk"
+        throw fail(c, "router.compat", also: ["model.top_k"],
+                   "\(preset.rawValue) is DeepSpeed's top-\(k) gate, but model.top_k is \(c.model.topK) (did you mean '\(other)'?)")
+    }
+
     static func groupsPerToken(_ c: SimConfig) throws(ConfigError) {
         let r = c.router, E = c.model.experts, k = c.model.topK
         guard r.groupsPerToken <= r.groups else {
