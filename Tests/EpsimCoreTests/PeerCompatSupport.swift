@@ -42,13 +42,17 @@ struct PeerCase {
     }
 
     /// The config of this case under `preset`: the preset's keys, plus the case's shape,
-    /// cf and (an explicit override, as a file would write it) min_capacity.
+    /// cf and, where it is not the preset's (DeepSpeed cases with 0), min_capacity written
+    /// beside the preset, as a file would override it.
     func config(_ preset: CompatPreset) throws -> SimConfig {
+        var defaults = SimConfig()
+        preset.apply(to: &defaults)
+        let minimum = minCapacity == defaults.capacity.minCapacity ? "" : ", min_capacity: \(minCapacity)"
         let yaml = """
             router: {compat: \(preset.rawValue)}
             model: {experts: \(experts), top_k: \(topK)}
             tokens: \(tokens)
-            capacity: {factor: \(factor), min_capacity: \(minCapacity)}
+            capacity: {factor: \(factor)\(minimum)}
             workload: {kind: trace, file: peer.npy}
             """
         return try ConfigLoader.parse(yaml: yaml, file: nil)

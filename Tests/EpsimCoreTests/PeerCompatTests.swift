@@ -33,21 +33,60 @@ final class PeerCompatTests: XCTestCase {
     }
 
     func compare(_ preset: CompatPreset, file: StaticString = #filePath, line: UInt = #line) throws {
-        let cases = try PeerCase.load(preset.rawValue)
-        XCTAssertEqual(cases.count, 200, file: file, line: line)
         for reference in [false, true] {
-            var tally = Tally()
-            for (i, p) in cases.enumerated() {
-                let d = try EpsimDecision.run(try p.config(preset), p, reference: reference)
-                Self.compare(preset, p, d, label: "case \(i) (\(p.kind), T \(p.tokens), E \(p.experts), k \(p.topK), cf \(p.factor))",
-                             into: &tally)
-            }
+            let tally = try Self.tally(preset, reference: reference)
             print("\(preset.rawValue) \(reference ? "reference" : "fast path"): \(tally)")
             XCTAssertEqual(tally.mismatches, [], "\(preset.rawValue) \(reference ? "reference" : "fast path")",
                            file: file, line: line)
             XCTAssertEqual(tally.matrices, 200, file: file, line: line)
             XCTAssertGreaterThan(tally.dropped, 0, "the fixtures exercise capacity", file: file, line: line)
         }
+    }
+
+    /// The fixtures tell each preset key's value from a wrong one: with any single key
+    /// of a preset set otherwise, some case disagrees with the peer. (The top-k gate's
+    /// epsilon shows only when a token loses its top expert to a strictly higher
+    /// probability and keeps less than 2^-23: CompatPresetTests builds that case.)
+    func testEveryPresetKeyIsNeeded() throws {
+        let wrong: [(CompatPreset, String, (inout SimConfig) -> Void)] = [
+            (.deepspeedTop1, "first_choice logit", { $0.router.firstChoice = .logit }),
+            (.deepspeedTop1, "rounding exact", { $0.capacity.rounding = .exact }),
+            (.deepspeedTop1, "weights normalized", { $0.router.weights = .normalized }),
+            (.deepspeedTop1, "min_capacity 0", { $0.capacity.minCapacity = 0 }),
+            (.deepspeedTop2, "first_choice logit", { $0.router.firstChoice = .logit }),
+            (.deepspeedTop2, "priority position", { $0.capacity.priority = .position }),
+            (.deepspeedTop2, "renormalize_epsilon 0", { $0.overflow.renormalizeEpsilon = 0 }),
+            (.deepspeedTop2, "renormalize false", { $0.overflow.renormalize = false }),
+            (.deepspeedTop2, "rounding exact", { $0.capacity.rounding = .exact }),
+            (.deepspeedTop2, "min_capacity 0", { $0.capacity.minCapacity = 0 }),
+            (.deepspeedTopK, "priority slot_position", { $0.capacity.priority = .slotPosition }),
+            (.deepspeedTopK, "rounding exact", { $0.capacity.rounding = .exact }),
+            (.deepspeedTopK, "min_capacity 0", { $0.capacity.minCapacity = 0 }),
+            (.megatron, "weights raw", { $0.router.weights = .raw }),
+            (.megatron, "priority slot_position", { $0.capacity.priority = .slotPosition }),
+            (.megatron, "rounding float32", { $0.capacity.rounding = .float32 }),
+            (.megatron, "min_capacity 4", { $0.capacity.minCapacity = 4 }),
+        ]
+        for (preset, what, change) in wrong {
+            let tally = try Self.tally(preset, reference: false, change: change)
+            print("\(preset.rawValue) with \(what): \(tally.mismatches.count) mismatches, e.g. \(tally.mismatches.first ?? "-")")
+            XCTAssertFalse(tally.mismatches.isEmpty, "\(preset.rawValue) with \(what) agrees with the peer")
+        }
+    }
+
+    /// Compares every case of `preset`'s fixture, with `change` applied to the config.
+    static func tally(_ preset: CompatPreset, reference: Bool,
+                      change: (inout SimConfig) -> Void = { _ in }) throws -> Tally {
+        let cases = try PeerCase.load(preset.rawValue)
+        var tally = Tally()
+        for (i, p) in cases.enumerated() {
+            var c = try p.config(preset)
+            change(&c)
+            let d = try EpsimDecision.run(c, p, reference: reference)
+            compare(preset, p, d, label: "case \(i) (\(p.kind), T \(p.tokens), E \(p.experts), k \(p.topK), cf \(p.factor))",
+                    into: &tally)
+        }
+        return tally
     }
 
     /// Equal to `weightTolerance`, or within 8 steps of the subnormal range (where

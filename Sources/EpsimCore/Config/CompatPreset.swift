@@ -6,12 +6,12 @@
 ///
 /// What each sets (every other key keeps its own default):
 ///
-/// | preset | score | weights | priority | policy | renormalize (ε) | min_capacity | rounding |
-/// |---|---|---|---|---|---|---|---|
-/// | `deepspeed_top1` | softmax | raw | position | drop | false | 4 | float32 |
-/// | `deepspeed_top2` | softmax | raw | slot_position | drop | true (2⁻²³) | 4 | float32 |
-/// | `deepspeed_topk` | softmax | raw | score | drop | true (2⁻²³) | 4 | float32 |
-/// | `megatron` | softmax | softmax_topk | score | drop | false | 0 | exact |
+/// | preset | score | first_choice | weights | priority | policy | renormalize (ε) | min_capacity | rounding |
+/// |---|---|---|---|---|---|---|---|---|
+/// | `deepspeed_top1` | softmax | float32_score | raw | position | drop | false | 4 | float32 |
+/// | `deepspeed_top2` | softmax | float32_score | raw | slot_position | drop | true (2⁻²³) | 4 | float32 |
+/// | `deepspeed_topk` | softmax | logit | raw | score | drop | true (2⁻²³) | 4 | float32 |
+/// | `megatron` | softmax | logit | softmax_topk | score | drop | false | 0 | exact |
 ///
 /// Sources: deepspeed 0.19.8 `deepspeed/moe/sharded_moe.py` (`top1gating`, `top2gating`,
 /// `topkgating`, `_capacity`; min_capacity 4 is `deepspeed.moe.layer.MoE`'s default) and
@@ -48,6 +48,7 @@ public enum CompatPreset: String, Sendable, CaseIterable {
         c.router.compat = self
         guard self != .none else { return }
         c.router.score = .softmax
+        c.router.firstChoice = self == .deepspeedTop1 || self == .deepspeedTop2 ? .float32Score : .logit
         c.overflow.policy = .drop
         switch self {
         case .none:

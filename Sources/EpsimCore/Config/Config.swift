@@ -97,7 +97,19 @@ public struct RouterConfig: Sendable, Equatable {
     /// `none`: epsim's own defaults. Applied when the config is read: the keys it sets
     /// hold its values unless the file or a `--set` writes them.
     public var compat: CompatPreset = .none
+    /// How the first choice is made (`FirstChoice`).
+    public var firstChoice: FirstChoice = .logit
     public init() {}
+}
+
+/// `router.first_choice`: which expert is a token's first choice.
+public enum FirstChoice: String, Sendable, CaseIterable {
+    /// The first of the ranking (by logit, or by score + bias; docs/semantics.md, Router).
+    case logit
+    /// The lowest-index expert of the highest float32 score, as DeepSpeed's top-1 and
+    /// top-2 gates take `torch.argmax` of the float32 softmax: logits 0 and 1e-8 have
+    /// the same probability there, so expert 0 is first. The rest follow the ranking.
+    case float32Score = "float32_score"
 }
 
 public enum ScoreFunction: String, Sendable, CaseIterable { case softmax, sigmoid }

@@ -28,6 +28,10 @@ public enum ConfigKeys {
             doc: "sets every key that decides a peer's gate to that peer's value, so decisions and weights equal its own (docs/semantics.md, Presets): `deepspeed_top1`, `deepspeed_top2`, `deepspeed_topk` (DeepSpeed 0.19's gates), `megatron` (Megatron-Core 0.16's router); a key written beside it overrides it.") {
             .string($0.router.compat.rawValue)
         },
+        names("router.first_choice", FirstChoice.self, rule: ConfigValidator.firstChoice,
+              doc: "`logit`: the first of the ranking; `float32_score`: the lowest-index expert of the highest float32 score (DeepSpeed's top-1 and top-2 gates, `torch.argmax` of the softmax); the other choices follow the ranking.") {
+            $0.router.firstChoice
+        },
         names("router.score", ScoreFunction.self, doc: "score function applied to the logits.") { $0.router.score },
         names("router.weights", WeightMode.self,
               doc: "slot weights: `softmax_topk` (softmax over the k chosen logits), `normalized` (chosen scores over their sum), `raw` (the score).") {
@@ -235,8 +239,8 @@ public enum ConfigKeys {
     }
 
     private static func names<E: RawRepresentable & CaseIterable & Sendable>(
-        _ path: String, _ type: E.Type, doc: String, value: @escaping @Sendable (SimConfig) -> E
+        _ path: String, _ type: E.Type, rule: Rule? = nil, doc: String, value: @escaping @Sendable (SimConfig) -> E
     ) -> ConfigKey where E.RawValue == String {
-        key(path, .names(E.allCases.map(\.rawValue)), doc: doc) { .string(value($0).rawValue) }
+        key(path, .names(E.allCases.map(\.rawValue)), rule: rule, doc: doc) { .string(value($0).rawValue) }
     }
 }

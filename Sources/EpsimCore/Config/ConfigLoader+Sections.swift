@@ -19,6 +19,7 @@ extension ConfigLoader {
         var c = base
         let p = try r.mapping(node, "router", allowed: routerKeys)
         if let n = p["compat"] { c.compat = try r.choice(n, "router.compat") }
+        if let n = p["first_choice"] { c.firstChoice = try r.choice(n, "router.first_choice") }
         if let n = p["score"] { c.score = try r.choice(n, "router.score") }
         if let n = p["weights"] { c.weights = try r.choice(n, "router.weights") }
         if let n = p["noise_std"] { c.noiseStd = try r.double(n, "router.noise_std") }

@@ -87,6 +87,18 @@ public enum ConfigValidator {
                    "\(preset.rawValue) is DeepSpeed's top-\(k) gate, but model.top_k is \(c.model.topK) (did you mean '\(other)'?)")
     }
 
+    /// `float32_score` picks among the bare scores: a bias or group limit would choose
+    /// by other values.
+    static func firstChoice(_ c: SimConfig) throws(ConfigError) {
+        guard c.router.firstChoice == .float32Score else { return }
+        if c.router.bias.contains(where: { $0 != 0 }) {
+            throw fail(c, "router.first_choice", also: ["router.bias"], "float32_score picks by the bare scores; not with a nonzero router.bias")
+        }
+        if c.router.groups > 1 {
+            throw fail(c, "router.first_choice", also: ["router.groups"], "float32_score picks by the bare scores; not with router.groups \(c.router.groups)")
+        }
+    }
+
     static func groupsPerToken(_ c: SimConfig) throws(ConfigError) {
         let r = c.router, E = c.model.experts, k = c.model.topK
         guard r.groupsPerToken <= r.groups else {

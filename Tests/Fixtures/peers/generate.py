@@ -19,11 +19,14 @@ Calls, one per preset (nothing else of the peers runs):
 The chosen experts (before capacity) come from the same call with cf = 1e6 (nothing
 dropped); the decisions and weights from the call with the case's cf.
 
-Cases: 200 logit matrices per preset, T in [4, 40] tokens, E in [2, 12] experts, cycling
-through four kinds: ordinary (N(0, 1)), underflowing (uniform in [-1e4, 1e4]: most
+Cases: 200 logit matrices per preset, T in [4, 36] tokens, E in [2, 12] experts, cycling
+through five kinds: ordinary (N(0, 1)), underflowing (uniform in [-1e4, 1e4]: most
 probabilities are 0 in float32), saturating (one logit per row 30..200 above the rest:
-its probability rounds to 1.0), and tied (small integers, so rows hold equal logits).
-DeepSpeed cases use min_capacity 4 (DeepSpeed's MoE layer default) in even cases and 0
+its probability rounds to 1.0), tied (small integers, so rows hold equal logits), and
+rounding_tied (logits in {-2, -1, 0}, the zeros nudged by 0, 1e-8 or 2e-8: distinct
+logits whose float32 probabilities are equal).
+A third of the cases use a shape (T, cf) whose float32 capacity differs from the exact
+one when such a shape is found. DeepSpeed cases use min_capacity 4 (DeepSpeed's MoE layer default) in even cases and 0
 in odd ones; Megatron-Core has none.
 
 Output: Tests/Fixtures/peers/<preset>.json
@@ -36,7 +39,7 @@ Output: Tests/Fixtures/peers/<preset>.json
 
 Run:  DS_BUILD_OPS=0 python3 Tests/Fixtures/peers/generate.py   (deterministic: seeded)
 """
-import json, os, sys
+import json, math, os, sys
 import numpy as np
 import torch
 
@@ -48,7 +51,15 @@ from megatron.core.transformer.moe import moe_utils as mc
 
 CASES = 200
 HERE = os.path.dirname(os.path.abspath(__file__))
-CFS = [0.5, 0.75, 1.0, 1.2, 1.25, 1.5, 2.0]
+CFS = [0.3, 0.5, 0.6, 0.7, 0.75, 0.9, 1.0, 1.1, 1.2, 1.25, 1.3, 1.5, 2.0]
+
+
+def rounding_differs(T, E, k, cf):
+    """Whether DeepSpeed's float32 capacity differs from the exact one for this shape
+    (used only to pick shapes; the fixtures' C is what DeepSpeed returns)."""
+    exact = math.ceil((T * k / E) * cf)
+    f32 = math.ceil(float(np.float32(T / E) * np.float32(cf * k)))
+    return exact != f32
 
 
 def bits(a):
@@ -59,13 +70,18 @@ def draw(rng, kind, T, E):
     if kind == "ordinary":
         x = rng.standard_normal((T, E))
     elif kind == "underflowing":
-        x = rng.uniform(-1e4, 1e4, (T, E))
+        # Half with a spread of 1e4 (nearly every probability but the top one is 0), half
+        # with N(0, 25²) (probabilities down to 1e-30 and below: tiny renormalized sums).
+        x = rng.uniform(-1e4, 1e4, (T, E)) if rng.integers(0, 2) == 0 else 25 * rng.standard_normal((T, E))
     elif kind == "saturating":
         x = rng.standard_normal((T, E))
         top = rng.integers(0, E, T)
         x[np.arange(T), top] += rng.uniform(30, 200, T)
-    else:  # tied
+    elif kind == "tied":
         x = rng.integers(-2, 3, (T, E)).astype(np.float64)
+    else:  # rounding_tied
+        x = rng.integers(-2, 1, (T, E)).astype(np.float64)
+        x = np.where(x == 0, rng.integers(0, 3, (T, E)) * 1e-8, x)
     return torch.from_numpy(x.astype(np.float32))
 
 
@@ -109,7 +125,7 @@ def run_megatron(logits, k, cf):
 
 
 def main():
-    kinds = ["ordinary", "underflowing", "saturating", "tied"]
+    kinds = ["ordinary", "underflowing", "saturating", "tied", "rounding_tied"]
     versions = {"torch": torch.__version__, "deepspeed": deepspeed.__version__,
                 "megatron-core": megatron.core.__version__}
     print(versions, file=sys.stderr)
@@ -117,7 +133,7 @@ def main():
         rng = np.random.default_rng(16_000 + p)
         cases = []
         for i in range(CASES):
-            kind = kinds[i % 4]
+            kind = kinds[i % len(kinds)]
             E = int(rng.integers(2, 13))
             if preset == "deepspeed_top1":
                 k = 1
@@ -129,8 +145,15 @@ def main():
                 k = int(rng.integers(3, min(E, 5) + 1))
             else:
                 k = int(rng.integers(1, min(E, 4) + 1))
-            T = int(rng.integers(4, 41))
+            T = int(rng.integers(4, 37))
             cf = float(CFS[int(rng.integers(0, len(CFS)))])
+            if i % 3 == 0:
+                # A third of the cases: a shape whose float32 capacity is not the exact one.
+                for _ in range(200):
+                    if rounding_differs(T, E, k, cf):
+                        break
+                    T = int(rng.integers(4, 37))
+                    cf = float(CFS[int(rng.integers(0, len(CFS)))])
             logits = draw(rng, kind, T, E)
             if preset == "megatron":
                 min_cap = 0
