@@ -55,6 +55,12 @@ public enum SeededLayoutConformance {
         }
         c.overlapChunks = pick([1, 1, 2, 3])
         c.precision.dispatch = pick(WirePrecision.allCases)
+        // Issue 16's options (drawn last, so the layouts above are unchanged): the
+        // reference implements each on its own.
+        c.capacity.rounding = pick(CapacityRounding.allCases)
+        c.overflow.renormalizeEpsilon = pick([0, 0, Double(Float.ulpOfOne), 0.05])
+        c.router.firstChoice = pick(FirstChoice.allCases)
+        if pick([false, false, true]) { c.capacity.value = pick([0, 1, 3, 7]) }
         c.steps = 2
         c.warmupSteps = 1
         return c
@@ -62,7 +68,7 @@ public enum SeededLayoutConformance {
 
     /// One line naming what a layout exercises.
     static func describe(_ c: SimConfig) -> String {
-        let factor = c.capacity.factor.map { "cf \($0)" } ?? "dropless"
+        let factor = c.capacity.value.map { "C \($0)" } ?? c.capacity.factor.map { "cf \($0) \(c.capacity.rounding.rawValue)" } ?? "dropless"
         return "E \(c.model.experts) top-\(c.model.topK) \(c.workload.name) \(factor) \(c.capacity.scope.rawValue) "
             + "\(c.capacity.priority.rawValue) \(c.overflow.policy.rawValue) tokens \(c.tokens) "
             + "replicas \(c.placement.replicas.count) chunks \(c.overlapChunks) layers \(c.model.layers)"

@@ -65,7 +65,7 @@ final class ConfigRangeTests: XCTestCase {
             }
             tried += 1
         }
-        XCTAssertEqual(tried, 21, "numeric keys tried")
+        XCTAssertEqual(tried, 23, "numeric keys tried")
     }
 
     /// docs/config.md's key table is the one `ConfigKeys.table` renders, row for row.

@@ -3,15 +3,37 @@
 /// orders and the `scope: global` grants: the reference orders and grants on its own,
 /// so that the two are checked against each other.
 public enum Capacity {
-    /// Per-source-rank capacity for `scope: local`:
-    /// C = max(min_capacity, ceil(T_r * k / E * cf)), in double precision, evaluated in
-    /// Megatron-Core's order (tokens per expert first, then the factor). nil = dropless.
+    /// Per-source-rank capacity for `scope: local`: `config.value` when it is set,
+    /// otherwise C = max(min_capacity, ceil(T_r · k / E · cf)), nil = dropless (no factor).
+    ///
+    /// `config.rounding` says how the ceiling's argument is evaluated:
+    /// - `exact`: (T_r · k / E) · cf in double precision, Megatron-Core's `get_capacity`
+    ///   order (tokens per expert first, then the factor): T 500, k 1, E 10, cf 1.1 gives
+    ///   55.00000000000001, so C = 56.
+    /// - `float32`: as DeepSpeed 0.19's `_capacity` (deepspeed/moe/sharded_moe.py):
+    ///   `ceil((T / E) * torch.tensor(cf * k))`, where T / E is a Python double and the
+    ///   tensor is float32, so the product is float32(T / E) · float32(cf · k) rounded to
+    ///   float32: T 25, k 1, E 2, cf 1.2 gives 15.000001 there, so C = 16 (15 exactly).
+    ///
     /// A C above `maxCapacity` (2^53, where doubles stop counting exactly) is reported as
     /// `maxCapacity`: it is more than any rank's T·k (`ConfigValidator` keeps T·k < 2^31),
-    /// so no assignment is dropped either way.
+    /// so no assignment is dropped either way. A float32 product that overflows (cf near
+    /// 1e6 with huge T) is infinite and reported the same way.
+    ///
+    /// - Parameters:
+    ///   - tokens: T_r, the source rank's tokens (the world's for `global`).
+    ///   - topK: k; experts: E (> 0).
     public static func local(_ config: CapacityConfig, tokens: Int, topK: Int, experts: Int) -> Int? {
+        if let value = config.value { return min(value, maxCapacity) }
         guard let factor = config.factor else { return nil }
-        let raw = (Double(tokens) * Double(topK) / Double(experts) * factor).rounded(.up)
+        let raw: Double
+        switch config.rounding {
+        case .exact:
+            raw = (Double(tokens) * Double(topK) / Double(experts) * factor).rounded(.up)
+        case .float32:
+            let perExpert = Float(Double(tokens) / Double(experts))
+            raw = Double((perExpert * Float(factor * Double(topK))).rounded(.up))
+        }
         let c = raw.isFinite && raw < Double(maxCapacity) ? Int(raw) : maxCapacity
         return min(max(config.minCapacity, c), maxCapacity)
     }

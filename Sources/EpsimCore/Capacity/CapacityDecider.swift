@@ -69,7 +69,7 @@ public final class CapacityDecider {
         self.layout = layout
         self.experts = config.model.experts
         self.topK = config.model.topK
-        global = config.capacity.scope == .global && config.capacity.factor != nil
+        global = config.capacity.scope == .global && (config.capacity.factor != nil || config.capacity.value != nil)
         reroute = config.overflow.policy == .reroute
         quota = Array(repeating: 0, count: experts)
         remaining = quota
@@ -125,7 +125,7 @@ public final class CapacityDecider {
                 _ = pass.out.weight.update(fromContentsOf: weights)
             } else {
                 pass.decideLocally()
-                if config.overflow.renormalize { pass.renormalize() }
+                if config.overflow.renormalize { pass.renormalize(epsilon: Float(config.overflow.renormalizeEpsilon)) }
             }
         }
         if !global { complete() }
@@ -162,7 +162,7 @@ public final class CapacityDecider {
                     pass.countDemand()
                 }
             }
-            if last && config.overflow.renormalize { pass.renormalize() }
+            if last && config.overflow.renormalize { pass.renormalize(epsilon: Float(config.overflow.renormalizeEpsilon)) }
         }
         if last { complete() }
     }

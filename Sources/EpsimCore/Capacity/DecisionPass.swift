@@ -243,14 +243,16 @@ extension DecisionPass {
         candidate[a] = -1
     }
 
-    /// Divides each token's surviving weights by their sum.
-    func renormalize() {
+    /// Divides each token's surviving weights by max(their sum, `epsilon`) (float32, the
+    /// sum in slot order; `overflow.renormalize_epsilon`, 0: by the sum itself).
+    func renormalize(epsilon: Float) {
         let k = topK
         for t in 0..<(n / k) {
             var sum: Float = 0
             for j in 0..<k { sum += out.weight[t * k + j] }
             guard sum > 0 else { continue }
-            for j in 0..<k { out.weight[t * k + j] /= sum }
+            let divisor = max(sum, epsilon)
+            for j in 0..<k { out.weight[t * k + j] /= divisor }
         }
     }
 }

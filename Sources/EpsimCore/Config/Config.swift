@@ -93,7 +93,23 @@ public struct RouterConfig: Sendable, Equatable {
     public var groupsPerToken = 1
     /// Seeds the gate matrix Wg and the noise; nil means derived from `SimConfig.seed`.
     public var seed: UInt64? = nil
+    /// The peer whose gate the other keys were preset to reproduce (`CompatPreset`);
+    /// `none`: epsim's own defaults. Applied when the config is read: the keys it sets
+    /// hold its values unless the file or a `--set` writes them.
+    public var compat: CompatPreset = .none
+    /// How the first choice is made (`FirstChoice`).
+    public var firstChoice: FirstChoice = .logit
     public init() {}
+}
+
+/// `router.first_choice`: which expert is a token's first choice.
+public enum FirstChoice: String, Sendable, CaseIterable {
+    /// The first of the ranking (by logit, or by score + bias; docs/semantics.md, Router).
+    case logit
+    /// The lowest-index expert of the highest float32 score, as DeepSpeed's top-1 and
+    /// top-2 gates take `torch.argmax` of the float32 softmax: logits 0 and 1e-8 have
+    /// the same probability there, so expert 0 is first. The rest follow the ranking.
+    case float32Score = "float32_score"
 }
 
 public enum ScoreFunction: String, Sendable, CaseIterable { case softmax, sigmoid }
@@ -132,15 +148,30 @@ public enum Workload: Sendable, Equatable {
 }
 
 public struct CapacityConfig: Sendable, Equatable {
-    /// cf; nil means dropless (no capacity limit).
+    /// cf; nil means dropless (no capacity limit). Not used when `value` is set.
     public var factor: Double? = 1.25
+    /// Lower bound on C. Not used when `value` is set.
     public var minCapacity = 0
+    /// How ceil(T·k/E·cf) is evaluated (`CapacityRounding`).
+    public var rounding: CapacityRounding = .exact
+    /// C itself, per source rank (scope local) or for the world (scope global), instead
+    /// of the formula; nil: the formula with `factor`.
+    public var value: Int? = nil
     public var scope: CapacityScope = .local
     public var priority: Priority = .score
     public init() {}
 }
 
 public enum CapacityScope: String, Sendable, CaseIterable { case local, global }
+
+/// How C = ceil(T·k/E·cf) is evaluated (`Capacity.local`).
+public enum CapacityRounding: String, Sendable, CaseIterable {
+    /// In double precision, as (T·k/E)·cf: Megatron-Core's `get_capacity`.
+    case exact
+    /// As DeepSpeed's `_capacity` does: ceil(float32(T/E) · float32(cf·k)), the product
+    /// rounded to float32, so C can be one higher (or lower) than `exact`.
+    case float32
+}
 
 public enum Priority: String, Sendable, CaseIterable {
     /// Per expert, earlier tokens first, whatever the slot.
@@ -158,6 +189,9 @@ public struct OverflowConfig: Sendable, Equatable {
     public var rerouteScope: RerouteScope = .any
     /// Divide each token's surviving weights by their sum.
     public var renormalize = false
+    /// With `renormalize`, divide by max(sum, this) instead of by the sum (DeepSpeed's
+    /// gates clamp the sum at float32 epsilon, 2^-23). 0: by the sum itself.
+    public var renormalizeEpsilon: Double = 0
     public init() {}
 }
 

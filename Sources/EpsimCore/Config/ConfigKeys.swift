@@ -24,6 +24,14 @@ public enum ConfigKeys {
             case let .perRank(list): return .array(list.map { .int($0) })
             }
         },
+        key("router.compat", .names(CompatPreset.allCases.map(\.rawValue)), rule: ConfigValidator.compat,
+            doc: "sets every key that decides a peer's gate to that peer's value, so decisions and weights equal its own (docs/semantics.md, Presets): `deepspeed_top1`, `deepspeed_top2`, `deepspeed_topk` (DeepSpeed 0.19's gates), `megatron` (Megatron-Core 0.16's router); a key written beside it overrides it.") {
+            .string($0.router.compat.rawValue)
+        },
+        names("router.first_choice", FirstChoice.self, rule: ConfigValidator.firstChoice,
+              doc: "`logit`: the first of the ranking; `float32_score`: the lowest-index expert of the highest float32 score (DeepSpeed's top-1 and top-2 gates, `torch.argmax` of the softmax); the other choices follow the ranking.") {
+            $0.router.firstChoice
+        },
         names("router.score", ScoreFunction.self, doc: "score function applied to the logits.") { $0.router.score },
         names("router.weights", WeightMode.self,
               doc: "slot weights: `softmax_topk` (softmax over the k chosen logits), `normalized` (chosen scores over their sum), `raw` (the score).") {
@@ -69,11 +77,19 @@ public enum ConfigKeys {
             return nil
         },
         number("capacity.factor", 0, lowerOpen: true, upper: 1e6, words: ["none"],
-               doc: "cf, or `none` for dropless. A C beyond 2⁵³ is reported as 2⁵³ (no assignment is dropped either way).") {
-            $0.capacity.factor.map { .double($0) } ?? .string("none")
+               doc: "cf, or `none` for dropless. A C beyond 2⁵³ is reported as 2⁵³ (no assignment is dropped either way). Left out when `capacity.value` is set.") {
+            $0.capacity.value != nil ? nil : $0.capacity.factor.map { .double($0) } ?? .string("none")
+        },
+        int("capacity.value", 0...int32, words: ["none"],
+            doc: "C itself (per source rank, or for the world with scope `global`) instead of the formula; not together with `capacity.factor` or `capacity.min_capacity`.") {
+            $0.capacity.value.map { .int($0) } ?? .string("none")
         },
         int("capacity.min_capacity", 0...int32, doc: "lower bound on C (DeepSpeed's default is 4; Megatron-Core has none).") {
-            .int($0.capacity.minCapacity)
+            $0.capacity.value == nil ? .int($0.capacity.minCapacity) : nil
+        },
+        names("capacity.rounding", CapacityRounding.self,
+              doc: "how ceil(T·k/E·cf) is evaluated: `exact` (double precision, Megatron-Core) or `float32` (ceil(float32(T/E) · float32(cf·k)), DeepSpeed).") {
+            $0.capacity.rounding
         },
         names("capacity.scope", CapacityScope.self,
               doc: "`local`: C per source rank; `global`: C for the whole world, granted by demand exchange.") {
@@ -92,6 +108,10 @@ public enum ConfigKeys {
         },
         key("overflow.renormalize", .bool, doc: "divide each token's surviving weights by their sum.") {
             .bool($0.overflow.renormalize)
+        },
+        number("overflow.renormalize_epsilon", 0, upper: 1,
+               doc: "with `renormalize`, divide by max(sum, this) instead (DeepSpeed clamps the sum at float32 epsilon, 2⁻²³ ≈ 1.1920929e-07); 0: by the sum.") {
+            .double($0.overflow.renormalizeEpsilon)
         },
         key("placement.kind", .names(placementKinds),
             doc: "where experts live: `contiguous` (rank r holds [r·E/P, (r+1)·E/P)) or `explicit` (`placement.ranks`).") { c in
@@ -219,8 +239,8 @@ public enum ConfigKeys {
     }
 
     private static func names<E: RawRepresentable & CaseIterable & Sendable>(
-        _ path: String, _ type: E.Type, doc: String, value: @escaping @Sendable (SimConfig) -> E
+        _ path: String, _ type: E.Type, rule: Rule? = nil, doc: String, value: @escaping @Sendable (SimConfig) -> E
     ) -> ConfigKey where E.RawValue == String {
-        key(path, .names(E.allCases.map(\.rawValue)), doc: doc) { .string(value($0).rawValue) }
+        key(path, .names(E.allCases.map(\.rawValue)), rule: rule, doc: doc) { .string(value($0).rawValue) }
     }
 }

@@ -15,9 +15,11 @@ extension ConfigLoader {
         return m
     }
 
-    static func decodeRouter(_ node: ConfigNode, _ r: ConfigReader) throws(ConfigError) -> RouterConfig {
-        var c = RouterConfig()
+    static func decodeRouter(_ node: ConfigNode, _ r: ConfigReader, base: RouterConfig = RouterConfig()) throws(ConfigError) -> RouterConfig {
+        var c = base
         let p = try r.mapping(node, "router", allowed: routerKeys)
+        if let n = p["compat"] { c.compat = try r.choice(n, "router.compat") }
+        if let n = p["first_choice"] { c.firstChoice = try r.choice(n, "router.first_choice") }
         if let n = p["score"] { c.score = try r.choice(n, "router.score") }
         if let n = p["weights"] { c.weights = try r.choice(n, "router.weights") }
         if let n = p["noise_std"] { c.noiseStd = try r.double(n, "router.noise_std") }
@@ -79,8 +81,8 @@ extension ConfigLoader {
         }
     }
 
-    static func decodeCapacity(_ node: ConfigNode, _ r: ConfigReader) throws(ConfigError) -> CapacityConfig {
-        var c = CapacityConfig()
+    static func decodeCapacity(_ node: ConfigNode, _ r: ConfigReader, base: CapacityConfig = CapacityConfig()) throws(ConfigError) -> CapacityConfig {
+        var c = base
         let p = try r.mapping(node, "capacity", allowed: capacityKeys)
         if let n = p["factor"] {
             if case let .scalar(text, _, _) = n, ["none", "null", "~"].contains(text.lowercased()) {
@@ -90,13 +92,26 @@ extension ConfigLoader {
             }
         }
         if let n = p["min_capacity"] { c.minCapacity = try r.int(n, "capacity.min_capacity") }
+        if let n = p["rounding"] { c.rounding = try r.choice(n, "capacity.rounding") }
+        if let n = p["value"] {
+            if case let .scalar(text, _, _) = n, ["none", "null", "~"].contains(text.lowercased()) {
+                c.value = nil
+            } else {
+                let value = try r.int(n, "capacity.value")
+                // Both would set C: refuse rather than let one silently win.
+                for other in ["factor", "min_capacity"] where p[other] != nil {
+                    throw r.fail("capacity.value", n, "\(value) sets C itself; remove capacity.\(other), which would set it too")
+                }
+                c.value = value
+            }
+        }
         if let n = p["scope"] { c.scope = try r.choice(n, "capacity.scope") }
         if let n = p["priority"] { c.priority = try r.choice(n, "capacity.priority") }
         return c
     }
 
-    static func decodeOverflow(_ node: ConfigNode, _ r: ConfigReader) throws(ConfigError) -> OverflowConfig {
-        var c = OverflowConfig()
+    static func decodeOverflow(_ node: ConfigNode, _ r: ConfigReader, base: OverflowConfig = OverflowConfig()) throws(ConfigError) -> OverflowConfig {
+        var c = base
         let p = try r.mapping(node, "overflow", allowed: overflowKeys)
         if let n = p["policy"] { c.policy = try r.choice(n, "overflow.policy") }
         if let n = p["max_reroutes"] {
@@ -105,6 +120,9 @@ extension ConfigLoader {
         }
         if let n = p["reroute_scope"] { c.rerouteScope = try r.choice(n, "overflow.reroute_scope") }
         if let n = p["renormalize"] { c.renormalize = try r.bool(n, "overflow.renormalize") }
+        if let n = p["renormalize_epsilon"] {
+            c.renormalizeEpsilon = try r.double(n, "overflow.renormalize_epsilon")
+        }
         return c
     }
 

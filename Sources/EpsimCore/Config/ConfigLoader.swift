@@ -73,6 +73,12 @@ public enum ConfigLoader {
     static func decode(_ tree: ConfigNode, reader r: ConfigReader) throws(ConfigError) -> SimConfig {
         var c = SimConfig()
         let top = try r.mapping(tree, "", allowed: topKeys)
+        // `router.compat` first: its values are the defaults the file's keys override.
+        if let node = top["router"], case .map = node,
+           let n = try r.mapping(node, "router", allowed: routerKeys)["compat"] {
+            let preset: CompatPreset = try r.choice(n, "router.compat")
+            preset.apply(to: &c)
+        }
         if let node = top["model"] { c.model = try decodeModel(node, r) }
         if let node = top["tokens"] {
             if case .list = node {
@@ -81,10 +87,10 @@ public enum ConfigLoader {
                 c.tokens = .uniform(try r.int(node, "tokens"))
             }
         }
-        if let node = top["router"] { c.router = try decodeRouter(node, r) }
+        if let node = top["router"] { c.router = try decodeRouter(node, r, base: c.router) }
         if let node = top["workload"] { c.workload = try decodeWorkload(node, r) }
-        if let node = top["capacity"] { c.capacity = try decodeCapacity(node, r) }
-        if let node = top["overflow"] { c.overflow = try decodeOverflow(node, r) }
+        if let node = top["capacity"] { c.capacity = try decodeCapacity(node, r, base: c.capacity) }
+        if let node = top["overflow"] { c.overflow = try decodeOverflow(node, r, base: c.overflow) }
         if let node = top["placement"] { c.placement = try decodePlacement(node, r) }
         if let node = top["dispatch"] {
             let p = try r.mapping(node, "dispatch", allowed: dispatchKeys)

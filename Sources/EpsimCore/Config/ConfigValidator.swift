@@ -77,6 +77,28 @@ public enum ConfigValidator {
         guard E % G == 0 else { throw fail(c, "router.groups", also: ["model.experts"], "\(G) does not divide model.experts (\(E))") }
     }
 
+    /// A preset whose peer gate takes one k only (DeepSpeed's top-1 and top-2 gates)
+    /// needs that `model.top_k`.
+    static func compat(_ c: SimConfig) throws(ConfigError) {
+        let preset = c.router.compat
+        guard let k = preset.requiredTopK, c.model.topK != k else { return }
+        let other = c.model.topK == 1 ? "deepspeed_top1" : c.model.topK == 2 ? "deepspeed_top2" : "deepspeed_topk"
+        throw fail(c, "router.compat", also: ["model.top_k"],
+                   "\(preset.rawValue) is DeepSpeed's top-\(k) gate, but model.top_k is \(c.model.topK) (did you mean '\(other)'?)")
+    }
+
+    /// `float32_score` picks among the bare scores: a bias or group limit would choose
+    /// by other values.
+    static func firstChoice(_ c: SimConfig) throws(ConfigError) {
+        guard c.router.firstChoice == .float32Score else { return }
+        if c.router.bias.contains(where: { $0 != 0 }) {
+            throw fail(c, "router.first_choice", also: ["router.bias"], "float32_score picks by the bare scores; not with a nonzero router.bias")
+        }
+        if c.router.groups > 1 {
+            throw fail(c, "router.first_choice", also: ["router.groups"], "float32_score picks by the bare scores; not with router.groups \(c.router.groups)")
+        }
+    }
+
     static func groupsPerToken(_ c: SimConfig) throws(ConfigError) {
         let r = c.router, E = c.model.experts, k = c.model.topK
         guard r.groupsPerToken <= r.groups else {

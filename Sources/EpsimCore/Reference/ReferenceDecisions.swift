@@ -165,9 +165,15 @@ public enum ReferenceDecisions {
                 if a.outcome == .accepted { out.accepted += 1 } else { out.rerouted += 1 }
             }
             if config.overflow.renormalize {
+                // Divided by max(sum, ε) (DeepSpeed's clamp at float32 epsilon with the
+                // preset); a token with nothing left keeps its zeros.
+                let epsilon = Float(config.overflow.renormalizeEpsilon)
                 for t in 0..<ranks[r].tokens {
                     let sum = (0..<k).reduce(Float(0)) { $0 + out.weight[t * k + $1] }
-                    if sum > 0 { for j in 0..<k { out.weight[t * k + j] /= sum } }
+                    if sum > 0 {
+                        let divisor = sum < epsilon ? epsilon : sum
+                        for j in 0..<k { out.weight[t * k + j] /= divisor }
+                    }
                 }
             }
             return out

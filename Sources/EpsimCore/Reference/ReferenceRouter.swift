@@ -43,7 +43,11 @@ public struct ReferenceRouter: Sendable {
                 if l[a] != l[b] { return l[a] > l[b] }
                 return a < b
             }
-            let pref = spec.groups > 1 ? groupLimited(byKey, key) : byKey
+            var pref = spec.groups > 1 ? groupLimited(byKey, key) : byKey
+            if spec.firstByScore, let top = s.max(), let first = s.firstIndex(of: top) {
+                // DeepSpeed's torch.argmax over the float32 probabilities.
+                pref = [first] + pref.filter { $0 != first }
+            }
             let chosen = Array(pref.prefix(k))
             let w = weights(chosen: chosen, logits: l, scores: s)
             out.logits.replaceSubrange((t * E)..<((t + 1) * E), with: l)

@@ -54,7 +54,7 @@ public struct Router: Sendable {
         self.trace = trace
         kernel = RouterKernel(experts: spec.experts, topK: spec.topK, groups: spec.groups,
                               groupsPerToken: spec.groupsPerToken, score: spec.score,
-                              weightMode: spec.weightMode, biased: spec.biased)
+                              weightMode: spec.weightMode, biased: spec.biased, firstByScore: spec.firstByScore)
         if case .gating = spec.workload {
             gate = (0..<spec.layers).map {
                 Router.gateMatrix(seed: spec.routerSeed, layer: $0, hidden: spec.hidden, experts: spec.experts)

@@ -22,6 +22,9 @@ struct RouterKernel {
     let weightMode: WeightMode
     /// Some bias entry is nonzero (see `RouterSpec.biased`).
     let biased: Bool
+    /// The first choice is the lowest-index expert of the highest float32 score
+    /// (`router.first_choice: float32_score`; no bias, no groups).
+    let firstByScore: Bool
 
     /// Scratch for one token: `keys` and `merge` hold E packed sort keys, `exact` E
     /// Double scores + bias, `groupScore` and `groupKept` G entries.
@@ -76,10 +79,28 @@ struct RouterKernel {
             } else {
                 for i in 0..<E { pref[i] = Int32(truncatingIfNeeded: keys[i]) }
             }
+            if firstByScore { scoreFirst(s, pref) }
             let c = c0 + t * k, w = w0 + t * k
             for j in 0..<k { c[j] = pref[j] }
             applyWeights(l, s, c, w)
         }
+    }
+
+    /// Moves the lowest-index expert whose float32 score equals the best one (the first
+    /// of the logit ranking has the highest score: softmax and sigmoid round monotonely)
+    /// to the front of `pref` [E], keeping the order of the others (DeepSpeed's argmax).
+    @inline(__always)
+    private func scoreFirst(_ s: UnsafePointer<Float>, _ pref: UnsafeMutablePointer<Int32>) {
+        let best = s[Int(pref[0])]
+        var first = 0
+        while s[first] != best { first += 1 }
+        var i = 0
+        while pref[i] != Int32(first) { i += 1 }
+        while i > 0 {
+            pref[i] = pref[i - 1]
+            i -= 1
+        }
+        pref[0] = Int32(first)
     }
 
     /// v [E] = score + bias in Double, from the logits: softmax exp(l_e − max) / Σ (sum

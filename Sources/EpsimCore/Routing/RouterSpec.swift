@@ -19,6 +19,9 @@ struct RouterSpec: Sendable {
     /// Some bias entry is nonzero: experts are ranked by score + bias computed in
     /// Double (equal values by logit); otherwise by the logit itself.
     let biased: Bool
+    /// `router.first_choice: float32_score`: the first choice is the lowest-index
+    /// expert of the highest float32 score (no bias, no groups: `ConfigValidator`).
+    let firstByScore: Bool
     /// G (1: group-limited routing off).
     let groups: Int
     let groupsPerToken: Int
@@ -56,6 +59,7 @@ struct RouterSpec: Sendable {
         noiseStd = r.noiseStd
         bias = r.bias.isEmpty ? [Float](repeating: 0, count: E) : r.bias
         biased = r.bias.contains { $0 != 0 }
+        firstByScore = r.firstChoice == .float32Score
         groups = r.groups
         groupsPerToken = r.groups > 1 ? r.groupsPerToken : 1
         seed = config.seed

@@ -14,6 +14,15 @@ public struct RouterTrace: Sendable, Equatable {
     /// rank -> its logits [T_r × E], row-major, for the ranks loaded.
     public let logitsByRank: [Int: [Float]]
 
+    /// Logits given in memory (tests that replay another program's logits, such as the
+    /// peer fixtures of `router.compat`): rank -> [T_r × E] row-major, every entry finite.
+    public init(experts: Int, logitsByRank: [Int: [Float]]) {
+        precondition(logitsByRank.values.allSatisfy { $0.count % experts == 0 && $0.allSatisfy(\.isFinite) },
+                     "trace rows must be [T × \(experts)] finite floats")
+        self.experts = experts
+        self.logitsByRank = logitsByRank
+    }
+
     /// Loads the rows of `ranks` (nil: every rank) for the trace workload of `config`.
     /// Errors are `ConfigError`s at `workload.file` naming the file and the problem.
     public init(config: SimConfig, worldSize: Int, ranks: [Int]? = nil) throws(ConfigError) {
