@@ -18,7 +18,10 @@ public enum Simulation {
                                     verify: options.verify)
         let system = try options.system.map { try loadSystem($0, transport: transport) }
         let (dump, files) = try Launcher.agree(transport) {
-            let dump = try options.routingOut.map { try RoutingDump(path: $0, rank: transport.rank) }
+            let dump = try options.routingOut.map {
+                try RoutingDump(path: $0, format: options.routingFormat, rows: RoutingDump.rows(config, ranks: transport.size),
+                                rank: transport.rank)
+            }
             let files = transport.rank == 0 ? try ResultFiles(options) : nil
             return (dump, files)
         }
