@@ -42,10 +42,12 @@ enum BufferPositions {
                 }
             }
         }
+        // One round (every `drop` decision): every kept slot is from round 0.
+        let oneRound = rounds == 1
         @inline(__always) func place(_ a: Int) {
             let e = Int(out.finalExpert[a])
             guard e >= 0 else { return }
-            let i = Int(out.rerouteRound[a]) * E + e
+            let i = oneRound ? e : Int(out.rerouteRound[a]) * E + e
             out.bufferPosition[a] = counts[i]
             counts[i] += 1
         }
