@@ -12,8 +12,8 @@
 /// It runs once per decision, after the last round, over the finished arrays, so the
 /// rounds themselves (and their fast paths) only store each slot's round.
 enum BufferPositions {
-    /// Writes `out.bufferPosition` of every kept slot from `out.finalExpert` and
-    /// `out.rerouteRound`; dropped slots keep -1.
+    /// Writes `out.bufferPosition` of every slot from `out.finalExpert` and
+    /// `out.rerouteRound`: -1 for dropped slots.
     ///
     /// - Parameters:
     ///   - out: the finished decision's arrays ([T × k] each).
@@ -21,12 +21,12 @@ enum BufferPositions {
     ///   - experts: E.
     ///   - rounds: more than the largest round of any kept slot (rounds the decision ran).
     ///   - slotMajor: slot-major order within a round (`priority: slot_position`).
-    ///   - counts: scratch of at least `rounds × E` entries.
+    ///   - counts: scratch of at least `rounds × E + 1` entries.
     static func number(_ out: RoutingDecisions.Slots, topK: Int, experts: Int, rounds: Int, slotMajor: Bool,
                        counts: UnsafeMutableBufferPointer<Int32>) {
         let n = out.finalExpert.count, E = experts
-        precondition(counts.count >= rounds * E && n % max(topK, 1) == 0)
-        let counts = UnsafeMutableBufferPointer(rebasing: counts[0..<(rounds * E)])
+        precondition(counts.count > rounds * E && n % max(topK, 1) == 0)
+        let counts = UnsafeMutableBufferPointer(rebasing: counts[0...(rounds * E)])
         counts.update(repeating: 0)
         if rounds > 1 {
             // Each expert's kept slots per round, then where each round starts.
@@ -42,14 +42,15 @@ enum BufferPositions {
                 }
             }
         }
-        // One round (every `drop` decision): every kept slot is from round 0.
-        let oneRound = rounds == 1
+        // One round (every `drop` decision): every kept slot is from round 0. Dropped
+        // slots count in a spare counter (index rounds × E) and get -1, without a branch.
+        let oneRound = rounds == 1, spare = rounds * E
         @inline(__always) func place(_ a: Int) {
             let e = Int(out.finalExpert[a])
-            guard e >= 0 else { return }
-            let i = oneRound ? e : Int(out.rerouteRound[a]) * E + e
-            out.bufferPosition[a] = counts[i]
-            counts[i] += 1
+            let i = e < 0 ? spare : oneRound ? e : Int(out.rerouteRound[a]) * E + e
+            let p = counts[i]
+            counts[i] = p &+ 1
+            out.bufferPosition[a] = e < 0 ? -1 : p
         }
         if slotMajor && topK > 1 {
             let tokens = n / topK
