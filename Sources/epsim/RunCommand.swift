@@ -16,9 +16,17 @@ struct RunCommand: ParsableCommand {
     var output: String?
 
     @Option(name: .long, help: ArgumentHelp(
-        "Write every (step, layer, rank, token, slot) decision as JSON Lines (docs/semantics.md).",
-        valueName: "file"))
+        "Write every (step, layer, rank, token, slot) decision (docs/results.md): a file, or a directory with --routing-format npy.",
+        valueName: "path"))
     var routingOut: String?
+
+    @Option(name: .long, help: ArgumentHelp(
+        "Format of --routing-out: jsonl (JSON Lines), csv, or npy (a directory of one .npy array per column).",
+        valueName: "format"))
+    var routingFormat: String = "jsonl"
+
+    @Flag(name: .long, help: "Run the router, capacity and overflow only (no dispatch, experts or combine); tokens default to a trace's rows.")
+    var routingOnly = false
 
     @Option(name: .long, help: ArgumentHelp("Write one CSV row per (step, rank, phase).", valueName: "file"))
     var csv: String?
@@ -36,6 +44,16 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var target: SystemOptions
 
     func validate() throws {
+        guard RoutingFormat(rawValue: routingFormat) != nil else {
+            throw ValidationError("--routing-format: expected jsonl, csv or npy, got '\(routingFormat)'")
+        }
+        if routingFormat != "jsonl" && routingOut == nil {
+            throw ValidationError("--routing-format \(routingFormat): needs --routing-out, which it is the format of")
+        }
+        if routingOnly, let option = csv != nil ? "--csv" : trace != nil ? "--trace" : verify ? "--verify"
+            : target.system != nil ? "--system" : nil {
+            throw ValidationError("\(option): reports the dispatch, experts or combine, which --routing-only does not run")
+        }
         try checkOutputs([("--output", output), ("--routing-out", routingOut), ("--csv", csv), ("--trace", trace)],
                          inputs: [("--config", common.config)] + target.inputs)
         if target.modeledOnly, let option = csv != nil ? "--csv" : trace != nil ? "--trace" : nil {
@@ -45,11 +63,14 @@ struct RunCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = RunOptions(configPath: common.config, overrides: common.overrides,
+        var options = RunOptions(configPath: common.config, overrides: common.overrides,
                                  output: output, routingOut: routingOut, csv: csv, trace: trace,
                                  verify: verify, sync: sync, system: target.system, modeledOnly: target.modeledOnly)
+        options.routingFormat = RoutingFormat(rawValue: routingFormat) ?? .jsonl
+        options.routingOnly = routingOnly
+        let run = options
         let code = Launcher.run(common.transport, timeout: watchdog.timeout) { transport in
-            try Simulation.run(options, transport: transport)
+            try Simulation.run(run, transport: transport)
         }
         if code != 0 { throw ExitCode(code) }
     }

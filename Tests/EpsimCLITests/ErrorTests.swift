@@ -90,7 +90,7 @@ final class ErrorTests: XCTestCase {
 
             """)
         let runHelp = try CLI.epsim(["run", "--help"])
-        for option in ["--config <file>", "--set <key=value>", "--emulate <N>", "--output <file>", "--routing-out <file>",
+        for option in ["--config <file>", "--set <key=value>", "--emulate <N>", "--output <file>", "--routing-out <path>", "--routing-format <format>", "--routing-only",
                        "--system <file>", "--modeled-only"] {
             XCTAssertTrue(runHelp.stdout.contains(option), "missing \(option) in:\n\(runHelp.stdout)")
         }

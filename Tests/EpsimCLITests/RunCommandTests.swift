@@ -17,7 +17,7 @@ final class RunCommandTests: XCTestCase {
             let key = "\(object["step"]!)/\(object["layer"]!)/\(object["rank"]!)"
             perGroup[key, default: 0] += 1
             outcomes[object["outcome"] as! String, default: 0] += 1
-            let final = object["final"] as! Int
+            let final = object["final_expert"] as! Int
             XCTAssertEqual(final == -1, object["outcome"] as! String == "dropped", file: file, line: line)
             lines += 1
         }

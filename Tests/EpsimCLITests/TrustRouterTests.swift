@@ -65,7 +65,7 @@ final class TrustRouterTests: XCTestCase {
         XCTAssertEqual(lines.count, 2 * 2 * 16 * 2, "layers × ranks × tokens × k")
         for line in lines {
             let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            let weight = try XCTUnwrap(object?["weight"] as? Double, String(line))
+            let weight = try XCTUnwrap(object?["weight_after"] as? Double, String(line))
             XCTAssertTrue(weight.isFinite && weight >= 0 && weight <= 1, String(line))
         }
     }

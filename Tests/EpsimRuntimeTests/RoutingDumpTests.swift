@@ -22,17 +22,21 @@ final class RoutingDumpTests: XCTestCase {
         let chosen: [Int32] = [0, 1, 2, 3], decisions = d
         _ = try EmulatedWorld.run(ranks: 1) { t in
             let dump = try RoutingDump(path: path, rank: 0)
-            try chosen.withUnsafeBufferPointer {
-                try dump.record(step: 0, layer: 0, rank: 0, chosen: $0, decisions: decisions, transport: t)
+            try chosen.withUnsafeBufferPointer { c in
+                try weights.withUnsafeBufferPointer { w in
+                    try dump.record(step: 0, layer: 0, rank: 0, chosen: c, weights: w, decisions: decisions, transport: t)
+                }
             }
             try dump.commit()
         }
         let lines = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(lines.count, 4)
         let parsed = try lines.map { try XCTUnwrap(JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
-        XCTAssertTrue(parsed[0]["weight"] is NSNull, String(lines[0]))
-        XCTAssertTrue(parsed[1]["weight"] is NSNull, String(lines[1]))
-        XCTAssertEqual(parsed[2]["weight"] as? Double, 0.25)
-        XCTAssertEqual(parsed[3]["weight"] as? Double, 1e-5)
+        for key in ["weight_before", "weight_after"] {
+            XCTAssertTrue(parsed[0][key] is NSNull, String(lines[0]))
+            XCTAssertTrue(parsed[1][key] is NSNull, String(lines[1]))
+            XCTAssertEqual(parsed[2][key] as? Double, 0.25)
+            XCTAssertEqual(parsed[3][key] as? Double, 1e-5)
+        }
     }
 }

@@ -61,6 +61,8 @@ public final class CapacityDecider {
     private var expertScratch: [Int32]
     /// The rank whose homes `expertScratch` holds (-1: none yet).
     private var homesOf = -1
+    /// [rounds × E + 1] scratch of `BufferPositions.number`, grown with the rounds run.
+    private var positionScratch: [Int32] = []
     private var quota: [Int]               // [E] room this rank may still fill this round
     private var remaining: [Int]           // [E] world room left (global)
 
@@ -175,8 +177,17 @@ public final class CapacityDecider {
         state = .idle
     }
 
+    /// Ends the decision: numbers the kept slots' buffer positions (`BufferPositions`).
     private func complete() {
         demand.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
+        let rounds = max(round, 1), e = experts
+        if positionScratch.count <= rounds * e { positionScratch = Array(repeating: 0, count: rounds * e + 1) }
+        let k = topK, slotMajor = config.capacity.priority == .slotPosition
+        result.withUnsafeMutableSlots { out in
+            positionScratch.withUnsafeMutableBufferPointer { counts in
+                BufferPositions.number(out, topK: k, experts: e, rounds: rounds, slotMajor: slotMajor, counts: counts)
+            }
+        }
         state = .finished
     }
 

@@ -122,6 +122,7 @@ struct DecisionPass {
         _ = out.finalExpert.update(fromContentsOf: chosen)
         _ = out.weight.update(fromContentsOf: weights)
         out.outcome.update(repeating: .accepted)
+        out.rerouteRound.update(repeating: 0)
         for a in 0..<n { place(a, expert: Int(chosen[a])) }
         for e in 0..<experts {
             out.expertLoad[e] += Int(demand[e])
@@ -201,12 +202,14 @@ struct DecisionPass {
 
 // What a round does to single assignments.
 extension DecisionPass {
-    /// Accepts assignment `a` at expert `e` with its weight before renormalization.
+    /// Accepts assignment `a` at expert `e` in the current round with its weight before
+    /// renormalization.
     @inline(__always)
     private mutating func accept(_ a: Int, expert e: Int, weight: Float, outcome: Outcome) {
         out.finalExpert[a] = Int32(e)
         out.outcome[a] = outcome
         out.weight[a] = weight
+        out.rerouteRound[a] = Int32(truncatingIfNeeded: round)
         out.expertLoad[e] += 1
         if outcome == .rerouted && rerouteScope == .sameRank {
             let r = Int(holder[a])

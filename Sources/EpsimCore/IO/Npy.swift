@@ -111,7 +111,7 @@ public enum NpyReader {
     }
 
     /// Where the header text starts and how long it is, from the first 10 or 12 bytes.
-    private static func headerLength(_ bytes: [UInt8], fail: (String) -> ConfigError) throws(ConfigError) -> (start: Int, length: Int) {
+    static func headerLength(_ bytes: [UInt8], fail: (String) -> ConfigError) throws(ConfigError) -> (start: Int, length: Int) {
         guard bytes.count >= 10, Array(bytes[0..<6]) == magic else {
             throw fail("not a NumPy .npy file (bad magic)")
         }
@@ -183,19 +183,26 @@ public enum NpyWriter {
     public static func encode(rows: Int, cols: Int, data: [Float]) -> [UInt8] {
         precondition(rows >= 0 && cols >= 0 && data.count == rows * cols,
                      "npy: \(data.count) values for shape (\(rows), \(cols))")
-        var dict = "{'descr': '<f4', 'fortran_order': False, 'shape': (\(rows), \(cols)), }"
-        // Pad with spaces so the data starts on a 64-byte boundary; the header ends in '\n'.
-        let unpadded = 10 + dict.utf8.count + 1
-        dict += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
-        let length = dict.utf8.count
-        precondition(length <= 0xFFFF)
-        var out = NpyReader.magic + [1, 0, UInt8(length & 0xFF), UInt8(length >> 8)]
-        out += Array(dict.utf8)
+        var out = header(descr: "<f4", shape: [rows, cols])
         out.reserveCapacity(out.count + 4 * data.count)
         for v in data {
             var bits = v.bitPattern.littleEndian
             withUnsafeBytes(of: &bits) { out.append(contentsOf: $0) }
         }
         return out
+    }
+
+    /// The magic, version (1.0) and header of a C-order .npy file of `descr` (e.g.
+    /// `<f4`, `<i4`) and `shape` (any number of dimensions, e.g. [n] for a column),
+    /// padded so that the data, which follows in C order, starts at a multiple of 64.
+    public static func header(descr: String, shape: [Int]) -> [UInt8] {
+        precondition(shape.allSatisfy { $0 >= 0 }, "npy: negative extent in \(shape)")
+        var dict = "{'descr': '\(descr)', 'fortran_order': False, 'shape': \(NpyHeader.shapeText(shape)), }"
+        // Pad with spaces so the data starts on a 64-byte boundary; the header ends in '\n'.
+        let unpadded = 10 + dict.utf8.count + 1
+        dict += String(repeating: " ", count: (64 - unpadded % 64) % 64) + "\n"
+        let length = dict.utf8.count
+        precondition(length <= 0xFFFF)
+        return NpyReader.magic + [1, 0, UInt8(length & 0xFF), UInt8(length >> 8)] + Array(dict.utf8)
     }
 }

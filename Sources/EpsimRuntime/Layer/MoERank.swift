@@ -35,6 +35,9 @@ public final class MoERank {
     /// `--sync`: a barrier before each communication stage, timed as `Stage.wait`, so
     /// waiting for the slowest rank is not counted as transfer time.
     public var synchronize = false
+    /// `epsim run --routing-only`: each layer is routed and decided, nothing more (no
+    /// dispatch, experts, combine or residual; `inputs[l]` for l > 0 stay zero).
+    public var routingOnly = false
     private let pipeline: OverlapPipeline?
 
     /// Builds every layer's router, experts and buffers. Throws `ConfigError` for bad
@@ -80,7 +83,10 @@ public final class MoERank {
         observers.stepStarted(step)
         for layer in 0..<config.model.layers {
             timer.layer = layer
-            if let pipeline {
+            if routingOnly {
+                try route(layer, step: step)
+                try decide(layer, transport: transport)
+            } else if let pipeline {
                 try pipeline.run(layer: layer, step: step, on: self, transport: transport)
             } else {
                 try MoELayer.run(layer: layer, step: step, on: self, transport: transport)

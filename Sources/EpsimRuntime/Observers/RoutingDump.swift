@@ -1,49 +1,175 @@
 import EpsimCore
 
-/// The routing dump (`--routing-out FILE`): JSON Lines, one object per
-/// (step, layer, rank, token, slot), written by rank 0 in that order. The format is
-/// documented in docs/semantics.md.
+/// How `--routing-out` writes the dump (`--routing-format`).
+public enum RoutingFormat: String, Sendable, CaseIterable {
+    /// JSON Lines: one object per (step, layer, rank, token, slot) in one file.
+    case jsonl
+    /// CSV: a header row, then one row per (step, layer, rank, token, slot) in one file.
+    case csv
+    /// A directory of 1-D .npy arrays, one per column, every array [N] with N the number
+    /// of rows (steps × layers × Σ_r T_r × k), in the order of the other formats' rows.
+    case npy
+}
+
+/// The routing dump (`--routing-out PATH`): one record per (step, layer, rank, token,
+/// slot) of every counted step, written by rank 0 in that order (docs/results.md lists
+/// the fields). `RoutingDump.columns` are the fields of every format.
 ///
-/// Each rank formats its own lines; one gather per (step, layer) brings them to rank 0,
-/// which appends them to a temporary file renamed into place when the run ends.
+/// Each rank formats its own records (text lines, or for `npy` its column arrays one
+/// after another); one gather per (step, layer) brings them to rank 0, which appends them
+/// to temporary files renamed into place when the run ends.
 public final class RoutingDump: StepObserver {
-    private let writer: AtomicFile.Writer?
+    /// The fields of a record, in order; `float` columns are float32 in .npy files, the
+    /// others int32 (`outcome`: 0 accepted, 1 rerouted, 2 dropped, as `Outcome`).
+    public static let columns: [(name: String, float: Bool)] = [
+        ("step", false), ("layer", false), ("rank", false), ("token", false), ("slot", false),
+        ("chosen_expert", false), ("final_expert", false), ("outcome", false),
+        ("weight_before", true), ("weight_after", true), ("buffer_position", false),
+        ("reroute_round", false), ("dest_rank", false),
+    ]
+
+    public let format: RoutingFormat
+    /// Rank 0: one writer (jsonl, csv) or one per column (npy, in `columns` order).
+    private let writers: [AtomicFile.Writer]
+    /// Rows the npy arrays were declared with, and rows written so far (rank 0).
+    private let declaredRows: Int
+    private var writtenRows = 0
     private var buffer: [UInt8] = []
 
     /// Opens the destination on rank 0 (collectively checked by the caller, so a bad
-    /// path fails before the run starts).
-    public init(path: String, rank: Int) throws {
-        writer = rank == 0 ? try AtomicFile.Writer(path: path) : nil
+    /// path fails before the run starts). `rows` is the number of records the run will
+    /// write (steps × layers × Σ_r T_r × k), which the .npy headers state up front; the
+    /// text formats ignore it. For `npy`, `path` is a directory, created if missing, and
+    /// receives `<column>.npy` for every column.
+    ///
+    /// - Throws: `AtomicFile.WriteError` for a path that cannot be written (npy: a path
+    ///   that exists and is not a directory, or a directory that cannot be created).
+    public init(path: String, format: RoutingFormat = .jsonl, rows: Int = 0, rank: Int) throws {
+        self.format = format
+        declaredRows = rows
+        guard rank == 0 else {
+            writers = []
+            return
+        }
+        switch format {
+        case .jsonl:
+            writers = [try AtomicFile.Writer(path: path)]
+        case .csv:
+            let w = try AtomicFile.Writer(path: path)
+            let header = RoutingDump.columns.map(\.name).joined(separator: ",") + "\n"
+            try Array(header.utf8).withUnsafeBytes { try w.append($0) }
+            writers = [w]
+        case .npy:
+            try OutputDirectory.create(path)
+            writers = try RoutingDump.columns.map { column in
+                let w = try AtomicFile.Writer(path: path + "/" + column.name + ".npy")
+                try NpyWriter.header(descr: column.float ? "<f4" : "<i4", shape: [rows]).withUnsafeBytes { try w.append($0) }
+                return w
+            }
+        }
     }
 
     /// Formats this rank's decisions of one layer-step and sends them to rank 0.
     /// Collective: every rank calls it for every counted (step, layer).
+    ///
+    /// - Parameters:
+    ///   - chosen: [T × k] the router's chosen experts (`RouterOutput.chosen`).
+    ///   - weights: [T × k] the slot weights before capacity (`RouterOutput.weights`).
+    ///   - decisions: the decisions of that layer-step on this rank.
     public func record(step: Int, layer: Int, rank: Int, chosen: UnsafeBufferPointer<Int32>,
-                       decisions d: RoutingDecisions, transport: any Transport) throws {
+                       weights: UnsafeBufferPointer<Float>, decisions d: RoutingDecisions,
+                       transport: any Transport) throws {
+        precondition(chosen.count >= d.assignments && weights.count >= d.assignments)
         buffer.removeAll(keepingCapacity: true)
-        let k = d.topK
-        let prefix = "{\"step\":\(step),\"layer\":\(layer),\"rank\":\(rank),\"token\":"
-        for a in 0..<d.assignments {
-            let line = prefix + "\(a / k),\"slot\":\(a % k),\"first\":\(chosen[a]),\"final\":\(d.finalExpert[a])"
-                + ",\"dest_rank\":\(d.destRank[a]),\"weight\":\(RoutingDump.number(d.weight[a]))"
-                + ",\"outcome\":\"\(d.outcome[a])\"}\n"
-            buffer.append(contentsOf: line.utf8)
+        switch format {
+        case .jsonl: appendJSONLines(step: step, layer: layer, rank: rank, chosen, weights, d)
+        case .csv: appendCSV(step: step, layer: layer, rank: rank, chosen, weights, d)
+        case .npy: appendColumns(step: step, layer: layer, rank: rank, chosen, weights, d)
         }
         let pieces = try transport.gatherBytes(buffer, root: 0)
-        guard let writer else { return }
+        guard !writers.isEmpty else { return }
+        if format != .npy {
+            for piece in pieces { try piece.withUnsafeBytes { try writers[0].append($0) } }
+            return
+        }
+        let width = 4 * RoutingDump.columns.count
         for piece in pieces {
-            try piece.withUnsafeBytes { try writer.append($0) }
+            let n = piece.count / width
+            precondition(n * width == piece.count, "a rank's dump columns are not whole")
+            writtenRows += n
+            precondition(writtenRows <= declaredRows, "routing dump: more rows than the \(declaredRows) declared")
+            try piece.withUnsafeBytes { raw in
+                for (c, w) in writers.enumerated() {
+                    try w.append(UnsafeRawBufferPointer(rebasing: raw[(c * 4 * n)..<((c + 1) * 4 * n)]))
+                }
+            }
         }
     }
 
     /// Records every layer of counted step `step` (collective).
     public func stepFinished(_ step: Int, rank moe: MoERank, transport: any Transport) throws {
         for layer in 0..<moe.config.model.layers {
-            try moe.routed[layer].chosen.withUnsafeBufferPointer { chosen in
-                try record(step: step, layer: layer, rank: transport.rank, chosen: chosen,
-                           decisions: moe.decisions[layer], transport: transport)
+            let out = moe.routed[layer]
+            try out.chosen.withUnsafeBufferPointer { chosen in
+                try out.weights.withUnsafeBufferPointer { weights in
+                    try record(step: step, layer: layer, rank: transport.rank, chosen: chosen, weights: weights,
+                               decisions: moe.decisions[layer], transport: transport)
+                }
             }
         }
+    }
+
+    private func appendJSONLines(step: Int, layer: Int, rank: Int, _ chosen: UnsafeBufferPointer<Int32>,
+                                 _ weights: UnsafeBufferPointer<Float>, _ d: RoutingDecisions) {
+        let k = d.topK
+        let prefix = "{\"step\":\(step),\"layer\":\(layer),\"rank\":\(rank),\"token\":"
+        for a in 0..<d.assignments {
+            let line = prefix + "\(a / k),\"slot\":\(a % k),\"chosen_expert\":\(chosen[a])"
+                + ",\"final_expert\":\(d.finalExpert[a]),\"outcome\":\"\(d.outcome[a])\""
+                + ",\"weight_before\":\(RoutingDump.number(weights[a])),\"weight_after\":\(RoutingDump.number(d.weight[a]))"
+                + ",\"buffer_position\":\(d.bufferPosition[a]),\"reroute_round\":\(d.rerouteRound[a])"
+                + ",\"dest_rank\":\(d.destRank[a])}\n"
+            buffer.append(contentsOf: line.utf8)
+        }
+    }
+
+    private func appendCSV(step: Int, layer: Int, rank: Int, _ chosen: UnsafeBufferPointer<Int32>,
+                           _ weights: UnsafeBufferPointer<Float>, _ d: RoutingDecisions) {
+        let k = d.topK
+        let prefix = "\(step),\(layer),\(rank),"
+        for a in 0..<d.assignments {
+            let line = prefix + "\(a / k),\(a % k),\(chosen[a]),\(d.finalExpert[a]),\(d.outcome[a]),"
+                + "\(RoutingDump.csvNumber(weights[a])),\(RoutingDump.csvNumber(d.weight[a])),"
+                + "\(d.bufferPosition[a]),\(d.rerouteRound[a]),\(d.destRank[a])\n"
+            buffer.append(contentsOf: line.utf8)
+        }
+    }
+
+    /// The rank's records as `columns.count` arrays of n little-endian 4-byte values.
+    private func appendColumns(step: Int, layer: Int, rank: Int, _ chosen: UnsafeBufferPointer<Int32>,
+                               _ weights: UnsafeBufferPointer<Float>, _ d: RoutingDecisions) {
+        let n = d.assignments, k = d.topK
+        buffer.reserveCapacity(4 * n * RoutingDump.columns.count)
+        func ints(_ value: (Int) -> Int32) {
+            for a in 0..<n { withUnsafeBytes(of: value(a).littleEndian) { buffer.append(contentsOf: $0) } }
+        }
+        func floats(_ value: (Int) -> Float) {
+            for a in 0..<n { withUnsafeBytes(of: value(a).bitPattern.littleEndian) { buffer.append(contentsOf: $0) } }
+        }
+        // In `columns` order.
+        ints { _ in Int32(step) }
+        ints { _ in Int32(layer) }
+        ints { _ in Int32(rank) }
+        ints { Int32($0 / k) }
+        ints { Int32($0 % k) }
+        ints { chosen[$0] }
+        ints { d.finalExpert[$0] }
+        ints { Int32(d.outcome[$0].rawValue) }
+        floats { weights[$0] }
+        floats { d.weight[$0] }
+        ints { d.bufferPosition[$0] }
+        ints { d.rerouteRound[$0] }
+        ints { d.destRank[$0] }
     }
 
     /// A JSON number: Swift's shortest round-trip text for a finite float (e.g. `0.61`,
@@ -53,8 +179,26 @@ public final class RoutingDump: StepObserver {
         v.isFinite ? "\(v)" : "null"
     }
 
+    /// A CSV number: as `number`, with non-finite values as `nan`, `inf`, `-inf` (what
+    /// NumPy and pandas read back).
+    static func csvNumber(_ v: Float) -> String {
+        v.isFinite ? "\(v)" : v.isNaN ? "nan" : v > 0 ? "inf" : "-inf"
+    }
+
     /// Renames the finished dump into place (rank 0; a no-op elsewhere).
+    ///
+    /// - Throws: `AtomicFile.WriteError` if a file cannot be renamed into place.
     public func commit() throws {
-        try writer?.commit()
+        if format == .npy && !writers.isEmpty {
+            precondition(writtenRows == declaredRows,
+                         "routing dump: \(writtenRows) rows written, \(declaredRows) declared in the .npy headers")
+        }
+        for w in writers { try w.commit() }
+    }
+
+    /// The records a run of `config` on `ranks` ranks writes: steps × layers × Σ_r T_r × k.
+    public static func rows(_ config: SimConfig, ranks: Int) -> Int {
+        let tokens = (0..<ranks).reduce(0) { $0 + config.tokens(rank: $1, size: ranks) }
+        return config.steps * config.model.layers * tokens * config.model.topK
     }
 }

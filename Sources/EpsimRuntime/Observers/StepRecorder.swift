@@ -39,6 +39,10 @@ public final class StepRecorder: StepObserver {
     public private(set) var scalars: [Double]
     /// [steps × E]: assignments that ended at each expert, all ranks, summed over layers.
     public private(set) var expertLoad: [Double]
+    /// [layers]: the capacity each layer applied at the first counted step (per source
+    /// rank, or global; -1 when dropless). It depends on T_r, k, E and the capacity keys
+    /// only, so every step has the same.
+    public private(set) var capacityPerLayer: [Double]
     /// [steps]: Switch's load-balancing loss and the squared coefficient of variation of
     /// expert importance, each the mean over layers (see docs/results.md).
     public private(set) var auxLoss: [Double]
@@ -57,6 +61,7 @@ public final class StepRecorder: StepObserver {
         scalars = Array(repeating: 0, count: steps * RankField.allCases.count)
         expertLoad = Array(repeating: 0, count: steps * experts)
         auxLoss = Array(repeating: 0, count: steps)
+        capacityPerLayer = Array(repeating: -1, count: layers)
         importanceCV2 = Array(repeating: 0, count: steps)
         scratch = Array(repeating: 0, count: layers * (3 * experts + 1) + experts)
     }
@@ -112,6 +117,9 @@ public final class StepRecorder: StepObserver {
         set(step, .combineOffRank, Double(a.combineBytes.reduce(0, +) - a.combineBytes[rank]))
         set(step, .expertFlops, ExpertCost.flops(tokens: a.rowsComputed, model: c.model))
         set(step, .capacity, Double(moe.decisions.first?.capacity ?? -1))
+        if step == 0 {
+            for l in 0..<layers { capacityPerLayer[l] = Double(moe.decisions[l].capacity ?? -1) }
+        }
 
         try scratch.withUnsafeMutableBufferPointer { try transport.allreduce($0, op: .sum) }
         for e in 0..<E { expertLoad[step * E + e] = scratch[loadBase + e] }

@@ -18,20 +18,25 @@ public struct RunMetrics: Sendable {
     public let peakResidentBytes: [Int64]
     /// The host each rank ran on.
     public let hosts: [String]
+    /// [rank][layer] the capacity each layer applied on each rank (-1: dropless), as
+    /// `StepRecorder.capacityPerLayer`.
+    public let capacityPerLayer: [[Int]]
 
     /// Gathers `recorder`'s figures from every rank (collective); nil except on rank 0.
     static func gather(_ recorder: StepRecorder, transport: any Transport) throws -> RunMetrics? {
         let all = try transport.gather(recorder.scalars)
         let rss = try transport.gather([processPeakResidentBytes()])
         let hosts = try transport.gatherBytes(Array(transport.hostName.utf8), root: 0)
+        let capacities = try transport.gather(recorder.capacityPerLayer)
         guard transport.rank == 0 else { return nil }
-        let n = recorder.scalars.count
+        let n = recorder.scalars.count, L = recorder.layers
         return RunMetrics(
             ranks: transport.size, steps: recorder.steps, experts: recorder.experts,
             scalars: (0..<transport.size).map { Array(all[($0 * n)..<(($0 + 1) * n)]) },
             expertLoadPerStep: recorder.expertLoad, auxLossPerStep: recorder.auxLoss,
             importanceCV2PerStep: recorder.importanceCV2, peakResidentBytes: rss,
-            hosts: hosts.map { String(decoding: $0, as: UTF8.self) })
+            hosts: hosts.map { String(decoding: $0, as: UTF8.self) },
+            capacityPerLayer: (0..<transport.size).map { r in (0..<L).map { Int(capacities[r * L + $0]) } })
     }
 
     /// Field `f` of `rank` at `step`.

@@ -22,6 +22,9 @@ public struct RunResult {
     public var modeled: ModeledRun?
     /// `--modeled-only`: the report shows the modeled times, not the host's.
     public var modeledOnly = false
+    /// `--routing-only`: only routing ran; the report shows routing, capacity and the
+    /// route and permute (capacity) times.
+    public var routingOnly = false
 
     public init(config: SimConfig, environment: RunEnvironment, layout: ExpertLayout,
                 perRank: [RoutingTotals], phases: PhaseSummary, traffic: TrafficMatrix,
@@ -128,6 +131,13 @@ public struct RunResult {
     public var dropRate: Double { rate(total.dropped) }
     public var rerouteRate: Double { rate(total.rerouted) }
 
+    /// `routing.capacity_per_layer`: [layer][rank], null when dropless.
+    private var capacityPerLayerJSON: JSONValue {
+        let c = metrics.capacityPerLayer, L = config.model.layers
+        if c.allSatisfy({ $0.allSatisfy { $0 < 0 } }) { return .null }
+        return .array((0..<L).map { l in .array(c.map { $0[l] < 0 ? .null : .int($0[l]) }) })
+    }
+
     public func json() -> JSONValue {
         func counts(_ t: RoutingTotals) -> [(String, JSONValue)] {
             [("assignments", .int(Int(t.assignments))), ("accepted", .int(Int(t.accepted))),
@@ -144,6 +154,7 @@ public struct RunResult {
             ("rank_load", ints(metrics.rankLoad)),
             ("rank_imbalance", .double(metrics.rankImbalance)),
             ("capacity", capacity.allSatisfy { $0 < 0 } ? .null : .array(capacity.map { .int($0) })),
+            ("capacity_per_layer", capacityPerLayerJSON),
             ("aux_loss", .double(metrics.auxLoss)),
             ("importance_cv2", .double(metrics.importanceCV2)),
             ("exchange_rounds", .int(Int(total.exchangeRounds))),
@@ -152,6 +163,7 @@ public struct RunResult {
                 .object([("rank", .int(r))] + counts(t) + [
                     ("dropped_weight", .double(t.droppedWeight)),
                     ("capacity", capacity[r] < 0 ? .null : .int(capacity[r])),
+                    ("capacity_per_layer", .array(metrics.capacityPerLayer[r].map { $0 < 0 ? .null : .int($0) })),
                     ("load", .int(Int(metrics.rankLoad[r]))),
                     ("expert_load", .array(t.expertLoad.map { .int(Int($0)) }))])
             })),
@@ -172,11 +184,13 @@ public struct RunResult {
             ("compute", computeJSON),
             ("memory", memoryJSON),
             ("verification", verificationJSON),
+            ("routing_only", .bool(routingOnly)),
         ] + (modeled.map { [("modeled", $0.json)] } ?? []))
     }
 
     /// A compact summary a person reads in seconds.
     public func terminalReport() -> String {
+        if routingOnly { return routingOnlyReport() }
         let m = config.model, c = config.capacity, o = config.overflow
         let factor = c.factor.map { String(format2: $0) } ?? "none"
         let hosts = environment.distinctHosts
@@ -219,13 +233,7 @@ public struct RunResult {
                      + " · weight lost \(percent(total.droppedWeightShare))"
                      + " · imbalance expert \(String(format2: total.expertImbalance)) rank \(String(format2: metrics.rankImbalance))"
                      + " · aux loss \(String(format3: metrics.auxLoss)) · importance CV² \(String(format3: metrics.importanceCV2))")
-        if total.expertLoad.count <= 32 {
-            lines.append("expert load: " + total.expertLoad.map(String.init).joined(separator: " "))
-        } else {
-            let sorted = total.expertLoad.sorted()
-            lines.append("expert load (\(sorted.count) experts): min \(sorted.first!) · median \(sorted[sorted.count / 2])"
-                         + " · max \(sorted.last!) (per expert in --output)")
-        }
+        lines += routingLines
         if modeledOnly {
             // Only what the run decided and moved: its host times are not reported.
             lines.append("traffic: \(byteText(traffic.totalBytes)) (\(byteText(traffic.offRankBytes)) between ranks)"
@@ -233,9 +241,7 @@ public struct RunResult {
         } else {
             lines += measuredTrafficAndExperts
         }
-        let closes = perRank.allSatisfy(\.closes) && total.closes
-        lines.append("accounting: \(total.assignments) assignments = \(total.accepted) accepted + \(total.rerouted) rerouted"
-                     + " + \(total.dropped) dropped on every rank: " + (closes ? "yes" : "NO"))
+        lines.append(accountingLine)
         if let v = verification {
             lines.append("verification (step \(v.step), \(v.layers) layer(s)): decisions_match \(v.decisionsMatch),"
                          + " max_rel_error \(v.maxRelError) (tolerance \(v.tolerance)): " + (v.passed ? "PASS" : "FAIL"))

@@ -4,8 +4,13 @@ public struct RunOptions: Sendable {
     public var overrides: [String]
     /// Result JSON (schema epsim.result/1), written by rank 0.
     public var output: String?
-    /// Routing dump (JSON Lines), written by rank 0.
+    /// Routing dump, written by rank 0: a file (jsonl, csv) or a directory (npy).
     public var routingOut: String?
+    /// The routing dump's format.
+    public var routingFormat: RoutingFormat = .jsonl
+    /// Router, capacity and overflow only (`--routing-only`): no dispatch, experts or
+    /// combine; the report and result hold the routing part.
+    public var routingOnly = false
     /// One CSV row per (step, rank, phase), written by rank 0.
     public var csv: String?
     /// Chrome trace-event JSON (one track per rank), written by rank 0.

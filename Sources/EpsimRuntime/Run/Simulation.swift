@@ -9,6 +9,14 @@ public enum Simulation {
     @discardableResult
     public static func run(_ options: RunOptions, transport: any Transport) throws -> RunResult? {
         var overrides = options.overrides
+        if options.routingOnly {
+            // Placeholders for what routing does not read, and tokens from a trace; agreed
+            // on by every rank, so a bad trace is one line and every rank exits.
+            let path = options.configPath, given = overrides, size = transport.size
+            overrides += try Launcher.agree(transport) {
+                try RoutingOnlyConfig.overrides(path: path, overrides: given, worldSize: size)
+            }
+        }
         if options.modeledOnly, skipsArithmetic(options.configPath, overrides: overrides) {
             // Only modeled times are reported: the host's arithmetic would be wasted. Set
             // before the config is checked, so its memory estimate is the run's.
@@ -18,15 +26,20 @@ public enum Simulation {
                                     verify: options.verify)
         let system = try options.system.map { try loadSystem($0, transport: transport) }
         let (dump, files) = try Launcher.agree(transport) {
-            let dump = try options.routingOut.map { try RoutingDump(path: $0, rank: transport.rank) }
+            let dump = try options.routingOut.map {
+                try RoutingDump(path: $0, format: options.routingFormat, rows: RoutingDump.rows(config, ranks: transport.size),
+                                rank: transport.rank)
+            }
             let files = transport.rank == 0 ? try ResultFiles(options) : nil
             return (dump, files)
         }
         var settings = Settings(verify: options.verify, sync: options.sync, trace: options.trace != nil,
                                 progress: options.report)
         settings.system = system
+        settings.routingOnly = options.routingOnly
         guard var result = try execute(config, transport: transport, settings: settings, dump: dump) else { return nil }
         result.modeledOnly = options.modeledOnly
+        result.routingOnly = options.routingOnly
         if options.report { print(result.terminalReport()) }
         try files?.write(result)
         if let verification = result.verification, !verification.passed {
@@ -103,6 +116,8 @@ public enum Simulation {
         public var recordLastStep = false
         /// Model every counted step on this system (`ModeledRun`).
         public var system: SystemSpec? = nil
+        /// Route and decide only (`MoERank.routingOnly`).
+        public var routingOnly = false
 
         public init(verify: Bool = false, sync: Bool = false, trace: Bool = false, progress: Bool = false) {
             self.verify = verify
@@ -140,6 +155,7 @@ public enum Simulation {
              try FaultInjection.fromEnvironment())
         }
         moe.synchronize = settings.sync
+        moe.routingOnly = settings.routingOnly
         // No exchange of this layout can carry more than every assignment of the world
         // at the widest row: the same bound on every rank, from the config alone.
         transport.promiseExchangeBound(bytes: exchangeBound(config, ranks: transport.size))
