@@ -37,6 +37,19 @@ final class ReportTests: XCTestCase {
         return node
     }
 
+    /// The layout line says how C is set: a factor (with DeepSpeed's float32 rounding
+    /// named), C itself (`capacity.value`), or no limit.
+    func testLayoutLineSaysHowCapacityIsSet() {
+        var c = CapacityConfig()
+        XCTAssertEqual(c.layoutText, "cf 1.25")
+        c.rounding = .float32
+        XCTAssertEqual(c.layoutText, "cf 1.25 float32")
+        c.factor = nil
+        XCTAssertEqual(c.layoutText, "cf none")
+        c.value = 16
+        XCTAssertEqual(c.layoutText, "C 16")
+    }
+
     func testSchemaHoldsEveryDocumentedKey() throws {
         let json = try run(config(), settings: .init(verify: true)).json()
         let keys = [

@@ -192,7 +192,6 @@ public struct RunResult {
     public func terminalReport() -> String {
         if routingOnly { return routingOnlyReport() }
         let m = config.model, c = config.capacity, o = config.overflow
-        let factor = c.factor.map { String(format2: $0) } ?? "none"
         let hosts = environment.distinctHosts
         var lines: [String] = []
         lines.append("epsim \(EpsimVersion.string) · \(config.sourcePath ?? "config") · \(environment.transport), "
@@ -202,7 +201,7 @@ public struct RunResult {
                      + (m.sharedExperts > 0 ? " + \(m.sharedExperts) shared" : "")
                      + " on \(ranks) ranks" + (layout.isReplicated ? " (replicated)" : "")
                      + " · H \(m.hidden) F \(m.ffn) \(m.activation.rawValue) · \(m.layers) layer(s)"
-                     + " · \(config.workload.name) workload · cf \(factor) \(c.scope.rawValue) \(c.priority.rawValue)"
+                     + " · \(config.workload.name) workload · \(c.layoutText) \(c.scope.rawValue) \(c.priority.rawValue)"
                      + " · \(o.policy.rawValue)" + (o.renormalize ? " + renormalize" : ""))
         lines.append("steps: \(config.steps) counted after \(config.warmupSteps) warm-up · "
                      + "\(config.precision.dispatch.rawValue) dispatch, \(config.precision.combine.rawValue) combine"
@@ -275,4 +274,14 @@ public struct RunResult {
     }
 
     private var isModeled: Bool { config.compute.isModeled }
+}
+
+extension CapacityConfig {
+    /// How C is set, for a report's layout line: "C 16" (`capacity.value`), "cf 1.25"
+    /// (with " float32" for DeepSpeed's rounding), or "cf none" (dropless).
+    var layoutText: String {
+        if let value { return "C \(value)" }
+        guard let factor else { return "cf none" }
+        return "cf \(String(format2: factor))" + (rounding == .float32 ? " float32" : "")
+    }
 }
