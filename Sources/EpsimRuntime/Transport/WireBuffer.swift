@@ -84,7 +84,7 @@ public final class WireBuffer: @unchecked Sendable {
 
     private static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
         let count = max(bytes, 1)
-        let pointer = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 16)
+        let pointer = UnsafeMutableRawPointer.allocate(byteCount: count, alignment: 64)
         LargeBuffer.adviseHugePages(UnsafeMutableRawBufferPointer(start: pointer, count: count))
         pointer.initializeMemory(as: UInt8.self, repeating: 0, count: count)
         return pointer
