@@ -173,16 +173,15 @@ public enum Bench {
             samples.baselines[.exchangeAfterExperts] = try time(transport, options, before: experts, exchanges)
         }
 
-
         // Permute + unpermute: one memcpy of the bytes those stages write, from one
         // buffer of that size into another (the stages' own footprint, so a copy that
         // fits a cache level the layer's buffers do not is not the baseline). Takes
-        // 2 × their bytes, less than the wire buffers and rows the layer already holds.
+        // 2 × their bytes: the order of the wire buffers and rows the layer holds.
         let bytes = shapes.permuteBytes + shapes.unpermuteBytes
-        var source = [UInt8](repeating: 1, count: max(1, bytes))
+        let source = [UInt8](repeating: 1, count: max(1, bytes))
         var target = [UInt8](repeating: 0, count: max(1, bytes))
         samples.baselines[.memcpy] = try time(transport, options) {
-            source.withUnsafeMutableBytes { from in
+            source.withUnsafeBytes { from in
                 target.withUnsafeMutableBytes { to in _ = memcpy(to.baseAddress!, from.baseAddress!, bytes) }
             }
         }
