@@ -39,6 +39,7 @@ struct ValidateCommand: ParsableCommand {
         let ranks = launched.map { $0..<($0 + 1) } ?? 0..<size
         let estimate = try ConfigLoader.estimate(config, worldSize: size, processRanks: ranks)
         let layout = try ExpertLayout(config.placement, experts: config.model.experts, ranks: size)
-        return ConfigLoader.resolvedYAML(config) + "\n" + PlacementTable.render(layout) + "\n" + estimate.summary
+        let note = CompatPreset.overrideNotice(config).map { "\nnote: " + $0 } ?? ""
+        return ConfigLoader.resolvedYAML(config) + "\n" + PlacementTable.render(layout) + "\n" + estimate.summary + note
     }
 }

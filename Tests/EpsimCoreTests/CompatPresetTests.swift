@@ -61,6 +61,28 @@ final class CompatPresetTests: XCTestCase {
         XCTAssertEqual(c.router.weights, .raw)
     }
 
+    /// A key beside the preset that changes one of its values is named (a copy of a
+    /// config that spells out epsim's defaults undoes part of the preset); one that
+    /// repeats the preset's value is not.
+    func testKeysThatWinOverThePresetAreNamed() throws {
+        let copied = try parse("router: {compat: deepspeed_top2, weights: softmax_topk}\ncapacity: {priority: score, factor: 1.0}")
+        XCTAssertEqual(CompatPreset.overrides(in: copied), [
+            .init(key: "router.weights", value: "softmax_topk", presetValue: "raw"),
+            .init(key: "capacity.priority", value: "score", presetValue: "slot_position"),
+        ])
+        XCTAssertEqual(CompatPreset.overrideNotice(copied),
+                       "router.compat deepspeed_top2: router.weights softmax_topk, capacity.priority score are set beside it "
+                       + "and win over the preset's raw, slot_position (remove those keys to route as the peer does)")
+        let repeated = try parse("router: {compat: deepspeed_top2, weights: raw}", ["capacity.priority=slot_position"])
+        XCTAssertEqual(CompatPreset.overrides(in: repeated), [])
+        XCTAssertNil(CompatPreset.overrideNotice(repeated))
+        let one = try parse("router: {compat: megatron}", ["capacity.min_capacity=4"])
+        XCTAssertEqual(CompatPreset.overrideNotice(one),
+                       "router.compat megatron: capacity.min_capacity 4 is set beside it and wins over the preset's 0 "
+                       + "(remove that key to route as the peer does)")
+        XCTAssertNil(CompatPreset.overrideNotice(try parse("router: {weights: raw}")))
+    }
+
     func testBadPresetValues() {
         XCTAssertEqual(configErrorMessage("router: {compat: deepspeed_top3}"),
                        "t.yaml: router.compat: expected one of none, deepspeed_top1, deepspeed_top2, deepspeed_topk, megatron, got 'deepspeed_top3' (did you mean 'deepspeed_top1'?)")

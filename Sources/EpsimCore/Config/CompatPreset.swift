@@ -70,3 +70,51 @@ public enum CompatPreset: String, Sendable, CaseIterable {
         }
     }
 }
+
+extension CompatPreset {
+    /// The keys the preset sets, as config paths.
+    public static let keyPaths = [
+        "router.score", "router.first_choice", "router.weights", "capacity.priority", "overflow.policy",
+        "overflow.renormalize", "overflow.renormalize_epsilon", "capacity.min_capacity", "capacity.rounding",
+    ]
+
+    /// One key of `config` whose value differs from the one its preset sets: a key written
+    /// in the file or with `--set` beside the preset, which wins over it.
+    public struct Override: Sendable, Equatable {
+        public var key: String
+        /// The value in effect, and the preset's, in YAML flow style.
+        public var value: String
+        public var presetValue: String
+    }
+
+    /// The preset's keys that `config` sets to other values than the preset
+    /// (`config.router.compat`); empty without a preset. A copied config that spells out
+    /// epsim's defaults (`weights: softmax_topk`, `priority: score`) undoes part of a
+    /// preset this way, which is what users should be told.
+    public static func overrides(in config: SimConfig) -> [Override] {
+        let preset = config.router.compat
+        guard preset != .none else { return [] }
+        var base = SimConfig()
+        preset.apply(to: &base)
+        return keyPaths.compactMap { path -> Override? in
+            guard let value = ConfigKeys.key(for: path)?.value else { return nil }
+            let have = value(config).map(ConfigLoader.flow), want = value(base).map(ConfigLoader.flow)
+            guard let have, let want, have != want else { return nil }
+            return Override(key: path, value: have, presetValue: want)
+        }
+    }
+
+    /// One line naming the overrides of `config`'s preset, or nil when there are none:
+    /// "router.compat deepspeed_top2: router.weights softmax_topk, capacity.priority score
+    /// are set beside it and win over the preset's raw, slot_position (...)".
+    public static func overrideNotice(_ config: SimConfig) -> String? {
+        let list = overrides(in: config)
+        guard !list.isEmpty else { return nil }
+        let written = list.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+        let presets = list.map(\.presetValue).joined(separator: ", ")
+        let (verbs, keys) = list.count == 1 ? ("is set beside it and wins", "that key") : ("are set beside it and win", "those keys")
+        return "router.compat \(config.router.compat.rawValue): \(written) \(verbs) over the preset's \(presets) "
+            + "(remove \(keys) to route as the peer does)"
+    }
+}
+

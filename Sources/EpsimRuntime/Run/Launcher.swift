@@ -158,6 +158,12 @@ public enum Launcher {
         }
         Console.error("epsim: error: " + text + "\n")
     }
+
+    /// Prints `epsim: note: <message>` on stderr: something the run does as asked that
+    /// the user may not have meant (a key that wins over its preset).
+    public static func printNote(_ message: String) {
+        Console.error("epsim: note: " + message.replacingNewlines() + "\n")
+    }
 }
 
 /// One rank's error, and the line that reports it: `rank r: <error>` when there are

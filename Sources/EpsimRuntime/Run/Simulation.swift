@@ -59,13 +59,15 @@ public enum Simulation {
                                   verify: Bool = false) throws -> SimConfig {
         let sharing = transport.ranksShareProcess ? 0..<transport.size
             : Launcher.nodeRanks(rank: transport.rank, size: transport.size)
-        return try Launcher.agree(transport) { () throws -> SimConfig in
+        let config = try Launcher.agree(transport) { () throws -> SimConfig in
             let config = try ConfigLoader.load(path: path, overrides: overrides)
             try ConfigLoader.validate(config, worldSize: transport.size, processRanks: sharing,
                                       ranksInProcess: transport.ranksShareProcess ? transport.size : 1,
                                       verify: verify)
             return config
         }
+        if transport.rank == 0, let note = CompatPreset.overrideNotice(config) { Launcher.printNote(note) }
+        return config
     }
 
     /// Whether `--modeled-only` may run the experts without arithmetic: only when that
