@@ -257,3 +257,33 @@ final class ReportTests: XCTestCase {
                        expected.replacingOccurrences(of: " +", with: " ", options: .regularExpression))
     }
 }
+
+/// The bench's memory check: high-water growth in the first half of the extra steps is
+/// flat, growth in the second half beyond max(1 MiB, 1%) is not.
+final class MemoryCheckTests: XCTestCase {
+    func testOnlyTheSecondHalfMustBeFlat() {
+        let mib: Int64 = 1 << 20
+        func check(_ before: Int64, _ middle: Int64, _ after: Int64) -> Bool {
+            Bench.MemoryCheck(steps: 1000, residentBefore: before * mib, residentMiddle: middle * mib,
+                              residentAfter: after * mib).isFlat
+        }
+        XCTAssertTrue(check(114, 117, 117))     // buffers reached a new high-water mark early
+        XCTAssertFalse(check(100, 103, 106))    // a leak: it grows in both halves
+        XCTAssertFalse(check(100, 100, 102))    // 2 MiB late growth on 100 MiB: beyond max(1 MiB, 1%)
+        XCTAssertTrue(check(400, 400, 403))     // 3 MiB on 400 MiB is within 1%
+        XCTAssertFalse(check(400, 400, 405))
+    }
+}
+
+/// The bench's first-lines warning: more ranks than cores, or a busy host.
+final class BenchHostWarningTests: XCTestCase {
+    func testWarnsOfOversubscriptionAndLoad() {
+        XCTAssertNil(BenchReport.hostWarning(ranksOnHost: 2, cores: 2, loadAverage: 0.3))
+        XCTAssertNil(BenchReport.hostWarning(ranksOnHost: 2, cores: 2, loadAverage: nil))
+        XCTAssertEqual(BenchReport.hostWarning(ranksOnHost: 4, cores: 2, loadAverage: 0.2),
+                       "WARNING: 4 ranks on 2 cores: ranks wait for a core, and the ratios measure the scheduler too")
+        XCTAssertEqual(BenchReport.hostWarning(ranksOnHost: 2, cores: 2, loadAverage: 1.5),
+                       "WARNING: load average 1.50 on 2 cores before the run: the host was busy, so run again when it is quiet")
+        XCTAssertEqual(BenchReport.hostWarning(ranksOnHost: 16, cores: 2, loadAverage: 4)?.components(separatedBy: "; ").count, 2)
+    }
+}

@@ -32,6 +32,8 @@ public enum Bench {
     /// times beside the measured ones (`BenchReport.modeledRows`).
     public static func run(_ config: SimConfig, transport: any Transport, options: Options,
                            system: SystemSpec? = nil) throws -> BenchReport? {
+        // Read before anything of ours runs: other work on the host skews every ratio.
+        let load = transport.rank == 0 ? CalibrationSamples.readLoadAverage() : nil
         var samples = BaselineSamples()
         var memory = MemoryCheck.none
         var settings = Simulation.Settings(sync: true)
@@ -43,10 +45,11 @@ public enum Bench {
                                      from: config.warmupSteps + config.steps)
         }
         let gathered = try samples.gathered(transport)
-        let resident = try transport.allreduce([memory.residentBefore, memory.residentAfter], op: .sum)
+        let resident = try transport.allreduce([memory.residentBefore, memory.residentMiddle, memory.residentAfter], op: .sum)
         guard let result, let gathered else { return nil }
-        return BenchReport(result: result, samples: gathered, options: options,
-                           memory: MemoryCheck(steps: memory.steps, residentBefore: resident[0], residentAfter: resident[1]))
+        return BenchReport(result: result, samples: gathered, options: options, loadAverage: load,
+                           memory: MemoryCheck(steps: memory.steps, residentBefore: resident[0], residentMiddle: resident[1],
+                                               residentAfter: resident[2]))
     }
 
     // MARK: baselines
@@ -208,26 +211,42 @@ public enum Bench {
 
     public struct MemoryCheck: Sendable {
         public var steps: Int
-        /// Resident set size (bytes) summed over ranks before and after the extra steps.
+        /// Resident set size (bytes) summed over ranks before the extra steps, after the
+        /// first half of them, and after all of them.
         public var residentBefore: Int64
+        public var residentMiddle: Int64
         public var residentAfter: Int64
 
         /// No extra steps run.
-        static let none = MemoryCheck(steps: 0, residentBefore: 0, residentAfter: 0)
+        static let none = MemoryCheck(steps: 0, residentBefore: 0, residentMiddle: 0, residentAfter: 0)
+
+        /// Flat: the second half of the extra steps grew the resident size by at most
+        /// max(1 MiB, 1%). The first half may reach a new high-water mark of the step
+        /// buffers (they grow by half again when a step needs more rows than any
+        /// before); a leak grows in both halves.
+        public var isFlat: Bool { residentAfter - residentMiddle <= max(1 << 20, residentMiddle / 100) }
     }
 
-    /// Runs `steps` more untimed steps and reads the resident set size before and after.
+    /// Runs `steps` more untimed steps and reads the resident set size before, after the
+    /// first half and at the end. Buffers grow (by half again) only when a step needs more
+    /// rows than any before, so a dropless layout may still reach a new high-water mark
+    /// early on; a leak grows in the second half too.
     static func checkMemory(_ moe: MoERank, transport: any Transport, steps: Int, from first: Int) throws -> MemoryCheck {
         guard steps > 0 else { return .none }
         let idle = PhaseTimer(steps: 0)
         idle.begin(step: -1)
         try transport.barrier()
         let before = currentResidentBytes()
-        for s in 0..<steps { try moe.step(first + s, transport: transport, timer: idle) }
+        let half = steps / 2
+        for s in 0..<half { try moe.step(first + s, transport: transport, timer: idle) }
+        try transport.barrier()
+        let middle = currentResidentBytes()
+        for s in half..<steps { try moe.step(first + s, transport: transport, timer: idle) }
         try transport.barrier()
         let after = currentResidentBytes()
         // Emulated ranks share one process: count its memory once.
         let shared = transport.ranksShareProcess && transport.rank != 0
-        return MemoryCheck(steps: steps, residentBefore: shared ? 0 : before, residentAfter: shared ? 0 : after)
+        return MemoryCheck(steps: steps, residentBefore: shared ? 0 : before, residentMiddle: shared ? 0 : middle,
+                           residentAfter: shared ? 0 : after)
     }
 }

@@ -31,19 +31,48 @@ public struct BenchReport {
     /// The capacity and overflow decisions: their stage's samples (rank × counted step,
     /// seconds) and the assignments each sample decided (T_r · k · layers).
     public let capacity: (samples: [Double], assignments: [Int])
-    /// Target for one capacity decision, seconds per assignment (issue: under 30 ns).
-    public static let capacityTarget = 30e-9
+    /// Target for one capacity decision, nanoseconds per assignment.
+    public static let capacityTargetNs = 30.0
 
     /// Median over (rank, counted step) of capacity stage time per assignment, s.
     public var capacityPerAssignment: Double {
         median(zip(capacity.samples, capacity.assignments).map { $1 > 0 ? $0 / Double($1) : 0 })
     }
-    public var capacityMet: Bool { capacityPerAssignment < BenchReport.capacityTarget }
+    public var capacityMet: Bool { capacityPerAssignment * 1e9 < BenchReport.capacityTargetNs }
     /// Overhead outside the phases, as a share of step time, and its target.
     public var overheadShare: Double { result.overheadShare }
     public static let overheadTarget = 0.03
 
-    init(result: RunResult, samples: Bench.BaselineSamples, options: Bench.Options, memory: Bench.MemoryCheck) {
+    /// The 1-minute load average on rank 0's host before the run (nil where unknown),
+    /// and that host's online cores.
+    public let loadAverage: Double?
+    public let cores = onlineCores()
+
+    /// What the first lines warn of: more ranks than cores on the host, or a host busy
+    /// with other work (load average ≥ half its cores) before the run; nil when neither.
+    public var hostWarning: String? {
+        let env = result.environment
+        let ranksHere = env.transport == "emulated" ? env.ranks : env.ranks / max(1, env.distinctHosts.count)
+        return BenchReport.hostWarning(ranksOnHost: ranksHere, cores: cores, loadAverage: loadAverage)
+    }
+
+    /// The warning for `ranksOnHost` ranks on a host of `cores` cores whose load average
+    /// was `loadAverage` before the run (nil: unknown), or nil when there is none.
+    public static func hostWarning(ranksOnHost: Int, cores: Int, loadAverage: Double?) -> String? {
+        var parts: [String] = []
+        if ranksOnHost > cores {
+            parts.append("\(ranksOnHost) ranks on \(cores) cores: ranks wait for a core, and the ratios measure the scheduler too")
+        }
+        if let load = loadAverage, load >= Double(cores) * 0.5 {
+            parts.append("load average \(String(format2: load)) on \(cores) cores before the run: "
+                         + "the host was busy, so run again when it is quiet")
+        }
+        return parts.isEmpty ? nil : "WARNING: " + parts.joined(separator: "; ")
+    }
+
+    init(result: RunResult, samples: Bench.BaselineSamples, options: Bench.Options, loadAverage: Double? = nil,
+         memory: Bench.MemoryCheck) {
+        self.loadAverage = loadAverage
         let baselines = samples.baselines
         self.result = result
         self.options = options
@@ -86,10 +115,11 @@ public struct BenchReport {
         stageMedians = Bench.permuteStages.map { median(samples.stages[$0] ?? []) }
     }
 
-    /// Resident memory growth over the extra steps (bytes, summed over processes).
+    /// Resident memory growth over the extra steps (bytes, summed over processes), and
+    /// over their second half alone.
     public var memoryGrowth: Int64 { memory.residentAfter - memory.residentBefore }
-    /// Flat: grew by at most 1 MiB or 1%.
-    public var memoryFlat: Bool { memoryGrowth <= max(1 << 20, memory.residentBefore / 100) }
+    public var memoryLateGrowth: Int64 { memory.residentAfter - memory.residentMiddle }
+    public var memoryFlat: Bool { memory.isFlat }
 
     public var text: String {
         let env = result.environment
@@ -97,6 +127,9 @@ public struct BenchReport {
             "epsim bench · \(result.config.sourcePath ?? "config") · \(env.transport), \(env.ranks) ranks"
                 + " · layer: \(result.config.steps) counted steps after \(result.config.warmupSteps) warm-up, with --sync"
                 + " · baselines: \(options.iterations) iterations after \(options.warmup) warm-up, the last step's shapes",
+        ]
+        if let warning = hostWarning { lines.append(warning) }
+        lines += [
             "part                 layer ms (median min max)     baseline ms (median min max)   ratio   target",
         ]
         func triple(_ v: [Double]) -> String {
@@ -115,20 +148,28 @@ public struct BenchReport {
         }
         let perAssignment = capacityPerAssignment * 1e9
         lines.append("capacity decisions".padding(21) + triple(capacity.samples).padding(30)
-                     + "\(capacity.assignments.first ?? 0) assignments per rank-step, \(String(format2: perAssignment)) ns each".padding(39)
-                     + "< \(Int((BenchReport.capacityTarget * 1e9).rounded())) ns" + (capacityMet ? " ok" : " MISSED"))
-        lines.append("  permute+unpermute stages within the layer's steps (median ms): " + zip(BenchReport.stageNames, stageMedians)
+                     + ("\(capacity.assignments.first ?? 0) assignments per rank-step, \(String(format2: perAssignment)) ns each").padding(38) + " "
+                     + "< \(Int(BenchReport.capacityTargetNs)) ns" + (capacityMet ? " ok" : " MISSED"))
+        lines.append("  the capacity and permute/unpermute stages within the layer's steps (median ms): " + zip(BenchReport.stageNames, stageMedians)
                      .map { "\($0) \(ms($1))" }.joined(separator: " · "))
         let share = String(format2: 100 * overheadShare) + "%"
         lines.append("step overhead".padding(21) + "\(share) of the step outside every phase".padding(61)
                      + "".padding(8) + "≤ 3.00%" + (overheadShare <= BenchReport.overheadTarget ? " ok" : " MISSED"))
         if memory.steps > 0 {
             lines.append("memory".padding(21)
-                         + "resident \(byteText(memory.residentBefore)) → \(byteText(memory.residentAfter)) over \(memory.steps) more steps".padding(68)
+                         + ("resident \(byteText(memory.residentBefore)) → \(byteText(memory.residentMiddle)) → "
+                            + "\(byteText(memory.residentAfter)) over \(memory.steps) more steps (halves)").padding(67) + " "
                          + "flat" + (memoryFlat ? " ok" : " MISSED"))
         }
         lines += modeledText
         return lines.joined(separator: "\n")
+    }
+
+    /// `host`: the load average before the run, the cores, and the warning (or null).
+    private var hostJSON: JSONValue {
+        let load: JSONValue = loadAverage.map { .double($0) } ?? .null
+        let warning: JSONValue = hostWarning.map { .string($0) } ?? .null
+        return .object([("load_average", load), ("cores", .int(cores)), ("warning", warning)])
     }
 
     public var json: JSONValue {
@@ -140,6 +181,7 @@ public struct BenchReport {
             ("iterations", .int(options.iterations)),
             ("warmup_iterations", .int(options.warmup)),
             ("layer_steps", .int(result.config.steps)),
+            ("host", hostJSON),
             ("parts", .array(rows.map { row in
                 .object([
                     ("name", .string(row.name)),
@@ -163,7 +205,7 @@ public struct BenchReport {
                 ("layer_median_ms", .double(median(capacity.samples) * 1e3)),
                 ("layer_samples", .int(capacity.samples.count)),
                 ("ns_per_assignment", .double(capacityPerAssignment * 1e9)),
-                ("target_ns_per_assignment", .double(BenchReport.capacityTarget * 1e9)),
+                ("target_ns_per_assignment", .double(BenchReport.capacityTargetNs)),
                 ("met", .bool(capacityMet)),
             ])),
             ("permute_stages_median_ms", .object(zip(BenchReport.stageNames, stageMedians).map {
@@ -174,6 +216,7 @@ public struct BenchReport {
             ("memory", .object([
                 ("steps", .int(memory.steps)),
                 ("resident_before_bytes", .int(Int(memory.residentBefore))),
+                ("resident_middle_bytes", .int(Int(memory.residentMiddle))),
                 ("resident_after_bytes", .int(Int(memory.residentAfter))),
                 ("flat", .bool(memoryFlat)),
             ])),

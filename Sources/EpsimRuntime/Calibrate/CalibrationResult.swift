@@ -80,7 +80,7 @@ public struct CalibrationResult {
         hostName = transport.hostName
         date = utcDate()
         loadAverage = s.loadAverage
-        cores = Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        cores = onlineCores()
         self.seconds = seconds
 
         let sizes = options.sizes, R = options.repeats, S = sizes.count
