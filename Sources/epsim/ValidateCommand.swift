@@ -16,6 +16,9 @@ struct ValidateCommand: ParsableCommand {
 
     @OptionGroup var common: CommonOptions
 
+    @Flag(name: .long, help: "Resolve the config as `run --routing-only` would: placeholder hidden sizes, tokens from a trace's rows.")
+    var routingOnly = false
+
     func run() throws {
         // Under mpirun every rank checks, but only rank 0 prints.
         let printer = (Launcher.launchedRank ?? 0) == 0
@@ -32,7 +35,13 @@ struct ValidateCommand: ParsableCommand {
     /// The resolved config, the placement table and the memory estimate, or the first
     /// problem found.
     private func resolved() throws(ConfigError) -> String {
-        let config = try ConfigLoader.load(path: common.config, overrides: common.overrides)
+        var overrides = common.overrides
+        if routingOnly {
+            let given = try ConfigLoader.load(path: common.config, overrides: overrides)
+            let size = common.emulate ?? given.ranks ?? Launcher.launchedSize ?? 1
+            overrides += try RoutingOnlyConfig.overrides(path: common.config, overrides: overrides, worldSize: size)
+        }
+        let config = try ConfigLoader.load(path: common.config, overrides: overrides)
         let size = common.emulate ?? config.ranks ?? Launcher.launchedSize ?? 1
         // Under mpirun a process holds its own rank; emulated, every rank.
         let launched = common.emulate == nil ? Launcher.launchedRank.flatMap { $0 < size ? $0 : nil } : nil

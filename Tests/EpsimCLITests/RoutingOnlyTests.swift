@@ -44,6 +44,19 @@ final class RoutingOnlyTests: XCTestCase {
         XCTAssertEqual(((json["traffic"] as? [String: Any])?["total_bytes"] as? Int) ?? 0, 0)
     }
 
+    /// `validate --routing-only` resolves the config as the routing-only run will: the
+    /// tokens from the trace's rows and the placeholder sizes, not the defaults.
+    func testValidateResolvesWhatTheRoutingOnlyRunUses() throws {
+        let (config, _) = try traceConfig(rows: 101)
+        let plain = try CLI.epsim(["validate", "--config", config, "--emulate", "3"])
+        XCTAssertEqual(plain.status, 0, plain.stderr)
+        XCTAssertTrue(plain.stdout.contains("tokens: 512\n"), plain.stdout)
+        let routing = try CLI.epsim(["validate", "--config", config, "--emulate", "3", "--routing-only"])
+        XCTAssertEqual(routing.status, 0, routing.stderr)
+        XCTAssertTrue(routing.stdout.contains("tokens: [34, 34, 33]\n"), routing.stdout)
+        XCTAssertTrue(routing.stdout.contains("  hidden: 1\n"), routing.stdout)
+    }
+
     func testATraceThatDoesNotFitIsRefusedInOneLine() throws {
         let (config, _) = try traceConfig(rows: 100, extra: "tokens: 30")
         let emulated = try CLI.epsim(["run", "--config", config, "--emulate", "3", "--routing-only"])
