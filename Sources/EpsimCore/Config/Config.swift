@@ -213,6 +213,8 @@ public struct PlacementConfig: Sendable, Equatable {
         /// Per rank, the logical experts it holds; an expert listed on several ranks
         /// has several copies.
         case explicit([[Int]])
+        /// Computed for the run's world size by DeepSeek's EPLB from measured load (`EPLB`).
+        case eplb(EPLBPlacement)
     }
     public var base: Base = .contiguous
     /// Extra copies on top of `base`: logical expert -> ranks that also hold it.
@@ -227,6 +229,31 @@ public struct PlacementConfig: Sendable, Equatable {
         }
     }
     public init() {}
+}
+
+/// `placement.kind: eplb`: the inputs of `EPLB.rebalance` besides the world size P.
+public struct EPLBPlacement: Sendable, Equatable {
+    /// `placement.load`: the file the load was read from, as resolved (for messages and
+    /// the resolved config).
+    public var file: String
+    /// [E] measured load per logical expert, ≥ 0, not all 0; empty until the loader has
+    /// read `file` (`ExpertLoadFile`).
+    public var load: [Double]
+    /// N: physical experts beyond E; E + N must be a multiple of P.
+    public var redundantExperts: Int
+    /// G: ranks per node (nodes = P / G); nil: every rank on one node.
+    public var ranksPerNode: Int?
+    /// Expert groups for the hierarchical policy (divides E); the loader sets it to
+    /// `router.groups` unless `placement.groups` is given.
+    public var groups: Int
+
+    public init(file: String, load: [Double] = [], redundantExperts: Int = 0, ranksPerNode: Int? = nil, groups: Int = 1) {
+        self.file = file
+        self.load = load
+        self.redundantExperts = redundantExperts
+        self.ranksPerNode = ranksPerNode
+        self.groups = groups
+    }
 }
 
 /// How dispatch puts assignments on the wire (docs/semantics.md, Dispatch and combine).

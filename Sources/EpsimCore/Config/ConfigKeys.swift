@@ -114,9 +114,12 @@ public enum ConfigKeys {
             .double($0.overflow.renormalizeEpsilon)
         },
         key("placement.kind", .names(placementKinds),
-            doc: "where experts live: `contiguous` (rank r holds [r·E/P, (r+1)·E/P)) or `explicit` (`placement.ranks`).") { c in
-            if case .explicit = c.placement.base { return .string("explicit") }
-            return .string("contiguous")
+            doc: "where experts live: `contiguous` (rank r holds [r·E/P, (r+1)·E/P)), `explicit` (`placement.ranks`) or `eplb` (computed by DeepSeek's EPLB from `placement.load`).") { c in
+            switch c.placement.base {
+            case .contiguous: return .string("contiguous")
+            case .explicit: return .string("explicit")
+            case .eplb: return .string("eplb")
+            }
         },
         int("placement.ranks", 0...(maxExperts - 1), "< `model.experts`; a list per rank, no expert twice in one",
             default: "required for explicit",
@@ -124,8 +127,30 @@ public enum ConfigKeys {
             if case let .explicit(lists) = c.placement.base { return .array(lists.map { .array($0.map { .int($0) }) }) }
             return nil
         },
+        key("placement.load", .path, default: "required for eplb",
+            doc: "eplb: measured load per logical expert, a JSON file: an epsim result (its `routing.expert_load`) or a plain array of `model.experts` non-negative numbers, not all 0. Relative to the config file.") { c in
+            if case let .eplb(e) = c.placement.base { return .string(e.file) }
+            return nil
+        },
+        int("placement.redundant_experts", 0...maxExperts, "`model.experts` + N is a multiple of the world size",
+            default: "0 (eplb)",
+            doc: "eplb: N, physical experts beyond E (EPLB's num_replicas − E); every rank holds (E + N) / P slots.") { c in
+            if case let .eplb(e) = c.placement.base { return .int(e.redundantExperts) }
+            return nil
+        },
+        int("placement.ranks_per_node", 1...maxRanks, "divides the world size", default: "the world size (eplb)",
+            doc: "eplb: ranks per node; nodes = P / this. Rank r is on node ⌊r / this⌋.") { c in
+            if case let .eplb(e) = c.placement.base { return e.ranksPerNode.map { .int($0) } ?? .null }
+            return nil
+        },
+        int("placement.groups", 1...maxExperts, "divides `model.experts`", rule: ConfigValidator.eplbGroups,
+            default: "`router.groups` (eplb)",
+            doc: "eplb: expert groups; when they divide by the nodes, EPLB's hierarchical policy (groups packed onto nodes, replicas within each node), else its global one.") { c in
+            if case let .eplb(e) = c.placement.base { return .int(e.groups) }
+            return nil
+        },
         key("placement.replicas", .mappings, rule: ConfigValidator.placement,
-            doc: "extra copies on top of either kind: `[{expert: 0, ranks: [1, 3]}]`.") { c in
+            doc: "extra copies on top of any kind: `[{expert: 0, ranks: [1, 3]}]`.") { c in
             .array(c.placement.replicas.map {
                 .object([("expert", .int($0.expert)), ("ranks", .array($0.ranks.map { .int($0) }))])
             })
@@ -171,7 +196,7 @@ public enum ConfigKeys {
     ]
 
     static let workloadKinds = ["gating", "uniform", "zipf", "hot", "trace"]
-    static let placementKinds = ["contiguous", "explicit"]
+    static let placementKinds = ["contiguous", "explicit", "eplb"]
     static let computeModes = ["real", "modeled"]
 
     private static let byPath: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: table.map { ($0.path, $0) })

@@ -126,6 +126,15 @@ public enum ConfigValidator {
         }
     }
 
+    /// `placement.groups` divides `model.experts` (EPLB's `num_logical_experts % num_groups`).
+    static func eplbGroups(_ c: SimConfig) throws(ConfigError) {
+        guard case let .eplb(e) = c.placement.base else { return }
+        guard c.model.experts % e.groups == 0 else {
+            throw fail(c, "placement.groups", also: ["model.experts", "router.groups"],
+                       "\(e.groups) does not divide model.experts (\(c.model.experts))")
+        }
+    }
+
     static func placement(_ c: SimConfig) throws(ConfigError) {
         try checkPlacement(c.placement, experts: c.model.experts, ranks: nil) { c.origin(of: $0) }
     }
@@ -174,6 +183,9 @@ public enum ConfigValidator {
         switch p.base {
         case .contiguous:
             placed = [Bool](repeating: true, count: E)
+        case let .eplb(e):
+            try checkEPLB(e, experts: E, ranks: P, fail: fail)
+            placed = [Bool](repeating: true, count: E)
         case let .explicit(lists):
             guard lists.count == P else {
                 throw fail("placement.ranks", "explicit placement lists \(lists.count) ranks, but the run has \(P); "
@@ -189,6 +201,28 @@ public enum ConfigValidator {
         }
         if let missing = placed.firstIndex(of: false) {
             throw fail("placement", "expert \(missing) is not placed on any rank")
+        }
+    }
+
+    /// EPLB's preconditions at world size P (`EPLB.rebalance`): E loads, groups dividing
+    /// E, ranks per node dividing P, and E + N physical experts a multiple of P.
+    static func checkEPLB(_ e: EPLBPlacement, experts E: Int, ranks P: Int,
+                          fail: (String, String) -> ConfigError) throws(ConfigError) {
+        guard e.load.count == E else {
+            throw fail("placement.load", "\(e.file) holds \(e.load.count) loads, but model.experts is \(E)")
+        }
+        guard E % e.groups == 0 else {
+            throw fail("placement.groups", "\(e.groups) does not divide model.experts (\(E))")
+        }
+        if let g = e.ranksPerNode, P % g != 0 {
+            throw fail("placement.ranks_per_node", "\(g) does not divide the world size \(P); nodes must be whole")
+        }
+        let physical = E + e.redundantExperts
+        guard physical % P == 0 else {
+            let next = (physical + P - 1) / P * P - E
+            throw fail("placement.redundant_experts",
+                       "\(e.redundantExperts): model.experts + redundant_experts = \(physical) is not a multiple of the world size \(P) "
+                       + "(EPLB gives every rank the same number of slots); try \(next)")
         }
     }
 
