@@ -49,9 +49,13 @@ final class ConfigRangeTests: XCTestCase {
             "router.groups_per_token": ["model.experts=65536", "router.groups=65536", "model.top_k=1"],
             "workload.exponent": ["workload.kind=zipf"],
             "workload.fraction": ["workload.kind=hot", "workload.experts=[0]"],
+            "workload.rank": ["workload.kind=hot_rank", "workload.fraction=0.5"],
+            "workload.count": ["model.experts=65536", "workload.kind=rotating_hotspot", "workload.fraction=0.5", "workload.period=1"],
+            "workload.period": ["workload.kind=rotating_hotspot", "workload.fraction=0.5"],
+            "workload.sigma": ["workload.kind=lognormal"],
         ]
         // Keys whose value is a list: each entry has the range.
-        let lists = ["router.bias", "workload.experts", "placement.ranks"]
+        let lists = ["router.bias", "workload.experts", "workload.sources", "placement.ranks"]
         var tried = 0
         for key in ConfigKeys.table where !key.path.contains("[") && !lists.contains(key.path) {
             let needs = context[key.path] ?? context[String(key.path.prefix { $0 != "." })] ?? []
@@ -76,7 +80,7 @@ final class ConfigRangeTests: XCTestCase {
             }
             tried += 1
         }
-        XCTAssertEqual(tried, 26, "numeric keys tried")
+        XCTAssertEqual(tried, 30, "numeric keys tried")
     }
 
     /// docs/config.md's key table is the one `ConfigKeys.table` renders, row for row.

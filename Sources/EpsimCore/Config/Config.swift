@@ -135,6 +135,17 @@ public enum Workload: Sendable, Equatable {
     /// Recorded router logits from NumPy .npy files of shape [tokens, E] float32:
     /// one file split across ranks in rank order, or one file per rank.
     case trace(files: [String])
+    /// Token imbalance towards one rank (DeepEP #343): on each source rank (`sources`,
+    /// empty: every rank) `fraction` of first choices go to the experts of rank `rank`'s
+    /// contiguous block [rank·E/P, (rank+1)·E/P) (whatever the placement), the rest
+    /// equally to the others; every other rank routes uniformly.
+    case hotRank(rank: Int, fraction: Double, sources: [Int])
+    /// `count` consecutive experts share `fraction` of first choices, and the window moves
+    /// by `count` every `period` steps: at step s it starts at (⌊s / period⌋ · count) mod E.
+    case rotatingHotspot(count: Int, fraction: Double, period: Int)
+    /// Per-rank load drawn log-normal (DeepEP #393): destination rank r's contiguous block
+    /// gets a share w_r / Σw of first choices, w_r = exp(sigma · Z_r), Z_r ~ N(0, 1) from the seed.
+    case lognormal(sigma: Double)
 
     public var name: String {
         switch self {
@@ -143,6 +154,9 @@ public enum Workload: Sendable, Equatable {
         case .zipf: return "zipf"
         case .hot: return "hot"
         case .trace: return "trace"
+        case .hotRank: return "hot_rank"
+        case .rotatingHotspot: return "rotating_hotspot"
+        case .lognormal: return "lognormal"
         }
     }
 }

@@ -51,7 +51,7 @@ public enum ConfigKeys {
             $0.router.seed.map { .string(String($0)) } ?? .null
         },
         key("workload.kind", .names(workloadKinds),
-            doc: "how tokens choose experts: `gating` (logits = x · Wg), `uniform` (every expert equally likely), `zipf`, `hot` or `trace` (below).") {
+            doc: "how tokens choose experts: `gating` (logits = x · Wg), `uniform` (every expert equally likely), `zipf`, `hot`, `trace`, `hot_rank`, `rotating_hotspot` or `lognormal` (below).") {
             .string($0.workload.name)
         },
         number("workload.exponent", 0, lowerOpen: true, upper: 100, default: "required for zipf",
@@ -65,9 +65,39 @@ public enum ConfigKeys {
             if case let .hot(experts, _) = c.workload { return .array(experts.map { .int($0) }) }
             return nil
         },
-        number("workload.fraction", 0, lowerOpen: true, upper: 1, upperOpen: true, default: "required for hot",
-               doc: "hot: the share of first choices the listed experts receive.") { c in
-            if case let .hot(_, fraction) = c.workload { return .double(fraction) }
+        number("workload.fraction", 0, lowerOpen: true, upper: 1, upperOpen: true,
+               default: "required for hot, hot_rank, rotating_hotspot",
+               doc: "hot: the share of first choices the listed experts receive; hot_rank: the share a source rank sends to the hot rank's experts; rotating_hotspot: the share of the hot window.") { c in
+            switch c.workload {
+            case let .hot(_, fraction), let .hotRank(_, fraction, _), let .rotatingHotspot(_, fraction, _): return .double(fraction)
+            default: return nil
+            }
+        },
+        int("workload.rank", 0...(maxRanks - 1), "< the world size; its block [r·E/P, (r+1)·E/P) holds an expert, not all",
+            default: "required for hot_rank",
+            doc: "hot_rank: the rank whose contiguous block of experts [r·E/P, (r+1)·E/P) receives `workload.fraction` of each source rank's first choices, whatever the placement.") { c in
+            if case let .hotRank(rank, _, _) = c.workload { return .int(rank) }
+            return nil
+        },
+        int("workload.sources", 0...(maxRanks - 1), "< the world size", default: "every rank (hot_rank)",
+            doc: "hot_rank: the ranks whose tokens are skewed; the others route uniformly.") { c in
+            if case let .hotRank(_, _, sources) = c.workload { return .array(sources.map { .int($0) }) }
+            return nil
+        },
+        int("workload.count", 1...(maxExperts - 1), "< `model.experts`", rule: ConfigValidator.rotatingCount,
+            default: "1 (rotating_hotspot)",
+            doc: "rotating_hotspot: hot experts in the window; at step s (warm-up included, from 0) they are (⌊s / period⌋ · count + j) mod E, j < count.") { c in
+            if case let .rotatingHotspot(count, _, _) = c.workload { return .int(count) }
+            return nil
+        },
+        int("workload.period", 1...int32, default: "required for rotating_hotspot",
+            doc: "rotating_hotspot: steps between moves of the hot window.") { c in
+            if case let .rotatingHotspot(_, _, period) = c.workload { return .int(period) }
+            return nil
+        },
+        number("workload.sigma", 0, upper: 10, default: "required for lognormal",
+               doc: "lognormal: σ of the per-rank load: rank r's block of experts gets a share exp(σ·Z_r) / Σ exp(σ·Z) of first choices, Z_r ~ N(0, 1) drawn from `seed`; max/mean of the shares is P · max w / Σw (≈ exp(σ·√(2 ln P) − σ²/2) for large P).") { c in
+            if case let .lognormal(sigma) = c.workload { return .double(sigma) }
             return nil
         },
         key("workload.file", .path, default: "—", doc: "trace: one file, as `files: [F]`.", value: nil),
@@ -195,7 +225,7 @@ public enum ConfigKeys {
         },
     ]
 
-    static let workloadKinds = ["gating", "uniform", "zipf", "hot", "trace"]
+    static let workloadKinds = ["gating", "uniform", "zipf", "hot", "trace", "hot_rank", "rotating_hotspot", "lognormal"]
     static let placementKinds = ["contiguous", "explicit", "eplb"]
     static let computeModes = ["real", "modeled"]
 

@@ -65,6 +65,18 @@ extension ConfigLoader {
             let list = try r.intList(try need("experts"), "workload.experts")
             let fraction = try r.double(try need("fraction"), "workload.fraction")
             return .hot(experts: list, fraction: fraction)
+        case "hot_rank":
+            let rank = try r.int(try need("rank"), "workload.rank")
+            let fraction = try r.double(try need("fraction"), "workload.fraction")
+            let sources = try p["sources"].map { n throws(ConfigError) in try r.intList(n, "workload.sources") } ?? []
+            return .hotRank(rank: rank, fraction: fraction, sources: sources)
+        case "rotating_hotspot":
+            let count = try p["count"].map { n throws(ConfigError) in try r.int(n, "workload.count") } ?? 1
+            let fraction = try r.double(try need("fraction"), "workload.fraction")
+            let period = try r.int(try need("period"), "workload.period")
+            return .rotatingHotspot(count: count, fraction: fraction, period: period)
+        case "lognormal":
+            return .lognormal(sigma: try r.double(try need("sigma"), "workload.sigma"))
         case "trace":
             if let n = p["file"] {
                 return .trace(files: [try r.scalar(n, "workload.file", expected: "a file path")])

@@ -110,6 +110,33 @@ public enum ConfigValidator {
         }
     }
 
+    /// rotating_hotspot: the window leaves at least one expert cold.
+    static func rotatingCount(_ c: SimConfig) throws(ConfigError) {
+        guard case let .rotatingHotspot(count, _, _) = c.workload else { return }
+        guard count < c.model.experts else {
+            throw fail(c, "workload.count", also: ["model.experts"],
+                       "\(count) hot experts of model.experts (\(c.model.experts)); at least one must stay cold")
+        }
+    }
+
+    /// hot_rank at world size P: the hot rank and the sources exist, and the hot rank's
+    /// contiguous block holds at least one expert and not all of them.
+    static func checkHotRank(_ c: SimConfig, size P: Int) throws(ConfigError) {
+        guard case let .hotRank(rank, _, sources) = c.workload else { return }
+        guard rank < P else { throw fail(c, "workload.rank", "rank \(rank) is out of range 0..<\(P) (the world size)") }
+        if let bad = sources.first(where: { $0 >= P }) {
+            throw fail(c, "workload.sources", "rank \(bad) is out of range 0..<\(P) (the world size)")
+        }
+        let block = ExpertLayout.contiguousLists(experts: c.model.experts, ranks: P)[rank].count
+        guard block > 0 else {
+            throw fail(c, "workload.rank", also: ["model.experts"],
+                       "rank \(rank)'s contiguous block is empty (\(c.model.experts) experts on \(P) ranks); pick a rank below \(c.model.experts)")
+        }
+        guard block < c.model.experts else {
+            throw fail(c, "workload.rank", "rank \(rank)'s block holds all \(c.model.experts) experts on \(P) rank; hot_rank needs 2 ranks or more")
+        }
+    }
+
     /// The hot experts: at least one, each once, each an expert, and not all of them
     /// (the others share 1 − fraction, and the fraction is below 1).
     static func hotExperts(_ c: SimConfig) throws(ConfigError) {
@@ -153,6 +180,7 @@ public enum ConfigValidator {
                                 + "or run it with --emulate \(list.count) or mpirun -n \(list.count)")
         }
         try checkPlacement(c.placement, experts: c.model.experts, ranks: size) { c.origin(of: $0) }
+        try checkHotRank(c, size: size)
         if case let .trace(files) = c.workload {
             try checkTraceFiles(files.count, worldSize: size, origin: c.origin(of: "workload"))
         }
