@@ -7,7 +7,7 @@ import XCTest
 /// assignments fails this test, naming the file.
 final class ConfigFilesTests: XCTestCase {
     /// The layouts README.md documents.
-    static let documented = ["default", "skewed", "switch", "mixtral", "deepseek", "dbrx", "replicated"]
+    static let documented = ["default", "skewed", "switch", "mixtral", "deepseek", "dbrx", "replicated", "eplb"]
 
     /// The `*.yaml` file names in configs/, sorted.
     private func configFiles() throws -> [String] {

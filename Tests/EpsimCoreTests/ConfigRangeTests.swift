@@ -30,17 +30,32 @@ final class ConfigRangeTests: XCTestCase {
     }
 
     func testEveryBoundIsAcceptedAndTheNextValueRefused() throws {
+        // EPLB's keys need a load file of model.experts entries.
+        let dir = NSTemporaryDirectory() + "epsim-range-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let load8 = dir + "/8.json", loadMax = dir + "/max.json"
+        FileManager.default.createFile(atPath: load8, contents: Data("[1, 1, 1, 1, 1, 1, 1, 1]".utf8))
+        FileManager.default.createFile(atPath: loadMax,
+                                       contents: Data(("[" + Array(repeating: "1", count: 65536).joined(separator: ",") + "]").utf8))
         // The keys a value needs beside it to be read at all, or to keep its rules.
         let context: [String: [String]] = [
+            "placement.redundant_experts": ["placement.kind=eplb", "placement.load=\(load8)"],
+            "placement.ranks_per_node": ["placement.kind=eplb", "placement.load=\(load8)"],
+            "placement.groups": ["model.experts=65536", "model.top_k=1", "placement.kind=eplb", "placement.load=\(loadMax)"],
             "compute": ["compute.mode=modeled"], "model.experts": ["model.top_k=1"],
             "model.top_k": ["model.experts=65536"], "tokens": ["model.top_k=1"],
             "router.groups": ["model.experts=65536", "model.top_k=1"],
             "router.groups_per_token": ["model.experts=65536", "router.groups=65536", "model.top_k=1"],
             "workload.exponent": ["workload.kind=zipf"],
             "workload.fraction": ["workload.kind=hot", "workload.experts=[0]"],
+            "workload.rank": ["workload.kind=hot_rank", "workload.fraction=0.5"],
+            "workload.count": ["model.experts=65536", "workload.kind=rotating_hotspot", "workload.fraction=0.5", "workload.period=1"],
+            "workload.period": ["workload.kind=rotating_hotspot", "workload.fraction=0.5"],
+            "workload.sigma": ["workload.kind=lognormal"],
         ]
         // Keys whose value is a list: each entry has the range.
-        let lists = ["router.bias", "workload.experts", "placement.ranks"]
+        let lists = ["router.bias", "workload.experts", "workload.sources", "placement.ranks"]
         var tried = 0
         for key in ConfigKeys.table where !key.path.contains("[") && !lists.contains(key.path) {
             let needs = context[key.path] ?? context[String(key.path.prefix { $0 != "." })] ?? []
@@ -65,7 +80,7 @@ final class ConfigRangeTests: XCTestCase {
             }
             tried += 1
         }
-        XCTAssertEqual(tried, 23, "numeric keys tried")
+        XCTAssertEqual(tried, 30, "numeric keys tried")
     }
 
     /// docs/config.md's key table is the one `ConfigKeys.table` renders, row for row.

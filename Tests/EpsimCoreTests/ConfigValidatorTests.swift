@@ -190,7 +190,8 @@ final class ConfigValidatorTests: XCTestCase {
     func testLoaderKeysAreTheTables() {
         XCTAssertEqual(ConfigLoader.topKeys, ["model", "tokens", "router", "workload", "capacity", "overflow", "placement",
                                               "dispatch", "precision", "compute", "overlap", "steps", "warmup_steps", "seed", "ranks"])
-        XCTAssertEqual(ConfigLoader.workloadKeys, ["kind", "exponent", "experts", "fraction", "file", "files"])
+        XCTAssertEqual(ConfigLoader.workloadKeys, ["kind", "exponent", "experts", "fraction", "rank", "sources", "count", "period", "sigma",
+                                                   "file", "files"])
         XCTAssertEqual(ConfigLoader.replicaKeys, ["expert", "ranks"])
         XCTAssertEqual(ConfigLoader.computeKeys, ["mode", "tflops", "efficiency"])
         XCTAssertEqual(ConfigLoader.dispatchKeys, ["dedup"])

@@ -135,6 +135,17 @@ public enum Workload: Sendable, Equatable {
     /// Recorded router logits from NumPy .npy files of shape [tokens, E] float32:
     /// one file split across ranks in rank order, or one file per rank.
     case trace(files: [String])
+    /// Token imbalance towards one rank (DeepEP #343): on each source rank (`sources`,
+    /// empty: every rank) `fraction` of first choices go to the experts of rank `rank`'s
+    /// contiguous block [rank·E/P, (rank+1)·E/P) (whatever the placement), the rest
+    /// equally to the others; every other rank routes uniformly.
+    case hotRank(rank: Int, fraction: Double, sources: [Int])
+    /// `count` consecutive experts share `fraction` of first choices, and the window moves
+    /// by `count` every `period` steps: at step s it starts at (⌊s / period⌋ · count) mod E.
+    case rotatingHotspot(count: Int, fraction: Double, period: Int)
+    /// Per-rank load drawn log-normal (DeepEP #393): destination rank r's contiguous block
+    /// gets a share w_r / Σw of first choices, w_r = exp(sigma · Z_r), Z_r ~ N(0, 1) from the seed.
+    case lognormal(sigma: Double)
 
     public var name: String {
         switch self {
@@ -143,6 +154,9 @@ public enum Workload: Sendable, Equatable {
         case .zipf: return "zipf"
         case .hot: return "hot"
         case .trace: return "trace"
+        case .hotRank: return "hot_rank"
+        case .rotatingHotspot: return "rotating_hotspot"
+        case .lognormal: return "lognormal"
         }
     }
 }
@@ -213,6 +227,8 @@ public struct PlacementConfig: Sendable, Equatable {
         /// Per rank, the logical experts it holds; an expert listed on several ranks
         /// has several copies.
         case explicit([[Int]])
+        /// Computed for the run's world size by DeepSeek's EPLB from measured load (`EPLB`).
+        case eplb(EPLBPlacement)
     }
     public var base: Base = .contiguous
     /// Extra copies on top of `base`: logical expert -> ranks that also hold it.
@@ -227,6 +243,31 @@ public struct PlacementConfig: Sendable, Equatable {
         }
     }
     public init() {}
+}
+
+/// `placement.kind: eplb`: the inputs of `EPLB.rebalance` besides the world size P.
+public struct EPLBPlacement: Sendable, Equatable {
+    /// `placement.load`: the file the load was read from, as resolved (for messages and
+    /// the resolved config).
+    public var file: String
+    /// [E] measured load per logical expert, ≥ 0, not all 0; empty until the loader has
+    /// read `file` (`ExpertLoadFile`).
+    public var load: [Double]
+    /// N: physical experts beyond E; E + N must be a multiple of P.
+    public var redundantExperts: Int
+    /// G: ranks per node (nodes = P / G); nil: every rank on one node.
+    public var ranksPerNode: Int?
+    /// Expert groups for the hierarchical policy (divides E); the loader sets it to
+    /// `router.groups` unless `placement.groups` is given.
+    public var groups: Int
+
+    public init(file: String, load: [Double] = [], redundantExperts: Int = 0, ranksPerNode: Int? = nil, groups: Int = 1) {
+        self.file = file
+        self.load = load
+        self.redundantExperts = redundantExperts
+        self.ranksPerNode = ranksPerNode
+        self.groups = groups
+    }
 }
 
 /// How dispatch puts assignments on the wire (docs/semantics.md, Dispatch and combine).

@@ -51,7 +51,7 @@ public enum ConfigKeys {
             $0.router.seed.map { .string(String($0)) } ?? .null
         },
         key("workload.kind", .names(workloadKinds),
-            doc: "how tokens choose experts: `gating` (logits = x · Wg), `uniform` (every expert equally likely), `zipf`, `hot` or `trace` (below).") {
+            doc: "how tokens choose experts: `gating` (logits = x · Wg), `uniform` (every expert equally likely), `zipf`, `hot`, `trace`, `hot_rank`, `rotating_hotspot` or `lognormal` (below).") {
             .string($0.workload.name)
         },
         number("workload.exponent", 0, lowerOpen: true, upper: 100, default: "required for zipf",
@@ -65,9 +65,39 @@ public enum ConfigKeys {
             if case let .hot(experts, _) = c.workload { return .array(experts.map { .int($0) }) }
             return nil
         },
-        number("workload.fraction", 0, lowerOpen: true, upper: 1, upperOpen: true, default: "required for hot",
-               doc: "hot: the share of first choices the listed experts receive.") { c in
-            if case let .hot(_, fraction) = c.workload { return .double(fraction) }
+        number("workload.fraction", 0, lowerOpen: true, upper: 1, upperOpen: true,
+               default: "required for hot, hot_rank, rotating_hotspot",
+               doc: "hot: the share of first choices the listed experts receive; hot_rank: the share a source rank sends to the hot rank's experts; rotating_hotspot: the share of the hot window.") { c in
+            switch c.workload {
+            case let .hot(_, fraction), let .hotRank(_, fraction, _), let .rotatingHotspot(_, fraction, _): return .double(fraction)
+            default: return nil
+            }
+        },
+        int("workload.rank", 0...(maxRanks - 1), "< the world size; its block [r·E/P, (r+1)·E/P) holds an expert, not all",
+            default: "required for hot_rank",
+            doc: "hot_rank: the rank whose contiguous block of experts [r·E/P, (r+1)·E/P) receives `workload.fraction` of each source rank's first choices, whatever the placement.") { c in
+            if case let .hotRank(rank, _, _) = c.workload { return .int(rank) }
+            return nil
+        },
+        int("workload.sources", 0...(maxRanks - 1), "< the world size", default: "every rank (hot_rank)",
+            doc: "hot_rank: the ranks whose tokens are skewed; the others route uniformly.") { c in
+            if case let .hotRank(_, _, sources) = c.workload { return .array(sources.map { .int($0) }) }
+            return nil
+        },
+        int("workload.count", 1...(maxExperts - 1), "< `model.experts`", rule: ConfigValidator.rotatingCount,
+            default: "1 (rotating_hotspot)",
+            doc: "rotating_hotspot: hot experts in the window; at step s (warm-up included, from 0) they are (⌊s / period⌋ · count + j) mod E, j < count.") { c in
+            if case let .rotatingHotspot(count, _, _) = c.workload { return .int(count) }
+            return nil
+        },
+        int("workload.period", 1...int32, default: "required for rotating_hotspot",
+            doc: "rotating_hotspot: steps between moves of the hot window.") { c in
+            if case let .rotatingHotspot(_, _, period) = c.workload { return .int(period) }
+            return nil
+        },
+        number("workload.sigma", 0, upper: 10, default: "required for lognormal",
+               doc: "lognormal: σ of the per-rank load: rank r's block of experts gets a share exp(σ·Z_r) / Σ exp(σ·Z) of first choices, Z_r ~ N(0, 1) drawn from `seed`; max/mean of the shares is P · max w / Σw (≈ exp(σ·√(2 ln P) − σ²/2) for large P).") { c in
+            if case let .lognormal(sigma) = c.workload { return .double(sigma) }
             return nil
         },
         key("workload.file", .path, default: "—", doc: "trace: one file, as `files: [F]`.", value: nil),
@@ -114,9 +144,12 @@ public enum ConfigKeys {
             .double($0.overflow.renormalizeEpsilon)
         },
         key("placement.kind", .names(placementKinds),
-            doc: "where experts live: `contiguous` (rank r holds [r·E/P, (r+1)·E/P)) or `explicit` (`placement.ranks`).") { c in
-            if case .explicit = c.placement.base { return .string("explicit") }
-            return .string("contiguous")
+            doc: "where experts live: `contiguous` (rank r holds [r·E/P, (r+1)·E/P)), `explicit` (`placement.ranks`) or `eplb` (computed by DeepSeek's EPLB from `placement.load`).") { c in
+            switch c.placement.base {
+            case .contiguous: return .string("contiguous")
+            case .explicit: return .string("explicit")
+            case .eplb: return .string("eplb")
+            }
         },
         int("placement.ranks", 0...(maxExperts - 1), "< `model.experts`; a list per rank, no expert twice in one",
             default: "required for explicit",
@@ -124,8 +157,30 @@ public enum ConfigKeys {
             if case let .explicit(lists) = c.placement.base { return .array(lists.map { .array($0.map { .int($0) }) }) }
             return nil
         },
+        key("placement.load", .path, default: "required for eplb",
+            doc: "eplb: measured load per logical expert, a JSON file: an epsim result (its `routing.expert_load`) or a plain array of `model.experts` non-negative numbers, not all 0. Relative to the config file.") { c in
+            if case let .eplb(e) = c.placement.base { return .string(e.file) }
+            return nil
+        },
+        int("placement.redundant_experts", 0...maxExperts, "`model.experts` + N is a multiple of the world size",
+            default: "0 (eplb)",
+            doc: "eplb: N, physical experts beyond E (EPLB's num_replicas − E); every rank holds (E + N) / P slots.") { c in
+            if case let .eplb(e) = c.placement.base { return .int(e.redundantExperts) }
+            return nil
+        },
+        int("placement.ranks_per_node", 1...maxRanks, "divides the world size", default: "the world size (eplb)",
+            doc: "eplb: ranks per node; nodes = P / this. Rank r is on node ⌊r / this⌋.") { c in
+            if case let .eplb(e) = c.placement.base { return e.ranksPerNode.map { .int($0) } ?? .null }
+            return nil
+        },
+        int("placement.groups", 1...maxExperts, "divides `model.experts`", rule: ConfigValidator.eplbGroups,
+            default: "`router.groups` (eplb)",
+            doc: "eplb: expert groups; when they divide by the nodes, EPLB's hierarchical policy (groups packed onto nodes, replicas within each node), else its global one.") { c in
+            if case let .eplb(e) = c.placement.base { return .int(e.groups) }
+            return nil
+        },
         key("placement.replicas", .mappings, rule: ConfigValidator.placement,
-            doc: "extra copies on top of either kind: `[{expert: 0, ranks: [1, 3]}]`.") { c in
+            doc: "extra copies on top of any kind: `[{expert: 0, ranks: [1, 3]}]`.") { c in
             .array(c.placement.replicas.map {
                 .object([("expert", .int($0.expert)), ("ranks", .array($0.ranks.map { .int($0) }))])
             })
@@ -170,8 +225,8 @@ public enum ConfigKeys {
         },
     ]
 
-    static let workloadKinds = ["gating", "uniform", "zipf", "hot", "trace"]
-    static let placementKinds = ["contiguous", "explicit"]
+    static let workloadKinds = ["gating", "uniform", "zipf", "hot", "trace", "hot_rank", "rotating_hotspot", "lognormal"]
+    static let placementKinds = ["contiguous", "explicit", "eplb"]
     static let computeModes = ["real", "modeled"]
 
     private static let byPath: [String: ConfigKey] = Dictionary(uniqueKeysWithValues: table.map { ($0.path, $0) })

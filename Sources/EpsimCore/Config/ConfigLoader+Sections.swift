@@ -65,6 +65,18 @@ extension ConfigLoader {
             let list = try r.intList(try need("experts"), "workload.experts")
             let fraction = try r.double(try need("fraction"), "workload.fraction")
             return .hot(experts: list, fraction: fraction)
+        case "hot_rank":
+            let rank = try r.int(try need("rank"), "workload.rank")
+            let fraction = try r.double(try need("fraction"), "workload.fraction")
+            let sources = try p["sources"].map { n throws(ConfigError) in try r.intList(n, "workload.sources") } ?? []
+            return .hotRank(rank: rank, fraction: fraction, sources: sources)
+        case "rotating_hotspot":
+            let count = try p["count"].map { n throws(ConfigError) in try r.int(n, "workload.count") } ?? 1
+            let fraction = try r.double(try need("fraction"), "workload.fraction")
+            let period = try r.int(try need("period"), "workload.period")
+            return .rotatingHotspot(count: count, fraction: fraction, period: period)
+        case "lognormal":
+            return .lognormal(sigma: try r.double(try need("sigma"), "workload.sigma"))
         case "trace":
             if let n = p["file"] {
                 return .trace(files: [try r.scalar(n, "workload.file", expected: "a file path")])
@@ -126,7 +138,8 @@ extension ConfigLoader {
         return c
     }
 
-    static func decodePlacement(_ node: ConfigNode, _ r: ConfigReader) throws(ConfigError) -> PlacementConfig {
+    /// `routerGroups` is the default of `placement.groups` for kind eplb.
+    static func decodePlacement(_ node: ConfigNode, _ r: ConfigReader, routerGroups: Int = 1) throws(ConfigError) -> PlacementConfig {
         var c = PlacementConfig()
         if case let .scalar(text, _, _) = node {
             guard text == "contiguous" else {
@@ -135,10 +148,29 @@ extension ConfigLoader {
             return c
         }
         let p = try r.mapping(node, "placement", allowed: placementKeys)
-        let kind = try p["kind"].map { n throws(ConfigError) in try r.scalar(n, "placement.kind", expected: "contiguous or explicit") } ?? "contiguous"
+        let kind = try p["kind"].map { n throws(ConfigError) in
+            try r.scalar(n, "placement.kind", expected: "one of \(ConfigKeys.placementKinds.joined(separator: ", "))")
+        } ?? "contiguous"
+        guard ConfigKeys.placementKinds.contains(kind) else {
+            let hint = nearest(kind, in: ConfigKeys.placementKinds).map { " (did you mean '\($0)'?)" } ?? ""
+            throw r.fail("placement.kind", p["kind"], "expected one of \(ConfigKeys.placementKinds.joined(separator: ", ")), got '\(kind)'\(hint)")
+        }
+        if kind != "explicit", let n = p["ranks"] { throw r.fail("placement.ranks", n, "only allowed with kind: explicit") }
+        if kind != "eplb" {
+            for key in ["load", "redundant_experts", "ranks_per_node", "groups"] {
+                if let n = p[key] { throw r.fail("placement.\(key)", n, "only allowed with kind: eplb") }
+            }
+        }
         switch kind {
         case "contiguous":
-            if let n = p["ranks"] { throw r.fail("placement.ranks", n, "only allowed with kind: explicit") }
+            break
+        case "eplb":
+            guard let n = p["load"] else { throw r.fail("placement.load", node, "required for kind: eplb") }
+            var e = EPLBPlacement(file: try r.scalar(n, "placement.load", expected: "a file path"), groups: routerGroups)
+            if let n = p["redundant_experts"] { e.redundantExperts = try r.int(n, "placement.redundant_experts") }
+            if let n = p["ranks_per_node"] { e.ranksPerNode = try r.int(n, "placement.ranks_per_node") }
+            if let n = p["groups"] { e.groups = try r.int(n, "placement.groups") }
+            c.base = .eplb(e)
         case "explicit":
             guard let n = p["ranks"] else { throw r.fail("placement.ranks", node, "required for kind: explicit") }
             var lists: [[Int]] = []

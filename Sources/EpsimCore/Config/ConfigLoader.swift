@@ -67,6 +67,13 @@ public enum ConfigLoader {
         if let file, config.origin(of: "workload") == file, case let .trace(files) = config.workload {
             config.workload = .trace(files: files.map { resolve($0, relativeTo: file) })
         }
+        // The EPLB load file likewise; it is read here, so every rank holds the same numbers.
+        if case var .eplb(e) = config.placement.base {
+            if let file, config.origin(of: "placement.load") == file { e.file = resolve(e.file, relativeTo: file) }
+            e.load = try ExpertLoadFile.read(e.file, experts: config.model.experts,
+                                             origin: config.origin(of: "placement.load"))
+            config.placement.base = .eplb(e)
+        }
         return config
     }
 
@@ -91,7 +98,7 @@ public enum ConfigLoader {
         if let node = top["workload"] { c.workload = try decodeWorkload(node, r) }
         if let node = top["capacity"] { c.capacity = try decodeCapacity(node, r, base: c.capacity) }
         if let node = top["overflow"] { c.overflow = try decodeOverflow(node, r, base: c.overflow) }
-        if let node = top["placement"] { c.placement = try decodePlacement(node, r) }
+        if let node = top["placement"] { c.placement = try decodePlacement(node, r, routerGroups: c.router.groups) }
         if let node = top["dispatch"] {
             let p = try r.mapping(node, "dispatch", allowed: dispatchKeys)
             if let n = p["dedup"] { c.dispatch.dedup = try r.choice(n, "dispatch.dedup") }

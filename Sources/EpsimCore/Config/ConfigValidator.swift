@@ -110,6 +110,33 @@ public enum ConfigValidator {
         }
     }
 
+    /// rotating_hotspot: the window leaves at least one expert cold.
+    static func rotatingCount(_ c: SimConfig) throws(ConfigError) {
+        guard case let .rotatingHotspot(count, _, _) = c.workload else { return }
+        guard count < c.model.experts else {
+            throw fail(c, "workload.count", also: ["model.experts"],
+                       "\(count) hot experts of model.experts (\(c.model.experts)); at least one must stay cold")
+        }
+    }
+
+    /// hot_rank at world size P: the hot rank and the sources exist, and the hot rank's
+    /// contiguous block holds at least one expert and not all of them.
+    static func checkHotRank(_ c: SimConfig, size P: Int) throws(ConfigError) {
+        guard case let .hotRank(rank, _, sources) = c.workload else { return }
+        guard rank < P else { throw fail(c, "workload.rank", "rank \(rank) is out of range 0..<\(P) (the world size)") }
+        if let bad = sources.first(where: { $0 >= P }) {
+            throw fail(c, "workload.sources", "rank \(bad) is out of range 0..<\(P) (the world size)")
+        }
+        let block = ExpertLayout.contiguousLists(experts: c.model.experts, ranks: P)[rank].count
+        guard block > 0 else {
+            throw fail(c, "workload.rank", also: ["model.experts"],
+                       "rank \(rank)'s contiguous block is empty (\(c.model.experts) experts on \(P) ranks); pick a rank below \(c.model.experts)")
+        }
+        guard block < c.model.experts else {
+            throw fail(c, "workload.rank", "rank \(rank)'s block holds all \(c.model.experts) experts on \(P) rank; hot_rank needs 2 ranks or more")
+        }
+    }
+
     /// The hot experts: at least one, each once, each an expert, and not all of them
     /// (the others share 1 − fraction, and the fraction is below 1).
     static func hotExperts(_ c: SimConfig) throws(ConfigError) {
@@ -123,6 +150,15 @@ public enum ConfigValidator {
         guard hot.count < E else {
             throw fail(c, "workload.experts", also: ["model.experts"],
                        "lists all \(E) experts (model.experts); at least one must stay cold to take the other 1 − workload.fraction")
+        }
+    }
+
+    /// `placement.groups` divides `model.experts` (EPLB's `num_logical_experts % num_groups`).
+    static func eplbGroups(_ c: SimConfig) throws(ConfigError) {
+        guard case let .eplb(e) = c.placement.base else { return }
+        guard c.model.experts % e.groups == 0 else {
+            throw fail(c, "placement.groups", also: ["model.experts", "router.groups"],
+                       "\(e.groups) does not divide model.experts (\(c.model.experts))")
         }
     }
 
@@ -144,6 +180,7 @@ public enum ConfigValidator {
                                 + "or run it with --emulate \(list.count) or mpirun -n \(list.count)")
         }
         try checkPlacement(c.placement, experts: c.model.experts, ranks: size) { c.origin(of: $0) }
+        try checkHotRank(c, size: size)
         if case let .trace(files) = c.workload {
             try checkTraceFiles(files.count, worldSize: size, origin: c.origin(of: "workload"))
         }
@@ -174,6 +211,9 @@ public enum ConfigValidator {
         switch p.base {
         case .contiguous:
             placed = [Bool](repeating: true, count: E)
+        case let .eplb(e):
+            try checkEPLB(e, experts: E, ranks: P, fail: fail)
+            placed = [Bool](repeating: true, count: E)
         case let .explicit(lists):
             guard lists.count == P else {
                 throw fail("placement.ranks", "explicit placement lists \(lists.count) ranks, but the run has \(P); "
@@ -189,6 +229,28 @@ public enum ConfigValidator {
         }
         if let missing = placed.firstIndex(of: false) {
             throw fail("placement", "expert \(missing) is not placed on any rank")
+        }
+    }
+
+    /// EPLB's preconditions at world size P (`EPLB.rebalance`): E loads, groups dividing
+    /// E, ranks per node dividing P, and E + N physical experts a multiple of P.
+    static func checkEPLB(_ e: EPLBPlacement, experts E: Int, ranks P: Int,
+                          fail: (String, String) -> ConfigError) throws(ConfigError) {
+        guard e.load.count == E else {
+            throw fail("placement.load", "\(e.file) holds \(e.load.count) loads, but model.experts is \(E)")
+        }
+        guard E % e.groups == 0 else {
+            throw fail("placement.groups", "\(e.groups) does not divide model.experts (\(E))")
+        }
+        if let g = e.ranksPerNode, P % g != 0 {
+            throw fail("placement.ranks_per_node", "\(g) does not divide the world size \(P); nodes must be whole")
+        }
+        let physical = E + e.redundantExperts
+        guard physical % P == 0 else {
+            let next = (physical + P - 1) / P * P - E
+            throw fail("placement.redundant_experts",
+                       "\(e.redundantExperts): model.experts + redundant_experts = \(physical) is not a multiple of the world size \(P) "
+                       + "(EPLB gives every rank the same number of slots); try \(next)")
         }
     }
 

@@ -16,6 +16,9 @@ public struct ExpertLayout: Sendable, Equatable {
     public let local: [[Int]]
     /// Per logical expert: its copies ordered by rank. Never empty.
     public let copies: [[Slot]]
+    /// For `placement.kind: eplb`, what EPLB computed (its slots, before two slots of one
+    /// expert on one rank become one copy); nil otherwise.
+    public let eplb: EPLB.Result?
     /// [rank * experts + expert] -> local index on that rank, or -1.
     private let localIndexTable: [Int32]
 
@@ -25,9 +28,14 @@ public struct ExpertLayout: Sendable, Equatable {
         precondition(experts > 0 && ranks > 0)
         try ConfigValidator.checkPlacement(placement, experts: experts, ranks: ranks)
         var local: [[Int]]
+        var eplb: EPLB.Result? = nil
         switch placement.base {
         case .contiguous: local = ExpertLayout.contiguousLists(experts: experts, ranks: ranks)
         case let .explicit(lists): local = lists
+        case let .eplb(e):
+            let result = ExpertLayout.rebalance(e, experts: experts, ranks: ranks)
+            local = ExpertLayout.eplbLists(result, ranks: ranks)
+            eplb = result
         }
         for replica in placement.replicas {
             for r in replica.ranks where !local[r].contains(replica.expert) { local[r].append(replica.expert) }
@@ -44,6 +52,7 @@ public struct ExpertLayout: Sendable, Equatable {
         self.experts = experts
         self.ranks = ranks
         self.local = local
+        self.eplb = eplb
         self.copies = copies
         self.localIndexTable = table
     }
@@ -61,6 +70,28 @@ public struct ExpertLayout: Sendable, Equatable {
             next += n
         }
         return lists
+    }
+
+    /// `EPLB.rebalance` with a placement's inputs at world size `ranks`: E + N slots,
+    /// `ranks / ranksPerNode` nodes (one node when unset).
+    public static func rebalance(_ e: EPLBPlacement, experts: Int, ranks: Int) -> EPLB.Result {
+        EPLB.rebalance(load: e.load, physicalExperts: experts + e.redundantExperts, groups: e.groups,
+                       nodes: ranks / (e.ranksPerNode ?? ranks), gpus: ranks)
+    }
+
+    /// EPLB's placement: rank r holds the logical experts of physical slots
+    /// [r·S, (r+1)·S), S = (E + N) / P, in slot order. Two slots of one expert on one
+    /// rank are one copy here (a rank runs an expert's rows once, whichever slot they
+    /// name), so such a rank holds fewer than S experts.
+    public static func eplbLists(_ result: EPLB.Result, ranks: Int) -> [[Int]] {
+        let perRank = result.physicalToLogical.count / ranks
+        return (0..<ranks).map { r in
+            var list: [Int] = []
+            for expert in result.physicalToLogical[(r * perRank)..<((r + 1) * perRank)] where !list.contains(expert) {
+                list.append(expert)
+            }
+            return list
+        }
     }
 
     /// The local index of `expert` on `rank`, or nil when that rank holds no copy.

@@ -94,16 +94,39 @@ public struct ReferenceRouter: Sendable {
                 }
             }
             return logits
-        case .uniform, .zipf, .hot:
+        case .uniform, .zipf, .hot, .lognormal, .hotRank, .rotatingHotspot:
+            let prior = plainPrior(step: step, rank: rank)
             var logits: [Float] = []
             for t in 0..<T {
                 var rng = SeededRandom.stream(seed: spec.seed, RandomPurpose.syntheticRouting.rawValue,
                                               keys[0], keys[1], keys[2], UInt64(t))
-                for e in 0..<E { logits.append(Float(spec.logPrior[e] + rng.nextGumbel())) }
+                for e in 0..<E { logits.append(Float(prior[e] + rng.nextGumbel())) }
             }
             return try checked(logits, rank: rank, layer: layer)
         case .trace:
             return try checked(trace!.logitsByRank[rank]!, rank: rank, layer: layer)
+        }
+    }
+
+    /// log p_e at (step, rank), written out from the definitions in `Workload`: the static
+    /// prior, or for hot_rank and rotating_hotspot the hot set listed expert by expert.
+    private func plainPrior(step: Int, rank: Int) -> [Double] {
+        let E = spec.experts
+        func prior(hot: Set<Int>, fraction: Double) -> [Double] {
+            (0..<E).map { e in
+                let p = hot.contains(e) ? fraction / Double(hot.count) : (1 - fraction) / Double(E - hot.count)
+                return max(log(p), RouterSpec.logFloor)
+            }
+        }
+        switch spec.workload {
+        case let .hotRank(hotRank, fraction, sources):
+            guard sources.isEmpty || sources.contains(rank) else { return [Double](repeating: -log(Double(E)), count: E) }
+            return prior(hot: Set(ExpertLayout.contiguousLists(experts: E, ranks: spec.worldSize)[hotRank]), fraction: fraction)
+        case let .rotatingHotspot(count, fraction, period):
+            let start = (step / period) * count
+            return prior(hot: Set((0..<count).map { (start + $0) % E }), fraction: fraction)
+        default:
+            return spec.logPrior
         }
     }
 

@@ -13,7 +13,9 @@
 ///   token)`, computed in Double and rounded once. uniform: p_e = 1/E; zipf(s):
 ///   p_e ∝ 1/(e+1)^s; hot: `fraction` split equally over the hot experts, the rest
 ///   equally over the others. log p is floored at -50 (probability 0 included;
-///   see `RouterSpec.logFloor`).
+///   see `RouterSpec.logFloor`). hot_rank, rotating_hotspot: the same with a hot window
+///   that depends on (step, rank) (`RouterSpec.window`); lognormal: p_e = w_r / Σw / |block
+///   of r| for e in rank r's contiguous block (`RouterSpec.lognormalWeights`).
 /// - trace: the rank's recorded rows (see `RouterTrace`), the same every step and layer.
 /// Every logit is checked: a NaN or infinity throws `RoutingError` naming its origin
 /// (nothing is routed on it). Then score = softmax or sigmoid of the logits; experts
@@ -155,7 +157,17 @@ public struct Router: Sendable {
                 }
             }
             return
-        case .uniform, .zipf, .hot:
+        case .hotRank, .rotatingHotspot:
+            let purpose = RandomPurpose.syntheticRouting.rawValue
+            let w = spec.window(step: step, rank: rank)!
+            for t in 0..<T {
+                var rng = SeededRandom.stream(seed: spec.seed, purpose, layerKey, stepKey, rankKey, SeededRandom.key(t))
+                for e in 0..<E {
+                    let isHot = (e - w.start + E) % E < w.count
+                    logits[t * E + e] = Float((isHot ? w.hot : w.cold) + rng.nextGumbel())
+                }
+            }
+        case .uniform, .zipf, .hot, .lognormal:
             let purpose = RandomPurpose.syntheticRouting.rawValue
             spec.logPrior.withUnsafeBufferPointer { logP in
                 for t in 0..<T {

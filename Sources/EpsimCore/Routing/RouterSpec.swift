@@ -67,14 +67,64 @@ struct RouterSpec: Sendable {
         workload = config.workload
         self.worldSize = worldSize
         tokensPerRank = (0..<worldSize).map { config.tokens(rank: $0, size: worldSize) }
-        logPrior = RouterSpec.logPrior(config.workload, experts: E)
+        logPrior = RouterSpec.logPrior(config.workload, experts: E, worldSize: worldSize, seed: config.seed)
+        hotRankBlock = {
+            guard case let .hotRank(rank, _, _) = config.workload else { return 0..<0 }
+            let lists = ExpertLayout.contiguousLists(experts: E, ranks: worldSize)
+            return lists[rank].first!..<(lists[rank].last! + 1)
+        }()
+    }
+
+    /// hot_rank: the hot rank's contiguous block of experts; empty otherwise.
+    let hotRankBlock: Range<Int>
+
+    /// The moving-window workloads (hot_rank, rotating_hotspot) at (`step`, `rank`): the
+    /// hot experts are (`start` + j) mod E for j < `count`, with log p `hot` each, the
+    /// others `cold`. Nil for the workloads whose prior is `logPrior`.
+    func window(step: Int, rank: Int) -> (start: Int, count: Int, hot: Double, cold: Double)? {
+        let E = experts
+        func logs(_ count: Int, _ fraction: Double) -> (Double, Double) {
+            (max(log(fraction / Double(count)), RouterSpec.logFloor),
+             max(log((1 - fraction) / Double(E - count)), RouterSpec.logFloor))
+        }
+        switch workload {
+        case let .hotRank(_, fraction, sources):
+            guard sources.isEmpty || sources.contains(rank) else { return (0, 0, 0, -log(Double(E))) }
+            let (hot, cold) = logs(hotRankBlock.count, fraction)
+            return (hotRankBlock.lowerBound, hotRankBlock.count, hot, cold)
+        case let .rotatingHotspot(count, fraction, period):
+            let (hot, cold) = logs(count, fraction)
+            let moves = step / period
+            return (Int((UInt64(moves) % UInt64(E)) * UInt64(count) % UInt64(E)), count, hot, cold)
+        default:
+            return nil
+        }
+    }
+
+    /// lognormal: [P] the per-rank weights w_r = exp(σ · Z_r), Z_r ~ N(0, 1) drawn in rank
+    /// order from `stream(seed, .syntheticRouting, 2^64 − 1)` (a key no layer uses), so
+    /// they are a function of (seed, σ, P) only, the same in every step and layer.
+    public static func lognormalWeights(sigma: Double, ranks P: Int, seed: UInt64) -> [Double] {
+        var rng = SeededRandom.stream(seed: seed, RandomPurpose.syntheticRouting.rawValue, UInt64.max)
+        return (0..<P).map { _ in exp(sigma * rng.nextNormal()) }
     }
 
     /// log p_e of a synthetic workload's prior, for a workload `ConfigValidator` accepted.
-    static func logPrior(_ workload: Workload, experts E: Int) -> [Double] {
+    static func logPrior(_ workload: Workload, experts E: Int, worldSize P: Int = 1, seed: UInt64 = 0) -> [Double] {
         switch workload {
-        case .gating, .trace:
+        case .gating, .trace, .hotRank, .rotatingHotspot:
             return []
+        case let .lognormal(sigma):
+            // Rank r's block shares w_r / Σw equally.
+            let w = lognormalWeights(sigma: sigma, ranks: P, seed: seed)
+            let total = w.reduce(0, +)
+            var p = [Double](repeating: 0, count: E)
+            for (r, list) in ExpertLayout.contiguousLists(experts: E, ranks: P).enumerated() {
+                for e in list { p[e] = w[r] / total / Double(list.count) }
+            }
+            // Ranks past E hold no experts; their weight is not re-spread (p sums to < 1,
+            // which the Gumbel-max sampling does not need).
+            return p.map { $0 > 0 ? max(log($0), logFloor) : logFloor }
         case .uniform:
             return [Double](repeating: 0, count: E)
         case let .zipf(s):
@@ -101,7 +151,7 @@ struct RouterSpec: Sendable {
         case let .trace(files):
             if files.count == 1 { return .trace(file: files[0], row: tokensPerRank[..<rank].reduce(0, +) + t) }
             return .trace(file: files[rank], row: t)
-        case .uniform, .zipf, .hot:
+        case .uniform, .zipf, .hot, .hotRank, .rotatingHotspot, .lognormal:
             return .synthetic(workload.name)
         }
     }
