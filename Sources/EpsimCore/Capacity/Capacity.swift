@@ -38,6 +38,40 @@ public enum Capacity {
         return min(max(config.minCapacity, c), maxCapacity)
     }
 
+    /// The zero-drop capacity factor of one demand: the smallest cf of the form
+    /// d · E / (T · k) whose capacity holds `demand` d, so that C = d in exact arithmetic
+    /// (any cf in ((d − 1) · E / (T · k), d · E / (T · k)] gives the same C; every cf at or
+    /// below (d − 1) · E / (T · k) gives C < d unless `min_capacity` covers d).
+    ///
+    /// - 0 when `config.minCapacity` ≥ d (d = 0 included): any factor keeps d.
+    /// - Otherwise d · E / (T · k), raised by one ulp (of double, or of float32 for
+    ///   `float32`) at a time in the rare case that the
+    ///   configured rounding (`exact` or `float32`) evaluates C below d for it, so that
+    ///   `local` with `factor` = the result always gives C ≥ d (it may give d + 1 when the
+    ///   product rounds up).
+    ///
+    /// `config.value` and `config.factor` are ignored (the question is which factor would
+    /// have been needed); the caller reports nothing when `value` is set.
+    ///
+    /// - Parameters:
+    ///   - demand: d, assignments that chose one expert (from one rank, or the world's for
+    ///     `global`).
+    ///   - tokens: T (the rank's, or the world's for `global`); > 0 when d > min_capacity.
+    public static func zeroDropFactor(_ config: CapacityConfig, demand: Int, tokens: Int, topK: Int, experts: Int) -> Double {
+        if demand <= config.minCapacity { return 0 }
+        precondition(tokens > 0 && topK > 0 && experts > 0, "demand \(demand) from \(tokens) tokens, k \(topK), E \(experts)")
+        var cf = Double(demand) * Double(experts) / (Double(tokens) * Double(topK))
+        var probe = config
+        probe.value = nil
+        for _ in 0..<64 {
+            probe.factor = cf
+            if let c = local(probe, tokens: tokens, topK: topK, experts: experts), c >= demand { break }
+            // One step of the precision the product is rounded to.
+            cf = config.rounding == .float32 ? cf + cf * 0x1p-23 : cf.nextUp
+        }
+        return cf
+    }
+
     /// The largest capacity reported: 2^53.
     public static let maxCapacity = 1 << 53
 

@@ -47,6 +47,15 @@ public final class StepRecorder: StepObserver {
     /// expert importance, each the mean over layers (see docs/results.md).
     public private(set) var auxLoss: [Double]
     public private(set) var importanceCV2: [Double]
+    /// Demand before capacity and where it went, per layer and expert, this rank's over
+    /// counted steps (`RoutingDemand`).
+    public private(set) var demand: RoutingDemand
+    /// [steps × layers]: the zero-drop capacity factor of each step and layer
+    /// (`Capacity.zeroDropFactor` of the largest demand of one expert): for `scope: local`
+    /// this rank's (its largest demand from its T_r tokens), for `global` the world's
+    /// (the largest world demand from ΣT_r tokens, the same on every rank). The run's is
+    /// the maximum over ranks (`RunMetrics`).
+    public private(set) var zeroDropFactor: [Double]
     /// Scratch for the allreduce: per layer [chosen count E, score sum E, importance E,
     /// tokens 1], then the expert load [E].
     private var scratch: [Double]
@@ -62,6 +71,8 @@ public final class StepRecorder: StepObserver {
         expertLoad = Array(repeating: 0, count: steps * experts)
         auxLoss = Array(repeating: 0, count: steps)
         capacityPerLayer = Array(repeating: -1, count: layers)
+        demand = RoutingDemand(layers: layers, experts: experts)
+        zeroDropFactor = Array(repeating: 0, count: steps * layers)
         importanceCV2 = Array(repeating: 0, count: steps)
         scratch = Array(repeating: 0, count: layers * (3 * experts + 1) + experts)
     }
@@ -84,6 +95,7 @@ public final class StepRecorder: StepObserver {
                 stepTotals.add(d, weights: $0)
                 totals.add(d, weights: $0)
             }
+            out.chosen.withUnsafeBufferPointer { demand.add(layer: l, chosen: $0, decisions: d) }
             let base = l * (3 * E + 1)
             for t in 0..<out.tokens {
                 for j in 0..<k {
@@ -100,6 +112,12 @@ public final class StepRecorder: StepObserver {
                 }
             }
             scratch[base + 3 * E] = Double(out.tokens)
+            if c.capacity.scope == .local {
+                // This rank's chosen counts, before the allreduce sums them.
+                let most = scratch[base..<(base + E)].max() ?? 0
+                zeroDropFactor[step * layers + l] = Capacity.zeroDropFactor(
+                    c.capacity, demand: Int(most), tokens: out.tokens, topK: k, experts: E)
+            }
         }
         for e in 0..<E { scratch[loadBase + e] = Double(stepTotals.expertLoad[e]) }
         let a = accounting
@@ -123,6 +141,15 @@ public final class StepRecorder: StepObserver {
 
         try scratch.withUnsafeMutableBufferPointer { try transport.allreduce($0, op: .sum) }
         for e in 0..<E { expertLoad[step * E + e] = scratch[loadBase + e] }
+        if c.capacity.scope == .global {
+            // The world's chosen counts and tokens.
+            for l in 0..<layers {
+                let base = l * (3 * E + 1)
+                let most = scratch[base..<(base + E)].max() ?? 0
+                zeroDropFactor[step * layers + l] = Capacity.zeroDropFactor(
+                    c.capacity, demand: Int(most), tokens: Int(scratch[base + 3 * E]), topK: k, experts: E)
+            }
+        }
         var aux = 0.0, cv2 = 0.0
         for l in 0..<layers {
             let base = l * (3 * E + 1)

@@ -21,6 +21,12 @@ public struct RunMetrics: Sendable {
     /// [rank][layer] the capacity each layer applied on each rank (-1: dropless), as
     /// `StepRecorder.capacityPerLayer`.
     public let capacityPerLayer: [[Int]]
+    /// Demand before capacity per layer and expert, summed over ranks and steps.
+    public let demand: RoutingDemand
+    /// [steps × layers] the zero-drop capacity factor of each step and layer, the
+    /// maximum over ranks of `StepRecorder.zeroDropFactor`.
+    public let zeroDropFactorPerStep: [Double]
+    public let layers: Int
 
     /// Gathers `recorder`'s figures from every rank (collective); nil except on rank 0.
     static func gather(_ recorder: StepRecorder, transport: any Transport) throws -> RunMetrics? {
@@ -28,7 +34,11 @@ public struct RunMetrics: Sendable {
         let rss = try transport.gather([processPeakResidentBytes()])
         let hosts = try transport.gatherBytes(Array(transport.hostName.utf8), root: 0)
         let capacities = try transport.gather(recorder.capacityPerLayer)
-        guard transport.rank == 0 else { return nil }
+        let demand = try recorder.demand.gatheredSum(transport)
+        let factors = try transport.gather(recorder.zeroDropFactor)
+        guard transport.rank == 0, let demand else { return nil }
+        let m = recorder.zeroDropFactor.count
+        let zeroDrop = (0..<m).map { i in (0..<transport.size).reduce(0.0) { max($0, factors[$1 * m + i]) } }
         let n = recorder.scalars.count, L = recorder.layers
         return RunMetrics(
             ranks: transport.size, steps: recorder.steps, experts: recorder.experts,
@@ -36,7 +46,8 @@ public struct RunMetrics: Sendable {
             expertLoadPerStep: recorder.expertLoad, auxLossPerStep: recorder.auxLoss,
             importanceCV2PerStep: recorder.importanceCV2, peakResidentBytes: rss,
             hosts: hosts.map { String(decoding: $0, as: UTF8.self) },
-            capacityPerLayer: (0..<transport.size).map { r in (0..<L).map { Int(capacities[r * L + $0]) } })
+            capacityPerLayer: (0..<transport.size).map { r in (0..<L).map { Int(capacities[r * L + $0]) } },
+            demand: demand, zeroDropFactorPerStep: zeroDrop, layers: L)
     }
 
     /// Field `f` of `rank` at `step`.
@@ -53,6 +64,26 @@ public struct RunMetrics: Sendable {
     func sum(_ f: Field, step: Int) -> Double {
         (0..<ranks).reduce(0) { $0 + value(f, rank: $1, step: step) }
     }
+
+    // MARK: zero-drop capacity factor
+
+    /// The zero-drop capacity factor of `layer` at `step`.
+    public func zeroDropFactor(step: Int, layer: Int) -> Double {
+        zeroDropFactorPerStep[step * layers + layer]
+    }
+
+    /// [steps]: each step's over layers (the largest).
+    public var zeroDropFactorPerStepAllLayers: [Double] {
+        (0..<steps).map { s in (0..<layers).reduce(0.0) { max($0, zeroDropFactor(step: s, layer: $1)) } }
+    }
+
+    /// [steps]: one layer's per step.
+    public func zeroDropFactorPerStep(layer: Int) -> [Double] {
+        (0..<steps).map { zeroDropFactor(step: $0, layer: layer) }
+    }
+
+    /// The run's: the largest over steps and layers (0 with no step).
+    public var zeroDropFactor: Double { zeroDropFactorPerStep.max() ?? 0 }
 
     // MARK: per step
 

@@ -3,14 +3,26 @@ import EpsimCore
 // The parts of the terminal report that every run prints, and the whole report of a
 // `--routing-only` run (routing, capacity and the times of the two stages that ran).
 extension RunResult {
-    /// The expert load: every expert's count, or min, median and max for more than 32.
+    /// The expert load (after capacity) and demand (the router's choices, before
+    /// capacity): every expert's count, or min, median and max for more than 32; then the
+    /// zero-drop capacity factor.
     var routingLines: [String] {
-        if total.expertLoad.count <= 32 {
-            return ["expert load: " + total.expertLoad.map(String.init).joined(separator: " ")]
+        func line(_ name: String, _ v: [Int64]) -> String {
+            if v.count <= 32 { return "expert \(name): " + v.map(String.init).joined(separator: " ") }
+            let sorted = v.sorted()
+            return "expert \(name) (\(sorted.count) experts): min \(sorted.first!) · median \(sorted[sorted.count / 2])"
+                + " · max \(sorted.last!) (per expert in --output)"
         }
-        let sorted = total.expertLoad.sorted()
-        return ["expert load (\(sorted.count) experts): min \(sorted.first!) · median \(sorted[sorted.count / 2])"
-                + " · max \(sorted.last!) (per expert in --output)"]
+        return [line("load", total.expertLoad), line("demand", metrics.demand.values(.demand)), zeroDropLine]
+    }
+
+    /// The smallest capacity factor under which every demand fits (docs/semantics.md).
+    var zeroDropLine: String {
+        if config.capacity.value != nil { return "zero-drop capacity factor: n/a (capacity.value sets C)" }
+        let steps = metrics.zeroDropFactorPerStepAllLayers
+        return "zero-drop capacity factor: \(String(format3: metrics.zeroDropFactor))"
+            + (steps.count > 1 ? " (per step \(String(format3: steps.min()!)) to \(String(format3: steps.max()!)))" : "")
+            + " · configured " + (config.capacity.factor.map { String(format3: $0) } ?? "none")
     }
 
     /// Whether T·k = accepted + rerouted + dropped held on every rank.

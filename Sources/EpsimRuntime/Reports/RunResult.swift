@@ -138,6 +138,29 @@ public struct RunResult {
         return .array((0..<L).map { l in .array(c.map { $0[l] < 0 ? .null : .int($0[l]) }) })
     }
 
+    /// `routing.zero_drop_capacity_factor` and its kin are null with `capacity.value`
+    /// (no factor applies).
+    private func zeroDropJSON(_ v: Double) -> JSONValue { config.capacity.value == nil ? .double(v) : .null }
+    private func zeroDropJSON(_ v: [Double]) -> JSONValue {
+        config.capacity.value == nil ? .array(v.map { .double($0) }) : .null
+    }
+
+    /// `routing.per_layer`: demand before capacity and where it went, per layer.
+    private var perLayerJSON: JSONValue {
+        let d = metrics.demand
+        func field(_ f: RoutingDemand.Field, _ l: Int) -> JSONValue { .array(d.values(f, layer: l).map { .int(Int($0)) }) }
+        return .array((0..<d.layers).map { l in
+            .object([
+                ("layer", .int(l)),
+                ("demand", field(.demand, l)), ("accepted", field(.accepted, l)),
+                ("rerouted_in", field(.reroutedIn, l)), ("rerouted_out", field(.reroutedOut, l)),
+                ("dropped", field(.dropped, l)),
+                ("zero_drop_capacity_factor", zeroDropJSON(metrics.zeroDropFactorPerStep(layer: l).max() ?? 0)),
+                ("zero_drop_capacity_factor_per_step", zeroDropJSON(metrics.zeroDropFactorPerStep(layer: l))),
+            ])
+        })
+    }
+
     public func json() -> JSONValue {
         func counts(_ t: RoutingTotals) -> [(String, JSONValue)] {
             [("assignments", .int(Int(t.assignments))), ("accepted", .int(Int(t.accepted))),
@@ -150,6 +173,10 @@ public struct RunResult {
             ("dropped_weight", .double(total.droppedWeight)),
             ("dropped_weight_share", .double(total.droppedWeightShare)),
             ("expert_load", .array(total.expertLoad.map { .int(Int($0)) })),
+            ("demand", .array(metrics.demand.values(.demand).map { .int(Int($0)) })),
+            ("zero_drop_capacity_factor", zeroDropJSON(metrics.zeroDropFactor)),
+            ("zero_drop_capacity_factor_per_step", zeroDropJSON(metrics.zeroDropFactorPerStepAllLayers)),
+            ("per_layer", perLayerJSON),
             ("expert_imbalance", .double(total.expertImbalance)),
             ("rank_load", ints(metrics.rankLoad)),
             ("rank_imbalance", .double(metrics.rankImbalance)),
