@@ -280,12 +280,12 @@ final class MemoryCheckTests: XCTestCase {
 /// The bench's first-lines warning: more ranks than cores, or a busy host.
 final class BenchHostWarningTests: XCTestCase {
     func testWarnsOfOversubscriptionAndLoad() {
-        XCTAssertNil(BenchReport.hostWarning(ranksOnHost: 2, cores: 2, loadAverage: 0.3))
-        XCTAssertNil(BenchReport.hostWarning(ranksOnHost: 2, cores: 2, loadAverage: nil))
-        XCTAssertEqual(BenchReport.hostWarning(ranksOnHost: 4, cores: 2, loadAverage: 0.2),
+        XCTAssertNil(BenchReport.hostWarning(ranksOnHost: 2, host: HostLoad(loadAverage: 0.3, cores: 2)))
+        XCTAssertNil(BenchReport.hostWarning(ranksOnHost: 2, host: HostLoad(loadAverage: nil, cores: 2)))
+        XCTAssertEqual(BenchReport.hostWarning(ranksOnHost: 4, host: HostLoad(loadAverage: 0.2, cores: 2)),
                        "WARNING: 4 ranks on 2 cores: ranks wait for a core, and the ratios measure the scheduler too")
-        XCTAssertEqual(BenchReport.hostWarning(ranksOnHost: 2, cores: 2, loadAverage: 1.5),
+        XCTAssertEqual(BenchReport.hostWarning(ranksOnHost: 2, host: HostLoad(loadAverage: 1.5, cores: 2)),
                        "WARNING: load average 1.50 on 2 cores before the run: the host was busy, so run again when it is quiet")
-        XCTAssertEqual(BenchReport.hostWarning(ranksOnHost: 16, cores: 2, loadAverage: 4)?.components(separatedBy: "; ").count, 2)
+        XCTAssertEqual(BenchReport.hostWarning(ranksOnHost: 16, host: HostLoad(loadAverage: 4, cores: 2))?.components(separatedBy: "; ").count, 2)
     }
 }

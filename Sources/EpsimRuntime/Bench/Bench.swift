@@ -33,7 +33,7 @@ public enum Bench {
     public static func run(_ config: SimConfig, transport: any Transport, options: Options,
                            system: SystemSpec? = nil) throws -> BenchReport? {
         // Read before anything of ours runs: other work on the host skews every ratio.
-        let load = transport.rank == 0 ? CalibrationSamples.readLoadAverage() : nil
+        let host = HostLoad.current()
         var samples = BaselineSamples()
         var memory = MemoryCheck.none
         var settings = Simulation.Settings(sync: true)
@@ -47,7 +47,7 @@ public enum Bench {
         let gathered = try samples.gathered(transport)
         let resident = try transport.allreduce([memory.residentBefore, memory.residentMiddle, memory.residentAfter], op: .sum)
         guard let result, let gathered else { return nil }
-        return BenchReport(result: result, samples: gathered, options: options, loadAverage: load,
+        return BenchReport(result: result, samples: gathered, options: options, host: host,
                            memory: MemoryCheck(steps: memory.steps, residentBefore: resident[0], residentMiddle: resident[1],
                                                residentAfter: resident[2]))
     }

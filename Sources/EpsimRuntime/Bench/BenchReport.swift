@@ -43,36 +43,33 @@ public struct BenchReport {
     public var overheadShare: Double { result.overheadShare }
     public static let overheadTarget = 0.03
 
-    /// The 1-minute load average on rank 0's host before the run (nil where unknown),
-    /// and that host's online cores.
-    public let loadAverage: Double?
-    public let cores = onlineCores()
+    /// Rank 0's host before the run.
+    public let host: HostLoad
 
     /// What the first lines warn of: more ranks than cores on the host, or a host busy
     /// with other work (load average ≥ half its cores) before the run; nil when neither.
     public var hostWarning: String? {
         let env = result.environment
         let ranksHere = env.transport == "emulated" ? env.ranks : env.ranks / max(1, env.distinctHosts.count)
-        return BenchReport.hostWarning(ranksOnHost: ranksHere, cores: cores, loadAverage: loadAverage)
+        return BenchReport.hostWarning(ranksOnHost: ranksHere, host: host)
     }
 
-    /// The warning for `ranksOnHost` ranks on a host of `cores` cores whose load average
-    /// was `loadAverage` before the run (nil: unknown), or nil when there is none.
-    public static func hostWarning(ranksOnHost: Int, cores: Int, loadAverage: Double?) -> String? {
+    /// The warning for `ranksOnHost` ranks on `host` as it was before the run, or nil
+    /// when there is none.
+    public static func hostWarning(ranksOnHost: Int, host: HostLoad) -> String? {
         var parts: [String] = []
-        if ranksOnHost > cores {
-            parts.append("\(ranksOnHost) ranks on \(cores) cores: ranks wait for a core, and the ratios measure the scheduler too")
+        if ranksOnHost > host.cores {
+            parts.append("\(ranksOnHost) ranks on \(host.cores) cores: ranks wait for a core, and the ratios measure the scheduler too")
         }
-        if let load = loadAverage, load >= Double(cores) * 0.5 {
-            parts.append("load average \(String(format2: load)) on \(cores) cores before the run: "
-                         + "the host was busy, so run again when it is quiet")
+        if host.isBusy, let text = host.text {
+            parts.append(text + " before the run: the host was busy, so run again when it is quiet")
         }
         return parts.isEmpty ? nil : "WARNING: " + parts.joined(separator: "; ")
     }
 
-    init(result: RunResult, samples: Bench.BaselineSamples, options: Bench.Options, loadAverage: Double? = nil,
+    init(result: RunResult, samples: Bench.BaselineSamples, options: Bench.Options, host: HostLoad,
          memory: Bench.MemoryCheck) {
-        self.loadAverage = loadAverage
+        self.host = host
         let baselines = samples.baselines
         self.result = result
         self.options = options
@@ -167,9 +164,9 @@ public struct BenchReport {
 
     /// `host`: the load average before the run, the cores, and the warning (or null).
     private var hostJSON: JSONValue {
-        let load: JSONValue = loadAverage.map { .double($0) } ?? .null
+        let load: JSONValue = host.loadAverage.map { .double($0) } ?? .null
         let warning: JSONValue = hostWarning.map { .string($0) } ?? .null
-        return .object([("load_average", load), ("cores", .int(cores)), ("warning", warning)])
+        return .object([("load_average", load), ("cores", .int(host.cores)), ("warning", warning)])
     }
 
     public var json: JSONValue {

@@ -32,13 +32,6 @@ struct CalibrationSamples {
         out.loadAverage = loadAverage
         return transport.rank == 0 ? out : nil
     }
-
-    /// The first field of /proc/loadavg.
-    static func readLoadAverage() -> Double? {
-        guard let text = BoundedRead.textIfReadable("/proc/loadavg"),
-              let first = text.split(separator: " ").first else { return nil }
-        return Double(first)
-    }
 }
 
 /// The bare measurements, each on every rank at once (the host as a run would load it).

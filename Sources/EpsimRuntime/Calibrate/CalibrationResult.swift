@@ -80,7 +80,7 @@ public struct CalibrationResult {
         hostName = transport.hostName
         date = utcDate()
         loadAverage = s.loadAverage
-        cores = onlineCores()
+        cores = HostLoad.current().cores
         self.seconds = seconds
 
         let sizes = options.sizes, R = options.repeats, S = sizes.count

@@ -85,10 +85,10 @@ extension CalibrationResult {
     /// The load on the host before measuring, and a warning when other work was running:
     /// every figure here is then slow by up to the share of the cores it took.
     var loadLine: String {
-        guard let load = loadAverage else { return "load average: unknown" }
-        let busy = load >= Double(cores) * 0.5
-        return "load average \(String(format2: load)) on \(cores) cores before measuring"
-            + (busy ? ": WARNING: the host was busy; calibrate again when it is quiet" : " (quiet)")
+        let host = HostLoad(loadAverage: loadAverage, cores: cores)
+        guard let text = host.text else { return "load average: unknown" }
+        return text + " before measuring"
+            + (host.isBusy ? ": WARNING: the host was busy; calibrate again when it is quiet" : " (quiet)")
     }
 
     /// The system file's header comment: when, where, how, the measured tables, and

@@ -27,9 +27,3 @@ public func processPeakResidentBytes() -> Int64 {
 public func currentResidentBytes() -> Int64 {
     Int64(processMemoryBytes()?.resident ?? 0)
 }
-
-/// The processors online on this host (sysconf), at least 1: what the ranks placed here
-/// share.
-public func onlineCores() -> Int {
-    max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
-}
