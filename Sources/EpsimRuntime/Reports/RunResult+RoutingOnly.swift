@@ -43,14 +43,12 @@ extension RunResult {
 
     /// The report of a `--routing-only` run.
     func routingOnlyReport() -> String {
-        let m = config.model, c = config.capacity, o = config.overflow
+        let m = config.model
         var lines: [String] = []
         lines.append("epsim \(EpsimVersion.string) · \(config.sourcePath ?? "config") · \(environment.transport), "
                      + "\(ranks) ranks · routing only (no dispatch, experts or combine)")
         lines.append("layout: \(m.experts) experts top-\(m.topK) on \(ranks) ranks"
-                     + (layout.isReplicated ? " (replicated)" : "") + " · \(m.layers) layer(s)"
-                     + " · \(config.workload.name) workload · \(c.layoutText) \(c.scope.rawValue) \(c.priority.rawValue)"
-                     + " · \(o.policy.rawValue)" + (o.renormalize ? " + renormalize" : ""))
+                     + (layout.isReplicated ? " (replicated)" : "") + " · \(m.layers) layer(s) · " + routingLayoutText)
         let tokens = (0..<ranks).map { config.tokens(rank: $0, size: ranks) }
         lines.append("steps: \(config.steps) counted after \(config.warmupSteps) warm-up · tokens per rank "
                      + (Set(tokens).count == 1 ? "\(tokens[0])" : tokens.map(String.init).joined(separator: " "))

@@ -218,7 +218,7 @@ public struct RunResult {
     /// A compact summary a person reads in seconds.
     public func terminalReport() -> String {
         if routingOnly { return routingOnlyReport() }
-        let m = config.model, c = config.capacity, o = config.overflow
+        let m = config.model
         let hosts = environment.distinctHosts
         var lines: [String] = []
         lines.append("epsim \(EpsimVersion.string) · \(config.sourcePath ?? "config") · \(environment.transport), "
@@ -228,8 +228,7 @@ public struct RunResult {
                      + (m.sharedExperts > 0 ? " + \(m.sharedExperts) shared" : "")
                      + " on \(ranks) ranks" + (layout.isReplicated ? " (replicated)" : "")
                      + " · H \(m.hidden) F \(m.ffn) \(m.activation.rawValue) · \(m.layers) layer(s)"
-                     + " · \(config.workload.name) workload · \(c.layoutText) \(c.scope.rawValue) \(c.priority.rawValue)"
-                     + " · \(o.policy.rawValue)" + (o.renormalize ? " + renormalize" : ""))
+                     + " · " + routingLayoutText)
         lines.append("steps: \(config.steps) counted after \(config.warmupSteps) warm-up · "
                      + "\(config.precision.dispatch.rawValue) dispatch, \(config.precision.combine.rawValue) combine"
                      + (isModeled ? " · modeled compute" : ""))
@@ -301,6 +300,16 @@ public struct RunResult {
     }
 
     private var isModeled: Bool { config.compute.isModeled }
+}
+
+extension RunResult {
+    /// The routing part of the layout line, shared by the full and the routing-only
+    /// report: "zipf workload · cf 1.00 local score · drop + renormalize".
+    var routingLayoutText: String {
+        let c = config.capacity, o = config.overflow
+        return "\(config.workload.name) workload · \(c.layoutText) \(c.scope.rawValue) \(c.priority.rawValue)"
+            + " · \(o.policy.rawValue)" + (o.renormalize ? " + renormalize" : "")
+    }
 }
 
 extension CapacityConfig {
