@@ -67,8 +67,15 @@ public enum AllToAllModel {
     /// Self bytes use no link.
     public static func evaluate(_ step: StepTraffic, chunk: Int, exchange: Exchange, shape: ModelShape,
                                 system: SystemSpec) -> AllToAllResult {
+        evaluate(step, chunk: chunk, exchange: exchange, shape: shape, system: system,
+                 topology: Topology(system: system, ranks: step.ranks))
+    }
+
+    /// The same on a topology already built for `system` and the step's ranks (a step's
+    /// model evaluates every exchange of every layer on one).
+    static func evaluate(_ step: StepTraffic, chunk: Int, exchange: Exchange, shape: ModelShape,
+                         system: SystemSpec, topology topo: Topology) -> AllToAllResult {
         let p = step.ranks
-        let topo = Topology(system: system, ranks: p)
         var link = [[Int64]](repeating: [0, 0, 0, 0], count: p)
         var selfBytes: Int64 = 0, intra: Int64 = 0, inter: Int64 = 0
         func move(_ bytes: Int64, from s: Int, to d: Int) {

@@ -12,8 +12,20 @@
 /// layer is replayed as a CUDA graph and no launch is paid.
 public struct DeviceModel: Sendable {
     public let device: DeviceSpec
+    /// The efficiency table's points per (H, F), by row count: sorted once here, read for
+    /// every expert of every rank of every modeled step.
+    private let curves: [Shape: [EfficiencyPoint]]
 
-    public init(device: DeviceSpec) { self.device = device }
+    private struct Shape: Hashable {
+        var hidden: Int
+        var ffn: Int
+    }
+
+    public init(device: DeviceSpec) {
+        self.device = device
+        curves = Dictionary(grouping: device.efficiency ?? []) { Shape(hidden: $0.hidden, ffn: $0.ffn) }
+            .mapValues { $0.sorted { $0.rows < $1.rows } }
+    }
 
     /// Kernels of one expert FFN: the first GEMM (W13, or W1 for gelu), the activation
     /// (and product), the second GEMM.
@@ -54,7 +66,7 @@ public struct DeviceModel: Sendable {
     ///   another shape: the table's shapes differ in arithmetic intensity).
     public func ffnDeviceSeconds(rows n: Int, hidden h: Int, ffn f: Int, activation: Activation) -> Double {
         guard n > 0 else { return 0 }
-        let points = (device.efficiency ?? []).filter { $0.hidden == h && $0.ffn == f }.sorted { $0.rows < $1.rows }
+        let points = curves[Shape(hidden: h, ffn: f)] ?? []
         let roof = rooflineSeconds(rows: n, hidden: h, ffn: f, activation: activation)
         guard let first = points.first, let last = points.last else { return roof }
         let scale = activation == .swiglu ? 1.0 : 4.0 / 6.0

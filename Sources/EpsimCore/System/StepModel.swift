@@ -51,7 +51,8 @@ public enum StepModel {
         // exchanged: epsim's and Megatron-Core's all-to-all of tokens per expert, DeepEP's
         // notify. A few bytes per peer: one message latency on the slowest link class
         // the world spans (none on one rank).
-        let nodes = Set((0..<p).map { system.node(ofRank: $0) }).count
+        let topology = Topology(system: system, ranks: p)
+        let nodes = Set(topology.node).count
         let countsSeconds = p < 2 ? 0 : (nodes > 1 ? system.interNode : system.intraNode).latencyMicros * 1e-6
         var critical: [ModeledPhase: Double] = [:]
         var selfPerRank = [Int64](repeating: 0, count: p)
@@ -101,7 +102,8 @@ public enum StepModel {
                 post.append(slot.post)
                 for (phase, t) in slowest { critical[phase, default: 0] += t }
                 for (exchange, phase) in [(AllToAllModel.Exchange.dispatch, ModeledPhase.dispatch), (.combine, .combine)] {
-                    let a = AllToAllModel.evaluate(step, chunk: e, exchange: exchange, shape: shape, system: system)
+                    let a = AllToAllModel.evaluate(step, chunk: e, exchange: exchange, shape: shape, system: system,
+                                                   topology: topology)
                     let counts = exchange == .dispatch ? countsSeconds : 0
                     for r in 0..<p {
                         perRank[phase]![r] += a.perRankSeconds[r] + counts
