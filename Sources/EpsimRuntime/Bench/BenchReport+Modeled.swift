@@ -28,8 +28,7 @@ extension BenchReport {
             // Without shared experts the host's shared stage is only the residual copy,
             // which the model does not count.
             if p == .shared && result.config.model.sharedExperts == 0 { return nil }
-            let modeled = (p == .dispatch || p == .combine) ? m.criticalMs(p) : m.medianMs(p)
-            return ModeledRow(phase: phase, measuredMs: phases[phase].median * 1e3, modeledMs: modeled)
+            return ModeledRow(phase: phase, measuredMs: phases[phase].median * 1e3, modeledMs: m.comparableMs(p))
         }
     }
 
@@ -58,7 +57,7 @@ extension BenchReport {
         }
         if let e = exchangeModelError {
             lines.append("dispatch+combine: measured \(String(format3: e.measuredMs)) ms, modeled \(String(format3: e.modeledMs)) ms"
-                         + " (\(String(format2: 100 * e.relativeError))%)")
+                         + " (\(percent(e.relativeError)))")
         }
         return lines
     }

@@ -149,7 +149,7 @@ public struct BenchReport {
                      + "< \(Int(BenchReport.capacityTargetNs)) ns" + (capacityMet ? " ok" : " MISSED"))
         lines.append("  the capacity and permute/unpermute stages within the layer's steps (median ms): " + zip(BenchReport.stageNames, stageMedians)
                      .map { "\($0) \(ms($1))" }.joined(separator: " · "))
-        let share = String(format2: 100 * overheadShare) + "%"
+        let share = percent(overheadShare)
         lines.append("step overhead".padding(21) + "\(share) of the step outside every phase".padding(61)
                      + "".padding(8) + "≤ 3.00%" + (overheadShare <= BenchReport.overheadTarget ? " ok" : " MISSED"))
         if memory.steps > 0 {

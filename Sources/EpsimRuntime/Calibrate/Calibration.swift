@@ -86,7 +86,7 @@ public enum Calibration {
         let hosts = try transport.gatherArrays(Array(transport.hostName.utf8)).map { String(decoding: $0, as: UTF8.self) }
         try Launcher.agree(transport) { try check(options, ranks: transport.size, hosts: hosts) }
         var samples = CalibrationSamples()
-        samples.loadAverage = transport.rank == 0 ? HostLoad.readLoadAverage() : nil
+        samples.host = transport.rank == 0 ? HostLoad.current() : nil
         samples.alltoallv = try CalibrationBench.alltoallv(transport, options: options)
         samples.expert = try CalibrationBench.expert(transport, options: options)
         samples.launch = try CalibrationBench.launch(transport, options: options)

@@ -21,15 +21,15 @@ struct CalibrationSamples {
     /// Median seconds per call of the permute and of the unpermute phase
     /// (`PhaseRowBench`), and the rows sent and received: four values.
     var phases: [Double] = []
-    /// The 1-minute load average before measuring, read on rank 0 (nil where unknown).
-    var loadAverage: Double? = nil
+    /// Rank 0's host before measuring (nil elsewhere).
+    var host: HostLoad? = nil
 
     /// Every rank's samples on rank 0; nil elsewhere. Collective.
     func gathered(_ transport: any Transport) throws -> CalibrationSamples? {
         var out = CalibrationSamples(alltoallv: try transport.gather(alltoallv), expert: try transport.gather(expert),
                                      launch: try transport.gather(launch), memcpy: try transport.gather(memcpy),
                                      phases: try transport.gather(phases))
-        out.loadAverage = loadAverage
+        out.host = host
         return transport.rank == 0 ? out : nil
     }
 }

@@ -43,10 +43,8 @@ public struct CalibrationResult {
     public let hostName: String
     /// UTC, ISO 8601, when the result was reduced.
     public let date: String
-    /// The 1-minute load average before measuring (/proc/loadavg; nil where unknown) and
-    /// the cores online: a host busy with other work measures slow.
-    public let loadAverage: Double?
-    public let cores: Int
+    /// The host before measuring: a host busy with other work measures slow.
+    public let host: HostLoad
     /// Seconds the measurements took (rank 0's clock).
     public let seconds: Double
 
@@ -79,8 +77,7 @@ public struct CalibrationResult {
         library = transport.libraryVersion
         hostName = transport.hostName
         date = utcDate()
-        loadAverage = s.loadAverage
-        cores = HostLoad.current().cores
+        host = s.host ?? HostLoad.current()
         self.seconds = seconds
 
         let sizes = options.sizes, R = options.repeats, S = sizes.count

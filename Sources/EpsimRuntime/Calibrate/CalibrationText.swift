@@ -85,7 +85,6 @@ extension CalibrationResult {
     /// The load on the host before measuring, and a warning when other work was running:
     /// every figure here is then slow by up to the share of the cores it took.
     var loadLine: String {
-        let host = HostLoad(loadAverage: loadAverage, cores: cores)
         guard let text = host.text else { return "load average: unknown" }
         return text + " before measuring"
             + (host.isBusy ? ": WARNING: the host was busy; calibrate again when it is quiet" : " (quiet)")

@@ -103,8 +103,6 @@ final class PhaseRowBench {
     /// assignments, fewer by the dropped ones) and receives.
     var sendRows: Int { send.sendRows }
     var recvRows: Int { receive.recvRows }
-    var dispatchRowBytes: Int { WireCodec.bytesPerRow(dispatchPrecision, hidden: hidden) }
-    var combineRowBytes: Int { WireCodec.bytesPerRow(combinePrecision, hidden: hidden) }
 
     /// Capacity decisions, dispatch preprocess and dispatch postprocess.
     func permute() {

@@ -73,7 +73,7 @@ public enum HostValidation {
             for p in Phase.allCases {
                 guard let phase = p.modeled else { continue }
                 measured[phase] = result.phases[p].median * 1e3
-                model[phase] = phase == .dispatch || phase == .combine ? modeled.criticalMs(phase) : modeled.medianMs(phase)
+                model[phase] = modeled.comparableMs(phase)
             }
             rows.append(Row(layout: name, ranks: transport.size, measuredMs: measured, modeledMs: model))
         }

@@ -30,7 +30,7 @@ extension ModeledRun {
         let path = ModeledPhase.allCases.map { "\($0.rawValue) rank \(slowestRank($0))" }.joined(separator: " · ")
         return [
             "\(label)\(file): step \(String(format3: stepMs)) ms on the critical path"
-                + " · communication \(String(format2: 100 * communicationShare))% of it"
+                + " · communication \(percent(communicationShare)) of it"
                 + " · \(system.allToAll.rawValue) all-to-all, \(system.device.execution.rawValue) experts",
             "  slowest rank per phase: " + path,
             "  bytes by link over \(steps.count) counted step\(steps.count == 1 ? "" : "s"): self \(byteText(selfBytes)) · intra-node \(byteText(intraNodeBytes))"

@@ -47,6 +47,14 @@ public struct ModeledRun: Sendable {
     /// rank's time (an all-to-all's end for every rank), summed, mean over counted steps.
     public func criticalMs(_ phase: ModeledPhase) -> Double { mean { $0.criticalSeconds[phase] ?? 0 } * 1e3 }
 
+    /// The modeled time a rank's measured median of `phase` (with `--sync`) is compared
+    /// with: for dispatch and combine the all-to-all's end for every rank, its slowest
+    /// participant (`criticalMs`), which is what a rank measures behind the barrier; for
+    /// the other phases each rank's own time, median over ranks (`medianMs`).
+    public func comparableMs(_ phase: ModeledPhase) -> Double {
+        phase == .dispatch || phase == .combine ? criticalMs(phase) : medianMs(phase)
+    }
+
     /// Dispatch and combine as a share of the step's critical path (at most 1: with
     /// overlap chunks the exchanges partly hide behind the experts).
     public var communicationShare: Double {

@@ -56,8 +56,7 @@ public final class RoutingDump: StepObserver {
             writers = [try AtomicFile.Writer(path: path)]
         case .csv:
             let w = try AtomicFile.Writer(path: path)
-            let header = RoutingDump.columns.map(\.name).joined(separator: ",") + "\n"
-            try Array(header.utf8).withUnsafeBytes { try w.append($0) }
+            try w.append(RoutingDump.columns.map(\.name).joined(separator: ",") + "\n")
             writers = [w]
         case .npy:
             try OutputDirectory.create(path)

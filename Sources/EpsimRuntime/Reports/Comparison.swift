@@ -236,9 +236,9 @@ public enum ComparisonTable {
                 return String(format3: v) + " (" + (base > 0 ? String(format2: v / base) + "×" : "-") + ")"
             }))
         }
-        lines.append(row("communication", layouts.map { String(format2: 100 * $0.communicationShare) + "%" }))
-        lines.append(row("drop", layouts.map { String(format2: 100 * $0.dropRate) + "%" }))
-        lines.append(row("reroute", layouts.map { String(format2: 100 * $0.rerouteRate) + "%" }))
+        lines.append(row("communication", layouts.map { percent($0.communicationShare) }))
+        lines.append(row("drop", layouts.map { percent($0.dropRate) }))
+        lines.append(row("reroute", layouts.map { percent($0.rerouteRate) }))
         lines.append(row("imbalance expert", layouts.map { String(format2: $0.expertImbalance) }))
         lines.append(row("imbalance rank", layouts.map { String(format2: $0.rankImbalance) }))
         lines.append(row("bytes", layouts.map { byteText($0.totalBytes) }))

@@ -32,7 +32,7 @@ public struct HostLoad: Sendable, Equatable {
         loadAverage.map { "load average \(String(format2: $0)) on \(cores) cores" }
     }
 
-    static func readLoadAverage() -> Double? {
+    private static func readLoadAverage() -> Double? {
         guard let text = BoundedRead.textIfReadable("/proc/loadavg"),
               let first = text.split(separator: " ").first else { return nil }
         return Double(first)

@@ -20,7 +20,7 @@ enum OutputDirectory {
             return
         }
         guard mkdir(path, 0o755) == 0 else {
-            throw AtomicFile.WriteError(path: path, reason: "cannot create the directory: \(String(cString: strerror(errno)))")
+            throw AtomicFile.WriteError(path: path, reason: "cannot create the directory: \(AtomicFile.errnoText())")
         }
     }
 }

@@ -81,9 +81,9 @@ public enum Sweep {
             for a in axes.indices { line += value(of: row.overrides[a]).padding(keyWidths[a]) }
             let s = row.summary
             line += String(format3: s.stepMs).leftPadding(11)
-                + (String(format2: 100 * s.communicationShare) + "%").leftPadding(9)
-                + (String(format2: 100 * s.dropRate) + "%").leftPadding(9)
-                + (String(format2: 100 * s.rerouteRate) + "%").leftPadding(9)
+                + percent(s.communicationShare).leftPadding(9)
+                + percent(s.dropRate).leftPadding(9)
+                + percent(s.rerouteRate).leftPadding(9)
                 + String(format2: s.expertImbalance).leftPadding(11)
                 + (row.pareto ? "  *" : "")
             lines.append(line)
