@@ -129,7 +129,7 @@ final class CapacityTests: XCTestCase {
                 merge.withUnsafeMutableBufferPointer { merge in
                     order.withUnsafeMutableBufferPointer { order in
                         Capacity.priorityOrder(.score, tokens: tokens, topK: k, weights: w,
-                                               keys: keys, merge: merge, into: order)
+                                               keys: keys, sortScratch: merge, into: order)
                     }
                 }
             }

@@ -119,13 +119,13 @@ public enum Capacity {
     /// - slot_position: slot, then token (every first choice before any second);
     /// - score: slot weight descending, then token, then slot.
     ///
-    /// `keys` and `merge` are scratch of at least T·k entries, used by `score` only: it
+    /// `keys` and `sortScratch` are scratch of at least T·k entries, used by `score` only: it
     /// sorts the assignments' `scoreKey`s by weight with `sortByWeight`, allocating
     /// nothing.
     public static func priorityOrder(
         _ priority: Priority, tokens: Int, topK: Int,
         weights: UnsafeBufferPointer<Float>,
-        keys: UnsafeMutableBufferPointer<UInt64>, merge: UnsafeMutableBufferPointer<UInt64>,
+        keys: UnsafeMutableBufferPointer<UInt64>, sortScratch: UnsafeMutableBufferPointer<UInt64>,
         into order: UnsafeMutableBufferPointer<Int32>
     ) {
         let n = tokens * topK
@@ -142,9 +142,9 @@ public enum Capacity {
                 }
             }
         case .score:
-            precondition(keys.count >= n && merge.count >= n, "sort scratch \(keys.count), \(merge.count) for \(n)")
+            precondition(keys.count >= n && sortScratch.count >= n, "sort scratch \(keys.count), \(sortScratch.count) for \(n)")
             for a in 0..<n { keys[a] = scoreKey(weight: weights[a], assignment: a) }
-            let sorted = sortByWeight(UnsafeMutableBufferPointer(rebasing: keys[0..<n]), scratch: merge)
+            let sorted = sortByWeight(UnsafeMutableBufferPointer(rebasing: keys[0..<n]), scratch: sortScratch)
             for i in 0..<n { order[i] = Int32(truncatingIfNeeded: sorted[i]) }
         }
     }

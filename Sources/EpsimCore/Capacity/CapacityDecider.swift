@@ -54,7 +54,7 @@ public final class CapacityDecider {
     /// Scratch [T × k] × 5, in `DecisionPass` order: pending, candidate, cursor,
     /// considered, holder. Sections are `slotStride` apart.
     private var slotScratch: [Int32] = []
-    /// Scratch [T × k] × 2: score keys and their merge scratch, `slotStride` apart.
+    /// Scratch [T × k] × 2: score keys and their sort scratch, `slotStride` apart.
     private var sortScratch: [UInt64] = []
     private var slotStride = 0
     /// [E] × 3: home rank, home local index (`DecisionPass.findHomes`), bucket ends.
@@ -71,7 +71,7 @@ public final class CapacityDecider {
         self.layout = layout
         self.experts = config.model.experts
         self.topK = config.model.topK
-        global = config.capacity.scope == .global && (config.capacity.factor != nil || config.capacity.value != nil)
+        global = config.capacity.scope == .global && config.capacity.isBounded
         reroute = config.overflow.policy == .reroute
         quota = Array(repeating: 0, count: experts)
         remaining = quota
@@ -230,7 +230,7 @@ public final class CapacityDecider {
                                     considered: section(slots, 3, n, stride: stride),
                                     holder: section(slots, 4, n, stride: stride),
                                     keys: section(sort, 0, n, stride: stride),
-                                    merge: section(sort, 1, n, stride: stride),
+                                    sortScratch: section(sort, 1, n, stride: stride),
                                     quota: quota, demand: demand,
                                     homeRank: section(perExpert, 0, e, stride: e),
                                     homeLocal: section(perExpert, 1, e, stride: e),

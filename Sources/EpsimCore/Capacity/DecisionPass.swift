@@ -41,9 +41,9 @@ struct DecisionPass {
     let considered: UnsafeMutableBufferPointer<Int32>
     /// Rank of the first choice's copy (`same_rank` reroute scope).
     let holder: UnsafeMutableBufferPointer<Int32>
-    /// [T × k] packed score keys, and the merge scratch of their sorts.
+    /// [T × k] packed score keys, and the scratch of their sorts and selections.
     let keys: UnsafeMutableBufferPointer<UInt64>
-    let merge: UnsafeMutableBufferPointer<UInt64>
+    let sortScratch: UnsafeMutableBufferPointer<UInt64>
 
     /// [E] room this rank may still fill in the current round.
     let quota: UnsafeMutableBufferPointer<Int>
@@ -110,7 +110,7 @@ struct DecisionPass {
             keepBestOfFullExperts()
         } else {
             Capacity.priorityOrder(priority, tokens: n / topK, topK: topK, weights: weights,
-                                   keys: keys, merge: merge, into: pending)
+                                   keys: keys, sortScratch: sortScratch, into: pending)
             pendingCount = n
             handOutRoom()
         }
@@ -159,7 +159,7 @@ struct DecisionPass {
         for e in 0..<experts where bucketEnd[e] >= 0 {
             let end = Int(bucketEnd[e]), start = end - Int(demand[e]), room = quota[e]
             Capacity.moveSmallest(room, toFrontOf: UnsafeMutableBufferPointer(rebasing: keys[start..<end]),
-                                  scratch: merge)
+                                  scratch: sortScratch)
             for i in start..<(start + room) {
                 let a = Int(UInt32(truncatingIfNeeded: keys[i]))
                 accept(a, expert: e, weight: weights[a], outcome: .accepted)

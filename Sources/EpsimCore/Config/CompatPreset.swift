@@ -46,10 +46,6 @@ public enum CompatPreset: String, Sendable, CaseIterable {
     /// Writes the preset's values into `c` (before the file's own keys are read).
     public func apply(to c: inout SimConfig) {
         c.router.compat = self
-        guard self != .none else { return }
-        c.router.score = .softmax
-        c.router.firstChoice = self == .deepspeedTop1 || self == .deepspeedTop2 ? .float32Score : .logit
-        c.overflow.policy = .drop
         switch self {
         case .none:
             return
@@ -68,6 +64,10 @@ public enum CompatPreset: String, Sendable, CaseIterable {
             c.capacity.minCapacity = 0
             c.capacity.rounding = .exact
         }
+        // Every peer: softmax scores, and its dropping gates.
+        c.router.score = .softmax
+        c.router.firstChoice = self == .deepspeedTop1 || self == .deepspeedTop2 ? .float32Score : .logit
+        c.overflow.policy = .drop
     }
 }
 

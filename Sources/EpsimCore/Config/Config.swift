@@ -173,6 +173,9 @@ public struct CapacityConfig: Sendable, Equatable {
     public var value: Int? = nil
     public var scope: CapacityScope = .local
     public var priority: Priority = .score
+    /// Whether C is bounded (by `value` or by the formula with `factor`); unbounded is
+    /// dropless.
+    public var isBounded: Bool { value != nil || factor != nil }
     public init() {}
 }
 

@@ -110,7 +110,7 @@ struct RouterSpec: Sendable {
     }
 
     /// log p_e of a synthetic workload's prior, for a workload `ConfigValidator` accepted.
-    static func logPrior(_ workload: Workload, experts E: Int, worldSize P: Int = 1, seed: UInt64 = 0) -> [Double] {
+    static func logPrior(_ workload: Workload, experts E: Int, worldSize P: Int, seed: UInt64) -> [Double] {
         switch workload {
         case .gating, .trace, .hotRank, .rotatingHotspot:
             return []
