@@ -27,6 +27,8 @@ public final class RoutingDump: StepObserver {
         ("weight_before", true), ("weight_after", true), ("buffer_position", false),
         ("reroute_round", false), ("dest_rank", false),
     ]
+    /// `outcome`'s column: int32 in .npy files, its name in the text formats.
+    static let outcomeColumn = 7
 
     public let format: RoutingFormat
     /// Rank 0: one writer (jsonl, csv) or one per column (npy, in `columns` order).
@@ -80,10 +82,12 @@ public final class RoutingDump: StepObserver {
                        transport: any Transport) throws {
         precondition(chosen.count >= d.assignments && weights.count >= d.assignments)
         buffer.removeAll(keepingCapacity: true)
+        let records = Records(step: Int32(step), layer: Int32(layer), rank: Int32(rank), chosen: chosen,
+                              weights: weights, d: d)
         switch format {
-        case .jsonl: appendJSONLines(step: step, layer: layer, rank: rank, chosen, weights, d)
-        case .csv: appendCSV(step: step, layer: layer, rank: rank, chosen, weights, d)
-        case .npy: appendColumns(step: step, layer: layer, rank: rank, chosen, weights, d)
+        case .jsonl: appendText(records, json: true)
+        case .csv: appendText(records, json: false)
+        case .npy: appendColumns(records)
         }
         let pieces = try transport.gatherBytes(buffer, root: 0)
         guard !writers.isEmpty else { return }
@@ -118,57 +122,83 @@ public final class RoutingDump: StepObserver {
         }
     }
 
-    private func appendJSONLines(step: Int, layer: Int, rank: Int, _ chosen: UnsafeBufferPointer<Int32>,
-                                 _ weights: UnsafeBufferPointer<Float>, _ d: RoutingDecisions) {
-        let k = d.topK
-        let prefix = "{\"step\":\(step),\"layer\":\(layer),\"rank\":\(rank),\"token\":"
-        for a in 0..<d.assignments {
-            let line = prefix + "\(a / k),\"slot\":\(a % k),\"chosen_expert\":\(chosen[a])"
-                + ",\"final_expert\":\(d.finalExpert[a]),\"outcome\":\"\(d.outcome[a])\""
-                + ",\"weight_before\":\(RoutingDump.number(weights[a])),\"weight_after\":\(RoutingDump.number(d.weight[a]))"
-                + ",\"buffer_position\":\(d.bufferPosition[a]),\"reroute_round\":\(d.rerouteRound[a])"
-                + ",\"dest_rank\":\(d.destRank[a])}\n"
-            buffer.append(contentsOf: line.utf8)
+    /// The records of one rank's (step, layer), as the columns see them: column `c` (in
+    /// `columns` order) of assignment a, as an int32 or, for the float columns, a float.
+    /// The one place the fields' order and meaning are written; every format reads it.
+    private struct Records {
+        let step: Int32, layer: Int32, rank: Int32
+        let chosen: UnsafeBufferPointer<Int32>
+        let weights: UnsafeBufferPointer<Float>
+        let d: RoutingDecisions
+
+        var count: Int { d.assignments }
+
+        @inline(__always)
+        func int(_ c: Int, _ a: Int) -> Int32 {
+            let k = d.topK
+            switch c {
+            case 0: return step
+            case 1: return layer
+            case 2: return rank
+            case 3: return Int32(a / k)
+            case 4: return Int32(a % k)
+            case 5: return chosen[a]
+            case 6: return d.finalExpert[a]
+            case 7: return Int32(d.outcome[a].rawValue)
+            case 10: return d.bufferPosition[a]
+            case 11: return d.rerouteRound[a]
+            case 12: return d.destRank[a]
+            default: preconditionFailure("column \(c) is not an int32 column")
+            }
+        }
+
+        @inline(__always)
+        func float(_ c: Int, _ a: Int) -> Float {
+            switch c {
+            case 8: return weights[a]
+            case 9: return d.weight[a]
+            default: preconditionFailure("column \(c) is not a float column")
+            }
         }
     }
 
-    private func appendCSV(step: Int, layer: Int, rank: Int, _ chosen: UnsafeBufferPointer<Int32>,
-                           _ weights: UnsafeBufferPointer<Float>, _ d: RoutingDecisions) {
-        let k = d.topK
-        let prefix = "\(step),\(layer),\(rank),"
-        for a in 0..<d.assignments {
-            let line = prefix + "\(a / k),\(a % k),\(chosen[a]),\(d.finalExpert[a]),\(d.outcome[a]),"
-                + "\(RoutingDump.csvNumber(weights[a])),\(RoutingDump.csvNumber(d.weight[a])),"
-                + "\(d.bufferPosition[a]),\(d.rerouteRound[a]),\(d.destRank[a])\n"
-            buffer.append(contentsOf: line.utf8)
+    /// One text line per record: JSON Lines (`{"step":0,...}`, `outcome` by name in
+    /// quotes, non-finite floats `null`) or CSV (`outcome` by name, non-finite floats
+    /// `nan`/`inf`/`-inf`).
+    private func appendText(_ r: Records, json: Bool) {
+        let columns = RoutingDump.columns
+        for a in 0..<r.count {
+            if json { buffer.append(UInt8(ascii: "{")) }
+            for c in columns.indices {
+                if c > 0 { buffer.append(UInt8(ascii: ",")) }
+                if json { buffer.append(contentsOf: "\"\(columns[c].name)\":".utf8) }
+                let text: String
+                if columns[c].float {
+                    let v = r.float(c, a)
+                    text = json ? RoutingDump.number(v) : RoutingDump.csvNumber(v)
+                } else if c == RoutingDump.outcomeColumn {
+                    let name = "\(r.d.outcome[a])"
+                    text = json ? "\"\(name)\"" : name
+                } else {
+                    text = String(r.int(c, a))
+                }
+                buffer.append(contentsOf: text.utf8)
+            }
+            if json { buffer.append(UInt8(ascii: "}")) }
+            buffer.append(UInt8(ascii: "\n"))
         }
     }
 
     /// The rank's records as `columns.count` arrays of n little-endian 4-byte values.
-    private func appendColumns(step: Int, layer: Int, rank: Int, _ chosen: UnsafeBufferPointer<Int32>,
-                               _ weights: UnsafeBufferPointer<Float>, _ d: RoutingDecisions) {
-        let n = d.assignments, k = d.topK
-        buffer.reserveCapacity(4 * n * RoutingDump.columns.count)
-        func ints(_ value: (Int) -> Int32) {
-            for a in 0..<n { withUnsafeBytes(of: value(a).littleEndian) { buffer.append(contentsOf: $0) } }
+    private func appendColumns(_ r: Records) {
+        let n = r.count
+        buffer.reserveCapacity(buffer.count + 4 * n * RoutingDump.columns.count)
+        for (c, column) in RoutingDump.columns.enumerated() {
+            for a in 0..<n {
+                let bits = column.float ? r.float(c, a).bitPattern : UInt32(bitPattern: r.int(c, a))
+                withUnsafeBytes(of: bits.littleEndian) { buffer.append(contentsOf: $0) }
+            }
         }
-        func floats(_ value: (Int) -> Float) {
-            for a in 0..<n { withUnsafeBytes(of: value(a).bitPattern.littleEndian) { buffer.append(contentsOf: $0) } }
-        }
-        // In `columns` order.
-        ints { _ in Int32(step) }
-        ints { _ in Int32(layer) }
-        ints { _ in Int32(rank) }
-        ints { Int32($0 / k) }
-        ints { Int32($0 % k) }
-        ints { chosen[$0] }
-        ints { d.finalExpert[$0] }
-        ints { Int32(d.outcome[$0].rawValue) }
-        floats { weights[$0] }
-        floats { d.weight[$0] }
-        ints { d.bufferPosition[$0] }
-        ints { d.rerouteRound[$0] }
-        ints { d.destRank[$0] }
     }
 
     /// A JSON number: Swift's shortest round-trip text for a finite float (e.g. `0.61`,

@@ -87,6 +87,14 @@ public final class StepRecorder: StepObserver {
         for i in scratch.indices { scratch[i] = 0 }
         stepTotals.reset()
         let loadBase = layers * (3 * E + 1)
+        // The zero-drop factor of layer l from the most chosen expert's count in `scratch`
+        // (this rank's before the allreduce: scope local; the world's after it: global).
+        func recordZeroDropFactor(layer l: Int, tokens: Int) {
+            let base = l * (3 * E + 1)
+            let most = scratch[base..<(base + E)].max() ?? 0
+            zeroDropFactor[step * layers + l] = Capacity.zeroDropFactor(
+                c.capacity, demand: Int(most), tokens: tokens, topK: k, experts: E)
+        }
         for l in 0..<layers {
             let d = moe.decisions[l], out = moe.routed[l]
             // One count, into the step's totals and the run's (added layer by layer, so
@@ -112,12 +120,7 @@ public final class StepRecorder: StepObserver {
                 }
             }
             scratch[base + 3 * E] = Double(out.tokens)
-            if c.capacity.scope == .local {
-                // This rank's chosen counts, before the allreduce sums them.
-                let most = scratch[base..<(base + E)].max() ?? 0
-                zeroDropFactor[step * layers + l] = Capacity.zeroDropFactor(
-                    c.capacity, demand: Int(most), tokens: out.tokens, topK: k, experts: E)
-            }
+            if c.capacity.scope == .local { recordZeroDropFactor(layer: l, tokens: out.tokens) }
         }
         for e in 0..<E { scratch[loadBase + e] = Double(stepTotals.expertLoad[e]) }
         let a = accounting
@@ -142,13 +145,7 @@ public final class StepRecorder: StepObserver {
         try scratch.withUnsafeMutableBufferPointer { try transport.allreduce($0, op: .sum) }
         for e in 0..<E { expertLoad[step * E + e] = scratch[loadBase + e] }
         if c.capacity.scope == .global {
-            // The world's chosen counts and tokens.
-            for l in 0..<layers {
-                let base = l * (3 * E + 1)
-                let most = scratch[base..<(base + E)].max() ?? 0
-                zeroDropFactor[step * layers + l] = Capacity.zeroDropFactor(
-                    c.capacity, demand: Int(most), tokens: Int(scratch[base + 3 * E]), topK: k, experts: E)
-            }
+            for l in 0..<layers { recordZeroDropFactor(layer: l, tokens: Int(scratch[l * (3 * E + 1) + 3 * E])) }
         }
         var aux = 0.0, cv2 = 0.0
         for l in 0..<layers {
