@@ -53,6 +53,11 @@ public struct SimConfig: Sendable, Equatable {
         case let .perRank(list): return list[rank]
         }
     }
+
+    /// Σ_r T_r over a world of `size` ranks.
+    public func worldTokens(size: Int) -> Int {
+        (0..<size).reduce(0) { $0 + tokens(rank: $1, size: size) }
+    }
 }
 
 public enum TokenCounts: Sendable, Equatable {

@@ -48,7 +48,7 @@ public final class MoERank {
         let m = config.model
         layout = try ExpertLayout(config.placement, experts: m.experts, ranks: worldSize)
         tokens = config.tokens(rank: rank, size: worldSize)
-        totalTokens = (0..<worldSize).reduce(0) { $0 + config.tokens(rank: $1, size: worldSize) }
+        totalTokens = config.worldTokens(size: worldSize)
         router = try Router(config: config, worldSize: worldSize, ranks: [rank])
         decider = CapacityDecider(config: config, layout: layout)
         let placement = layout

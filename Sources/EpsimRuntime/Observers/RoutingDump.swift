@@ -227,7 +227,7 @@ public final class RoutingDump: StepObserver {
 
     /// The records a run of `config` on `ranks` ranks writes: steps × layers × Σ_r T_r × k.
     public static func rows(_ config: SimConfig, ranks: Int) -> Int {
-        let tokens = (0..<ranks).reduce(0) { $0 + config.tokens(rank: $1, size: ranks) }
+        let tokens = config.worldTokens(size: ranks)
         return config.steps * config.model.layers * tokens * config.model.topK
     }
 }

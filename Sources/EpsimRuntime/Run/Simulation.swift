@@ -236,7 +236,7 @@ public enum Simulation {
     /// (a dispatch row includes its `DedupHeader` with `dispatch.dedup: rank`).
     /// nil when it overflows (then the transport agrees on each exchange's path).
     static func exchangeBound(_ config: SimConfig, ranks: Int) -> Int? {
-        let assignments = (0..<ranks).reduce(0) { $0 + config.tokens(rank: $1, size: ranks) } * config.model.topK
+        let assignments = config.worldTokens(size: ranks) * config.model.topK
         let header = config.dispatch.dedup == .rank ? DedupHeader.bytes(topK: config.model.topK) : 0
         let row = max(header + WireCodec.bytesPerRow(config.precision.dispatch, hidden: config.model.hidden),
                       WireCodec.bytesPerRow(config.precision.combine, hidden: config.model.hidden))
