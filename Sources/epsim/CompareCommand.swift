@@ -35,7 +35,9 @@ struct CompareCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Write the comparison as JSON (schema epsim.compare/1).", valueName: "file"))
     var output: String?
 
-    @Option(name: .long, help: ArgumentHelp("Draw phase times and traffic matrices as an SVG image.", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp(
+        "Draw phase times, drop rates, per-rank load and traffic matrices (one colour scale) as an SVG image.",
+        valueName: "file"))
     var svg: String?
 
     func validate() throws {

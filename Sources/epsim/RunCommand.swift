@@ -35,6 +35,10 @@ struct RunCommand: ParsableCommand {
         "Write a Chrome trace-event JSON (one track per rank; opens in Perfetto).", valueName: "file"))
     var trace: String?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Draw expert demand against capacity, per-rank phase times and the traffic matrix as an SVG image.", valueName: "file"))
+    var svg: String?
+
     @Flag(name: .long, help: "Check the last counted step against the single-process reference (on rank 0).")
     var verify = false
 
@@ -54,7 +58,7 @@ struct RunCommand: ParsableCommand {
             : target.system != nil ? "--system" : nil {
             throw ValidationError("\(option): reports the dispatch, experts or combine, which --routing-only does not run")
         }
-        try checkOutputs([("--output", output), ("--routing-out", routingOut), ("--csv", csv), ("--trace", trace)],
+        try checkOutputs([("--output", output), ("--routing-out", routingOut), ("--csv", csv), ("--trace", trace), ("--svg", svg)],
                          inputs: [("--config", common.config)] + target.inputs)
         if target.modeledOnly, let option = csv != nil ? "--csv" : trace != nil ? "--trace" : nil {
             throw ValidationError("\(option): holds this host's measured times, which --modeled-only does not report; "
@@ -68,6 +72,7 @@ struct RunCommand: ParsableCommand {
                                  verify: verify, sync: sync, system: target.system, modeledOnly: target.modeledOnly)
         options.routingFormat = RoutingFormat(rawValue: routingFormat) ?? .jsonl
         options.routingOnly = routingOnly
+        options.svg = svg
         let run = options
         let code = Launcher.run(common.transport, timeout: watchdog.timeout) { transport in
             try Simulation.run(run, transport: transport)

@@ -32,6 +32,10 @@ struct SweepCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Write the sweep as JSON (schema epsim.sweep/1).", valueName: "file"))
     var output: String?
 
+    @Option(name: .long, help: ArgumentHelp("Plot step time against drop rate, the Pareto front marked, as an SVG image.",
+                                            valueName: "file"))
+    var svg: String?
+
     func validate() throws {
         if vary.isEmpty { throw ValidationError("sweep: expected at least one --vary key=v1,v2,...") }
         var keys: Set<String> = []
@@ -42,7 +46,7 @@ struct SweepCommand: ParsableCommand {
                 throw ValidationError("--vary \(axis.key): given twice; list every value once, e.g. --vary \(axis.key)=a,b,c")
             }
         }
-        try checkOutputs([("--csv", csv), ("--output", output)],
+        try checkOutputs([("--csv", csv), ("--output", output), ("--svg", svg)],
                          inputs: [("--config", common.config)] + (system.map { [("--system", $0)] } ?? []))
     }
 
@@ -50,6 +54,7 @@ struct SweepCommand: ParsableCommand {
         let axes = try vary.map { try Sweep.Axis(parsing: $0) }
         let points = Sweep.points(axes)
         let config = common.config, base = common.overrides, sync = sync, csv = csv, output = output, system = system
+        let svg = svg
         let code = Launcher.run(common.transport, timeout: watchdog.timeout) { transport in
             var summaries: [LayoutSummary] = []
             // Every point's config and both outputs are checked before the first point
@@ -59,7 +64,7 @@ struct SweepCommand: ParsableCommand {
             }
             if let system { _ = try Simulation.loadSystem(system, transport: transport) }
             let outputs = try Launcher.agree(transport) { () throws -> [AtomicFile.Writer?] in
-                transport.rank == 0 ? try [csv, output].map { try $0.map { try AtomicFile.Writer(path: $0) } } : []
+                transport.rank == 0 ? try [csv, output, svg].map { try $0.map { try AtomicFile.Writer(path: $0) } } : []
             }
             for point in points {
                 let options = RunOptions(configPath: config, overrides: base + point, sync: sync, report: false,
@@ -73,6 +78,7 @@ struct SweepCommand: ParsableCommand {
             print(Sweep.text(rows, axes: axes))
             try outputs[0]?.commit(Sweep.csv(rows, axes: axes))
             try outputs[1]?.commit(Sweep.json(rows, axes: axes, config: config).serialized() + "\n")
+            try outputs[2]?.commit(SweepChart(rows: rows, title: "epsim sweep · \(config)").svg())
         }
         if code != 0 { throw ExitCode(code) }
     }

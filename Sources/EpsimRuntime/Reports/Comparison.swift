@@ -22,6 +22,13 @@ public struct LayoutSummary: Sendable {
     public var offRankBytes: Int64
     /// [src][dst] bytes, dispatch + combine.
     public var traffic: [[Int64]]
+    /// Measured times only (empty when modeled, or when a result file lacks
+    /// `per_rank_mean_ms`): per phase (step included) the mean over ranks of each rank's
+    /// mean over steps, ms; the phases add up to the step less the time outside them.
+    public var meanMs: [Phase: Double] = [:]
+    /// [P] rows each rank's experts computed (`routing.rank_load`); empty when a result
+    /// file lacks it.
+    public var rankLoad: [Double] = []
 
     public var stepMs: Double { medianMs[.step] ?? 0 }
 
@@ -35,8 +42,13 @@ public struct LayoutSummary: Sendable {
             communicationShare = m.communicationShare
         } else {
             medianMs = Dictionary(uniqueKeysWithValues: Phase.allCases.map { ($0, r.phases[$0].median * 1e3) })
+            meanMs = Dictionary(uniqueKeysWithValues: Phase.allCases.map { phase in
+                let perRank = r.phases[phase].perRank
+                return (phase, perRank.isEmpty ? 0 : perRank.reduce(0, +) / Double(perRank.count) * 1e3)
+            })
             communicationShare = r.phases.communicationShare
         }
+        rankLoad = r.metrics.rankLoad
         dropRate = r.dropRate
         rerouteRate = r.rerouteRate
         expertImbalance = r.total.expertImbalance
@@ -111,6 +123,16 @@ public struct LayoutSummary: Sendable {
         totalBytes = try doc.bytes("traffic.total_bytes")
         offRankBytes = try doc.bytes("traffic.off_rank_bytes")
         traffic = try doc.matrix("traffic.bytes")
+        rankLoad = (try? doc.numbers("routing.rank_load", in: 0...ResultDocument.maxBytes)) ?? []
+        if system == nil {
+            var means: [Phase: Double] = [:]
+            for phase in Phase.allCases {
+                guard let v = try? doc.numbers("phases.\(phase).per_rank_mean_ms", in: ResultDocument.milliseconds),
+                      !v.isEmpty else { break }
+                means[phase] = v.reduce(0, +) / Double(v.count)
+            }
+            meanMs = means.count == Phase.allCases.count ? means : [:]
+        }
     }
 
     /// Whether a path names a result file rather than a config (by its content's
@@ -184,6 +206,23 @@ private struct ResultDocument {
         if let i = v as? Int, i >= 0, Double(i) <= maxBytes { return Int64(i) }
         if let d = v as? Double, d >= 0, d <= maxBytes, d == d.rounded() { return Int64(d) }
         throw ConfigError(file: file, keyPath: "", "\(path): expected a byte count in [0, 2^62], got \(v)")
+    }
+
+    /// An array of numbers at `path`, each inside `range`.
+    func numbers(_ path: String, in range: ClosedRange<Double>) throws -> [Double] {
+        guard let items = try value(path) as? [Any] else {
+            throw ConfigError(file: file, keyPath: "", "\(path): expected an array of numbers")
+        }
+        return try items.map { v in
+            let d: Double
+            if let x = v as? Double { d = x } else if let i = v as? Int { d = Double(i) } else {
+                throw ConfigError(file: file, keyPath: "", "\(path): expected a number, got \(v)")
+            }
+            guard d.isFinite, range.contains(d) else {
+                throw ConfigError(file: file, keyPath: "", "\(path): expected numbers in [\(range.lowerBound), \(range.upperBound)], got \(v)")
+            }
+            return d
+        }
     }
 
     func string(_ path: String) throws -> String {
@@ -270,11 +309,6 @@ public enum ComparisonTable {
 
     /// The chart input for `ComparisonChart`.
     public static func chart(_ layouts: [LayoutSummary], title: String) -> ComparisonChart {
-        ComparisonChart(title: title, layouts: layouts.map { l in
-            ComparisonChart.Layout(
-                name: l.name,
-                phases: Phase.inside.map { (name: $0.description, milliseconds: l.medianMs[$0] ?? 0) },
-                stepMilliseconds: l.stepMs, traffic: l.traffic)
-        })
+        ComparisonChart(summaries: layouts, title: title)
     }
 }

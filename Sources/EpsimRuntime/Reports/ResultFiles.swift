@@ -8,17 +8,20 @@ public final class ResultFiles {
     private let output: AtomicFile.Writer?
     private let csv: AtomicFile.Writer?
     private let trace: AtomicFile.Writer?
+    private let svg: AtomicFile.Writer?
 
     public init(_ options: RunOptions) throws {
         output = try options.output.map { try AtomicFile.Writer(path: $0) }
         csv = try options.csv.map { try AtomicFile.Writer(path: $0) }
         trace = try options.trace.map { try AtomicFile.Writer(path: $0) }
+        svg = try options.svg.map { try AtomicFile.Writer(path: $0) }
     }
 
     public func write(_ result: RunResult) throws {
         try output?.commit(result.json().serialized() + "\n")
         try csv?.commit(ResultFiles.csv(result))
         try trace?.commit(ResultFiles.trace(result))
+        try svg?.commit(RunChart(result).svg())
     }
 
     /// `step,rank,phase,milliseconds`: one row per counted step, rank and phase, in that

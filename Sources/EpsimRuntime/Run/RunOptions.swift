@@ -15,6 +15,8 @@ public struct RunOptions: Sendable {
     public var csv: String?
     /// Chrome trace-event JSON (one track per rank), written by rank 0.
     public var trace: String?
+    /// The run's picture (`RunChart`), an SVG written by rank 0.
+    public var svg: String?
     /// Compare the last counted step with the single-process reference on rank 0.
     public var verify: Bool
     /// A barrier before each communication phase, timed as `wait`.
