@@ -53,7 +53,11 @@ struct SVGCanvas {
                          cls: String? = nil, title: String? = nil) {
         var a: [(String, String)] = cls.map { [("data-kind", $0)] } ?? []
         a += [("cx", Self.num(cx)), ("cy", Self.num(cy)), ("r", Self.num(r)), ("fill", fill), ("stroke", stroke)]
-        element("circle", a, title: title)
+        // A tooltip goes on a group around the circle: ImageMagick's renderer drops a
+        // circle that has children.
+        if let title { body += "<g><title>" + Self.escape(title) + "</title>" }
+        element("circle", a)
+        if title != nil { body += "</g>\n" }
     }
 
     /// An open polyline through `points`.
