@@ -14,6 +14,8 @@ struct SVGCanvas {
     enum Anchor: String { case start, middle, end }
 
     private(set) var body = ""
+    /// The rightmost x any text reaches (estimated): the document is at least this wide.
+    private(set) var textExtent = 0.0
 
     /// The font every picture uses; DejaVu Sans is what Debian's renderers have.
     static let fontFamily = "DejaVu Sans, Arial, sans-serif"
@@ -76,6 +78,8 @@ struct SVGCanvas {
         a += [("x", Self.num(x)), ("y", Self.num(y)), ("font-size", Self.num(size)), ("fill", fill)]
         if anchor != .start { a.append(("text-anchor", anchor.rawValue)) }
         if bold { a.append(("font-weight", "bold")) }
+        let w = Self.textWidth(content, size: size) * (bold ? 1.1 : 1)
+        textExtent = Swift.max(textExtent, anchor == .start ? x + w : anchor == .middle ? x + w / 2 : x)
         body += "<text" + Self.attributes(a) + ">" + Self.escape(content) + "</text>\n"
     }
 
@@ -93,9 +97,10 @@ struct SVGCanvas {
 
     /// The standalone document: an XML declaration and the `<svg>` root of this size
     /// (rounded up to whole pixels) on a white background. The root says `stroke="none"`
-    /// (SVG's default, which ImageMagick's renderer does not assume).
+    /// (SVG's default, which ImageMagick's renderer does not assume). It is widened to
+    /// hold every text.
     func document(width: Double, height: Double) -> String {
-        let w = Self.num(width.rounded(.up)), h = Self.num(height.rounded(.up))
+        let w = Self.num(Swift.max(width, textExtent + 12).rounded(.up)), h = Self.num(height.rounded(.up))
         return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
             + "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(w)\" height=\"\(h)\" viewBox=\"0 0 \(w) \(h)\""
             + " font-family=\"\(Self.fontFamily)\" stroke=\"none\">\n"
