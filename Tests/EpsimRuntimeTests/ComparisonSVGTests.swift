@@ -200,6 +200,16 @@ final class ComparisonSVGTests: XCTestCase {
         XCTAssertNotEqual(Palette.phase("route"), Palette.phase("expert"))
     }
 
+    /// The render check fails on a broken picture: a renderer that cannot read it says so.
+    func testRenderCheckSeesABrokenPicture() throws {
+        let broken = "<?xml version=\"1.0\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"100\" height=\"50\">"
+            + "<rect width=\"10\" height=\"10\" fill=\"red\"><text>unclosed</svg>\n"
+        XCTAssertNotNil(parseSVG(broken).parseError)
+        for png in try renderSVG(broken, name: "broken") {
+            XCTAssertTrue(png.status != 0 || !png.stderr.isEmpty, "\(png.renderer) read a broken SVG silently")
+        }
+    }
+
     func testRendersToPNG() throws {
         let text = ComparisonChart(summaries: try summaries(), title: "epsim compare").svg()
         let svg = parseSVG(text)

@@ -50,6 +50,12 @@ private final class SVGCollector: NSObject, XMLParserDelegate {
         _ = open.popLast()
     }
 
+    /// Linux's XMLParser may go on after a fatal error (a mismatched end tag) and return
+    /// true from `parse()`: the first error reported here counts.
+    func parser(_ parser: XMLParser, parseErrorOccurred error: Error) {
+        if parsed.parseError == nil { parsed.parseError = "\(error)" }
+    }
+
     func parser(_ parser: XMLParser, foundCharacters string: String) {
         if let i = open.last { parsed.elements[i].text += string }
     }
@@ -62,7 +68,9 @@ func parseSVG(_ svg: String) -> ParsedSVG {
     parser.delegate = collector
     let ok = parser.parse()
     var parsed = collector.parsed
-    if !ok { parsed.parseError = parser.parserError.map { "\($0)" } ?? "parse failed" }
+    if parsed.parseError == nil, !ok || parser.parserError != nil {
+        parsed.parseError = parser.parserError.map { "\($0)" } ?? "parse failed"
+    }
     return parsed
 }
 
