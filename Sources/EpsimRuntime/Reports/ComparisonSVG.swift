@@ -158,7 +158,7 @@ public struct ComparisonChart: Sendable {
         let loadMax = layouts.flatMap(\.rankLoad).map(SVGCanvas.clean).max() ?? 0
         let ranks = layouts.map(\.rankLoad.count).max() ?? 0
         let loadPanel = max(230, min(420, Double(ranks) * 10 + 90))
-        let perRow = max(1, Int((max(width, 700) - 16) / (loadPanel + Self.panelGap)))
+        let perRow = max(1, min(3, Int((max(width, 1000) - 16) / (loadPanel + Self.panelGap))))
         width = max(width, 16 + Double(min(perRow, layouts.count)) * (loadPanel + Self.panelGap))
         for (k, l) in layouts.enumerated() {
             let px = 16 + Double(k % perRow) * (loadPanel + Self.panelGap)
@@ -175,7 +175,7 @@ public struct ComparisonChart: Sendable {
             y += 16
             let peak = maps.flatMap { $0.traffic.joined() }.max() ?? 0
             let panel = Self.mapSize + 70
-            let mapsPerRow = max(1, min(4, Int((max(width, 700) - 100) / panel)))
+            let mapsPerRow = 3
             for (k, l) in maps.enumerated() {
                 let px = 16 + Double(k % mapsPerRow) * panel, py = y + Double(k / mapsPerRow) * (Self.mapSize + 90)
                 c.group([("class", "heatmap")])
@@ -251,7 +251,8 @@ extension ComparisonChart {
         let note: String
         if let modeled {
             note = "Times modeled on \(modeled): each phase on its slowest rank (what the critical path waits for); "
-                + "the black mark is the step's critical path, which overlap and different slowest ranks keep below the sum."
+                + "the black mark is the step's critical path: at most their sum, less where different ranks are slowest "
+                + "or chunks overlap."
         } else if layouts.allSatisfy({ !$0.meanMs.isEmpty }) {
             note = "Measured on this host: each phase's mean over ranks of the per-rank mean, so the segments add up to "
                 + "the mean step; grey: step time outside every phase (the loop's own overhead)."
