@@ -61,6 +61,14 @@ final class SVGCommandTests: XCTestCase {
         XCTAssertTrue(text.contains("overflow.policy=reroute"))
     }
 
+    func testHelpNamesTheOption() throws {
+        for command in ["run", "sweep", "compare"] {
+            let help = try CLI.epsim([command, "--help"], environment: ["COLUMNS": "200"])
+            XCTAssertTrue(help.stdout.contains("--svg <file>"), "\(command):\n\(help.stdout)")
+            XCTAssertTrue(help.stdout.contains("SVG image"), "\(command):\n\(help.stdout)")
+        }
+    }
+
     func testBadOrClashingPathsAreOneLine() throws {
         let dir = try CLI.temporaryDirectory()
         let same = dir.appendingPathComponent("x.out").path
