@@ -1,7 +1,7 @@
 import EpsimCore
 
 /// The files `epsim run` writes on rank 0: the result JSON, the per-(step, rank, phase)
-/// CSV and the Chrome trace. Each is opened (as a temporary file beside its path) before
+/// CSV, the Chrome trace and the picture (`RunChart`). Each is opened (as a temporary file beside its path) before
 /// the run, so a bad path fails at once on every rank, and renamed into place only once
 /// complete.
 public final class ResultFiles {

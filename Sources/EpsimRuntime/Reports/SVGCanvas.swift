@@ -25,8 +25,6 @@ struct SVGCanvas {
     /// The width in pixels `text` takes at `size` (an estimate, for layout).
     static func textWidth(_ text: String, size: Double) -> Double { Double(text.count) * size * charWidth }
 
-    mutating func raw(_ element: String) { body += element + "\n" }
-
     /// An open group with the given attributes (`class`, `font-size` ...); close with `end()`.
     mutating func group(_ attributes: [(String, String)]) { body += "<g" + Self.attributes(attributes) + ">\n" }
     mutating func end() { body += "</g>\n" }
