@@ -34,7 +34,7 @@ extension ConfigLoader {
     /// The trace files the process's ranks read (`ConfigValidator` checked their count):
     /// headers only (shape, type, size against the file and memory), so a bad file is
     /// one line before any data is read.
-    static func checkTraceHeaders(_ c: SimConfig, worldSize: Int, processRanks: Range<Int>,
+    public static func checkTraceHeaders(_ c: SimConfig, worldSize: Int, processRanks: Range<Int>,
                                   memory: MemoryLimit) throws(ConfigError) {
         guard case let .trace(files) = c.workload else { return }
         let origin = c.origin(of: "workload")

@@ -30,7 +30,7 @@ public struct MemoryEstimate: Sendable {
         public var bytes: Double
 
         /// `tokens × model.hidden = 512 × 10000000`.
-        var factors: String {
+        public var factors: String {
             keys.joined(separator: " × ") + " = " + values.joined(separator: " × ")
         }
     }

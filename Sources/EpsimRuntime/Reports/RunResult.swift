@@ -25,6 +25,10 @@ public struct RunResult {
     /// `--routing-only`: only routing ran; the report shows routing, capacity and the
     /// route and permute (capacity) times.
     public var routingOnly = false
+    /// `epsim estimate`: how long it took and how fast it decided (nil for a run).
+    public var estimate: EstimateFigures? = nil
+    /// Above this many ranks the JSON leaves out the P × P traffic matrices (null).
+    public var matrixRanks: Int? = nil
 
     public init(config: SimConfig, environment: RunEnvironment, layout: ExpertLayout,
                 perRank: [RoutingTotals], phases: PhaseSummary, traffic: TrafficMatrix,
@@ -78,10 +82,11 @@ public struct RunResult {
     }
 
     private var trafficJSON: JSONValue {
-        .object([
-            ("bytes", matrix(traffic.bytes)),
-            ("dispatch_bytes", matrix(traffic.dispatch)),
-            ("combine_bytes", matrix(traffic.combine)),
+        let matrices = ranks <= (matrixRanks ?? Int.max)
+        return .object([
+            ("bytes", matrices ? matrix(traffic.bytes) : .null),
+            ("dispatch_bytes", matrices ? matrix(traffic.dispatch) : .null),
+            ("combine_bytes", matrices ? matrix(traffic.combine) : .null),
             ("total_bytes", .int(Int(traffic.totalBytes))),
             ("off_rank_bytes", .int(Int(traffic.offRankBytes))),
             ("self_bytes", .int(Int(traffic.totalBytes - traffic.offRankBytes))),
@@ -212,7 +217,7 @@ public struct RunResult {
             ("memory", memoryJSON),
             ("verification", verificationJSON),
             ("routing_only", .bool(routingOnly)),
-        ] + (modeled.map { [("modeled", $0.json)] } ?? []))
+        ] + (modeled.map { [("modeled", $0.json)] } ?? []) + (estimate.map { [("estimate", $0.json)] } ?? []))
     }
 
     /// A compact summary a person reads in seconds.
@@ -267,6 +272,7 @@ public struct RunResult {
             lines += measuredTrafficAndExperts
         }
         lines.append(accountingLine)
+        if let estimate { lines.append(estimate.line) }
         if let v = verification {
             lines.append("verification (step \(v.step), \(v.layers) layer(s)): decisions_match \(v.decisionsMatch),"
                          + " max_rel_error \(v.maxRelError) (tolerance \(v.tolerance)): " + (v.passed ? "PASS" : "FAIL"))

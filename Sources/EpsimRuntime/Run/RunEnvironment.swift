@@ -18,6 +18,16 @@ public struct RunEnvironment: Sendable {
         self.sync = sync
     }
 
+    /// `epsim estimate`'s: P ranks decided in one process ("estimate" transport, no
+    /// communication library).
+    public init(estimateOf ranks: Int, hosts: [String]) {
+        transport = "estimate"
+        self.ranks = ranks
+        self.hosts = hosts
+        library = "none"
+        sync = false
+    }
+
     /// Distinct hosts, in order of first appearance.
     public var distinctHosts: [String] {
         var seen: [String] = []

@@ -90,18 +90,21 @@ public enum Simulation {
     public static func loadSystem(_ path: String, transport: any Transport, forRun: Bool = true) throws -> SystemSpec {
         try Launcher.agree(transport) { () throws -> SystemSpec in
             let system = try SystemSpec.load(path: path)
-            if forRun, let map = system.rankMap {
-                if map.count != transport.size {
-                    throw ConfigError(file: path, keyPath: "rank_map",
-                                      "\(map.count) entries for \(transport.size) ranks: list the node of every rank")
-                }
-                if let node = map.first(where: { $0 >= transport.size }) {
-                    throw ConfigError(file: path, keyPath: "rank_map",
-                                      "node \(node) on a run of \(transport.size) ranks: number the nodes from 0, "
-                                      + "below the rank count")
-                }
-            }
+            if forRun { try checkRankMap(system, path: path, ranks: transport.size) }
             return system
+        }
+    }
+
+    /// A system's `rank_map` (when it has one) lists the node of each of `ranks` ranks,
+    /// nodes numbered below the rank count; `ConfigError` at `rank_map` otherwise.
+    public static func checkRankMap(_ system: SystemSpec, path: String, ranks: Int) throws(ConfigError) {
+        guard let map = system.rankMap else { return }
+        if map.count != ranks {
+            throw ConfigError(file: path, keyPath: "rank_map", "\(map.count) entries for \(ranks) ranks: list the node of every rank")
+        }
+        if let node = map.first(where: { $0 >= ranks }) {
+            throw ConfigError(file: path, keyPath: "rank_map",
+                              "node \(node) on a run of \(ranks) ranks: number the nodes from 0, below the rank count")
         }
     }
 
