@@ -36,6 +36,16 @@ public struct Router: Sendable {
     private var groupScore: [Double]
     private var groupKept: [Bool]
 
+    /// Whether `route` orders every expert in `RouterOutput.preference` (true), or only
+    /// the k chosen ones, in order, followed by the others in index order (false):
+    /// the capacity decider reads past the chosen experts only to reroute, so a layer
+    /// whose policy drops sets it to false (`wantsFullPreference`) and skips a sort of E
+    /// per token. Chosen experts, weights and scores are the same either way.
+    public var fullPreference = true
+
+    /// Whether a layer of `config` reads the full preference order (it reroutes).
+    public static func wantsFullPreference(_ config: SimConfig) -> Bool { config.overflow.policy == .reroute }
+
     public var experts: Int { spec.experts }
     public var topK: Int { spec.topK }
 
@@ -109,7 +119,7 @@ public struct Router: Sendable {
         out.chosen.withUnsafeMutableBufferPointer { chosen in
         out.weights.withUnsafeMutableBufferPointer { weights in
             kernel.run(tokens: T, logits: logits, bias: bias, scores: scores, preference: preference,
-                       chosen: chosen, weights: weights,
+                       chosen: chosen, weights: weights, fullPreference: fullPreference,
                        scratch: .init(keys: keys, merge: merge, exact: exact, groupScore: groupScore,
                                       groupKept: groupKept))
         }}}}}}}}}}}

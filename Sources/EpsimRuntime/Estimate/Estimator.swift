@@ -138,7 +138,8 @@ final class Estimator {
         }
         // One router per worker (for the trace workload, sharing one loaded trace).
         let trace = try RouterTrace.loadIfNeeded(config: config, worldSize: ranks)
-        let router = try Router(config: config, worldSize: ranks, trace: trace)
+        var router = try Router(config: config, worldSize: ranks, trace: trace)
+        router.fullPreference = Router.wantsFullPreference(config)
         let slots = base[ranks] * config.overlapChunks, nodeCount = nodes
         workerStates = (0..<self.workers).map { _ in
             Worker(router: router, config: config, layout: layout, ranks: ranks, nodes: nodeCount, slots: slots)
