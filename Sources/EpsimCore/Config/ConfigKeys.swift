@@ -118,7 +118,7 @@ public enum ConfigKeys {
             return nil
         },
         key("workload.dtype", .names(TraceDType.allCases.map(\.rawValue)), default: "auto (traces)",
-            doc: "trace, topk_trace: `auto` reads each file's type from its header; `bf16` reads 2-byte raw values ('<u2', '<i2', ml_dtypes' '|V2') as bfloat16 bits.") { c in
+            doc: "trace, topk_trace: `auto` reads each file's type from its header; `bf16` reads 2-byte raw values ('<u2', '<i2', or ml_dtypes' 2-byte void 'V2') as bfloat16 bits.") { c in
             c.workload.traceSources.map { .string($0.dtype.rawValue) }
         },
         number("capacity.factor", 0, lowerOpen: true, upper: 1e6, words: ["none"],

@@ -207,7 +207,7 @@ public struct RouterTrace: Sendable, Equatable {
                            + ", got \(s.element.rawValue)")
             }
             guard s.cols == columns.count else {
-                throw fail("\(path): shape \(s.shapeText) has \(s.cols) columns, expected \(columns.count) (\(columns.name))")
+                throw fail("\(path): expected \(columns.count) columns (\(columns.name)), got \(s.cols)\(s.layered ? " (shape \(s.shapeText))" : "")")
             }
             guard !s.layered || s.layers == layers else {
                 throw fail("\(path): shape \(s.shapeText) has \(s.layers) layers, model.layers is \(layers)")
@@ -220,13 +220,13 @@ public struct RouterTrace: Sendable, Equatable {
         if sources.count == 1 {
             let need = tokensPerRank.reduce(0, +)
             guard sources[0].rows >= need else {
-                throw fail("\(paths[0]): shape \(sources[0].shapeText) has \(sources[0].rows) rows per step and layer, "
-                           + "expected at least \(need) (the tokens of all \(P) ranks)")
+                throw fail("\(paths[0]): expected at least \(need) rows (the tokens of all \(P) ranks), got \(sources[0].rows)"
+                           + (sources[0].layered ? " per step and layer (shape \(sources[0].shapeText))" : ""))
             }
         } else {
             for r in 0..<P where sources[r].rows < tokensPerRank[r] {
-                throw fail("\(paths[r]): shape \(sources[r].shapeText) has \(sources[r].rows) rows per step and layer, "
-                           + "expected at least \(tokensPerRank[r]) (the tokens of rank \(r))")
+                throw fail("\(paths[r]): expected at least \(tokensPerRank[r]) rows (the tokens of rank \(r)), got \(sources[r].rows)"
+                           + (sources[r].layered ? " per step and layer (shape \(sources[r].shapeText))" : ""))
             }
         }
         return Plan(sources: sources, steps: sources[0].steps, layers: sources[0].layered ? layers : 1,

@@ -151,7 +151,7 @@ struct TraceSource {
     func location(slab: Int, element i: Int) -> (file: String, text: String) {
         let row = i / cols, column = i % cols
         let s = slab / layers, l = slab % layers
-        if files.count > 1 { return (files[slab], "row \(row), column \(column)") }
+        if files[0] != path { return (files[slab], "row \(row), column \(column)") }
         switch (stepped, layered) {
         case (true, _): return (path, "step \(s), layer \(l), row \(row), column \(column)")
         case (false, true): return (path, "layer \(l), row \(row), column \(column)")
