@@ -361,3 +361,21 @@ final class RouterTraceFormatTests: XCTestCase {
         }
     }
 }
+
+extension RouterTraceFormatTests {
+    /// The memory estimate's trace term: a source's bytes, plus up to twice them decoded,
+    /// the rank's share of a split source; a folder counts its .npy files only.
+    func testMemoryEstimateCountsTraceSources() throws {
+        let p = try write("m.npy", descr: "<f2", shape: [8, 4], bytes: [UInt8](repeating: 0, count: 64))
+        let size = Double(try XCTUnwrap(FileManager.default.attributesOfItem(atPath: p)[.size] as? Int))
+        XCTAssertEqual(size, Double(NpyWriter.header(descr: "<f2", shape: [8, 4]).count + 64))
+        XCTAssertEqual(MemoryEstimate.traceBytes([p], rank: 1, tokens: 2, totalTokens: 8), size + 2 * size / 4)
+        XCTAssertEqual(MemoryEstimate.traceBytes([p, p], rank: 1, tokens: 2, totalTokens: 8), 3 * size)
+        try write("mf/step_0_layer_0.npy", descr: "<f4", shape: [4, 4], bytes: [UInt8](repeating: 0, count: 64))
+        try write("mf/step_1_layer_0.npy", descr: "<f4", shape: [4, 4], bytes: [UInt8](repeating: 0, count: 64))
+        try Data(count: 1000).write(to: URL(fileURLWithPath: path("mf/notes.txt")))
+        XCTAssertEqual(MemoryEstimate.traceSourceSize(path("mf")),
+                       Double(2 * (NpyWriter.header(descr: "<f4", shape: [4, 4]).count + 64)))
+        XCTAssertEqual(MemoryEstimate.traceSourceSize(path("absent")), 0)
+    }
+}
