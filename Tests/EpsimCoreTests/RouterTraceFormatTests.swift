@@ -242,6 +242,9 @@ final class RouterTraceFormatTests: XCTestCase {
         try write("mixed/step_0_layer_1.npy", descr: "<f4", shape: [1, 4], bytes: Array(slab[0..<16]))
         XCTAssertEqual(err("mixed"), "run.yaml: workload.file: \(path("mixed")): step_0_layer_1.npy is (1, 4) float32, "
                        + "step_0_layer_0.npy is (2, 4) float32; every file must match")
+        try write("deep/step_0_layer_0.npy", descr: "<f4", shape: [1, 2, 4], bytes: slab)
+        XCTAssertEqual(err("deep", layers: 1), "run.yaml: workload.file: \(path("deep")): step_0_layer_0.npy: "
+                       + "expected [tokens, E] in a trace folder, got shape (1, 2, 4)")
         try FileManager.default.createDirectory(atPath: path("empty"), withIntermediateDirectories: true)
         XCTAssertEqual(err("empty"), "run.yaml: workload.file: \(path("empty")): no step_<s>_layer_<l>.npy files in the folder")
         // A NaN in a folder file names that file.

@@ -268,19 +268,19 @@ public struct RouterTrace: Sendable, Equatable {
     /// (rows beyond the tokens: Σ T_r of a split source, T_r of rank r's own), or nil
     /// when every row is used or the workload is not a trace. Reads headers only.
     public static func unusedRowsNotice(config: SimConfig, worldSize P: Int) throws(ConfigError) -> String? {
-        guard let (paths, dtype) = config.workload.traceSources else { return nil }
+        // A top-k trace's rows are its indices' (the weights have the same shape).
+        let paths: [String], key: String, bf16: Bool
+        switch config.workload {
+        case let .trace(files, dtype): (paths, key, bf16) = (files, NpyReader.keyPath, dtype == .bf16)
+        case let .topkTrace(ids, _, _): (paths, key, bf16) = (ids, "workload.topk_ids", false)
+        default: return nil
+        }
         let tokens = (0..<P).map { config.tokens(rank: $0, size: P) }
         let origin = config.origin(of: "workload") ?? config.sourcePath
-        let ids: [String]
-        switch config.workload {
-        case let .topkTrace(i, _, _): ids = i
-        default: ids = paths
-        }
         var lines: [String] = []
-        for (r, path) in ids.enumerated() {
-            let key = ids.count == paths.count ? NpyReader.keyPath : "workload.topk_ids"
-            let rows = try TraceSource.inspect(path, key: key, bf16: dtype == .bf16, configFile: origin).rows
-            let used = ids.count == 1 ? tokens.reduce(0, +) : tokens[r]
+        for (r, path) in paths.enumerated() {
+            let rows = try TraceSource.inspect(path, key: key, bf16: bf16, configFile: origin).rows
+            let used = paths.count == 1 ? tokens.reduce(0, +) : tokens[r]
             if rows > used { lines.append("\(path) has \(rows) rows per step and layer, the run uses the first \(used); \(rows - used) unused") }
         }
         return lines.isEmpty ? nil : "trace: " + lines.joined(separator: "; ")

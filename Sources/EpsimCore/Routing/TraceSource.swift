@@ -37,6 +37,8 @@ struct TraceSource {
     static func inspect(_ path: String, key: String, bf16: Bool, configFile: String?,
                         memoryLimit: Double? = nil) throws(ConfigError) -> TraceSource {
         func fail(_ message: String) -> ConfigError { ConfigError(file: configFile, keyPath: key, "\(path): \(message)") }
+        // The last axis: E for logits, k for top-k indices and weights.
+        let last = key.hasPrefix("workload.topk") ? "k" : "E"
         func header(_ file: String) throws(ConfigError) -> (shape: [Int], element: NpyElement) {
             do {
                 return try NpyReader.header(path: file, bf16: bf16, configFile: configFile, memoryLimit: memoryLimit)
@@ -73,7 +75,7 @@ struct TraceSource {
                     let file = path + "/" + name
                     let h = try header(file)
                     guard h.shape.count == 2 else {
-                        throw fail("\(name): expected [tokens, \(key == "workload.topk_ids" || key == "workload.topk_weights" ? "k" : "E")] in a trace folder, got shape \(NpyHeader.shapeText(h.shape))")
+                        throw fail("\(name): expected [tokens, \(last)] in a trace folder, got shape \(NpyHeader.shapeText(h.shape))")
                     }
                     if let f = first {
                         guard h.shape == f.shape, h.element == f.element else {
@@ -105,7 +107,6 @@ struct TraceSource {
             return TraceSource(path: path, key: key, steps: shape[0], layers: shape[1], rows: shape[2], cols: shape[3],
                                layered: true, stepped: true, element: h.element, files: [path], shapeText: text, bf16: bf16)
         default:
-            let last = key == "workload.topk_ids" || key == "workload.topk_weights" ? "k" : "E"
             throw fail("expected [tokens, \(last)], [layers, tokens, \(last)] or [steps, layers, tokens, \(last)], got shape \(text)")
         }
     }
