@@ -28,8 +28,10 @@ extension MemoryEstimate {
         let workerBytes = W * (perRankRouting(maxT) + (gating ? 2 * maxT * H * 4 : 0) + P * 16)
         let gate = gating ? L * H * E * 4 : 0
         var trace = 0.0
-        if case let .trace(files) = c.workload {
-            trace = files.reduce(0) { $0 + 2 * MemoryEstimate.fileSize($1) }
+        if let (files, _) = c.workload.traceSources {
+            // Each source's bytes as read, and every rank's rows of it decoded to 4-byte
+            // values (at most twice the bytes, for 2-byte elements).
+            trace = files.reduce(0) { $0 + 3 * MemoryEstimate.traceSourceSize($1) }
         }
         var held = 0.0
         if c.capacity.scope == .global && c.capacity.isBounded {

@@ -67,6 +67,10 @@ public enum Simulation {
             return config
         }
         if transport.rank == 0, let note = CompatPreset.overrideNotice(config) { Launcher.printNote(note) }
+        // Trace rows beyond the run's tokens (validated above, so the headers read).
+        if transport.rank == 0, let note = try? RouterTrace.unusedRowsNotice(config: config, worldSize: transport.size) {
+            Launcher.printNote(note)
+        }
         return config
     }
 
