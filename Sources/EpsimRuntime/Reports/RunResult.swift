@@ -261,12 +261,12 @@ public struct RunResult {
                      + "\(config.precision.dispatch.rawValue) dispatch, \(config.precision.combine.rawValue) combine"
                      + (isModeled ? " · modeled compute" : ""))
         if !modeledOnly {
-            lines.append("phase        median ms     min ms     max ms  slowest rank   share"
+            lines.append("phase        median ms     min ms     max ms  slowest rank (ms)   share"
                          + (modeled.map { " │ " + $0.tableHeader } ?? ""))
             for phase in Phase.allCases where phase != .wait || environment.sync {
                 let f = phases[phase]
                 lines.append(phase.description.padding(10) + ms(f.median).leftPadding(12) + ms(f.min).leftPadding(11)
-                             + ms(f.max).leftPadding(11) + String(f.slowestRank).leftPadding(14)
+                             + ms(f.max).leftPadding(11) + "\(f.slowestRank) (\(ms(f.slowestMean)))".leftPadding(19)
                              + percent(phases.share(phase)).leftPadding(8)
                              + (modeled.map { " │ " + $0.tableRow(phase) } ?? ""))
             }
