@@ -162,7 +162,7 @@ final class ReportCommandTests: XCTestCase {
     /// The modeled part of a compare table: from its heading to the measured times.
     private func modeledTable(_ stdout: String) -> [String] {
         let lines = stdout.split(separator: "\n").map(String.init)
-        guard let start = lines.firstIndex(where: { $0.hasPrefix("modeled ms on ") }),
+        guard let start = lines.firstIndex(where: { $0.hasPrefix("modeled ms (× first) on ") }),
               let end = lines.firstIndex(where: { $0.hasPrefix("median ms") }) else { return [] }
         return Array(lines[start..<end])
     }
@@ -183,7 +183,7 @@ final class ReportCommandTests: XCTestCase {
         let first = modeledTable(outputs[0]), second = modeledTable(outputs[1])
         XCTAssertEqual(first, second, "the modeled figures read no clock")
         // It leads: before the measured times, and holds the modeled step and slowest ranks.
-        XCTAssertLessThan(outputs[0].range(of: "modeled ms on h100")!.lowerBound,
+        XCTAssertLessThan(outputs[0].range(of: "modeled ms (× first) on h100")!.lowerBound,
                           outputs[0].range(of: "\nmedian ms")!.lowerBound)
         let layouts = try XCTUnwrap(documents[0]["layouts"] as? [[String: Any]])
         let steps = try layouts.map { try XCTUnwrap(($0["median_ms"] as? [String: Any])?["step"] as? Double) }
@@ -222,5 +222,15 @@ final class ReportCommandTests: XCTestCase {
         let points = try XCTUnwrap(json["points"] as? [[String: Any]])
         XCTAssertEqual(points.map { $0["overrides"] as? [String] ?? [] }, [["steps=1"], ["steps=2"]])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["s.csv", "s.json"])
+    }
+
+    func testRepeatOutsideItsRangeIsOneLine() throws {
+        for (command, value) in [(["compare", "configs/skewed.yaml", "configs/replicated.yaml"], "0"),
+                                 (["sweep", "--config", "configs/skewed.yaml", "--vary", "steps=1"], "101")] {
+            let run = try CLI.epsim(command + ["--emulate", "4", "--repeat", value])
+            XCTAssertNotEqual(run.status, 0)
+            XCTAssertEqual(run.errorLines, ["epsim: error: --repeat: expected 1...100, got \(value) (see 'epsim --help')"])
+            XCTAssertEqual(run.stdout, "")
+        }
     }
 }

@@ -412,7 +412,7 @@ public enum ComparisonTable {
 
         var modeledBlock: [(String, [String])] = []
         if let system = first.modeledOn {
-            row("modeled ms on \(system) (× first)", layouts.map { _ in "" })
+            row("modeled ms (× first) on \(system)", layouts.map { _ in "" })
             for phase in phases where phase != .wait {
                 row("  " + phase.description, layouts.map { l in
                     let v = l.medianMs[phase] ?? 0, base = first.medianMs[phase] ?? 0
