@@ -72,6 +72,9 @@ struct SweepCommand: ParsableCommand {
                                                         modeled: system != nil) {
                 print(warning)
             }
+            // The files say from the start that this sweep has not finished (no stale
+            // points of an earlier one stay in them while it runs).
+            try Launcher.agree(transport) { try files?.write([], axes: axes, config: config, finished: false) }
             let progress = transport.rank == 0 ? ProgressLine(total: points.count * repeatCount, unit: "run", label: "sweep") : nil
             var done = 0
             for point in points {

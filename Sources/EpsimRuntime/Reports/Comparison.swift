@@ -233,7 +233,7 @@ public struct LayoutSummary: Sendable {
         weightLostRate = (try? doc.number("routing.dropped_weight_share", in: 0...1)) ?? 0
         modeledDeviceMs = try? doc.number("compute.modeled_device_ms", in: ResultDocument.milliseconds)
         if (try? doc.value("verification.ran")) as? Bool == true {
-            verifyMaxRelError = try doc.number("verification.max_rel_error", in: 0...Double.greatestFiniteMagnitude)
+            verifyMaxRelError = try? doc.number("verification.max_rel_error", in: 0...Double.greatestFiniteMagnitude)
             verifyPassed = (try? doc.value("verification.passed")) as? Bool
         }
         totalBytes = try doc.bytes("traffic.total_bytes")
