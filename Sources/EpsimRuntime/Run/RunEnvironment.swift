@@ -35,6 +35,12 @@ public struct RunEnvironment: Sendable {
         return seen
     }
 
+    /// Ranks on the host of rank 0 (every rank with the emulated transport).
+    public var ranksOnFirstHost: Int {
+        guard let first = hosts.first else { return ranks }
+        return hosts.filter { $0 == first }.count
+    }
+
     var json: JSONValue {
         .object([
             ("transport", .string(transport)),

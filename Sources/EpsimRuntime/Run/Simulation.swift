@@ -8,6 +8,8 @@ public enum Simulation {
     /// by all ranks before anything runs, so it is reported once and every rank exits.
     @discardableResult
     public static func run(_ options: RunOptions, transport: any Transport) throws -> RunResult? {
+        // Read before anything of ours runs: our own ranks would count as load.
+        let host = transport.rank == 0 ? HostLoad.current() : nil
         var overrides = options.overrides
         if options.routingOnly {
             // Placeholders for what routing does not read, and tokens from a trace; agreed
@@ -40,6 +42,7 @@ public enum Simulation {
         guard var result = try execute(config, transport: transport, settings: settings, dump: dump) else { return nil }
         result.modeledOnly = options.modeledOnly
         result.routingOnly = options.routingOnly
+        result.host = host
         if options.report { print(result.terminalReport()) }
         try files?.write(result)
         if let verification = result.verification, !verification.passed {
@@ -118,7 +121,7 @@ public enum Simulation {
         public var sync = false
         /// Keep every timed interval for a trace file.
         public var trace = false
-        /// A progress line on stderr (rank 0, terminals only, runs over two seconds).
+        /// Progress on stderr (`ProgressLine`: rank 0, runs over two seconds).
         public var progress = false
         /// Record the last counted step's exchanges and expert blocks (`StepShapes`) and
         /// every counted step's stage times (`PhaseTimer.stageSeconds`), for `epsim bench`.
