@@ -8,7 +8,10 @@ struct CompareCommand: ParsableCommand {
         abstract: "Compare layouts side by side: run each config, or read result files.",
         discussion: """
             Each FILE is a config (run now, on this transport, with --set applied) or a result \
-            file written by `epsim run --output` (schema epsim.result/1). Ratios are to the first.
+            file written by `epsim run --output` (schema epsim.result/1). Ratios are to the first. \
+            With --repeat N each config runs N times: each measured time is the median with its \
+            range [min–max], and a ratio whose ranges overlap is marked ~ (within the noise). \
+            With --system the modeled times (deterministic) lead.
             """
     )
 
@@ -26,6 +29,10 @@ struct CompareCommand: ParsableCommand {
     var sync = false
 
     @OptionGroup var watchdog: WatchdogOptions
+    @OptionGroup var repeats: RepeatOptions
+
+    @Flag(name: .long, help: "Check each config's last counted step against the single-process reference (see `epsim run --verify`).")
+    var verify = false
 
     @Option(name: .long, help: ArgumentHelp(
         "Compare times modeled on this target system (YAML) instead of this host's; result files must carry them.",
@@ -49,7 +56,10 @@ struct CompareCommand: ParsableCommand {
 
     func run() throws {
         let files = files, overrides = overrides, sync = sync, output = output, svg = svg, systemPath = system
+        let repeatCount = repeats.count, verify = verify
         let code = Launcher.run(emulate.map { .emulated(ranks: $0) } ?? .mpi, timeout: watchdog.timeout) { transport in
+            // Read before anything of ours runs: our own ranks would count as load.
+            let host = transport.rank == 0 ? HostLoad.current() : nil
             var summaries: [LayoutSummary] = []
             let names = ComparisonTable.columnNames(files)
             // Which files are results is decided on rank 0 and shared, so every rank makes
@@ -73,18 +83,30 @@ struct CompareCommand: ParsableCommand {
                 }
                 return (read, try [output, svg].map { try $0.map { try AtomicFile.Writer(path: $0) } })
             }
+            let runs = isResult.filter { !$0 }.count * repeatCount
+            if let warning = host?.measuredTimesWarning(ranksOnHost: HostLoad.ranksOnFirstHost(transport),
+                                                        modeled: systemPath != nil), runs > 0 {
+                print(warning)
+            }
+            let progress = transport.rank == 0 && runs > 0 ? ProgressLine(total: runs, unit: "run", label: "compare") : nil
+            var done = 0
             for (i, (file, name)) in zip(files, names).enumerated() {
                 if let summary = readResults[i] {
                     summaries.append(summary)
                     continue
                 }
                 if isResult[i] { continue }
-                let options = RunOptions(configPath: file, overrides: overrides, sync: sync, report: false,
+                let options = RunOptions(configPath: file, overrides: overrides, verify: verify, sync: sync, report: false,
                                          system: systemPath)
-                if let result = try Simulation.run(options, transport: transport) {
-                    summaries.append(LayoutSummary(name: name, result: result))
+                var results: [RunResult] = []
+                for _ in 0..<repeatCount {
+                    if let result = try Simulation.run(options, transport: transport) { results.append(result) }
+                    done += 1
+                    progress?.update(done: done)
                 }
+                if !results.isEmpty { summaries.append(LayoutSummary(name: name, results: results)) }
             }
+            progress?.finish()
             guard transport.rank == 0 else { return }
             print(ComparisonTable.text(summaries))
             try outputs[0]?.commit(ComparisonTable.json(summaries).serialized() + "\n")

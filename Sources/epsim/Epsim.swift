@@ -19,7 +19,7 @@ struct Epsim: ParsableCommand {
             """,
         version: EpsimVersion.string,
         subcommands: [RunCommand.self, ValidateCommand.self, CompareCommand.self, SweepCommand.self, BenchCommand.self,
-                      CalibrateCommand.self, ValidateModelCommand.self]
+                      CalibrateCommand.self, ValidateModelCommand.self, EstimateCommand.self]
     )
 
     /// Parses and runs. Under mpirun an argument error (found before MPI starts, so the

@@ -8,12 +8,16 @@ struct SweepCommand: ParsableCommand {
         abstract: "Run a config over the cross product of overrides and mark the Pareto front.",
         discussion: """
             Example: epsim sweep --config configs/skewed.yaml --emulate 4 \
-            --vary capacity.factor=1.0,1.25,2.0 --vary overflow.policy=drop,reroute
+            --vary capacity.factor=1.0,1.25,2.0 --vary overflow.policy=drop,reroute. \
+            --csv and --output are rewritten after every point, so a sweep that fails keeps \
+            the points it finished. With --repeat N each point runs N times: step times are \
+            medians with their range, and a Pareto mark inside that noise is marked ~.
             """
     )
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var watchdog: WatchdogOptions
+    @OptionGroup var repeats: RepeatOptions
 
     @Option(name: .long, parsing: .singleValue, help: ArgumentHelp(
         "A config key and the values to try, e.g. capacity.factor=1.0,1.25 (repeatable).", valueName: "key=v1,v2,..."))
@@ -26,7 +30,7 @@ struct SweepCommand: ParsableCommand {
         "Rank the points by times modeled on this target system (YAML) instead of this host's.", valueName: "file"))
     var system: String?
 
-    @Option(name: .long, help: ArgumentHelp("Write one CSV row per point.", valueName: "file"))
+    @Option(name: .long, help: ArgumentHelp("Write one CSV row per point (rewritten as each point finishes).", valueName: "file"))
     var csv: String?
 
     @Option(name: .long, help: ArgumentHelp("Write the sweep as JSON (schema epsim.sweep/1).", valueName: "file"))
@@ -54,31 +58,54 @@ struct SweepCommand: ParsableCommand {
         let axes = try vary.map { try Sweep.Axis(parsing: $0) }
         let points = Sweep.points(axes)
         let config = common.config, base = common.overrides, sync = sync, csv = csv, output = output, system = system
+        let repeatCount = repeats.count
         let svg = svg
         let code = Launcher.run(common.transport, timeout: watchdog.timeout) { transport in
+            // Read before anything of ours runs: our own ranks would count as load.
+            let host = transport.rank == 0 ? HostLoad.current() : nil
             var summaries: [LayoutSummary] = []
-            // Every point's config and both outputs are checked before the first point
+            // Every point's config and every output are checked before the first point
             // runs, on every rank at once: a bad value costs a line, not the points before it.
             for point in points {
                 _ = try Simulation.loadConfig(config, overrides: base + point, transport: transport)
             }
             if let system { _ = try Simulation.loadSystem(system, transport: transport) }
-            let outputs = try Launcher.agree(transport) { () throws -> [AtomicFile.Writer?] in
-                transport.rank == 0 ? try [csv, output, svg].map { try $0.map { try AtomicFile.Writer(path: $0) } } : []
+            let (files, picture) = try Launcher.agree(transport) { () throws -> (Sweep.Files?, AtomicFile.Writer?) in
+                transport.rank == 0 ? (try Sweep.Files(csv: csv, json: output), try svg.map { try AtomicFile.Writer(path: $0) })
+                    : (nil, nil)
             }
+            if let warning = host?.measuredTimesWarning(ranksOnHost: HostLoad.ranksOnFirstHost(transport),
+                                                        modeled: system != nil) {
+                print(warning)
+            }
+            // The files say from the start that this sweep has not finished (no stale
+            // points of an earlier one stay in them while it runs).
+            try Launcher.agree(transport) { try files?.write([], axes: axes, config: config, finished: false) }
+            let progress = transport.rank == 0 ? ProgressLine(total: points.count * repeatCount, unit: "run", label: "sweep") : nil
+            var done = 0
             for point in points {
                 let options = RunOptions(configPath: config, overrides: base + point, sync: sync, report: false,
                                          system: system)
-                if let result = try Simulation.run(options, transport: transport) {
-                    summaries.append(LayoutSummary(name: point.joined(separator: " "), result: result))
+                var results: [RunResult] = []
+                for _ in 0..<repeatCount {
+                    if let result = try Simulation.run(options, transport: transport) { results.append(result) }
+                    done += 1
+                    progress?.update(done: done)
+                }
+                if !results.isEmpty { summaries.append(LayoutSummary(name: point.joined(separator: " "), results: results)) }
+                // Each finished point is on disk before the next starts (every rank
+                // learns of a failed write and stops).
+                let finished = summaries.count == points.count
+                try Launcher.agree(transport) {
+                    try files?.write(Sweep.rows(overrides: points, summaries: summaries), axes: axes, config: config,
+                                     finished: finished)
                 }
             }
+            progress?.finish()
             guard transport.rank == 0 else { return }
             let rows = Sweep.rows(overrides: points, summaries: summaries)
             print(Sweep.text(rows, axes: axes))
-            try outputs[0]?.commit(Sweep.csv(rows, axes: axes))
-            try outputs[1]?.commit(Sweep.json(rows, axes: axes, config: config).serialized() + "\n")
-            try outputs[2]?.commit(SweepChart(rows: rows, title: "epsim sweep · \(config)").svg())
+            try picture?.commit(SweepChart(rows: rows, title: "epsim sweep · \(config)").svg())
         }
         if code != 0 { throw ExitCode(code) }
     }

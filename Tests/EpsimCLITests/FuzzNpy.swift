@@ -1,7 +1,7 @@
 import Foundation
 
-/// Router traces for the `trace` workload: a few valid .npy files and more than 50
-/// malformed ones (truncated, wrong dtype or rank, Fortran order, lying or huge
+/// Router traces for the `trace` workload: a few valid .npy files (float32, float16)
+/// and more than 50 malformed ones (truncated, wrong dtype or rank, Fortran order, lying or huge
 /// shapes, bad magic or version, non-finite logits). Each is replayed by a small
 /// layout that names it; a malformed file must stop the run with one line naming it.
 enum FuzzNpy {
@@ -88,7 +88,9 @@ enum FuzzNpy {
             ("big-endian float32", npy(descr: ">f4", shape: shape, data: floats(Array(values.prefix(R * E)), bigEndian: true)), .error),
             ("int32", npy(descr: "<i4", shape: shape, data: data), .error),
             ("uint8", npy(descr: "|u1", shape: shape, data: Array(repeating: 1, count: R * E)), .error),
-            ("float16", npy(descr: "<f2", shape: shape, data: Array(data.prefix(2 * R * E))), .error),
+            ("float16", npy(descr: "<f2", shape: shape, data: Array(values.prefix(R * E)).flatMap { v in
+                withUnsafeBytes(of: Float16(v).bitPattern.littleEndian) { Array($0) } }), .run),
+            ("uint16 without workload.dtype bf16", npy(descr: "<u2", shape: shape, data: Array(data.prefix(2 * R * E))), .error),
             ("object", npy(descr: "|O", shape: shape, data: data), .error),
             ("complex64", npy(descr: "<c8", shape: shape, data: data + data), .error),
             ("Fortran order", npy(fortran: "True", shape: shape, data: data), .error),

@@ -84,7 +84,8 @@ final class ReportCommandTests: XCTestCase {
         let run = try CLI.epsim(["compare", "configs/default.yaml", "configs/skewed.yaml", "--emulate", "4",
                                  "--set", "steps=3", "--svg", svg.path, "--output", output.path])
         XCTAssertEqual(run.status, 0, run.stderr)
-        let lines = run.stdout.split(separator: "\n")
+        // A warning of more ranks than cores, if any, comes first; then the names.
+        let lines = run.stdout.split(separator: "\n").filter { !$0.hasPrefix("WARNING: ") }
         XCTAssertTrue(lines[0].contains("default.yaml") && lines[0].contains("skewed.yaml"), run.stdout)
         let step = try XCTUnwrap(lines.first { $0.hasPrefix("  step") })
         XCTAssertTrue(step.contains("(1.00×)"), String(step))
@@ -117,5 +118,119 @@ final class ReportCommandTests: XCTestCase {
         let run = try CLI.epsim(["compare", bad.path, bad.path, "--emulate", "1"])
         XCTAssertNotEqual(run.status, 0)
         XCTAssertEqual(run.errorLines, ["epsim: error: \(bad.path): phases.route.median_ms: missing from the result file"])
+    }
+
+    // MARK: issue 14: noise shown, modeled figures first, nothing lost by a failed point
+
+    /// A time as the table prints it (three decimals).
+    private func ms3(_ v: Double) -> String { String(format: "%.3f", v) }
+    private func x2(_ v: Double) -> String { String(format: "%.2f", v) }
+
+    func testCompareRepeatPrintsEachStepRatioWithItsSpread() throws {
+        let dir = try CLI.temporaryDirectory()
+        let output = dir.appendingPathComponent("c.json")
+        let run = try CLI.epsim(["compare", "configs/skewed.yaml", "configs/replicated.yaml", "--emulate", "4",
+                                 "--set", "steps=2", "--set", "warmup_steps=1", "--repeat", "3",
+                                 "--output", output.path])
+        XCTAssertEqual(run.status, 0, run.stderr)
+        let json = try CLI.json(at: output)
+        let layouts = try XCTUnwrap(json["layouts"] as? [[String: Any]])
+        XCTAssertEqual(layouts.count, 2)
+        var spreads: [(median: Double, min: Double, max: Double)] = []
+        for l in layouts {
+            XCTAssertEqual(l["repeats"] as? Int, 3)
+            let step = try XCTUnwrap((l["measured_ms"] as? [String: Any])?["step"] as? [String: Any])
+            let each = try XCTUnwrap(step["per_repeat"] as? [Double])
+            XCTAssertEqual(each.count, 3, "one value per run")
+            XCTAssertEqual(step["median"] as? Double, each.sorted()[1])
+            spreads.append((each.sorted()[1], each.min()!, each.max()!))
+        }
+        let lines = run.stdout.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.contains("median ms [min–max of 3 runs] (× first)"), run.stdout)
+        let step = try XCTUnwrap(lines.first { $0.hasPrefix("  step ") }, run.stdout)
+        let (a, b) = (spreads[0], spreads[1])
+        XCTAssertTrue(step.contains("\(ms3(a.median)) [\(ms3(a.min))–\(ms3(a.max))] (1.00×)"), step)
+        let overlap = b.min <= a.max && a.min <= b.max
+        let ratio = "\(x2(b.median / a.median))× [\(x2(b.min / a.max))–\(x2(b.max / a.min))]" + (overlap ? " ~" : "")
+        XCTAssertTrue(step.hasSuffix("\(ms3(b.median)) [\(ms3(b.min))–\(ms3(b.max))] (\(ratio))"), "\(step)\nwant \(ratio)")
+        let noise = try XCTUnwrap(((layouts[1]["measured_ratio_to_first"] as? [String: Any])?["step"] as? [String: Any])?["within_noise"] as? Bool)
+        XCTAssertEqual(noise, overlap)
+        // The legend says which convention the ranges follow.
+        XCTAssertTrue(run.stdout.contains("[min–max] over the runs"), run.stdout)
+    }
+
+    /// The modeled part of a compare table: from its heading to the measured times.
+    private func modeledTable(_ stdout: String) -> [String] {
+        let lines = stdout.split(separator: "\n").map(String.init)
+        guard let start = lines.firstIndex(where: { $0.hasPrefix("modeled ms (× first) on ") }),
+              let end = lines.firstIndex(where: { $0.hasPrefix("median ms") }) else { return [] }
+        return Array(lines[start..<end])
+    }
+
+    func testCompareWithSystemPrintsIdenticalModeledTables() throws {
+        let dir = try CLI.temporaryDirectory()
+        var outputs: [String] = []
+        var documents: [[String: Any]] = []
+        for i in 0..<2 {
+            let output = dir.appendingPathComponent("c\(i).json")
+            let run = try CLI.epsim(["compare", "configs/skewed.yaml", "configs/replicated.yaml", "--emulate", "4",
+                                     "--set", "steps=2", "--set", "warmup_steps=0", "--set", "compute=modeled",
+                                     "--system", "configs/systems/h100-8x-ib400.yaml", "--output", output.path])
+            XCTAssertEqual(run.status, 0, run.stderr)
+            outputs.append(run.stdout)
+            documents.append(try CLI.json(at: output))
+        }
+        let first = modeledTable(outputs[0]), second = modeledTable(outputs[1])
+        XCTAssertEqual(first, second, "the modeled figures read no clock")
+        // It leads: before the measured times, and holds the modeled step and slowest ranks.
+        XCTAssertLessThan(outputs[0].range(of: "modeled ms (× first) on h100")!.lowerBound,
+                          outputs[0].range(of: "\nmedian ms")!.lowerBound)
+        let layouts = try XCTUnwrap(documents[0]["layouts"] as? [[String: Any]])
+        let steps = try layouts.map { try XCTUnwrap(($0["median_ms"] as? [String: Any])?["step"] as? Double) }
+        let stepRow = try XCTUnwrap(first.first { $0.hasPrefix("  step ") }, first.joined(separator: "\n"))
+        XCTAssertTrue(stepRow.contains("\(ms3(steps[0])) (1.00×)"), stepRow)
+        XCTAssertTrue(stepRow.hasSuffix("\(ms3(steps[1])) (\(x2(steps[1] / steps[0]))×)"), stepRow)
+        let slowest = try XCTUnwrap((layouts[1]["modeled_slowest_rank"] as? [String: Any])?["dispatch"] as? [String: Any])
+        let rank = try XCTUnwrap(slowest["rank"] as? Int), time = try XCTUnwrap(slowest["max_ms"] as? Double)
+        let block = try XCTUnwrap(first.firstIndex(of: "modeled slowest rank: ms"), first.joined(separator: "\n"))
+        let dispatch = try XCTUnwrap(first[block...].first { $0.hasPrefix("  dispatch ") })
+        XCTAssertTrue(dispatch.hasSuffix("r\(rank) \(ms3(time))"), dispatch)
+        // The bytes between nodes and within them, on that system; the device time of modeled compute.
+        XCTAssertTrue(first.contains { $0.hasPrefix("  intra-node ") } && first.contains { $0.hasPrefix("  inter-node ") },
+                      first.joined(separator: "\n"))
+        let device = try XCTUnwrap(layouts[0]["modeled_device_ms"] as? Double)
+        let deviceRow = try XCTUnwrap(first.first { $0.hasPrefix("expert device ms") }, first.joined(separator: "\n"))
+        XCTAssertTrue(deviceRow.contains(ms3(device)), deviceRow)
+        XCTAssertFalse(outputs[0].contains("GFLOP/s"))
+    }
+
+    func testSweepKeepsTheFinishedPointsWhenALaterPointFails() throws {
+        let dir = try CLI.temporaryDirectory()
+        let csv = dir.appendingPathComponent("s.csv"), output = dir.appendingPathComponent("s.json")
+        // The third point runs 40 steps and rank 0 stalls at step 20; the first two end
+        // before it. The watchdog ends the sweep.
+        let run = try CLI.epsim(["sweep", "--config", "configs/default.yaml", "--emulate", "2", "--set", "ranks=2",
+                                 "--set", "warmup_steps=0", "--vary", "steps=1,2,40", "--timeout", "5",
+                                 "--csv", csv.path, "--output", output.path],
+                                timeout: 120, environment: ["EPSIM_FAULT_STALL": "0:20"])
+        XCTAssertEqual(run.status, 124, run.stderr)
+        let rows = try String(contentsOf: csv, encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(rows.count, 3, "header and the two finished points: \(rows)")
+        XCTAssertTrue(rows[1].hasPrefix("1,") && rows[2].hasPrefix("2,"), "\(rows)")
+        let json = try CLI.json(at: output)
+        XCTAssertEqual(json["finished"] as? Bool, false)
+        let points = try XCTUnwrap(json["points"] as? [[String: Any]])
+        XCTAssertEqual(points.map { $0["overrides"] as? [String] ?? [] }, [["steps=1"], ["steps=2"]])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted(), ["s.csv", "s.json"])
+    }
+
+    func testRepeatOutsideItsRangeIsOneLine() throws {
+        for (command, value) in [(["compare", "configs/skewed.yaml", "configs/replicated.yaml"], "0"),
+                                 (["sweep", "--config", "configs/skewed.yaml", "--vary", "steps=1"], "101")] {
+            let run = try CLI.epsim(command + ["--emulate", "4", "--repeat", value])
+            XCTAssertNotEqual(run.status, 0)
+            XCTAssertEqual(run.errorLines, ["epsim: error: --repeat: expected 1...100, got \(value) (see 'epsim --help')"])
+            XCTAssertEqual(run.stdout, "")
+        }
     }
 }

@@ -48,9 +48,11 @@ final class RoutingOnlyTests: XCTestCase {
     /// tokens from the trace's rows and the placeholder sizes, not the defaults.
     func testValidateResolvesWhatTheRoutingOnlyRunUses() throws {
         let (config, _) = try traceConfig(rows: 101)
+        // Without --routing-only, tokens keep their default (512 per rank), which the
+        // trace's 101 rows cannot feed: validate reads the headers and says so.
         let plain = try CLI.epsim(["validate", "--config", config, "--emulate", "3"])
-        XCTAssertEqual(plain.status, 0, plain.stderr)
-        XCTAssertTrue(plain.stdout.contains("tokens: 512\n"), plain.stdout)
+        XCTAssertEqual(plain.status, 1, plain.stderr)
+        XCTAssertTrue(plain.stderr.contains("t.npy: expected at least 1536 rows (the tokens of all 3 ranks), got 101\n"), plain.stderr)
         let routing = try CLI.epsim(["validate", "--config", config, "--emulate", "3", "--routing-only"])
         XCTAssertEqual(routing.status, 0, routing.stderr)
         XCTAssertTrue(routing.stdout.contains("tokens: [34, 34, 33]\n"), routing.stdout)

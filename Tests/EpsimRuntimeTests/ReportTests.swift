@@ -237,15 +237,15 @@ final class ReportTests: XCTestCase {
             epsim 0.1.0 · small.yaml · emulated, 4 ranks on 1 host
             layout: 8 experts top-2 on 4 ranks · H 32 F 64 swiglu · 1 layer(s) · zipf workload · cf 1.00 local score · drop
             steps: 3 counted after 1 warm-up · fp32 dispatch, fp32 combine
-            phase        median ms     min ms     max ms  slowest rank   share
-            route            #      #      #             #   #%
-            permute          #      #      #             #   #%
-            dispatch         #      #      #             #   #%
-            expert           #      #      #             #   #%
-            combine          #      #      #             #   #%
-            unpermute        #      #      #             #   #%
-            shared           #      #      #             #   #%
-            step             #      #      #             #   #%
+            phase        median ms     min ms     max ms  slowest rank (ms)   share
+            route            #      #      #             # (#)   #%
+            permute          #      #      #             # (#)   #%
+            dispatch         #      #      #             # (#)   #%
+            expert           #      #      #             # (#)   #%
+            combine          #      #      #             # (#)   #%
+            unpermute        #      #      #             # (#)   #%
+            shared           #      #      #             # (#)   #%
+            step             #      #      #             # (#)   #%
             time: communication #% · compute #% (experts #%, routing and permutation #%) · outside phases #%
             routing: drop 31.25% · reroute 0.00% · weight lost 21.09% · imbalance expert 1.45 rank 1.45 · aux loss 1.484 · importance CV² 0.706
             expert load: 192 192 176 152 103 77 91 73

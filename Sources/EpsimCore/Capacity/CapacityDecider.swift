@@ -140,10 +140,12 @@ public final class CapacityDecider {
     /// reroutes, fixes the next candidates of the rest and the next round's `demand`.
     ///
     /// `preference` must be the buffer passed to `begin` ([T × E], unchanged since): the
-    /// caller keeps it alive for all rounds, so the decider need not copy it.
+    /// caller keeps it alive for all rounds, so the decider need not copy it. Without
+    /// `overflow.policy: reroute` it is not read (it may be empty).
     public func admit(worldDemand: [Int64], preference: UnsafeBufferPointer<Int32>) {
         precondition(state == .deciding && global, "admit without a scope: global decision in progress")
-        precondition(preference.count >= result.tokens * experts,
+        // Only a rerouting policy reads past the chosen experts (`selectCandidates`).
+        precondition(!reroute || preference.count >= result.tokens * experts,
                      "preference of \(preference.count) for T = \(result.tokens), E = \(experts)")
         let p = worldDemand.count / experts
         precondition(worldDemand.count == p * experts && rank < p,

@@ -137,9 +137,16 @@ public enum Workload: Sendable, Equatable {
     case zipf(exponent: Double)
     /// `experts` share `fraction` of first choices; the rest share the remainder.
     case hot(experts: [Int], fraction: Double)
-    /// Recorded router logits from NumPy .npy files of shape [tokens, E] float32:
-    /// one file split across ranks in rank order, or one file per rank.
-    case trace(files: [String])
+    /// Recorded router logits (docs/traces.md): NumPy .npy files of shape [tokens, E],
+    /// [layers, tokens, E] or [steps, layers, tokens, E], or folders of
+    /// `step_<s>_layer_<l>.npy` files [tokens, E]; float32, float16, or bfloat16 bits
+    /// with `dtype` bf16. One source split across ranks in rank order, or one per rank.
+    case trace(files: [String], dtype: TraceDType = .auto)
+    /// Recorded top-k routing (docs/traces.md): expert indices [.., tokens, k] int32 or
+    /// int64 (vLLM's and SGLang's `topk_ids`) and their weights [.., tokens, k] float
+    /// (`topk_weights`), each one source split across ranks or one per rank, in the
+    /// shapes and folders `trace` takes.
+    case topkTrace(ids: [String], weights: [String], dtype: TraceDType = .auto)
     /// Token imbalance towards one rank (DeepEP #343): on each source rank (`sources`,
     /// empty: every rank) `fraction` of first choices go to the experts of rank `rank`'s
     /// contiguous block [rank·E/P, (rank+1)·E/P) (whatever the placement), the rest
@@ -159,11 +166,36 @@ public enum Workload: Sendable, Equatable {
         case .zipf: return "zipf"
         case .hot: return "hot"
         case .trace: return "trace"
+        case .topkTrace: return "topk_trace"
         case .hotRank: return "hot_rank"
         case .rotatingHotspot: return "rotating_hotspot"
         case .lognormal: return "lognormal"
         }
     }
+}
+
+/// How a trace's 2-byte raw values are read (`workload.dtype`).
+public enum TraceDType: String, Sendable, CaseIterable {
+    /// From each file's header: '<f4', '<f2' (and '<i4', '<i8' for top-k indices).
+    case auto
+    /// '<u2', '<i2', '|V2' and '<V2' hold bfloat16 bits (as `tensor.view(torch.int16)`
+    /// or ml_dtypes' bfloat16 save them); float32 and float16 files are read as with auto.
+    case bf16
+}
+
+extension Workload {
+    /// The trace sources of either trace kind, and how their raw values read; nil for
+    /// synthetic and gating workloads.
+    public var traceSources: (files: [String], dtype: TraceDType)? {
+        switch self {
+        case let .trace(files, dtype): return (files, dtype)
+        case let .topkTrace(ids, weights, dtype): return (ids + weights, dtype)
+        default: return nil
+        }
+    }
+
+    /// Whether the workload replays a recorded trace (logits or top-k).
+    public var isTrace: Bool { traceSources != nil }
 }
 
 public struct CapacityConfig: Sendable, Equatable {

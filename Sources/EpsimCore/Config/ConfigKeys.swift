@@ -51,7 +51,7 @@ public enum ConfigKeys {
             $0.router.seed.map { .string(String($0)) } ?? .null
         },
         key("workload.kind", .names(workloadKinds),
-            doc: "how tokens choose experts: `gating` (logits = x · Wg), `uniform` (every expert equally likely), `zipf`, `hot`, `trace`, `hot_rank`, `rotating_hotspot` or `lognormal` (below).") {
+            doc: "how tokens choose experts: `gating` (logits = x · Wg), `uniform` (every expert equally likely), `zipf`, `hot`, `trace` (recorded logits), `topk_trace` (recorded top-k choices and weights), `hot_rank`, `rotating_hotspot` or `lognormal` (below).") {
             .string($0.workload.name)
         },
         number("workload.exponent", 0, lowerOpen: true, upper: 100, default: "required for zipf",
@@ -100,11 +100,26 @@ public enum ConfigKeys {
             if case let .lognormal(sigma) = c.workload { return .double(sigma) }
             return nil
         },
-        key("workload.file", .path, default: "—", doc: "trace: one file, as `files: [F]`.", value: nil),
-        key("workload.files", .path, "a list: one file, or one per rank", default: "required for trace",
-            doc: "trace: recorded router logits, NumPy `.npy` float32 of shape [tokens, E]: one file split across ranks in rank order, or one per rank. Paths are relative to the config file.") { c in
-            if case let .trace(files) = c.workload { return .array(files.map { .string($0) }) }
+        key("workload.file", .path, default: "—", doc: "trace: one file or folder, as `files: [F]`.", value: nil),
+        key("workload.files", .path, "a list: one file or folder, or one per rank", default: "required for trace",
+            doc: "trace: recorded router logits (docs/traces.md): NumPy `.npy` of shape [tokens, E] (every step and layer), [layers, tokens, E] (every step) or [steps, layers, tokens, E] (step s replays s mod steps), or a folder of `step_<s>_layer_<l>.npy` files [tokens, E]; float32, float16, or bfloat16 (`workload.dtype`). One source is split across ranks in rank order, or one per rank. Paths are relative to the config file.") { c in
+            if case let .trace(files, _) = c.workload { return .array(files.map { .string($0) }) }
             return nil
+        },
+        key("workload.topk_ids", .path, "a list: one file or folder, or one per rank; not with `overflow.policy: reroute`",
+            rule: ConfigValidator.topkTrace, default: "required for topk_trace",
+            doc: "topk_trace: each token's k experts (vLLM's and SGLang's `topk_ids`), `.npy` int32 or int64 [tokens, k], [layers, tokens, k] or [steps, layers, tokens, k], or a folder as for trace; k = `model.top_k`, every index < `model.experts`, none twice in a token.") { c in
+            if case let .topkTrace(ids, _, _) = c.workload { return .array(ids.map { .string($0) }) }
+            return nil
+        },
+        key("workload.topk_weights", .path, "a list: one file or folder, or one per rank", default: "required for topk_trace",
+            doc: "topk_trace: the weights of those slots (`topk_weights`), float32, float16 or bfloat16, the shape of `topk_ids`; finite and ≥ 0.") { c in
+            if case let .topkTrace(_, weights, _) = c.workload { return .array(weights.map { .string($0) }) }
+            return nil
+        },
+        key("workload.dtype", .names(TraceDType.allCases.map(\.rawValue)), default: "auto (traces)",
+            doc: "trace, topk_trace: `auto` reads each file's type from its header; `bf16` reads 2-byte raw values ('<u2', '<i2', or ml_dtypes' 2-byte void 'V2') as bfloat16 bits.") { c in
+            c.workload.traceSources.map { .string($0.dtype.rawValue) }
         },
         number("capacity.factor", 0, lowerOpen: true, upper: 1e6, words: ["none"],
                doc: "cf, or `none` for dropless. A C beyond 2⁵³ is reported as 2⁵³ (no assignment is dropped either way). Left out when `capacity.value` is set.") {
@@ -225,7 +240,7 @@ public enum ConfigKeys {
         },
     ]
 
-    static let workloadKinds = ["gating", "uniform", "zipf", "hot", "trace", "hot_rank", "rotating_hotspot", "lognormal"]
+    static let workloadKinds = ["gating", "uniform", "zipf", "hot", "trace", "topk_trace", "hot_rank", "rotating_hotspot", "lognormal"]
     static let placementKinds = ["contiguous", "explicit", "eplb"]
     static let computeModes = ["real", "modeled"]
 

@@ -55,6 +55,14 @@ extension ConfigLoader {
             guard let n = p[key] else { throw r.fail("workload.\(key)", node, "required for workload \(kind)") }
             return n
         }
+        /// A path, or a list of paths.
+        func paths(_ n: ConfigNode, _ key: String) throws(ConfigError) -> [String] {
+            if case .scalar = n { return [try r.scalar(n, key, expected: "a file path")] }
+            let items = try r.list(n, key, of: "file paths")
+            var files: [String] = []
+            for (i, item) in items.enumerated() { files.append(try r.scalar(item, "\(key)[\(i)]", expected: "a file path")) }
+            return files
+        }
         switch kind {
         case "gating": return .gating
         case "uniform": return .uniform
@@ -78,15 +86,15 @@ extension ConfigLoader {
         case "lognormal":
             return .lognormal(sigma: try r.double(try need("sigma"), "workload.sigma"))
         case "trace":
+            let dtype: TraceDType = try p["dtype"].map { n throws(ConfigError) in try r.choice(n, "workload.dtype") } ?? .auto
             if let n = p["file"] {
-                return .trace(files: [try r.scalar(n, "workload.file", expected: "a file path")])
+                return .trace(files: [try r.scalar(n, "workload.file", expected: "a file path")], dtype: dtype)
             }
-            let items = try r.list(try need("files"), "workload.files", of: "file paths")
-            var files: [String] = []
-            for (i, item) in items.enumerated() {
-                files.append(try r.scalar(item, "workload.files[\(i)]", expected: "a file path"))
-            }
-            return .trace(files: files)
+            return .trace(files: try paths(try need("files"), "workload.files"), dtype: dtype)
+        case "topk_trace":
+            let dtype: TraceDType = try p["dtype"].map { n throws(ConfigError) in try r.choice(n, "workload.dtype") } ?? .auto
+            return .topkTrace(ids: try paths(try need("topk_ids"), "workload.topk_ids"),
+                              weights: try paths(try need("topk_weights"), "workload.topk_weights"), dtype: dtype)
         default:
             let hint = nearest(kind, in: kinds).map { " (did you mean '\($0)'?)" } ?? ""
             throw r.fail(path, kindNode, "expected one of \(kinds.joined(separator: ", ")), got '\(kind)'\(hint)")

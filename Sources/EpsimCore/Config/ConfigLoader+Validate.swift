@@ -31,16 +31,31 @@ extension ConfigLoader {
         return estimate
     }
 
-    /// The trace files the process's ranks read (`ConfigValidator` checked their count):
-    /// headers only (shape, type, size against the file and memory), so a bad file is
-    /// one line before any data is read.
-    static func checkTraceHeaders(_ c: SimConfig, worldSize: Int, processRanks: Range<Int>,
+    /// The trace sources (`ConfigValidator` checked their count): headers only (shape,
+    /// type, layers, rows, size against the file and memory), every source on every
+    /// process (so all ranks agree), a bad file one line before any data is read.
+    public static func checkTraceHeaders(_ c: SimConfig, worldSize: Int, processRanks: Range<Int>,
                                   memory: MemoryLimit) throws(ConfigError) {
-        guard case let .trace(files) = c.workload else { return }
-        let origin = c.origin(of: "workload")
-        for file in Set(files.count == 1 ? files : processRanks.map { files[$0] }) {
-            let shape = try NpyReader.shape(path: file, configFile: origin, memoryLimit: memory.bytes)
-            try ConfigValidator.checkTraceColumns(shape.cols, file: file, experts: c.model.experts, origin: origin)
+        let origin = c.origin(of: "workload") ?? c.sourcePath
+        let tokens = (0..<worldSize).map { c.tokens(rank: $0, size: worldSize) }
+        switch c.workload {
+        case let .trace(files, dtype):
+            _ = try RouterTrace.plan(files, key: NpyReader.keyPath, bf16: dtype == .bf16,
+                                     columns: (c.model.experts, "model.experts"), layers: c.model.layers,
+                                     tokensPerRank: tokens, ranks: [], configFile: origin, memoryLimit: memory.bytes)
+        case let .topkTrace(ids, weights, dtype):
+            let ok = try RouterTrace.plan(ids, key: "workload.topk_ids", bf16: false, columns: (c.model.topK, "model.top_k"),
+                                          layers: c.model.layers, tokensPerRank: tokens, ranks: [], configFile: origin,
+                                          integers: true, memoryLimit: memory.bytes)
+            let wk = try RouterTrace.plan(weights, key: "workload.topk_weights", bf16: dtype == .bf16,
+                                          columns: (c.model.topK, "model.top_k"), layers: c.model.layers,
+                                          tokensPerRank: tokens, ranks: [], configFile: origin, memoryLimit: memory.bytes)
+            for (a, b) in zip(ok.sources, wk.sources) where (a.steps, a.layers, a.rows, a.layered) != (b.steps, b.layers, b.rows, b.layered) {
+                throw ConfigError(file: origin, keyPath: "workload.topk_weights",
+                                  "\(b.path) is \(b.shapeText), \(a.path) is \(a.shapeText); weights and indices must have one shape")
+            }
+        default:
+            return
         }
     }
 }

@@ -64,8 +64,15 @@ public enum ConfigLoader {
         try ConfigValidator.check(config)
         // Trace paths in the file are relative to it; those given with --set, to the
         // working directory.
-        if let file, config.origin(of: "workload") == file, case let .trace(files) = config.workload {
-            config.workload = .trace(files: files.map { resolve($0, relativeTo: file) })
+        if let file, config.origin(of: "workload") == file {
+            switch config.workload {
+            case let .trace(files, dtype):
+                config.workload = .trace(files: files.map { resolve($0, relativeTo: file) }, dtype: dtype)
+            case let .topkTrace(ids, weights, dtype):
+                config.workload = .topkTrace(ids: ids.map { resolve($0, relativeTo: file) },
+                                             weights: weights.map { resolve($0, relativeTo: file) }, dtype: dtype)
+            default: break
+            }
         }
         // The EPLB load file likewise; it is read here, so every rank holds the same numbers.
         if case var .eplb(e) = config.placement.base {

@@ -181,8 +181,17 @@ public enum ConfigValidator {
         }
         try checkPlacement(c.placement, experts: c.model.experts, ranks: size) { c.origin(of: $0) }
         try checkHotRank(c, size: size)
-        if case let .trace(files) = c.workload {
+        switch c.workload {
+        case let .trace(files, _):
             try checkTraceFiles(files.count, worldSize: size, origin: c.origin(of: "workload"))
+        case let .topkTrace(ids, weights, _):
+            try checkTraceFiles(ids.count, worldSize: size, origin: c.origin(of: "workload"), key: "workload.topk_ids")
+            try checkTraceFiles(weights.count, worldSize: size, origin: c.origin(of: "workload"), key: "workload.topk_weights")
+            guard ids.count == weights.count else {
+                throw ConfigError(file: c.origin(of: "workload"), keyPath: "workload.topk_weights",
+                                  "\(weights.count) sources, \(ids.count) for workload.topk_ids; give as many of each")
+            }
+        default: break
         }
     }
 
@@ -254,10 +263,20 @@ public enum ConfigValidator {
         }
     }
 
+    /// A top-k trace records k experts per token, not the order of the others, which a
+    /// reroute walks: `overflow.policy: reroute` is refused.
+    static func topkTrace(_ c: SimConfig) throws(ConfigError) {
+        guard case .topkTrace = c.workload, c.overflow.policy == .reroute else { return }
+        throw fail(c, "overflow.policy", also: ["workload"],
+                   "reroute needs each token's preference beyond its k choices, which a top-k trace does not record; "
+                   + "use overflow.policy: drop, or a logits trace (workload.kind: trace)")
+    }
+
     /// A trace is one file split across ranks or one file per rank. `RouterTrace` runs it too.
-    static func checkTraceFiles(_ count: Int, worldSize P: Int, origin: String?) throws(ConfigError) {
+    static func checkTraceFiles(_ count: Int, worldSize P: Int, origin: String?,
+                                key: String = NpyReader.keyPath) throws(ConfigError) {
         guard count == 1 || count == P else {
-            throw ConfigError(file: origin, keyPath: NpyReader.keyPath,
+            throw ConfigError(file: origin, keyPath: key,
                               "expected 1 file or one per rank (\(P)), got \(count) files")
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -30,7 +31,7 @@ public struct MemoryEstimate: Sendable {
         public var bytes: Double
 
         /// `tokens × model.hidden = 512 × 10000000`.
-        var factors: String {
+        public var factors: String {
             keys.joined(separator: " × ") + " = " + values.joined(separator: " × ")
         }
     }
@@ -79,9 +80,12 @@ public struct MemoryEstimate: Sendable {
             // Own per-step storage plus every rank's, gathered to every rank.
             steps += Double(c.steps) * 8 * (MemoryEstimate.perStepValues * (1 + P) + E + 2)
             if r == 0 { steps += Double(c.steps) * 8 * (P * 15 + E) }
-            if case let .trace(files) = c.workload {
-                let file = files.count == 1 ? files[0] : files[r]
-                trace += 2 * MemoryEstimate.fileSize(file) + T * E * 4
+            if case let .trace(files, _) = c.workload {
+                trace += MemoryEstimate.traceBytes(files, rank: r, tokens: T, totalTokens: totalTokens)
+            }
+            if case let .topkTrace(ids, weights, _) = c.workload {
+                trace += MemoryEstimate.traceBytes(ids, rank: r, tokens: T, totalTokens: totalTokens)
+                    + MemoryEstimate.traceBytes(weights, rank: r, tokens: T, totalTokens: totalTokens)
             }
             if verify && r == 0 {
                 verifyCopies += (L + 1) * totalTokens * H * 4 * 2 + totalTokens * (E * 12 + k * 8) * 2
@@ -105,8 +109,7 @@ public struct MemoryEstimate: Sendable {
                 case "model.top_k": return String(m.topK)
                 case "model.layers": return String(m.layers)
                 case "workload.file":
-                    if case let .trace(files) = c.workload { return files.joined(separator: ", ") }
-                    return ""
+                    return c.workload.traceSources?.files.joined(separator: ", ") ?? ""
                 default: return ""
                 }
             }
@@ -121,6 +124,7 @@ public struct MemoryEstimate: Sendable {
             term("per-step timer and metric storage", ["steps"], steps),
         ]
         if case .trace = c.workload { terms.append(term("trace logits", ["workload.file"], trace)) }
+        if case .topkTrace = c.workload { terms.append(term("top-k trace", ["workload.file"], trace)) }
         if verify { terms.append(term("verification copies", ["tokens", "model.hidden"], verifyCopies)) }
         terms.append(Term(name: "process baseline", keys: [], values: [], bytes: MemoryEstimate.baselineBytes))
         self.terms = terms
@@ -173,6 +177,23 @@ public struct MemoryEstimate: Sendable {
     }
 
     /// A file's size in bytes (0 when it cannot be read: the loader reports that).
+    /// A trace source's share for rank `r`: its bytes as read, and its rows decoded to
+    /// 4-byte values (twice the bytes at most, for 2-byte elements), of which the rank
+    /// keeps its tokens' share when one source is split across ranks.
+    static func traceBytes(_ sources: [String], rank r: Int, tokens T: Double, totalTokens: Double) -> Double {
+        let raw = traceSourceSize(sources.count == 1 ? sources[0] : sources[r])
+        return raw + 2 * raw * (sources.count == 1 && totalTokens > 0 ? T / totalTokens : 1)
+    }
+
+    /// Bytes of a trace file, or of the .npy files of a trace folder.
+    static func traceSourceSize(_ path: String) -> Double {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return 0 }
+        guard (info.st_mode & S_IFMT) == S_IFDIR else { return Double(info.st_size) }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        return names.filter { $0.hasSuffix(".npy") }.reduce(0) { $0 + fileSize(path + "/" + $1) }
+    }
+
     static func fileSize(_ path: String) -> Double {
         var info = stat()
         guard stat(path, &info) == 0 else { return 0 }

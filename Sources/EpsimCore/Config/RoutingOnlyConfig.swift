@@ -6,7 +6,8 @@
 /// - `model.hidden=1` unless the workload is `gating` (whose logits x · Wg need H: it
 ///   must be given, and only one layer can be routed, since layer l + 1 routes the
 ///   output of layer l's experts).
-/// - `trace`: `tokens` left out is taken from the files' rows (one file split across
+/// - `trace`, `topk_trace`: `tokens` left out is taken from the sources' rows per step
+///   and layer (one file split across
 ///   ranks as evenly as possible, the first ranks one more; or each rank's own file);
 ///   `tokens` given must account for every row, since every recorded token is replayed.
 public enum RoutingOnlyConfig {
@@ -33,10 +34,15 @@ public enum RoutingOnlyConfig {
         } else {
             extra.append("model.hidden=1")
         }
-        if case let .trace(files) = c.workload {
-            try ConfigValidator.checkTraceFiles(files.count, worldSize: P, origin: c.origin(of: "workload"))
+        if let (sources, dtype) = c.workload.traceSources {
+            // A top-k trace's rows are those of its indices (the weights must match them).
+            var files = sources, key = NpyReader.keyPath, bf16 = dtype == .bf16
+            if case let .topkTrace(ids, _, _) = c.workload { (files, key, bf16) = (ids, "workload.topk_ids", false) }
+            try ConfigValidator.checkTraceFiles(files.count, worldSize: P, origin: c.origin(of: "workload"), key: key)
             var rows: [Int] = []
-            for f in files { rows.append(try NpyReader.shape(path: f, configFile: c.origin(of: "workload")).rows) }
+            for f in files {
+                rows.append(try TraceSource.inspect(f, key: key, bf16: bf16, configFile: c.origin(of: "workload")).rows)
+            }
             if sets("tokens", path: path, overrides: overrides) {
                 try check(rows: rows, files: files, config: c, worldSize: P)
             } else {

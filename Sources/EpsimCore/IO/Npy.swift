@@ -15,8 +15,118 @@ public struct NpyArray: Sendable, Equatable {
     }
 }
 
-/// Reads NumPy .npy files: format versions 1.0, 2.0 and 3.0; dtype little-endian
-/// float32 ('<f4') only; C order only; 2-D only.
+/// The element types a trace file may hold, and how each becomes a Float or an index.
+public enum NpyElement: String, Sendable, Equatable {
+    /// '<f4'.
+    case float32
+    /// '<f2' (IEEE binary16): converted exactly.
+    case float16
+    /// bfloat16 bits saved as '<u2', '<i2' or ml_dtypes' 2-byte void ('|V2', '<V2'),
+    /// read so only when asked (`workload.dtype: bf16`): converted exactly (bits << 16).
+    case bfloat16
+    /// '<i4', '<i8': expert indices of a top-k trace.
+    case int32, int64
+
+    /// Bytes per element.
+    public var width: Int {
+        switch self {
+        case .float32, .int32: return 4
+        case .float16, .bfloat16: return 2
+        case .int64: return 8
+        }
+    }
+
+    public var isFloat: Bool { self == .float32 || self == .float16 || self == .bfloat16 }
+
+    /// The descrs read as bfloat16 bits with `workload.dtype: bf16`.
+    static let rawTwoByte: Set<String> = ["<u2", "<i2", "|V2", "<V2"]
+
+    /// The element of `descr`; `bf16`: 2-byte raw descrs are bfloat16 bits. nil: not a
+    /// type a trace may hold.
+    static func of(descr: String, bf16: Bool) -> NpyElement? {
+        switch descr {
+        case "<f4": return .float32
+        case "<f2": return .float16
+        case "<i4": return .int32
+        case "<i8": return .int64
+        default: return bf16 && rawTwoByte.contains(descr) ? .bfloat16 : nil
+        }
+    }
+
+    /// Float32 of the IEEE binary16 `bits`: exact (every half is a float).
+    @inline(__always)
+    static func float(half bits: UInt16) -> Float {
+        let sign = UInt32(bits & 0x8000) << 16, exponent = Int(bits >> 10) & 0x1F, mantissa = UInt32(bits & 0x3FF)
+        switch exponent {
+        case 0:  // zero or subnormal: mantissa · 2^-24, exact in float32
+            let magnitude = Float(mantissa) * 0x1p-24
+            return sign != 0 ? -magnitude : magnitude
+        case 31:  // infinity or NaN
+            return Float(bitPattern: sign | 0x7F80_0000 | mantissa << 13)
+        default:
+            return Float(bitPattern: sign | UInt32(exponent - 15 + 127) << 23 | mantissa << 13)
+        }
+    }
+}
+
+/// An N-D .npy array as read: its shape, element type and raw little-endian data,
+/// decoded on demand (so a reader keeps only the rows it needs as Floats).
+public struct NpyRaw: Sendable {
+    /// The shape the header gives, e.g. [steps, layers, tokens, E].
+    public let shape: [Int]
+    public let element: NpyElement
+    /// shape.product × element.width bytes, C order.
+    let bytes: [UInt8]
+
+    /// Elements in all.
+    public var count: Int { shape.reduce(1, *) }
+
+    /// Elements [start, start + n) as Floats (float elements only).
+    public func floats(from start: Int, count n: Int) -> [Float] {
+        precondition(element.isFloat && start >= 0 && start + n <= count)
+        var out = [Float](repeating: 0, count: n)
+        bytes.withUnsafeBytes { raw in
+            out.withUnsafeMutableBufferPointer { out in
+                switch element {
+                case .float32:
+                    for i in 0..<n {
+                        out[i] = Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * (start + i), as: UInt32.self)))
+                    }
+                case .float16:
+                    for i in 0..<n {
+                        out[i] = NpyElement.float(half: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * (start + i), as: UInt16.self)))
+                    }
+                case .bfloat16:
+                    for i in 0..<n {
+                        let bits = UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * (start + i), as: UInt16.self))
+                        out[i] = Float(bitPattern: UInt32(bits) << 16)
+                    }
+                case .int32, .int64:
+                    preconditionFailure("not a float array")
+                }
+            }
+        }
+        return out
+    }
+
+    /// Elements [start, start + n) as integers (index elements only).
+    public func integers(from start: Int, count n: Int) -> [Int64] {
+        precondition(!element.isFloat && start >= 0 && start + n <= count)
+        var out = [Int64](repeating: 0, count: n)
+        bytes.withUnsafeBytes { raw in
+            for i in 0..<n {
+                out[i] = element == .int32
+                    ? Int64(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * (start + i), as: Int32.self)))
+                    : Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * (start + i), as: Int64.self))
+            }
+        }
+        return out
+    }
+}
+
+/// Reads NumPy .npy files: format versions 1.0, 2.0 and 3.0; little-endian; C order.
+/// `read` and `shape` take 2-D float32 ('<f4') only; `header` and `readRaw` take any
+/// number of dimensions of the `NpyElement` types (router traces, docs/traces.md).
 ///
 /// The header is read and checked before any data: a shape whose byte size overflows,
 /// exceeds what the file holds, or exceeds `memoryLimit` is an error before anything
@@ -29,36 +139,65 @@ public enum NpyReader {
     /// The longest header accepted (NumPy itself refuses headers over 10 000 bytes by default).
     static let maxHeaderBytes = 1 << 20
 
-    /// What the header says: the shape, and where the data starts.
+    /// What the header says: the shape, the type, and where the data starts.
     struct Layout {
-        var rows: Int
-        var cols: Int
+        var shape: [Int]
+        var descr: String
         var dataStart: Int
-        /// rows × cols × 4, checked for overflow.
+        /// shape.product × the element's width, checked for overflow.
         var dataBytes: Int
+        var rows: Int { shape[0] }
+        var cols: Int { shape[1] }
     }
 
-    /// Reads `path`. `configFile` is the config that named it (for the message), if any.
-    /// `memoryLimit` bounds the bytes reading may take (the data twice: as bytes, then
-    /// as floats); nil: what the system has now (`MemoryLimit.current()`).
+    /// What a header check wants: 2-D float32 only (`read`, `shape`), or any shape of
+    /// the trace element types.
+    enum Accept { case matrixFloat32, trace(bf16: Bool) }
+
+    /// Reads `path` (2-D float32). `configFile` is the config that named it (for the
+    /// message), if any. `memoryLimit` bounds the bytes reading may take (the data
+    /// twice: as bytes, then as floats); nil: what the system has now (`MemoryLimit.current()`).
     public static func read(path: String, configFile: String? = nil, memoryLimit: Double? = nil) throws(ConfigError) -> NpyArray {
-        try withHeader(path: path, configFile: configFile, memoryLimit: memoryLimit) { layout, readExactly throws(ConfigError) in
+        try withHeader(path: path, configFile: configFile, memoryLimit: memoryLimit, accept: .matrixFloat32) { layout, readExactly throws(ConfigError) in
             decode(try readExactly(layout.dataBytes), from: 0, layout)
         }
     }
 
-    /// The shape (rows, cols) of `path`, after the checks `read` makes before reading
-    /// any data (format, dtype, order, the data's size against the file and memory).
+    /// The shape (rows, cols) of `path` (2-D float32), after the checks `read` makes
+    /// before reading any data (format, dtype, order, the data's size against the file and memory).
     public static func shape(path: String, configFile: String? = nil, memoryLimit: Double? = nil) throws(ConfigError) -> (rows: Int, cols: Int) {
-        try withHeader(path: path, configFile: configFile, memoryLimit: memoryLimit) { layout, _ in
+        try withHeader(path: path, configFile: configFile, memoryLimit: memoryLimit, accept: .matrixFloat32) { layout, _ in
             (layout.rows, layout.cols)
+        }
+    }
+
+    /// The shape and element type of a trace file, after the checks `readRaw` makes
+    /// before reading data. `bf16`: 2-byte raw types are bfloat16 bits (`NpyElement`).
+    /// Errors: any other type ("expected float32 ('<f4'), float16 ('<f2'), ..."), a
+    /// big-endian or Fortran-order array, a 0-D array, data the file or memory lacks.
+    public static func header(path: String, bf16: Bool = false, configFile: String? = nil,
+                              memoryLimit: Double? = nil) throws(ConfigError) -> (shape: [Int], element: NpyElement) {
+        try withHeader(path: path, configFile: configFile, memoryLimit: memoryLimit, accept: .trace(bf16: bf16)) { layout, _ in
+            (layout.shape, NpyElement.of(descr: layout.descr, bf16: bf16)!)
+        }
+    }
+
+    /// Reads a trace file of any shape (`header`'s checks first), keeping the raw data.
+    /// The memory check counts the raw bytes and `decodedWidth` bytes per element for
+    /// what the caller decodes from them.
+    public static func readRaw(path: String, bf16: Bool = false, configFile: String? = nil,
+                               memoryLimit: Double? = nil, decodedWidth: Int = 4) throws(ConfigError) -> NpyRaw {
+        try withHeader(path: path, configFile: configFile, memoryLimit: memoryLimit, accept: .trace(bf16: bf16),
+                       decodedWidth: decodedWidth) { layout, readExactly throws(ConfigError) in
+            NpyRaw(shape: layout.shape, element: NpyElement.of(descr: layout.descr, bf16: bf16)!,
+                   bytes: try readExactly(layout.dataBytes))
         }
     }
 
     /// Opens `path`, reads and checks its header, and hands `body` the layout and a
     /// reader of the bytes that follow.
     private static func withHeader<T>(
-        path: String, configFile: String?, memoryLimit: Double?,
+        path: String, configFile: String?, memoryLimit: Double?, accept: Accept, decodedWidth: Int = 4,
         _ body: (Layout, (Int) throws(ConfigError) -> [UInt8]) throws(ConfigError) -> T
     ) throws(ConfigError) -> T {
         func fail(_ message: String) -> ConfigError {
@@ -83,33 +222,50 @@ public enum NpyReader {
         if head[6] == 2 || head[6] == 3 { head += try readExactly(2) }  // a 4-byte header length
         let preamble = try headerLength(head, fail: fail)
         head += try readExactly(preamble.start + preamble.length - head.count)
-        let layout = try parseHeader(head, fail: fail)
+        let layout = try parseHeader(head, accept: accept, fail: fail)
+        let shape = NpyHeader.shapeText(layout.shape)
         if (info.st_mode & S_IFMT) == S_IFREG, Int(info.st_size) - layout.dataStart < layout.dataBytes {
-            throw fail("truncated data: shape (\(layout.rows), \(layout.cols)) needs \(layout.dataBytes) bytes, file has \(Int(info.st_size) - layout.dataStart)")
+            throw fail("truncated data: shape \(shape) needs \(layout.dataBytes) bytes, file has \(Int(info.st_size) - layout.dataStart)")
         }
-        // Read as bytes, then as floats: twice the data at the peak.
+        // Read as bytes, then decoded: the data and its decoded copy at the peak.
+        let elements = layout.shape.reduce(1, *)
+        let peak = Double(layout.dataBytes) + Double(elements) * Double(decodedWidth)
         let limit = memoryLimit.map { MemoryLimit(bytes: $0, source: "limit given") } ?? .current()
-        guard 2 * Double(layout.dataBytes) <= limit.bytes else {
-            throw fail("shape (\(layout.rows), \(layout.cols)) needs \(memoryText(2 * Double(layout.dataBytes))) to read, "
+        guard peak <= limit.bytes else {
+            throw fail("shape \(shape) needs \(memoryText(peak)) to read, "
                         + "more than the \(memoryText(limit.bytes)) available (\(limit.source))")
         }
         return try body(layout, readExactly)
     }
 
-    /// Parses the bytes of a .npy file; `path` only names it in messages.
+    /// Parses the bytes of a 2-D float32 .npy file; `path` only names it in messages.
     public static func parse(
         _ bytes: [UInt8], path: String, configFile: String? = nil
     ) throws(ConfigError) -> NpyArray {
         func fail(_ message: String) -> ConfigError {
             ConfigError(file: configFile, keyPath: keyPath, "\(path): \(message)")
         }
-        let layout = try parseHeader(bytes, fail: fail)
+        let layout = try parseHeader(bytes, accept: .matrixFloat32, fail: fail)
         guard bytes.count - layout.dataStart >= layout.dataBytes else {
             throw fail("truncated data: shape (\(layout.rows), \(layout.cols)) needs \(layout.dataBytes) bytes, file has \(bytes.count - layout.dataStart)")
         }
         return decode(bytes, from: layout.dataStart, layout)
     }
 
+    /// Parses the bytes of a trace .npy file of any shape (`header`'s checks).
+    public static func parseRaw(
+        _ bytes: [UInt8], path: String, bf16: Bool = false, configFile: String? = nil
+    ) throws(ConfigError) -> NpyRaw {
+        func fail(_ message: String) -> ConfigError {
+            ConfigError(file: configFile, keyPath: keyPath, "\(path): \(message)")
+        }
+        let layout = try parseHeader(bytes, accept: .trace(bf16: bf16), fail: fail)
+        guard bytes.count - layout.dataStart >= layout.dataBytes else {
+            throw fail("truncated data: shape \(NpyHeader.shapeText(layout.shape)) needs \(layout.dataBytes) bytes, file has \(bytes.count - layout.dataStart)")
+        }
+        return NpyRaw(shape: layout.shape, element: NpyElement.of(descr: layout.descr, bf16: bf16)!,
+                      bytes: Array(bytes[layout.dataStart..<(layout.dataStart + layout.dataBytes)]))
+    }
     /// Where the header text starts and how long it is, from the first 10 or 12 bytes.
     static func headerLength(_ bytes: [UInt8], fail: (String) -> ConfigError) throws(ConfigError) -> (start: Int, length: Int) {
         guard bytes.count >= 10, Array(bytes[0..<6]) == magic else {
@@ -133,7 +289,7 @@ public enum NpyReader {
     }
 
     /// Checks the header in `bytes` (which must hold at least the whole header).
-    private static func parseHeader(_ bytes: [UInt8], fail: (String) -> ConfigError) throws(ConfigError) -> Layout {
+    private static func parseHeader(_ bytes: [UInt8], accept: Accept, fail: (String) -> ConfigError) throws(ConfigError) -> Layout {
         let (headerStart, length) = try headerLength(bytes, fail: fail)
         let dataStart = headerStart + length
         guard dataStart <= bytes.count else { throw fail("truncated .npy header") }
@@ -143,18 +299,40 @@ public enum NpyReader {
             let shown = text.trimmingCharacters(in: .whitespacesAndNewlines)
             throw fail("malformed .npy header: \(shown.count > 200 ? shown.prefix(200) + "…" : shown)")
         }
-        guard header.descr == "<f4" else { throw fail("expected float32 ('<f4'), got '\(header.descr)'") }
+        let width: Int
+        switch accept {
+        case .matrixFloat32:
+            guard header.descr == "<f4" else { throw fail("expected float32 ('<f4'), got '\(header.descr)'") }
+            width = 4
+        case let .trace(bf16):
+            guard let element = NpyElement.of(descr: header.descr, bf16: bf16) else {
+                let hint = NpyElement.rawTwoByte.contains(header.descr)
+                    ? " (bfloat16 saved as raw 2-byte values? set workload.dtype: bf16)" : ""
+                throw fail("expected float32 ('<f4'), float16 ('<f2'), bfloat16 bits (with workload.dtype: bf16), "
+                           + "int32 ('<i4') or int64 ('<i8'), got '\(header.descr)'\(hint)")
+            }
+            width = element.width
+        }
         guard !header.fortranOrder else { throw fail("expected C order, got fortran_order=True") }
-        guard header.shape.count == 2 else {
-            throw fail("expected a 2-D array [tokens, experts], got shape \(NpyHeader.shapeText(header.shape))")
+        switch accept {
+        case .matrixFloat32:
+            guard header.shape.count == 2 else {
+                throw fail("expected a 2-D array [tokens, experts], got shape \(NpyHeader.shapeText(header.shape))")
+            }
+        case .trace:
+            guard header.shape.count >= 1 else { throw fail("expected an array, got a 0-D scalar") }
         }
-        let rows = header.shape[0], cols = header.shape[1]
-        let (count, overflow) = rows.multipliedReportingOverflow(by: cols)
-        let (bytesNeeded, overflow4) = count.multipliedReportingOverflow(by: 4)
-        guard !overflow, !overflow4 else {
-            throw fail("shape (\(rows), \(cols)) is more than 2^63 bytes of data")
+        var count = 1
+        for extent in header.shape {
+            let (next, overflow) = count.multipliedReportingOverflow(by: extent)
+            guard !overflow else { throw fail("shape \(NpyHeader.shapeText(header.shape)) is more than 2^63 bytes of data") }
+            count = next
         }
-        return Layout(rows: rows, cols: cols, dataStart: dataStart, dataBytes: bytesNeeded)
+        let (bytesNeeded, overflowBytes) = count.multipliedReportingOverflow(by: width)
+        guard !overflowBytes else {
+            throw fail("shape \(NpyHeader.shapeText(header.shape)) is more than 2^63 bytes of data")
+        }
+        return Layout(shape: header.shape, descr: header.descr, dataStart: dataStart, dataBytes: bytesNeeded)
     }
 
     private static func decode(_ bytes: [UInt8], from dataStart: Int, _ layout: Layout) -> NpyArray {

@@ -32,6 +32,22 @@ public struct ReferenceRouter: Sendable {
     public func route(step: Int, rank: Int, layer: Int, inputs: [Float] = []) throws(RoutingError) -> RouterOutput {
         let E = spec.experts, k = spec.topK, T = spec.tokensPerRank[rank]
         var out = RouterOutput(tokens: T, experts: E, topK: k)
+        if case .topkTrace = spec.workload, let trace {
+            // The recorded choices and weights; the other experts follow by index.
+            let start = trace.slab(step: step, layer: layer) * T * k
+            for t in 0..<T {
+                let chosen = Array(trace.expertsByRank[rank]![(start + t * k)..<(start + (t + 1) * k)])
+                let w = Array(trace.weightsByRank[rank]![(start + t * k)..<(start + (t + 1) * k)])
+                let pref = chosen + (0..<E).map { Int32($0) }.filter { !chosen.contains($0) }
+                var s = [Float](repeating: 0, count: E)
+                for (j, e) in chosen.enumerated() { s[Int(e)] = w[j] }
+                out.scores.replaceSubrange((t * E)..<((t + 1) * E), with: s)
+                out.preference.replaceSubrange((t * E)..<((t + 1) * E), with: pref)
+                out.chosen.replaceSubrange((t * k)..<((t + 1) * k), with: chosen)
+                out.weights.replaceSubrange((t * k)..<((t + 1) * k), with: w)
+            }
+            return out
+        }
         let allLogits = try logits(step: step, rank: rank, layer: layer, inputs: inputs)
         for t in 0..<T {
             let l = Array(allLogits[(t * E)..<((t + 1) * E)])
@@ -104,7 +120,10 @@ public struct ReferenceRouter: Sendable {
             }
             return try checked(logits, rank: rank, layer: layer)
         case .trace:
-            return try checked(trace!.logitsByRank[rank]!, rank: rank, layer: layer)
+            let start = trace!.slab(step: step, layer: layer) * T * E
+            return try checked(Array(trace!.logitsByRank[rank]![start..<(start + T * E)]), rank: rank, layer: layer)
+        case .topkTrace:
+            preconditionFailure("a top-k trace has no logits")
         }
     }
 

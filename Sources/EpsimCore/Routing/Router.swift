@@ -16,7 +16,10 @@
 ///   see `RouterSpec.logFloor`). hot_rank, rotating_hotspot: the same with a hot window
 ///   that depends on (step, rank) (`RouterSpec.window`); lognormal: p_e = w_r / Σw / |block
 ///   of r| for e in rank r's contiguous block (`RouterSpec.lognormalWeights`).
-/// - trace: the rank's recorded rows (see `RouterTrace`), the same every step and layer.
+/// - trace: the rank's recorded rows of the (step, layer) slab `RouterTrace.slab` picks.
+/// - topk_trace: no logits: the chosen experts and weights are the trace's, `preference`
+///   is those k then every other expert by index, `scores` hold each chosen slot's weight
+///   at its expert and 0 elsewhere, and `logits` are 0 (docs/traces.md).
 /// Every logit is checked: a NaN or infinity throws `RoutingError` naming its origin
 /// (nothing is routed on it). Then score = softmax or sigmoid of the logits; experts
 /// are ranked by logit (with a bias: by score + bias in Double, see `RouterKernel`);
@@ -36,6 +39,16 @@ public struct Router: Sendable {
     private var groupScore: [Double]
     private var groupKept: [Bool]
 
+    /// Whether `route` orders every expert in `RouterOutput.preference` (true), or only
+    /// the k chosen ones, in order, followed by the others in index order (false):
+    /// the capacity decider reads past the chosen experts only to reroute, so a layer
+    /// whose policy drops sets it to false (`wantsFullPreference`) and skips a sort of E
+    /// per token. Chosen experts, weights and scores are the same either way.
+    public var fullPreference = true
+
+    /// Whether a layer of `config` reads the full preference order (it reroutes).
+    public static func wantsFullPreference(_ config: SimConfig) -> Bool { config.overflow.policy == .reroute }
+
     public var experts: Int { spec.experts }
     public var topK: Int { spec.topK }
 
@@ -49,8 +62,8 @@ public struct Router: Sendable {
     /// A router sharing an already loaded trace (required for the trace workload).
     public init(config: SimConfig, worldSize: Int, trace: RouterTrace?) throws(ConfigError) {
         let spec = try RouterSpec(config: config, worldSize: worldSize)
-        if case .trace = spec.workload {
-            precondition(trace?.experts == spec.experts, "the trace workload needs a RouterTrace with E columns")
+        if spec.workload.isTrace {
+            precondition(trace?.experts == spec.experts, "the trace workloads need a RouterTrace with E experts")
         }
         self.spec = spec
         self.trace = trace
@@ -93,6 +106,10 @@ public struct Router: Sendable {
         precondition((0..<spec.worldSize).contains(rank) && (0..<spec.layers).contains(layer))
         precondition(T == spec.tokensPerRank[rank], "output sized for \(T) tokens, rank \(rank) has \(spec.tokensPerRank[rank])")
         precondition(out.experts == E && out.topK == spec.topK)
+        if case .topkTrace = spec.workload {
+            trace!.replayTopK(step: step, rank: rank, layer: layer, into: &out)
+            return
+        }
         try out.logits.withUnsafeMutableBufferPointer { (logits) throws(RoutingError) in
             try fillLogits(logits, tokens: T, step: step, rank: rank, layer: layer, inputs: inputs)
         }
@@ -109,7 +126,7 @@ public struct Router: Sendable {
         out.chosen.withUnsafeMutableBufferPointer { chosen in
         out.weights.withUnsafeMutableBufferPointer { weights in
             kernel.run(tokens: T, logits: logits, bias: bias, scores: scores, preference: preference,
-                       chosen: chosen, weights: weights,
+                       chosen: chosen, weights: weights, fullPreference: fullPreference,
                        scratch: .init(keys: keys, merge: merge, exact: exact, groupScore: groupScore,
                                       groupKept: groupKept))
         }}}}}}}}}}}
@@ -177,10 +194,15 @@ public struct Router: Sendable {
                 }
             }
         case .trace:
-            guard let rows = trace?.logitsByRank[rank] else {
+            guard let trace, let rows = trace.logitsByRank[rank] else {
                 preconditionFailure("trace rows of rank \(rank) were not loaded")
             }
-            _ = logits.update(from: rows)
+            let start = trace.slab(step: step, layer: layer) * T * E
+            rows.withUnsafeBufferPointer { rows in
+                _ = logits.update(fromContentsOf: UnsafeBufferPointer(rebasing: rows[start..<(start + T * E)]))
+            }
+        case .topkTrace:
+            preconditionFailure("a top-k trace has no logits")
         }
         // Synthetic and trace logits: finite by construction (Gumbel draws, the log floor)
         // or by the trace loader's check; checked all the same.

@@ -37,13 +37,15 @@ struct RouterKernel {
     }
 
     /// Decides `tokens` tokens. Shapes: logits, scores, preference [T × E];
-    /// chosen, weights [T × k]; bias [E].
+    /// chosen, weights [T × k]; bias [E]. With `fullPreference` false, each token's
+    /// preference is its k chosen experts in order, then the others by index
+    /// (`Router.fullPreference`); the chosen experts are the same.
     func run(
         tokens: Int,
         logits: UnsafeBufferPointer<Float>, bias: UnsafeBufferPointer<Float>,
         scores: UnsafeMutableBufferPointer<Float>, preference: UnsafeMutableBufferPointer<Int32>,
         chosen: UnsafeMutableBufferPointer<Int32>, weights: UnsafeMutableBufferPointer<Float>,
-        scratch: Scratch
+        fullPreference: Bool = true, scratch: Scratch
     ) {
         let E = experts, k = topK
         precondition(logits.count >= tokens * E && scores.count >= tokens * E && preference.count >= tokens * E)
@@ -58,8 +60,13 @@ struct RouterKernel {
         for t in 0..<tokens {
             let l = l0 + t * E, s = s0 + t * E, pref = p0 + t * E
             applyScore(l, s)
-            if biased || groups > 1 { exactScore(l, b, v) }
-            if biased {
+            // Without a bias the group scores need only each group's two best (sigmoid:
+            // `sigmoidGroupScores` computes them from the logits); otherwise every expert's.
+            if biased || (groups > 1 && score == .softmax) { exactScore(l, b, v) }
+            if groups > 1 && !biased && score == .sigmoid { sigmoidGroupScores(l, v) }
+            if !fullPreference && 4 * k <= E {
+                selectChosen(l, v, pref, scratch)
+            } else if biased {
                 // By score + bias (Double) descending, then logit descending, then index.
                 for e in 0..<E { keys[e] = UInt64(e) }
                 RouterKernel.sort(sorted, scratch: scratch.merge) { x, y in
@@ -72,9 +79,11 @@ struct RouterKernel {
                 // By logit descending, ties to the lower index: sort packed
                 // (descending-order bits of the logit, expert index) ascending.
                 for e in 0..<E { keys[e] = UInt64(RouterKernel.descendingBits(l[e])) << 32 | UInt64(e) }
-                RouterKernel.sort(sorted, scratch: scratch.merge, by: <)
+                RouterKernel.radixSort(sorted, scratch: scratch.merge)
             }
-            if groups > 1 {
+            if !fullPreference && 4 * k <= E {
+                // `selectChosen` wrote pref.
+            } else if groups > 1 {
                 limitGroups(v, pref, scratch)
             } else {
                 for i in 0..<E { pref[i] = Int32(truncatingIfNeeded: keys[i]) }
@@ -124,6 +133,25 @@ struct RouterKernel {
         }
     }
 
+    /// Without a bias and with sigmoid scores, `limitGroups` reads of each group only its
+    /// two largest values of `v`, which are the sigmoids of its two largest logits
+    /// (sigmoid is increasing): those two are written, as `exactScore` computes them, and
+    /// every other entry of the group is set below them (-1, under any sigmoid). The
+    /// group scores, and so the groups kept, are those of the full computation.
+    @inline(__always)
+    private func sigmoidGroupScores(_ l: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Double>) {
+        let size = experts / groups
+        for g in 0..<groups {
+            var first = g * size, second = -1
+            for e in (g * size + 1)..<((g + 1) * size) {
+                if l[e] > l[first] { second = first; first = e } else if second < 0 || l[e] > l[second] { second = e }
+            }
+            for e in (g * size)..<((g + 1) * size) { v[e] = -1 }
+            v[first] = 1 / (1 + exp(-Double(l[first])))
+            if second >= 0 { v[second] = 1 / (1 + exp(-Double(l[second]))) }
+        }
+    }
+
     @inline(__always)
     private func applyScore(_ l: UnsafePointer<Float>, _ s: UnsafeMutablePointer<Float>) {
         let E = experts
@@ -143,13 +171,73 @@ struct RouterKernel {
         }
     }
 
-    /// Keeps the best `groupsPerToken` groups by the sum of each group's top-2 values
-    /// of `v` (Double score + bias; ties to the lower group index), then writes the
-    /// first k experts of the sorted order that lie in kept groups, followed by all
-    /// others in order.
+    /// The first k experts of the full ranking (in kept groups when groups are limited),
+    /// in order, into pref[0..<k], then every other expert by index into pref[k..<E],
+    /// without sorting all E: one pass keeping the best k seen so far, in the ranking's
+    /// order (by logit then index without a bias; by score + bias, logit, index with
+    /// one). The chosen experts equal the full path's first k.
     @inline(__always)
-    private func limitGroups(_ v: UnsafePointer<Double>, _ pref: UnsafeMutablePointer<Int32>, _ scratch: Scratch) {
+    private func selectChosen(_ l: UnsafePointer<Float>, _ v: UnsafePointer<Double>, _ pref: UnsafeMutablePointer<Int32>,
+                              _ scratch: Scratch) {
         let E = experts, k = topK, size = E / groups
+        let kept = scratch.groupKept.baseAddress!
+        if groups > 1 { keepGroups(v, scratch) }
+        var n = 0
+        if biased {
+            // pref[0..<n]: the best experts so far, best first.
+            @inline(__always) func better(_ i: Int, _ j: Int) -> Bool {
+                if v[i] != v[j] { return v[i] > v[j] }
+                if l[i] != l[j] { return l[i] > l[j] }
+                return i < j
+            }
+            for g in 0..<groups where groups == 1 || kept[g] {
+                for e in (g * size)..<((g + 1) * size) {
+                    if n == k && !better(e, Int(pref[k - 1])) { continue }
+                    var i = n < k ? n : k - 1
+                    if n < k { n += 1 }
+                    while i > 0 && better(e, Int(pref[i - 1])) {
+                        pref[i] = pref[i - 1]
+                        i -= 1
+                    }
+                    pref[i] = Int32(e)
+                }
+            }
+        } else {
+            // top[0..<n]: the smallest keys so far (the sort's order), ascending.
+            let top = scratch.merge.baseAddress!
+            var worst = UInt64.max
+            for g in 0..<groups where groups == 1 || kept[g] {
+                for e in (g * size)..<((g + 1) * size) {
+                    let key = UInt64(RouterKernel.descendingBits(l[e])) << 32 | UInt64(e)
+                    if key >= worst { continue }
+                    var i = n < k ? n : k - 1
+                    if n < k { n += 1 }
+                    while i > 0 && key < top[i - 1] {
+                        top[i] = top[i - 1]
+                        i -= 1
+                    }
+                    top[i] = key
+                    if n == k { worst = top[k - 1] }
+                }
+            }
+            for j in 0..<n { pref[j] = Int32(truncatingIfNeeded: top[j]) }
+        }
+        assert(n == k, "fewer than k experts in the kept groups")
+        let taken = scratch.keys.baseAddress!
+        taken.update(repeating: 0, count: E)
+        for j in 0..<k { taken[Int(pref[j])] = 1 }
+        var back = k
+        for e in 0..<E where taken[e] == 0 {
+            pref[back] = Int32(e)
+            back += 1
+        }
+    }
+
+    /// Marks in `scratch.groupKept` the best `groupsPerToken` groups by the sum of each
+    /// group's top-2 values of `v` (Double score + bias; ties to the lower group index).
+    @inline(__always)
+    private func keepGroups(_ v: UnsafePointer<Double>, _ scratch: Scratch) {
+        let E = experts, size = E / groups
         let gs = scratch.groupScore.baseAddress!, kept = scratch.groupKept.baseAddress!
         for g in 0..<groups {
             var top1 = -Double.infinity, top2 = -Double.infinity
@@ -164,6 +252,15 @@ struct RouterKernel {
             for g in 0..<groups where !kept[g] && (best < 0 || gs[g] > gs[best]) { best = g }
             kept[best] = true
         }
+    }
+
+    /// Keeps the best groups (`keepGroups`), then writes the first k experts of the
+    /// sorted order that lie in kept groups, followed by all others in order.
+    @inline(__always)
+    private func limitGroups(_ v: UnsafePointer<Double>, _ pref: UnsafeMutablePointer<Int32>, _ scratch: Scratch) {
+        let E = experts, k = topK, size = E / groups
+        let kept = scratch.groupKept.baseAddress!
+        keepGroups(v, scratch)
         let keys = scratch.keys.baseAddress!
         var front = 0, back = k
         for i in 0..<E {
@@ -216,6 +313,49 @@ struct RouterKernel {
         let bits = (f + 0).bitPattern
         let ascending = bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
         return ~ascending
+    }
+
+    /// Sorts keys ascending in place when they are (32 sort bits) << 32 | index and arrive
+    /// in index order (the unbiased ranking's keys): a stable least-significant-digit
+    /// radix sort on the sort bits, 8 bits a pass, a pass skipped where every key has the
+    /// same digit. Stable on arrival order, so equal sort bits stay in index order: the
+    /// order `sort(_:scratch:by: <)` gives, without its data-dependent branches.
+    @inline(__always)
+    static func radixSort(_ a: UnsafeMutableBufferPointer<UInt64>, scratch: UnsafeMutableBufferPointer<UInt64>) {
+        let n = a.count
+        guard n > 1 else { return }
+        precondition(scratch.count >= n)
+        // The four digits' histograms in one read.
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: 4 * 256) { c in
+            let h = c.baseAddress!
+            h.initialize(repeating: 0, count: 4 * 256)
+            for i in 0..<n {
+                let bits = UInt32(truncatingIfNeeded: a[i] >> 32)
+                h[Int(bits & 0xFF)] += 1
+                h[256 + Int((bits >> 8) & 0xFF)] += 1
+                h[512 + Int((bits >> 16) & 0xFF)] += 1
+                h[768 + Int(bits >> 24)] += 1
+            }
+            var src = a.baseAddress!, dst = scratch.baseAddress!
+            for pass in 0..<4 {
+                let hist = h + pass * 256, shift = UInt64(32 + 8 * pass)
+                if hist[Int((src[0] >> shift) & 0xFF)] == n { continue }
+                var start = 0
+                for d in 0..<256 {
+                    let count = hist[d]
+                    hist[d] = start
+                    start += count
+                }
+                for i in 0..<n {
+                    let key = src[i]
+                    let d = Int((key >> shift) & 0xFF)
+                    dst[hist[d]] = key
+                    hist[d] += 1
+                }
+                swap(&src, &dst)
+            }
+            if src != a.baseAddress! { a.baseAddress!.update(from: src, count: n) }
+        }
     }
 
     /// Sorts keys ascending by `less` (a strict total order on them) in place: insertion

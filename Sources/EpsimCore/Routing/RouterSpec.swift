@@ -112,7 +112,7 @@ struct RouterSpec: Sendable {
     /// log p_e of a synthetic workload's prior, for a workload `ConfigValidator` accepted.
     static func logPrior(_ workload: Workload, experts E: Int, worldSize P: Int, seed: UInt64) -> [Double] {
         switch workload {
-        case .gating, .trace, .hotRank, .rotatingHotspot:
+        case .gating, .trace, .topkTrace, .hotRank, .rotatingHotspot:
             return []
         case let .lognormal(sigma):
             // Rank r's block shares w_r / Σw equally.
@@ -142,13 +142,14 @@ struct RouterSpec: Sendable {
         }
     }
 
-    /// Where a logit of token `t` of `rank` came from (see `RouterTrace` for which rows
-    /// a rank replays); `inputFinite` matters for the gating product only.
+    /// Where a logit of token `t` of `rank` came from (for a trace, the row of the first
+    /// slab; `RouterTrace` refuses non-finite logits as it reads them, naming the step and
+    /// layer); `inputFinite` matters for the gating product only.
     func logitSource(rank: Int, token t: Int, inputFinite: Bool = true) -> RoutingError.Source {
         switch workload {
         case .gating:
             return .gatingProduct(inputFinite: inputFinite)
-        case let .trace(files):
+        case let .trace(files, _), let .topkTrace(files, _, _):
             if files.count == 1 { return .trace(file: files[0], row: tokensPerRank[..<rank].reduce(0, +) + t) }
             return .trace(file: files[rank], row: t)
         case .uniform, .zipf, .hot, .hotRank, .rotatingHotspot, .lognormal:

@@ -36,7 +36,7 @@ public enum Bench {
         let host = HostLoad.current()
         var samples = BaselineSamples()
         var memory = MemoryCheck.none
-        var settings = Simulation.Settings(sync: true)
+        var settings = Simulation.Settings(sync: true, progress: true)
         settings.recordLastStep = true
         settings.system = system
         let result = try Simulation.execute(config, transport: transport, settings: settings) { finished in
@@ -93,8 +93,9 @@ public enum Bench {
 
     /// Times `iterations` runs of `body` after `warmup` untimed ones; `before` and then
     /// a barrier run ahead of each, outside the timed region.
-    private static func time(_ transport: any Transport, _ options: Options, before: () throws -> Void = {},
-                             _ body: () throws -> Void) throws -> [Double] {
+    private static func time(_ transport: any Transport, _ options: Options, progress: ProgressLine?,
+                             before: () throws -> Void = {}, _ body: () throws -> Void) throws -> [Double] {
+        defer { progress?.advance() }
         var out: [Double] = []
         out.reserveCapacity(options.iterations)
         for i in 0..<(options.warmup + options.iterations) {
@@ -112,6 +113,8 @@ public enum Bench {
         guard let shapes = finished.shapes else { return BaselineSamples() }
         let moe = finished.rank, c = moe.config, H = c.model.hidden, F = c.model.ffn
         var samples = BaselineSamples()
+        let progress = transport.rank == 0 ? ProgressLine(total: Baseline.allCases.count, unit: "baseline", label: "bench") : nil
+        defer { progress?.finish() }
 
         // The permute stages as the layer ran them, per counted step.
         let timer = finished.timer, count = Stage.allCases.count
@@ -157,7 +160,7 @@ public enum Bench {
                 }
             }
         }
-        samples.baselines[.sgemm] = try time(transport, options, experts)
+        samples.baselines[.sgemm] = try time(transport, options, progress: progress, experts)
 
         // Dispatch + combine: each recorded dispatch as its counts exchange (the same
         // all-to-all of segment counts, on scratch) and its payload, each combine as its
@@ -171,9 +174,9 @@ public enum Bench {
                 try transport.alltoallv(send: from, recv: to, bytes: e.bytes)
             }
         }
-        samples.baselines[.exchange] = try time(transport, options, exchanges)
+        samples.baselines[.exchange] = try time(transport, options, progress: progress, exchanges)
         if !blocks.isEmpty {
-            samples.baselines[.exchangeAfterExperts] = try time(transport, options, before: experts, exchanges)
+            samples.baselines[.exchangeAfterExperts] = try time(transport, options, progress: progress, before: experts, exchanges)
         }
 
         // Permute + unpermute: one memcpy of the bytes those stages write, from one
@@ -183,7 +186,7 @@ public enum Bench {
         let bytes = shapes.permuteBytes + shapes.unpermuteBytes
         let source = [UInt8](repeating: 1, count: max(1, bytes))
         var target = [UInt8](repeating: 0, count: max(1, bytes))
-        samples.baselines[.memcpy] = try time(transport, options) {
+        samples.baselines[.memcpy] = try time(transport, options, progress: progress) {
             source.withUnsafeBytes { from in
                 target.withUnsafeMutableBytes { to in _ = memcpy(to.baseAddress!, from.baseAddress!, bytes) }
             }
@@ -194,7 +197,7 @@ public enum Bench {
             let E = c.model.experts
             let gate = [Float](repeating: 0.01, count: H * E)
             var logits = [Float](repeating: 0, count: moe.tokens * E)
-            samples.baselines[.gating] = try time(transport, options) {
+            samples.baselines[.gating] = try time(transport, options, progress: progress) {
                 for layer in 0..<c.model.layers {
                     moe.inputs[layer].values.withUnsafeBufferPointer { x in
                         gate.withUnsafeBufferPointer { g in
@@ -238,10 +241,18 @@ public enum Bench {
         try transport.barrier()
         let before = currentResidentBytes()
         let half = steps / 2
-        for s in 0..<half { try moe.step(first + s, transport: transport, timer: idle) }
+        let progress = transport.rank == 0 ? ProgressLine(total: steps, unit: "step", label: "bench memory check") : nil
+        for s in 0..<half {
+            try moe.step(first + s, transport: transport, timer: idle)
+            progress?.update(done: s + 1)
+        }
         try transport.barrier()
         let middle = currentResidentBytes()
-        for s in half..<steps { try moe.step(first + s, transport: transport, timer: idle) }
+        for s in half..<steps {
+            try moe.step(first + s, transport: transport, timer: idle)
+            progress?.update(done: s + 1)
+        }
+        progress?.finish()
         try transport.barrier()
         let after = currentResidentBytes()
         // Emulated ranks share one process: count its memory once.

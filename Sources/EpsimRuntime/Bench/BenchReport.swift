@@ -57,14 +57,7 @@ public struct BenchReport {
     /// The warning for `ranksOnHost` ranks on `host` as it was before the run, or nil
     /// when there is none.
     public static func hostWarning(ranksOnHost: Int, host: HostLoad) -> String? {
-        var parts: [String] = []
-        if ranksOnHost > host.cores {
-            parts.append("\(ranksOnHost) ranks on \(host.cores) cores: ranks wait for a core, and the ratios measure the scheduler too")
-        }
-        if host.isBusy, let text = host.text {
-            parts.append(text + " before the run: the host was busy, so run again when it is quiet")
-        }
-        return parts.isEmpty ? nil : "WARNING: " + parts.joined(separator: "; ")
+        host.warning(ranksOnHost: ranksOnHost, effect: "the ratios measure the scheduler too")
     }
 
     init(result: RunResult, samples: Bench.BaselineSamples, options: Bench.Options, host: HostLoad,

@@ -50,6 +50,7 @@ public final class MoERank {
         tokens = config.tokens(rank: rank, size: worldSize)
         totalTokens = config.worldTokens(size: worldSize)
         router = try Router(config: config, worldSize: worldSize, ranks: [rank])
+        router.fullPreference = Router.wantsFullPreference(config)
         decider = CapacityDecider(config: config, layout: layout)
         let placement = layout
         dispatchers = (0..<config.overlapChunks).map { _ in

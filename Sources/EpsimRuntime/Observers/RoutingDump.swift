@@ -80,16 +80,28 @@ public final class RoutingDump: StepObserver {
     public func record(step: Int, layer: Int, rank: Int, chosen: UnsafeBufferPointer<Int32>,
                        weights: UnsafeBufferPointer<Float>, decisions d: RoutingDecisions,
                        transport: any Transport) throws {
+        encode(step: step, layer: layer, rank: rank, chosen: chosen, weights: weights, decisions: d, into: &buffer)
+        try write(try transport.gatherBytes(buffer, root: 0))
+    }
+
+    /// One rank's records of a (step, layer) in this dump's format, into `bytes`
+    /// (replacing what it held): what `record` sends to rank 0. Arguments as `record`'s.
+    public func encode(step: Int, layer: Int, rank: Int, chosen: UnsafeBufferPointer<Int32>,
+                       weights: UnsafeBufferPointer<Float>, decisions d: RoutingDecisions, into bytes: inout [UInt8]) {
         precondition(chosen.count >= d.assignments && weights.count >= d.assignments)
-        buffer.removeAll(keepingCapacity: true)
+        bytes.removeAll(keepingCapacity: true)
         let records = Records(step: Int32(step), layer: Int32(layer), rank: Int32(rank), chosen: chosen,
                               weights: weights, d: d)
         switch format {
-        case .jsonl: appendText(records, json: true)
-        case .csv: appendText(records, json: false)
-        case .npy: appendColumns(records)
+        case .jsonl: RoutingDump.appendText(records, json: true, to: &bytes)
+        case .csv: RoutingDump.appendText(records, json: false, to: &bytes)
+        case .npy: RoutingDump.appendColumns(records, to: &bytes)
         }
-        let pieces = try transport.gatherBytes(buffer, root: 0)
+    }
+
+    /// Appends every rank's `encode`d records of one (step, layer), in rank order, to
+    /// the destination (rank 0; a no-op where nothing was opened).
+    public func write(_ pieces: [[UInt8]]) throws {
         guard !writers.isEmpty else { return }
         if format != .npy {
             for piece in pieces { try piece.withUnsafeBytes { try writers[0].append($0) } }
@@ -165,7 +177,7 @@ public final class RoutingDump: StepObserver {
     /// One text line per record: JSON Lines (`{"step":0,...}`, `outcome` by name in
     /// quotes, non-finite floats `null`) or CSV (`outcome` by name, non-finite floats
     /// `nan`/`inf`/`-inf`).
-    private func appendText(_ r: Records, json: Bool) {
+    private static func appendText(_ r: Records, json: Bool, to buffer: inout [UInt8]) {
         let columns = RoutingDump.columns
         for a in 0..<r.count {
             if json { buffer.append(UInt8(ascii: "{")) }
@@ -190,7 +202,7 @@ public final class RoutingDump: StepObserver {
     }
 
     /// The rank's records as `columns.count` arrays of n little-endian 4-byte values.
-    private func appendColumns(_ r: Records) {
+    private static func appendColumns(_ r: Records, to buffer: inout [UInt8]) {
         let n = r.count
         buffer.reserveCapacity(buffer.count + 4 * n * RoutingDump.columns.count)
         for (c, column) in RoutingDump.columns.enumerated() {
@@ -223,6 +235,16 @@ public final class RoutingDump: StepObserver {
                          "routing dump: \(writtenRows) rows written, \(declaredRows) declared in the .npy headers")
         }
         for w in writers { try w.commit() }
+    }
+
+    /// About how many bytes one record takes in `format` (for memory estimates): 13
+    /// four-byte columns in npy; a record's text with its field names in jsonl.
+    public static func bytesPerRecord(_ format: RoutingFormat) -> Double {
+        switch format {
+        case .npy: return Double(4 * columns.count)
+        case .csv: return 80
+        case .jsonl: return 230
+        }
     }
 
     /// The records a run of `config` on `ranks` ranks writes: steps × layers × Σ_r T_r × k.

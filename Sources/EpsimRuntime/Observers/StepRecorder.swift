@@ -105,21 +105,9 @@ public final class StepRecorder: StepObserver {
             }
             out.chosen.withUnsafeBufferPointer { demand.add(layer: l, chosen: $0, decisions: d) }
             let base = l * (3 * E + 1)
-            for t in 0..<out.tokens {
-                for j in 0..<k {
-                    let e = Int(out.chosen[t * k + j])
-                    scratch[base + e] += 1
-                    scratch[base + 2 * E + e] += Double(out.weights[t * k + j])
-                }
-                // Scores normalized per token (a no-op for softmax; for sigmoid scores this
-                // is DeepSeek-V3's normalization in its balance loss).
-                var total = 0.0
-                for e in 0..<E { total += Double(out.scores[t * E + e]) }
-                if total > 0 {
-                    for e in 0..<E { scratch[base + E + e] += Double(out.scores[t * E + e]) / total }
-                }
+            scratch.withUnsafeMutableBufferPointer {
+                StepRecorder.addBalanceStatistics(out, into: UnsafeMutableBufferPointer(rebasing: $0[base..<(base + 3 * E + 1)]))
             }
-            scratch[base + 3 * E] = Double(out.tokens)
             if c.capacity.scope == .local { recordZeroDropFactor(layer: l, tokens: out.tokens) }
         }
         for e in 0..<E { scratch[loadBase + e] = Double(stepTotals.expertLoad[e]) }
@@ -147,21 +135,58 @@ public final class StepRecorder: StepObserver {
         if c.capacity.scope == .global {
             for l in 0..<layers { recordZeroDropFactor(layer: l, tokens: Int(scratch[l * (3 * E + 1) + 3 * E])) }
         }
+        (auxLoss[step], importanceCV2[step]) = StepRecorder.balanceFigures(scratch, layers: layers, experts: E, topK: k)
+    }
+
+    /// Adds one rank's layer of routing to `stats` [3E + 1]: per expert the times it was
+    /// chosen [E], its score normalized per token, summed over tokens [E] (a no-op
+    /// normalization for softmax; for sigmoid scores DeepSeek-V3's in its balance loss),
+    /// and its importance (slot weights before capacity) [E]; then the token count,
+    /// which it sets. Summed over ranks in rank order, these give `balanceFigures`.
+    static func addBalanceStatistics(_ out: RouterOutput, into stats: UnsafeMutableBufferPointer<Double>) {
+        let E = out.experts, k = out.topK
+        precondition(stats.count == 3 * E + 1, "\(stats.count) statistics for E = \(E)")
+        let counts = stats.baseAddress!, scoreSums = counts + E, importance = counts + 2 * E
+        out.chosen.withUnsafeBufferPointer { chosen in
+            out.weights.withUnsafeBufferPointer { weights in
+                out.scores.withUnsafeBufferPointer { scores in
+                    for t in 0..<out.tokens {
+                        for j in 0..<k {
+                            let e = Int(chosen[t * k + j])
+                            counts[e] += 1
+                            importance[e] += Double(weights[t * k + j])
+                        }
+                        let s = scores.baseAddress! + t * E
+                        var total = 0.0
+                        for e in 0..<E { total += Double(s[e]) }
+                        if total > 0 {
+                            for e in 0..<E { scoreSums[e] += Double(s[e]) / total }
+                        }
+                    }
+                }
+            }
+        }
+        counts[3 * E] = Double(out.tokens)
+    }
+
+    /// Switch's load-balancing loss and the importance CV², each the mean over layers,
+    /// from the world's `addBalanceStatistics` per layer (`stats` [layers × (3E + 1)],
+    /// then anything else, ignored).
+    static func balanceFigures(_ stats: [Double], layers: Int, experts E: Int, topK k: Int) -> (aux: Double, cv2: Double) {
         var aux = 0.0, cv2 = 0.0
         for l in 0..<layers {
             let base = l * (3 * E + 1)
-            let tokens = scratch[base + 3 * E]
+            let tokens = stats[base + 3 * E]
             guard tokens > 0 else { continue }
             var sum = 0.0
             for e in 0..<E {
-                let f = scratch[base + e] / (tokens * Double(k))
-                let p = scratch[base + E + e] / tokens
+                let f = stats[base + e] / (tokens * Double(k))
+                let p = stats[base + E + e] / tokens
                 sum += f * p
             }
             aux += Double(E) * sum
-            cv2 += LoadStatistics.cv2(scratch[(base + 2 * E)..<(base + 3 * E)])
+            cv2 += LoadStatistics.cv2(stats[(base + 2 * E)..<(base + 3 * E)])
         }
-        auxLoss[step] = aux / Double(max(1, layers))
-        importanceCV2[step] = cv2 / Double(max(1, layers))
+        return (aux / Double(max(1, layers)), cv2 / Double(max(1, layers)))
     }
 }

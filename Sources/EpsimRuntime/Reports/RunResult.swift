@@ -25,6 +25,13 @@ public struct RunResult {
     /// `--routing-only`: only routing ran; the report shows routing, capacity and the
     /// route and permute (capacity) times.
     public var routingOnly = false
+    /// `epsim estimate`: how long it took and how fast it decided (nil for a run).
+    public var estimate: EstimateFigures? = nil
+    /// Above this many ranks the JSON leaves out the P × P traffic matrices (null).
+    public var matrixRanks: Int? = nil
+    /// Rank 0's host before the run (`epsim run` sets it): the report's first lines warn
+    /// when it had fewer cores than ranks, or was busy (`hostWarning`).
+    public var host: HostLoad?
 
     public init(config: SimConfig, environment: RunEnvironment, layout: ExpertLayout,
                 perRank: [RoutingTotals], phases: PhaseSummary, traffic: TrafficMatrix,
@@ -78,10 +85,11 @@ public struct RunResult {
     }
 
     private var trafficJSON: JSONValue {
-        .object([
-            ("bytes", matrix(traffic.bytes)),
-            ("dispatch_bytes", matrix(traffic.dispatch)),
-            ("combine_bytes", matrix(traffic.combine)),
+        let matrices = ranks <= (matrixRanks ?? Int.max)
+        return .object([
+            ("bytes", matrices ? matrix(traffic.bytes) : .null),
+            ("dispatch_bytes", matrices ? matrix(traffic.dispatch) : .null),
+            ("combine_bytes", matrices ? matrix(traffic.combine) : .null),
             ("total_bytes", .int(Int(traffic.totalBytes))),
             ("off_rank_bytes", .int(Int(traffic.offRankBytes))),
             ("self_bytes", .int(Int(traffic.totalBytes - traffic.offRankBytes))),
@@ -97,10 +105,34 @@ public struct RunResult {
         ])
     }
 
+    /// With `compute: modeled`, what the simulated device takes for the experts per step,
+    /// milliseconds: per counted step the slowest rank's `ExpertCost.seconds` of the
+    /// FLOPs it computed (the critical path waits for it), mean over counted steps; nil
+    /// with real compute.
+    public var modeledDeviceMs: Double? {
+        guard case let .modeled(tflops, efficiency) = config.compute else { return nil }
+        guard metrics.steps > 0 else { return 0 }
+        var sum = 0.0
+        for s in 0..<metrics.steps {
+            sum += (0..<ranks).reduce(0.0) { slowest, r in
+                max(slowest, ExpertCost.seconds(flops: metrics.value(.expertFlops, rank: r, step: s),
+                                                tflops: tflops, efficiency: efficiency))
+            }
+        }
+        return sum / Double(metrics.steps) * 1e3
+    }
+
+    /// The first lines' warning about the host (`HostLoad.measuredTimesWarning`), nil
+    /// without `host` or when there is nothing to warn of.
+    public var hostWarning: String? {
+        host?.measuredTimesWarning(ranksOnHost: environment.ranksOnFirstHost, modeled: modeled != nil)
+    }
+
     private var computeJSON: JSONValue {
         let modeled = config.compute.isModeled
         return .object([
             ("mode", .string(modeled ? "modeled" : "real")),
+            ("modeled_device_ms", modeledDeviceMs.map { .double($0) } ?? .null),
             ("expert_gflops", .double(metrics.expertGFlops(phases: phases))),
             ("expert_gflops_per_rank", doubles((0..<ranks).map { metrics.expertGFlops(rank: $0, phases: phases) })),
         ])
@@ -212,7 +244,7 @@ public struct RunResult {
             ("memory", memoryJSON),
             ("verification", verificationJSON),
             ("routing_only", .bool(routingOnly)),
-        ] + (modeled.map { [("modeled", $0.json)] } ?? []))
+        ] + (modeled.map { [("modeled", $0.json)] } ?? []) + (estimate.map { [("estimate", $0.json)] } ?? []))
     }
 
     /// A compact summary a person reads in seconds.
@@ -224,6 +256,7 @@ public struct RunResult {
         lines.append("epsim \(EpsimVersion.string) · \(config.sourcePath ?? "config") · \(environment.transport), "
                      + "\(ranks) ranks on \(hosts.count) host\(hosts.count == 1 ? "" : "s")"
                      + (environment.sync ? " · --sync" : ""))
+        if let hostWarning { lines.append(hostWarning) }
         lines.append("layout: \(m.experts) experts top-\(m.topK)"
                      + (m.sharedExperts > 0 ? " + \(m.sharedExperts) shared" : "")
                      + " on \(ranks) ranks" + (layout.isReplicated ? " (replicated)" : "")
@@ -233,12 +266,12 @@ public struct RunResult {
                      + "\(config.precision.dispatch.rawValue) dispatch, \(config.precision.combine.rawValue) combine"
                      + (isModeled ? " · modeled compute" : ""))
         if !modeledOnly {
-            lines.append("phase        median ms     min ms     max ms  slowest rank   share"
+            lines.append("phase        median ms     min ms     max ms  slowest rank (ms)   share"
                          + (modeled.map { " │ " + $0.tableHeader } ?? ""))
             for phase in Phase.allCases where phase != .wait || environment.sync {
                 let f = phases[phase]
                 lines.append(phase.description.padding(10) + ms(f.median).leftPadding(12) + ms(f.min).leftPadding(11)
-                             + ms(f.max).leftPadding(11) + String(f.slowestRank).leftPadding(14)
+                             + ms(f.max).leftPadding(11) + "\(f.slowestRank) (\(ms(f.slowestMean)))".leftPadding(19)
                              + percent(phases.share(phase)).leftPadding(8)
                              + (modeled.map { " │ " + $0.tableRow(phase) } ?? ""))
             }
@@ -267,6 +300,7 @@ public struct RunResult {
             lines += measuredTrafficAndExperts
         }
         lines.append(accountingLine)
+        if let estimate { lines.append(estimate.line) }
         if let v = verification {
             lines.append("verification (step \(v.step), \(v.layers) layer(s)): decisions_match \(v.decisionsMatch),"
                          + " max_rel_error \(v.maxRelError) (tolerance \(v.tolerance)): " + (v.passed ? "PASS" : "FAIL"))
@@ -280,22 +314,16 @@ public struct RunResult {
         lines.append("traffic: \(byteText(traffic.totalBytes)) (\(byteText(traffic.offRankBytes)) between ranks)"
                      + " · bandwidth dispatch \(String(format2: metrics.meanBandwidth(.dispatch, phases: phases))) GB/s"
                      + " combine \(String(format2: metrics.meanBandwidth(.combine, phases: phases))) GB/s per rank")
-        var modeledNote = ""
-        if case let .modeled(tflops, efficiency) = config.compute {
-            // What the simulated device takes, beside what the sleeping ranks measured
-            // (threads wake late when ranks outnumber cores).
-            var samples: [Double] = []
-            for r in 0..<ranks {
-                for s in 0..<metrics.steps {
-                    samples.append(ExpertCost.seconds(flops: metrics.value(.expertFlops, rank: r, step: s),
-                                                      tflops: tflops, efficiency: efficiency))
-                }
-            }
-            modeledNote = " (modeled: the device takes \(ms(median(samples))) ms per step, median over ranks)"
+        if let device = modeledDeviceMs {
+            // Modeled compute sleeps: a measured rate would be the sleep's, not a
+            // device's. What the simulated device takes, on the rank the step waits for.
+            lines.append("experts: modeled compute: the device takes \(String(format3: device)) ms per step on the slowest rank"
+                         + " (the critical path; mean over counted steps)"
+                         + " · peak RSS \(byteText(metrics.peakResidentBytes.max() ?? 0))")
+        } else {
+            lines.append("experts: \(String(format2: metrics.expertGFlops(phases: phases))) GFLOP/s measured"
+                         + " · peak RSS \(byteText(metrics.peakResidentBytes.max() ?? 0))")
         }
-        lines.append("experts: \(String(format2: metrics.expertGFlops(phases: phases))) GFLOP/s measured"
-                     + modeledNote
-                     + " · peak RSS \(byteText(metrics.peakResidentBytes.max() ?? 0))")
         return lines
     }
 

@@ -81,6 +81,10 @@ public enum AtomicFile {
             }
         }
 
+        /// Whether the path is a device, FIFO or socket written in place (not a regular
+        /// file replaced on commit).
+        public var writesInPlace: Bool { destination == nil }
+
         public func append(_ text: String) throws {
             var bytes = Array(text.utf8)
             try bytes.withUnsafeMutableBytes { try append(UnsafeRawBufferPointer($0)) }

@@ -32,6 +32,34 @@ public struct HostLoad: Sendable, Equatable {
         loadAverage.map { "load average \(String(format2: $0)) on \(cores) cores" }
     }
 
+    /// What a report's first lines warn of, or nil when neither holds: more ranks on the
+    /// host than it has cores (`ranksOnHost > cores`), or a host busy with other work
+    /// (`isBusy`). `effect` says what that does to the figures, e.g. "the ratios measure
+    /// the scheduler too". "WARNING: 4 ranks on 2 cores: ranks wait for a core, and ...".
+    public func warning(ranksOnHost: Int, effect: String) -> String? {
+        var parts: [String] = []
+        if ranksOnHost > cores {
+            parts.append("\(ranksOnHost) ranks on \(cores) cores: ranks wait for a core, and \(effect)")
+        }
+        if isBusy, let text {
+            parts.append(text + " before the run: the host was busy, so run again when it is quiet")
+        }
+        return parts.isEmpty ? nil : "WARNING: " + parts.joined(separator: "; ")
+    }
+
+    /// The warning of `warning(ranksOnHost:effect:)` for a run's measured times, with
+    /// `modeled`: the times modeled on a system are not affected.
+    public func measuredTimesWarning(ranksOnHost: Int, modeled: Bool) -> String? {
+        warning(ranksOnHost: ranksOnHost, effect: "the measured times include that wait"
+                + (modeled ? " (the modeled times do not: they read no clock)" : ""))
+    }
+
+    /// The ranks of `transport` on rank 0's host: every rank when emulated, under MPI the
+    /// ranks mpirun placed on rank 0's node (`Launcher.nodeRanks`).
+    public static func ranksOnFirstHost(_ transport: any Transport) -> Int {
+        transport.ranksShareProcess ? transport.size : Launcher.nodeRanks(rank: 0, size: transport.size).count
+    }
+
     private static func readLoadAverage() -> Double? {
         guard let text = BoundedRead.textIfReadable("/proc/loadavg"),
               let first = text.split(separator: " ").first else { return nil }

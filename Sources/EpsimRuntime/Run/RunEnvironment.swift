@@ -18,11 +18,27 @@ public struct RunEnvironment: Sendable {
         self.sync = sync
     }
 
+    /// `epsim estimate`'s: P ranks decided in one process ("estimate" transport, no
+    /// communication library).
+    public init(estimateOf ranks: Int, hosts: [String]) {
+        transport = "estimate"
+        self.ranks = ranks
+        self.hosts = hosts
+        library = "none"
+        sync = false
+    }
+
     /// Distinct hosts, in order of first appearance.
     public var distinctHosts: [String] {
         var seen: [String] = []
         for h in hosts where !seen.contains(h) { seen.append(h) }
         return seen
+    }
+
+    /// Ranks on the host of rank 0 (every rank with the emulated transport).
+    public var ranksOnFirstHost: Int {
+        guard let first = hosts.first else { return ranks }
+        return hosts.filter { $0 == first }.count
     }
 
     var json: JSONValue {

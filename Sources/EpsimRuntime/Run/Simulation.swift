@@ -8,6 +8,8 @@ public enum Simulation {
     /// by all ranks before anything runs, so it is reported once and every rank exits.
     @discardableResult
     public static func run(_ options: RunOptions, transport: any Transport) throws -> RunResult? {
+        // Read before anything of ours runs: our own ranks would count as load.
+        let host = transport.rank == 0 ? HostLoad.current() : nil
         var overrides = options.overrides
         if options.routingOnly {
             // Placeholders for what routing does not read, and tokens from a trace; agreed
@@ -40,6 +42,7 @@ public enum Simulation {
         guard var result = try execute(config, transport: transport, settings: settings, dump: dump) else { return nil }
         result.modeledOnly = options.modeledOnly
         result.routingOnly = options.routingOnly
+        result.host = host
         if options.report { print(result.terminalReport()) }
         try files?.write(result)
         if let verification = result.verification, !verification.passed {
@@ -67,6 +70,10 @@ public enum Simulation {
             return config
         }
         if transport.rank == 0, let note = CompatPreset.overrideNotice(config) { Launcher.printNote(note) }
+        // Trace rows beyond the run's tokens (validated above, so the headers read).
+        if transport.rank == 0, let note = try? RouterTrace.unusedRowsNotice(config: config, worldSize: transport.size) {
+            Launcher.printNote(note)
+        }
         return config
     }
 
@@ -90,18 +97,21 @@ public enum Simulation {
     public static func loadSystem(_ path: String, transport: any Transport, forRun: Bool = true) throws -> SystemSpec {
         try Launcher.agree(transport) { () throws -> SystemSpec in
             let system = try SystemSpec.load(path: path)
-            if forRun, let map = system.rankMap {
-                if map.count != transport.size {
-                    throw ConfigError(file: path, keyPath: "rank_map",
-                                      "\(map.count) entries for \(transport.size) ranks: list the node of every rank")
-                }
-                if let node = map.first(where: { $0 >= transport.size }) {
-                    throw ConfigError(file: path, keyPath: "rank_map",
-                                      "node \(node) on a run of \(transport.size) ranks: number the nodes from 0, "
-                                      + "below the rank count")
-                }
-            }
+            if forRun { try checkRankMap(system, path: path, ranks: transport.size) }
             return system
+        }
+    }
+
+    /// A system's `rank_map` (when it has one) lists the node of each of `ranks` ranks,
+    /// nodes numbered below the rank count; `ConfigError` at `rank_map` otherwise.
+    public static func checkRankMap(_ system: SystemSpec, path: String, ranks: Int) throws(ConfigError) {
+        guard let map = system.rankMap else { return }
+        if map.count != ranks {
+            throw ConfigError(file: path, keyPath: "rank_map", "\(map.count) entries for \(ranks) ranks: list the node of every rank")
+        }
+        if let node = map.first(where: { $0 >= ranks }) {
+            throw ConfigError(file: path, keyPath: "rank_map",
+                              "node \(node) on a run of \(ranks) ranks: number the nodes from 0, below the rank count")
         }
     }
 
@@ -111,7 +121,7 @@ public enum Simulation {
         public var sync = false
         /// Keep every timed interval for a trace file.
         public var trace = false
-        /// A progress line on stderr (rank 0, terminals only, runs over two seconds).
+        /// Progress on stderr (`ProgressLine`: rank 0, runs over two seconds).
         public var progress = false
         /// Record the last counted step's exchanges and expert blocks (`StepShapes`) and
         /// every counted step's stage times (`PhaseTimer.stageSeconds`), for `epsim bench`.
