@@ -285,7 +285,8 @@ public struct RunResult {
         var lines: [String] = []
         lines.append("traffic: \(byteText(traffic.totalBytes)) (\(byteText(traffic.offRankBytes)) between ranks)"
                      + " · bandwidth dispatch \(String(format2: metrics.meanBandwidth(.dispatch, phases: phases))) GB/s"
-                     + " combine \(String(format2: metrics.meanBandwidth(.combine, phases: phases))) GB/s per rank")
+                     + " combine \(String(format2: metrics.meanBandwidth(.combine, phases: phases))) GB/s per rank"
+                     + (environment.sync ? " (the --sync wait excluded)" : " (waiting for peers included)"))
         var modeledNote = ""
         if case let .modeled(tflops, efficiency) = config.compute {
             // What the simulated device takes, beside what the sleeping ranks measured
