@@ -110,7 +110,7 @@ final class ErrorTests: XCTestCase {
     }
 
     func testValidatePrintsPlacementTable() throws {
-        let run = try CLI.epsim(["validate", "--config", "configs/default.yaml",
+        let run = try CLI.epsim(["validate", "--config", "configs/default.yaml", "--emulate", "4",
                                  "--set", "placement={kind: contiguous, replicas: [{expert: 0, ranks: [3]}]}"])
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertTrue(run.stdout.contains("placement: 8 experts on 4 ranks, replicated"), run.stdout)
