@@ -43,6 +43,29 @@ final class ConfigFilesTests: XCTestCase {
         }
     }
 
+    /// Every config under configs/ (configs/systems/ holds systems, not layouts) passes
+    /// `epsim validate` at its own `ranks:`, or at launch/run's default of 4 without one:
+    /// its keys, its placement and the memory estimate on this machine.
+    func testEveryConfigValidatesAtItsRankCount() throws {
+        let configs = CLI.root.appendingPathComponent("configs")
+        var paths: [String] = []
+        for sub in ["", "models", "scale"] {
+            let dir = sub.isEmpty ? configs : configs.appendingPathComponent(sub)
+            for name in try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() where name.hasSuffix(".yaml") {
+                paths.append(sub.isEmpty ? "configs/\(name)" : "configs/\(sub)/\(name)")
+            }
+        }
+        XCTAssertGreaterThanOrEqual(paths.count, Self.documented.count + Self.models.count + 2)
+        for path in paths {
+            let text = try String(contentsOf: CLI.root.appendingPathComponent(path), encoding: .utf8)
+            let ranks = text.split(separator: "\n").first { $0.hasPrefix("ranks:") }
+                .flatMap { Int($0.dropFirst(6).split(separator: "#")[0].trimmingCharacters(in: .whitespaces)) } ?? 4
+            let run = try CLI.epsim(["validate", "--config", path, "--emulate", "\(ranks)"], timeout: 120)
+            XCTAssertEqual(run.status, 0, "\(path) at \(ranks) ranks: \(run.stderr)")
+            XCTAssertTrue(run.stdout.contains("memory estimate:"), path)
+        }
+    }
+
     /// The real models' shapes in configs/models/, as their Hugging Face config.json
     /// files give them (each file cites its source): hidden, moe ffn, experts, top-k,
     /// shared experts, router groups and groups per token, score.
