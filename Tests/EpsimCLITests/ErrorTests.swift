@@ -98,6 +98,8 @@ final class ErrorTests: XCTestCase {
               calibrate               Measure this host and write a system file for it.
               validate-model          Print the target-system model's errors against
                                       measured and published figures.
+              estimate                Decide and model a layout at any world size in one
+                                      process (no payloads, no expert arithmetic).
 
               See 'epsim help <subcommand>' for detailed help.
 
