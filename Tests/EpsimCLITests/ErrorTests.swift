@@ -34,12 +34,25 @@ final class ErrorTests: XCTestCase {
         XCTAssertTrue(run.epsimErrors.first?.contains(path) ?? false, run.stderr)
     }
 
+    /// A shipped config that keeps `ranks:` (eplb.yaml: its slots fit 4 ranks) names the
+    /// same fix under mpirun as emulated.
     func testRankCountMismatchUnderMPI() throws {
-        let run = try CLI.mpirun(2, ["run", "--config", "configs/default.yaml"], timeout: 60)
+        let message = "epsim: error: configs/eplb.yaml: ranks: config expects 4 ranks, but the run has 2; "
+            + "run it with --emulate 4 or mpirun -n 4, or change it with --set ranks=2"
+        let run = try CLI.mpirun(2, ["run", "--config", "configs/eplb.yaml"], timeout: 60)
         XCTAssertNotEqual(run.status, 0)
-        XCTAssertEqual(run.epsimErrors, ["epsim: error: configs/default.yaml: ranks: config expects 4 ranks, but the run has 2; "
-                                          + "run it with --emulate 4 or mpirun -n 4, or change it with --set ranks=2"],
-                       run.stderr)
+        XCTAssertEqual(run.epsimErrors, [message], run.stderr)
+        let emulated = try CLI.epsim(["run", "--config", "configs/eplb.yaml", "--emulate", "2"])
+        XCTAssertNotEqual(emulated.status, 0)
+        XCTAssertEqual(emulated.epsimErrors, [message], emulated.stderr)
+    }
+
+    /// The shipped layouts without a fixed rank count run at a count other than 4.
+    func testShippedLayoutsFollowTheWorldSize() throws {
+        let run = try CLI.mpirun(2, ["run", "--config", "configs/default.yaml", "--set", "steps=1", "--set", "tokens=64"],
+                                 timeout: 120)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("2 ranks"), run.stdout)
     }
 
     func testBadOverridePinsMessage() throws {
@@ -85,6 +98,8 @@ final class ErrorTests: XCTestCase {
               calibrate               Measure this host and write a system file for it.
               validate-model          Print the target-system model's errors against
                                       measured and published figures.
+              estimate                Decide and model a layout at any world size in one
+                                      process (no payloads, no expert arithmetic).
 
               See 'epsim help <subcommand>' for detailed help.
 
@@ -97,7 +112,7 @@ final class ErrorTests: XCTestCase {
     }
 
     func testValidatePrintsPlacementTable() throws {
-        let run = try CLI.epsim(["validate", "--config", "configs/default.yaml",
+        let run = try CLI.epsim(["validate", "--config", "configs/default.yaml", "--emulate", "4",
                                  "--set", "placement={kind: contiguous, replicas: [{expert: 0, ranks: [3]}]}"])
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertTrue(run.stdout.contains("placement: 8 experts on 4 ranks, replicated"), run.stdout)

@@ -251,7 +251,7 @@ final class ReportTests: XCTestCase {
             expert load: 192 192 176 152 103 77 91 73
             expert demand: 522 311 206 153 103 77 91 73
             zero-drop capacity factor: 3.000 (per step 2.875 to 3.000) · configured 1.000
-            traffic: 264.00 KiB (196.50 KiB between ranks) · bandwidth dispatch # GB/s combine # GB/s per rank
+            traffic: 264.00 KiB (196.50 KiB between ranks) · bandwidth dispatch # GB/s combine # GB/s per rank (waiting for peers included)
             experts: # GFLOP/s measured · peak RSS # MiB
             accounting: 1536 assignments = 1056 accepted + 0 rerouted + 480 dropped on every rank: yes
             """

@@ -18,12 +18,20 @@ struct ConfigReader {
         for (key, value) in pairs {
             let full = path.isEmpty ? key : path + "." + key
             guard allowed.contains(key) else {
-                let hint = nearest(key, in: allowed).map { " (did you mean '\($0)'?)" } ?? ""
+                let hint = (nearest(key, in: allowed) ?? Self.synonym(key, in: allowed))
+                    .map { " (did you mean '\($0)'?)" } ?? ""
                 throw fail(full, value, "unknown key '\(key)'\(hint)")
             }
             result[key] = value
         }
         return result
+    }
+
+    /// `workload` and `placement` name their variant `kind`, `compute` names it `mode`:
+    /// the one a section takes, when `key` is the other.
+    static func synonym(_ key: String, in allowed: [String]) -> String? {
+        let other = ["kind": "mode", "mode": "kind"][key]
+        return other.flatMap { allowed.contains($0) ? $0 : nil }
     }
 
     func scalar(_ node: ConfigNode, _ path: String, expected: String) throws(ConfigError) -> String {

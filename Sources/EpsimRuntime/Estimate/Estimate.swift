@@ -67,7 +67,8 @@ public enum Estimate {
                             rows: RoutingDump.rows(config, ranks: layout.ranks), rank: 0)
         }
         let output = try options.output.map { try AtomicFile.Writer(path: $0) }
-        let progress = options.report ? ProgressLine(total: config.steps * config.model.layers * layout.ranks) : nil
+        let progress = options.report
+            ? ProgressLine(total: config.steps * config.model.layers * layout.ranks, unit: "rank-layer", label: "estimate") : nil
         let estimator = try Estimator(config: config, layout: layout, system: system, ranks: layout.ranks,
                                       workers: threads, dump: dump, progress: progress)
         let decideStart = monotonicSeconds()

@@ -129,7 +129,7 @@ public final class MoERank {
 
     /// Dispatch preprocess of the tokens of one chunk (nil: all).
     func dispatchPreprocess(_ layer: Int, chunk c: Int) -> DispatchHandle {
-        let mark = observers.begin(.dispatchPreprocess)
+        let mark = observers.begin(.dispatchPreprocess, chunk: c)
         let range = tokenRange(chunk: c)
         let handle = dispatchers[c].dispatchPreprocess(x: normed.values, decisions: decisions[layer], tokens: range)
         observers.end(mark)
@@ -140,7 +140,7 @@ public final class MoERank {
     /// exchange timed as its stage, then the observers told what it moved.
     func exchange(_ kind: ExchangeKind, _ handle: consuming DispatchHandle, layer: Int, chunk c: Int,
                   transport: any Transport) throws -> DispatchHandle {
-        let mark = try beginExchange(kind, transport)
+        let mark = try beginExchange(kind, chunk: c, transport)
         let done: DispatchHandle
         switch kind {
         case .dispatch: done = try dispatchers[c].tokenDispatch(handle, transport: transport)
@@ -154,7 +154,7 @@ public final class MoERank {
     /// counts exchange) and returned in flight.
     func startExchange(_ kind: ExchangeKind, _ handle: consuming DispatchHandle, layer: Int, chunk c: Int,
                        transport: any Transport) throws -> InFlightExchange {
-        let mark = try beginExchange(kind, transport)
+        let mark = try beginExchange(kind, chunk: c, transport)
         let started: InFlightExchange
         switch kind {
         case .dispatch: started = try dispatchers[c].startTokenDispatch(handle, transport: transport)
@@ -164,17 +164,28 @@ public final class MoERank {
         return started
     }
 
-    /// Waits for an exchange in flight, timed as its stage.
-    func complete(_ kind: ExchangeKind, _ inFlight: consuming InFlightExchange) throws -> DispatchHandle {
-        let mark = observers.begin(kind.stage)
+    /// Waits for chunk `c`'s exchange in flight, timed as its stage (its bytes are on the
+    /// slice that started it).
+    func complete(_ kind: ExchangeKind, _ inFlight: consuming InFlightExchange, chunk c: Int) throws -> DispatchHandle {
+        let mark = observers.begin(kind.stage, chunk: c)
         let handle = try inFlight.wait()
         observers.end(mark)
         return handle
     }
 
+    /// An exchange's bytes to and from other ranks (what the trace shows on its slice).
+    private func offRankBytes(_ b: ExchangeBytes) -> (sent: Int, received: Int) {
+        var sent = 0, received = 0
+        for p in b.sendBytes.indices where p != rank {
+            sent += b.sendBytes[p]
+            received += b.recvBytes[p]
+        }
+        return (sent, received)
+    }
+
     /// Dispatch postprocess of a chunk: decoded rows unless the device is modeled.
     func dispatchPostprocess(_ handle: consuming DispatchHandle, chunk c: Int) -> DispatchOutput {
-        let mark = observers.begin(.dispatchPostprocess)
+        let mark = observers.begin(.dispatchPostprocess, chunk: c)
         let output = dispatchers[c].dispatchPostprocess(handle, decode: !device.isModeled)
         observers.end(mark)
         return output
@@ -182,9 +193,9 @@ public final class MoERank {
 
     /// Before an exchange: the `--sync` barrier (timed as `Stage.wait`), then the
     /// exchange's own stage begins.
-    private func beginExchange(_ kind: ExchangeKind, _ transport: any Transport) throws -> PhaseTimer.Mark {
-        if synchronize { try observers.stage(.wait) { try transport.barrier() } }
-        return observers.begin(kind.stage)
+    private func beginExchange(_ kind: ExchangeKind, chunk c: Int, _ transport: any Transport) throws -> PhaseTimer.Mark {
+        if synchronize { try observers.stage(.wait, chunk: c) { try transport.barrier() } }
+        return observers.begin(kind.stage, chunk: c)
     }
 
     /// After an exchange has been made or started: its stage ends, and the observers are
@@ -193,8 +204,9 @@ public final class MoERank {
     /// feeds each local expert it names); those of a combine, the rows that come back.
     private func endExchange(_ mark: PhaseTimer.Mark, _ kind: ExchangeKind, layer: Int, chunk: Int,
                              _ handle: borrowing DispatchHandle) {
-        observers.end(mark)
-        observers.exchangeStarted(ExchangeRecord(kind: kind, layer: layer, chunk: chunk, bytes: handle.bytes(kind),
+        let bytes = handle.bytes(kind)
+        observers.end(mark, bytes: offRankBytes(bytes))
+        observers.exchangeStarted(ExchangeRecord(kind: kind, layer: layer, chunk: chunk, bytes: bytes,
                                                  recvRows: kind == .dispatch ? handle.expertRows : handle.sendRows))
     }
 
@@ -203,7 +215,7 @@ public final class MoERank {
     func routedExperts(_ layer: Int, chunk c: Int, _ output: borrowing DispatchOutput,
                        between: () throws -> Void) throws {
         let rows = output.rows, counts = output.tokensPerExpert
-        try observers.stage(.expert) {
+        try observers.stage(.expert, chunk: c) {
             try device.routed(layer: layer, x: rows, tokensPerExpert: counts, into: &expertOutput, between: between)
         }
         // Told after the stage, so the observers' time is not the experts'.
@@ -224,7 +236,7 @@ public final class MoERank {
 
     /// Combine preprocess of a chunk's expert outputs (zeros when modeled).
     func combinePreprocess(_ handle: consuming DispatchHandle, chunk c: Int) -> DispatchHandle {
-        let mark = observers.begin(.combinePreprocess)
+        let mark = observers.begin(.combinePreprocess, chunk: c)
         let encoded = dispatchers[c].combinePreprocess(handle, expertOutput: device.isModeled ? nil : expertOutput)
         observers.end(mark)
         return encoded
@@ -232,7 +244,7 @@ public final class MoERank {
 
     /// Combine postprocess of a chunk: its routed outputs added into x_{l+1}.
     func combinePostprocess(_ handle: consuming DispatchHandle, layer: Int, chunk c: Int) {
-        let mark = observers.begin(.combinePostprocess)
+        let mark = observers.begin(.combinePostprocess, chunk: c)
         let weights = decisions[layer].weight
         dispatchers[c].combinePostprocess(handle, weights: weights, into: &inputs[layer + 1].values)
         observers.end(mark)

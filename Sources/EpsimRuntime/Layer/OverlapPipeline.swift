@@ -46,7 +46,7 @@ final class OverlapPipeline {
         r.residualAndShared(layer)
         for c in 0..<n {
             if c + 1 < n { try startDispatch(chunk: c + 1, layer: layer, on: r, transport: transport) }
-            let received = try r.complete(.dispatch, slots[c].dispatching.take()!)
+            let received = try r.complete(.dispatch, slots[c].dispatching.take()!, chunk: c)
             let output = r.dispatchPostprocess(received, chunk: c)
             try r.routedExperts(layer, chunk: c, output, between: { try progress() })
             let encoded = r.combinePreprocess(output.handle, chunk: c)
@@ -64,7 +64,7 @@ final class OverlapPipeline {
 
     /// Waits for chunk `c`'s combine and adds its rows into the layer output.
     private func finishCombine(chunk c: Int, layer: Int, on r: MoERank) throws {
-        let returned = try r.complete(.combine, slots[c].combining.take()!)
+        let returned = try r.complete(.combine, slots[c].combining.take()!, chunk: c)
         r.combinePostprocess(returned, layer: layer, chunk: c)
     }
 

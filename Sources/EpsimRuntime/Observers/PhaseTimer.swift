@@ -48,8 +48,10 @@ public final class PhaseTimer {
     public let steps: Int
     /// [steps × Phase.allCases.count], row-major.
     public private(set) var seconds: [Double]
-    /// Timed intervals, when recording: [phase, layer, step, start, end] per interval,
-    /// start and end in seconds since `origin`. Capacity is fixed at init.
+    /// Timed intervals, when recording: `eventFields` values per interval, [phase, stage
+    /// (-1: none), layer (-1: the step), step, chunk (-1: none), start, end, bytes sent,
+    /// bytes received (-1: not an exchange)], start and end in seconds since `origin`,
+    /// bytes to and from other ranks. Capacity is fixed at init.
     public private(set) var events: [Double]
     public private(set) var eventCount = 0
     /// The monotonic time events are measured from (set by `start`).
@@ -73,7 +75,39 @@ public final class PhaseTimer {
     }
 
     /// Fields per recorded interval.
-    public static let eventFields = 5
+    public static let eventFields = 9
+
+    /// One recorded interval, read back from `events` (`event(in:at:)`).
+    public struct Event: Sendable, Equatable {
+        public var phase: Phase
+        public var stage: Stage?
+        /// -1 for the step slice.
+        public var layer: Int
+        public var step: Int
+        /// The overlap chunk, nil outside the chunked stages.
+        public var chunk: Int?
+        /// Seconds since the origin.
+        public var start: Double
+        public var end: Double
+        /// Bytes to and from other ranks, for a token dispatch or combine.
+        public var bytes: (sent: Int, received: Int)?
+
+        public static func == (a: Event, b: Event) -> Bool {
+            a.phase == b.phase && a.stage == b.stage && a.layer == b.layer && a.step == b.step && a.chunk == b.chunk
+                && a.start == b.start && a.end == b.end && a.bytes?.sent == b.bytes?.sent
+                && a.bytes?.received == b.bytes?.received
+        }
+    }
+
+    /// Interval `i` of a flat event array (`events`, or one rank's gathered copy); nil
+    /// when it names no phase.
+    public static func event(in list: [Double], at i: Int) -> Event? {
+        let e = list[(i * eventFields)..<((i + 1) * eventFields)].map { $0 }
+        guard let phase = Phase(rawValue: Int(e[0])) else { return nil }
+        return Event(phase: phase, stage: Stage(rawValue: Int(e[1])), layer: Int(e[2]), step: Int(e[3]),
+                     chunk: e[4] >= 0 ? Int(e[4]) : nil, start: e[5], end: e[6],
+                     bytes: e[7] >= 0 ? (Int(e[7]), Int(e[8])) : nil)
+    }
 
     /// Sets the origin of event times to now (call right after a barrier).
     public func start() { origin = monotonicSeconds() }
@@ -87,32 +121,36 @@ public final class PhaseTimer {
         /// The layer stage, when the interval is one (kept on its own with `stages`).
         let stage: Stage?
         let layer: Int
+        /// The overlap chunk the interval works on (-1: none).
+        let chunk: Int
         let start: Double
     }
 
     /// Starts timing `phase` (for intervals whose values cannot be captured by a
     /// closure, such as a handle that is consumed). Pair with `end`.
     @inline(__always)
-    public func begin(_ phase: Phase, stage: Stage? = nil) -> Mark {
+    public func begin(_ phase: Phase, stage: Stage? = nil, chunk: Int = -1) -> Mark {
         heartbeat?.enter(phase, layer: layer)
-        return Mark(phase: phase, stage: stage, layer: layer, start: current >= 0 ? monotonicSeconds() : 0)
+        return Mark(phase: phase, stage: stage, layer: layer, chunk: chunk, start: current >= 0 ? monotonicSeconds() : 0)
     }
 
-    /// Starts timing one stage of the layer, as its phase (`Stage.phase`).
+    /// Starts timing one stage of the layer, as its phase (`Stage.phase`), on overlap
+    /// chunk `chunk` (-1: none).
     @inline(__always)
-    public func begin(_ stage: Stage) -> Mark { begin(stage.phase, stage: stage) }
+    public func begin(_ stage: Stage, chunk: Int = -1) -> Mark { begin(stage.phase, stage: stage, chunk: chunk) }
 
     /// Ends the interval `mark` began: its time is added to its phase of the current
-    /// step, and to its stage when stages are recorded.
+    /// step, and to its stage when stages are recorded. `bytes` (an exchange's bytes to
+    /// and from other ranks) is kept with the recorded interval.
     @inline(__always)
-    public func end(_ mark: Mark) {
+    public func end(_ mark: Mark, bytes: (sent: Int, received: Int)? = nil) {
         guard current >= 0 else { return }
         let end = monotonicSeconds()
         seconds[current * Phase.allCases.count + mark.phase.rawValue] += end - mark.start
         if let stage = mark.stage, !stageSeconds.isEmpty {
             stageSeconds[current * Stage.allCases.count + stage.rawValue] += end - mark.start
         }
-        record(mark.phase, layer: mark.layer, start: mark.start, end: end)
+        record(mark, end: end, bytes: bytes)
     }
 
     /// Runs `body` and adds its duration to `phase` of the current step.
@@ -125,21 +163,25 @@ public final class PhaseTimer {
 
     /// Runs one stage of the layer under `begin`/`end`.
     @inline(__always)
-    public func time<R>(_ stage: Stage, _ body: () throws -> R) rethrows -> R {
-        let mark = begin(stage)
+    public func time<R>(_ stage: Stage, chunk: Int = -1, _ body: () throws -> R) rethrows -> R {
+        let mark = begin(stage, chunk: chunk)
         defer { end(mark) }
         return try body()
     }
 
     @inline(__always)
-    private func record(_ phase: Phase, layer: Int, start: Double, end: Double) {
+    private func record(_ mark: Mark, end: Double, bytes: (sent: Int, received: Int)?) {
         let base = eventCount * PhaseTimer.eventFields
         guard base + PhaseTimer.eventFields <= events.count else { return }
-        events[base] = Double(phase.rawValue)
-        events[base + 1] = Double(layer)
-        events[base + 2] = Double(current)
-        events[base + 3] = start - origin
-        events[base + 4] = end - origin
+        events[base] = Double(mark.phase.rawValue)
+        events[base + 1] = Double(mark.stage?.rawValue ?? -1)
+        events[base + 2] = Double(mark.layer)
+        events[base + 3] = Double(current)
+        events[base + 4] = Double(mark.chunk)
+        events[base + 5] = mark.start - origin
+        events[base + 6] = end - origin
+        events[base + 7] = Double(bytes?.sent ?? -1)
+        events[base + 8] = Double(bytes?.received ?? -1)
         eventCount += 1
     }
 }

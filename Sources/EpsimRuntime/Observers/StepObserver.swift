@@ -55,18 +55,18 @@ public final class StepObservers {
 
     public func add(_ observer: any StepObserver) { observers.append(observer) }
 
-    /// Runs one stage under the timer.
+    /// Runs one stage under the timer (on overlap chunk `chunk`; -1: none).
     @inline(__always)
-    func stage<R>(_ stage: Stage, _ body: () throws -> R) rethrows -> R {
-        try timer.time(stage, body)
+    func stage<R>(_ stage: Stage, chunk: Int = -1, _ body: () throws -> R) rethrows -> R {
+        try timer.time(stage, chunk: chunk, body)
     }
 
     /// Starts and ends a stage whose values a closure cannot capture (a handle being
-    /// consumed).
+    /// consumed); `bytes`, an exchange's bytes to and from other ranks, goes to the trace.
     @inline(__always)
-    func begin(_ stage: Stage) -> PhaseTimer.Mark { timer.begin(stage) }
+    func begin(_ stage: Stage, chunk: Int = -1) -> PhaseTimer.Mark { timer.begin(stage, chunk: chunk) }
     @inline(__always)
-    func end(_ mark: PhaseTimer.Mark) { timer.end(mark) }
+    func end(_ mark: PhaseTimer.Mark, bytes: (sent: Int, received: Int)? = nil) { timer.end(mark, bytes: bytes) }
 
     func stepStarted(_ step: Int) { for o in observers { o.stepStarted(step) } }
 

@@ -41,8 +41,12 @@ public final class ResultFiles {
 
     /// Chrome trace-event JSON (the "JSON object format"): one process, one track
     /// (thread) per rank, one complete event ("ph": "X") per timed interval: the step,
-    /// and each phase of each layer, with `args.step` and `args.layer`. Times are in
-    /// microseconds since each rank's start barrier. Opens in Perfetto and
+    /// and each stage of each layer, named as Megatron-Core names it (`Stage`: "dispatch
+    /// preprocess", "token dispatch", ...; the step and phases timed whole by their
+    /// phase), with `args.phase` (the report's phase), `args.step`, `args.layer`,
+    /// `args.chunk` (with `overlap.chunks` > 1) and, on token dispatch and token combine,
+    /// `args.bytes_sent` and `args.bytes_received` (to and from other ranks). Times are
+    /// in microseconds since each rank's start barrier. Opens in Perfetto and
     /// chrome://tracing.
     public static func trace(_ result: RunResult) -> String {
         var events: [JSONValue] = [
@@ -59,19 +63,23 @@ public final class ResultFiles {
                 ("args", .object([("sort_index", .int(rank))])),
             ]))
         }
-        let fields = PhaseTimer.eventFields
+        let chunked = result.config.overlapChunks > 1
         for (rank, list) in result.events.enumerated() {
-            for i in 0..<(list.count / fields) {
-                let e = list[(i * fields)..<((i + 1) * fields)].map { $0 }
-                guard let phase = Phase(rawValue: Int(e[0])) else { continue }
-                let layer = Int(e[1]), step = Int(e[2])
-                var args: [(String, JSONValue)] = [("step", .int(step))]
-                if layer >= 0 { args.append(("layer", .int(layer))) }
+            for i in 0..<(list.count / PhaseTimer.eventFields) {
+                guard let e = PhaseTimer.event(in: list, at: i) else { continue }
+                var args: [(String, JSONValue)] = [("phase", .string(e.phase.description)), ("step", .int(e.step))]
+                if e.layer >= 0 { args.append(("layer", .int(e.layer))) }
+                if chunked, let chunk = e.chunk { args.append(("chunk", .int(chunk))) }
+                if let bytes = e.bytes {
+                    args.append(("bytes_sent", .int(bytes.sent)))
+                    args.append(("bytes_received", .int(bytes.received)))
+                }
+                let phase = e.phase
                 events.append(.object([
-                    ("name", .string(phase.description)),
+                    ("name", .string(e.stage?.description ?? phase.description)),
                     ("cat", .string(phase.isCommunication ? "communication" : phase == .step ? "step" : "compute")),
                     ("ph", .string("X")), ("pid", .int(0)), ("tid", .int(rank)),
-                    ("ts", .double(e[3] * 1e6)), ("dur", .double((e[4] - e[3]) * 1e6)),
+                    ("ts", .double(e.start * 1e6)), ("dur", .double((e.end - e.start) * 1e6)),
                     ("args", .object(args)),
                 ]))
             }

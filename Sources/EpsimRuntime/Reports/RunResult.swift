@@ -313,7 +313,8 @@ public struct RunResult {
         var lines: [String] = []
         lines.append("traffic: \(byteText(traffic.totalBytes)) (\(byteText(traffic.offRankBytes)) between ranks)"
                      + " · bandwidth dispatch \(String(format2: metrics.meanBandwidth(.dispatch, phases: phases))) GB/s"
-                     + " combine \(String(format2: metrics.meanBandwidth(.combine, phases: phases))) GB/s per rank")
+                     + " combine \(String(format2: metrics.meanBandwidth(.combine, phases: phases))) GB/s per rank"
+                     + (environment.sync ? " (the --sync wait excluded)" : " (waiting for peers included)"))
         if let device = modeledDeviceMs {
             // Modeled compute sleeps: a measured rate would be the sleep's, not a
             // device's. What the simulated device takes, on the rank the step waits for.
