@@ -125,15 +125,26 @@ final class RouterTests: XCTestCase {
                         var g = SeededRandom.stream(seed: 99, UInt64(ki), UInt64(si), UInt64(wi), UInt64(seed))
                         let c = try randomConfig(kind, seed: seed, score: score, weights: mode, g: &g)
                         var fast = try Router(config: c, worldSize: 2)
+                        // The same router writing only the chosen experts' preference
+                        // (a layer that drops): everything else must be bitwise equal.
+                        var selecting = fast
+                        selecting.fullPreference = false
                         let reference = try ReferenceRouter(config: c, worldSize: 2)
                         for rank in 0..<2 {
-                            let T = c.tokens(rank: rank, size: 2)
+                            let T = c.tokens(rank: rank, size: 2), E = c.model.experts, k = c.model.topK
                             var out = RouterOutput(config: c, rank: rank, worldSize: 2)
+                            var selected = RouterOutput(config: c, rank: rank, worldSize: 2)
                             for (step, layer) in [(seed, seed % 2), (seed + 1, 1 - seed % 2)] {
                                 let x = TokenInputs.make(seed: c.seed, step: step, rank: rank, tokens: T, hidden: c.model.hidden)
                                 try fast.route(step: step, rank: rank, layer: layer, inputs: x, into: &out)
+                                try selecting.route(step: step, rank: rank, layer: layer, inputs: x, into: &selected)
                                 let want = try reference.route(step: step, rank: rank, layer: layer, inputs: x)
                                 let what = "\(kind) \(score) \(mode) seed \(seed) rank \(rank) step \(step): \(c.router) E=\(c.model.experts) k=\(c.model.topK)"
+                                guard selected.chosen == want.chosen,
+                                      selected.weights.map(\.bitPattern) == want.weights.map(\.bitPattern),
+                                      selected.scores.map(\.bitPattern) == want.scores.map(\.bitPattern),
+                                      (0..<T).allSatisfy({ t in selected.preference[(t * E)..<(t * E + k)] == want.preference[(t * E)..<(t * E + k)] })
+                                else { return XCTFail("selection without the full order differs: \(what)") }
                                 guard out.preference == want.preference, out.chosen == want.chosen,
                                       out.logits.map(\.bitPattern) == want.logits.map(\.bitPattern),
                                       out.scores.map(\.bitPattern) == want.scores.map(\.bitPattern)
@@ -178,5 +189,40 @@ final class RouterTests: XCTestCase {
             try a.route(step: 3, rank: 0, layer: 0, inputs: Array(x[..<(5 * 16)]), into: &outA)
             XCTAssertEqual(outA, first, "routing the same step again reproduces it bitwise")
         }
+    }
+}
+
+/// `Router.fullPreference` false with DeepSpeed's float32 first choice, which may take
+/// an expert from past the k best logits (scores that tie once rounded to float32).
+final class RouterSelectionTests: XCTestCase {
+    func testSelectionKeepsDeepSpeedsFirstChoicePastTheChosenExperts() throws {
+        let E = 32, k = 2
+        // Token 0: logits 30 (expert 9), 28 (expert 7), 25 (expert 1), the rest below 0:
+        // sigmoid rounds the three to 1.0, so the first choice is expert 1, third by logit.
+        // Token 1: the same with softmax-sized gaps; token 2: no tie.
+        var rows = [Float](repeating: -4, count: 3 * E)
+        for (t, pairs) in [[(9, 30), (7, 28), (1, 25)], [(9, 3), (7, 3), (1, 3)], [(4, 2), (6, 1), (3, 0.5)]].enumerated() {
+            for (e, v) in pairs { rows[t * E + e] = Float(v) }
+        }
+        var firstOfToken: [ScoreFunction: [Int32]] = [:]
+        for score in ScoreFunction.allCases {
+            var c = RouterTests.config(experts: E, topK: k, workload: .trace(files: ["memory"]), tokens: .uniform(3),
+                                       score: score, weights: .raw)
+            c.router.firstChoice = .float32Score
+            let trace = RouterTrace(experts: E, logitsByRank: [0: rows])
+            var full = try Router(config: c, worldSize: 1, trace: trace)
+            var selecting = full
+            selecting.fullPreference = false
+            var a = RouterOutput(config: c, rank: 0, worldSize: 1), b = a
+            try full.route(step: 0, rank: 0, layer: 0, inputs: [], into: &a)
+            try selecting.route(step: 0, rank: 0, layer: 0, inputs: [], into: &b)
+            XCTAssertEqual(a.chosen, b.chosen, "\(score)")
+            XCTAssertEqual(a.weights.map(\.bitPattern), b.weights.map(\.bitPattern), "\(score)")
+            firstOfToken[score] = (0..<3).map { a.chosen[$0 * k] }
+        }
+        // The case the test is for happened: sigmoid's first choice came from third place.
+        XCTAssertEqual(firstOfToken[.sigmoid]?[0], 1)
+        XCTAssertEqual(firstOfToken[.softmax]?[1], 1, "equal logits: the lowest index")
+        XCTAssertEqual(firstOfToken[.softmax]?[2], 4)
     }
 }

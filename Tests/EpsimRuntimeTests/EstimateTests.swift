@@ -189,3 +189,31 @@ extension RunResult {
             .joined(separator: "\n")
     }
 }
+
+/// DeepEP's internode rows (configs/deepep/): the estimate gives the run's numbers, and
+/// at full size DeepEP's bandwidth within the model's bound of the published table.
+final class EstimateDeepEPTests: XCTestCase {
+    /// deepseek-ai/DeepEP README (normal kernels, H800, CX7 400 Gb/s): RDMA GB/s.
+    static let published: [Int: (dispatch: Double, combine: Double)] = [16: (43, 43), 32: (58, 57), 64: (51, 50)]
+
+    func testEP16To64EqualRunAndMatchDeepEPsTable() throws {
+        let system = try SystemSpec.load(path: EstimateTests.system)
+        for ep in [16, 32, 64] {
+            let path = EstimateTests.root.appendingPathComponent("configs/deepep/ep\(ep).yaml").path
+            // The run moves real rows: 64 tokens per rank keep 64 emulated ranks small.
+            let small = try ConfigLoader.load(path: path, overrides: ["tokens=64"])
+            let run = try EstimateTests.ran(small, ranks: ep, system: system)
+            let estimate = try EstimateTests.estimated(small, ranks: ep, system: system)
+            XCTAssertEqual(EstimateTests.shared(estimate), EstimateTests.shared(run), "EP\(ep)")
+            XCTAssertEqual(estimate.modeled?.deepEPDispatchGBps, run.modeled?.deepEPDispatchGBps)
+            // Full size (4096 tokens per rank), estimate only.
+            let full = try EstimateTests.estimated(try ConfigLoader.load(path: path), ranks: ep, system: system)
+            let modeled = try XCTUnwrap(full.modeled)
+            let want = try XCTUnwrap(Self.published[ep])
+            for (got, published, name) in [(modeled.deepEPDispatchGBps, want.dispatch, "dispatch"),
+                                            (modeled.deepEPCombineGBps, want.combine, "combine")] {
+                XCTAssertLessThan(abs(got - published) / published, 0.20, "EP\(ep) \(name): \(got) GB/s against \(published)")
+            }
+        }
+    }
+}

@@ -40,7 +40,7 @@ public struct Router: Sendable {
     private var groupKept: [Bool]
 
     /// Whether `route` orders every expert in `RouterOutput.preference` (true), or only
-    /// the k chosen ones, in order, followed by the others in index order (false):
+    /// writes the k chosen ones, in order, leaving the rest of each row as it was (false):
     /// the capacity decider reads past the chosen experts only to reroute, so a layer
     /// whose policy drops sets it to false (`wantsFullPreference`) and skips a sort of E
     /// per token. Chosen experts, weights and scores are the same either way.

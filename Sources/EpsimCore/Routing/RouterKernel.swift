@@ -37,8 +37,8 @@ struct RouterKernel {
     }
 
     /// Decides `tokens` tokens. Shapes: logits, scores, preference [T × E];
-    /// chosen, weights [T × k]; bias [E]. With `fullPreference` false, each token's
-    /// preference is its k chosen experts in order, then the others by index
+    /// chosen, weights [T × k]; bias [E]. With `fullPreference` false, only the first k
+    /// entries of each token's preference are written, its chosen experts in order
     /// (`Router.fullPreference`); the chosen experts are the same.
     func run(
         tokens: Int,
@@ -63,7 +63,7 @@ struct RouterKernel {
             // Without a bias the group scores need only each group's two best (sigmoid:
             // `sigmoidGroupScores` computes them from the logits); otherwise every expert's.
             if biased || (groups > 1 && score == .softmax) { exactScore(l, b, v) }
-            if groups > 1 && !biased && score == .sigmoid { sigmoidGroupScores(l, v) }
+            if groups > 1 && !biased && score == .sigmoid { sigmoidGroupScores(l, v, scratch) }
             if !fullPreference && 4 * k <= E {
                 selectChosen(l, v, pref, scratch)
             } else if biased {
@@ -138,9 +138,13 @@ struct RouterKernel {
     /// (sigmoid is increasing): those two are written, as `exactScore` computes them, and
     /// every other entry of the group is set below them (-1, under any sigmoid). The
     /// group scores, and so the groups kept, are those of the full computation.
+    ///
+    /// It also leaves, for `selectChosen`, each group's two ranking keys (as the unbiased
+    /// sort orders them) in `scratch.merge`'s last 2G entries (`groupBestKeys`).
     @inline(__always)
-    private func sigmoidGroupScores(_ l: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Double>) {
+    private func sigmoidGroupScores(_ l: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Double>, _ scratch: Scratch) {
         let size = experts / groups
+        let known = groupBestKeys(scratch)
         for g in 0..<groups {
             var first = g * size, second = -1
             for e in (g * size + 1)..<((g + 1) * size) {
@@ -149,7 +153,20 @@ struct RouterKernel {
             for e in (g * size)..<((g + 1) * size) { v[e] = -1 }
             v[first] = 1 / (1 + exp(-Double(l[first])))
             if second >= 0 { v[second] = 1 / (1 + exp(-Double(l[second]))) }
+            if let known {
+                known[2 * g] = UInt64(RouterKernel.descendingBits(l[first])) << 32 | UInt64(first)
+                known[2 * g + 1] = UInt64(RouterKernel.descendingBits(l[second])) << 32 | UInt64(second)
+            }
         }
+    }
+
+    /// Where `sigmoidGroupScores` leaves each group's two best keys: the last 2G entries
+    /// of `scratch.merge`, when groups have two experts or more and those entries lie
+    /// past the k that `selectChosen` keeps at its front; nil otherwise.
+    @inline(__always)
+    private func groupBestKeys(_ scratch: Scratch) -> UnsafeMutablePointer<UInt64>? {
+        guard experts / groups >= 2, 2 * groups + topK <= experts else { return nil }
+        return scratch.merge.baseAddress! + (experts - 2 * groups)
     }
 
     @inline(__always)
@@ -172,8 +189,9 @@ struct RouterKernel {
     }
 
     /// The first k experts of the full ranking (in kept groups when groups are limited),
-    /// in order, into pref[0..<k], then every other expert by index into pref[k..<E],
-    /// without sorting all E: one pass keeping the best k seen so far, in the ranking's
+    /// in order, into pref[0..<k] (and, for `scoreFirst`, every other expert by index
+    /// into pref[k..<E]; otherwise those entries are left as they were), without
+    /// sorting all E: one pass keeping the best k seen so far, in the ranking's
     /// order (by logit then index without a bias; by score + bias, logit, index with
     /// one). The chosen experts equal the full path's first k.
     @inline(__always)
@@ -206,6 +224,15 @@ struct RouterKernel {
             // top[0..<n]: the smallest keys so far (the sort's order), ascending.
             let top = scratch.merge.baseAddress!
             var worst = UInt64.max
+            // With sigmoid group scores, the kept groups' two best keys are known: when
+            // they are at least k, the k-th best key is no larger than their largest, so
+            // only keys up to it need a place (fewer insertions, each a mispredicted
+            // branch). Keys are distinct (the index is in them).
+            if score == .sigmoid && groups > 1 && 2 * groupsPerToken >= k, let known = groupBestKeys(scratch) {
+                var bound: UInt64 = 0
+                for g in 0..<groups where kept[g] { bound = max(bound, known[2 * g], known[2 * g + 1]) }
+                worst = bound + 1
+            }
             for g in 0..<groups where groups == 1 || kept[g] {
                 for e in (g * size)..<((g + 1) * size) {
                     let key = UInt64(RouterKernel.descendingBits(l[e])) << 32 | UInt64(e)
@@ -223,6 +250,8 @@ struct RouterKernel {
             for j in 0..<n { pref[j] = Int32(truncatingIfNeeded: top[j]) }
         }
         assert(n == k, "fewer than k experts in the kept groups")
+        // Only DeepSpeed's first choice (`scoreFirst`) looks past the chosen experts.
+        guard firstByScore else { return }
         let taken = scratch.keys.baseAddress!
         taken.update(repeating: 0, count: E)
         for j in 0..<k { taken[Int(pref[j])] = 1 }
@@ -311,8 +340,10 @@ struct RouterKernel {
     @inline(__always)
     static func descendingBits(_ f: Float) -> UInt32 {
         let bits = (f + 0).bitPattern
-        let ascending = bits & 0x8000_0000 != 0 ? ~bits : bits | 0x8000_0000
-        return ~ascending
+        // Negative: every bit flipped; otherwise the sign bit set (no branch: the sign
+        // bit spread over the word chooses the mask).
+        let mask = UInt32(bitPattern: Int32(bitPattern: bits) >> 31) | 0x8000_0000
+        return ~(bits ^ mask)
     }
 
     /// Sorts keys ascending in place when they are (32 sort bits) << 32 | index and arrive

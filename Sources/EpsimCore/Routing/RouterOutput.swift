@@ -7,7 +7,9 @@
 ///   with one, by score + bias computed in Double, equal values by logit; equal logits
 ///   to the lower expert index (never by the rounded float32 scores, which tie where
 ///   the logits do not). With it, the k chosen experts come first, then every other
-///   expert in ranking order, so rerouting can still walk all E.
+///   expert in ranking order, so rerouting can still walk all E. A router with
+///   `Router.fullPreference` false (a layer that drops, which reads no further) writes
+///   only the first k entries of each row.
 /// - `chosen` [T × k]: the k chosen experts (= the first k entries of `preference`).
 /// - `weights` [T × k]: the weight of each chosen slot (see `WeightMode`); the bias
 ///   never enters a weight.

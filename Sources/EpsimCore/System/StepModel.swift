@@ -55,6 +55,8 @@ public enum StepModel {
         let nodes = Set(topology.node).count
         let countsSeconds = p < 2 ? 0 : (nodes > 1 ? system.interNode : system.intraNode).latencyMicros * 1e-6
         var critical: [ModeledPhase: Double] = [:]
+        // DeepEP's counted bytes on rank 0 and the exchanges' times (`deepEPDispatchGBps`).
+        var deepEP: [AllToAllModel.Exchange: (bytes: Int64, seconds: Double)] = [:]
         var selfPerRank = [Int64](repeating: 0, count: p)
         var linkPerRank = [[Int64]](repeating: [Int64](repeating: 0, count: LinkDirection.allCases.count), count: p)
         var layer = 0
@@ -112,6 +114,13 @@ public enum StepModel {
                         selfPerRank[r] += Int64(exchange == .dispatch ? own.dispatchBytes[r] : own.combineBytes[r])
                     }
                     if exchange == .dispatch { disp.append(a.seconds + counts) } else { comb.append(a.seconds) }
+                    if p > 0 {
+                        let row = Int64(exchange == .dispatch ? shape.dispatchRowBytes : shape.combineRowBytes)
+                        let rows = nodes > 1 ? step.perRank[0].chunks[e].tokensToNode.reduce(0, +)
+                            : (0..<p).reduce(0) { $0 + step.perRank[$1].chunks[e].dispatchRows[0] }
+                        let sum = deepEP[exchange] ?? (0, 0)
+                        deepEP[exchange] = (sum.bytes + Int64(rows) * row, sum.seconds + a.seconds)
+                    }
                     critical[phase, default: 0] += a.seconds + counts
                     selfBytes += a.selfBytes
                     intra += a.intraNodeBytes
@@ -139,6 +148,12 @@ public enum StepModel {
         result.selfBytesPerRank = selfPerRank
         result.criticalSeconds = critical
         result.linkBytesPerRank = linkPerRank
+        func deepEPGBps(_ e: AllToAllModel.Exchange) -> Double {
+            guard let d = deepEP[e], d.seconds > 0 else { return 0 }
+            return Double(d.bytes) / d.seconds / 1e9
+        }
+        result.deepEPDispatchGBps = deepEPGBps(.dispatch)
+        result.deepEPCombineGBps = deepEPGBps(.combine)
         return result
     }
 

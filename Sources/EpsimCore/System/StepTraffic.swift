@@ -136,6 +136,14 @@ public struct ModeledStep: Sendable, Equatable {
     /// [P][4]: bytes each rank moved in each `LinkDirection` (NVLink out, NVLink in, NIC
     /// out, NIC in), dispatch plus combine, forwarding hops included.
     public var linkBytesPerRank: [[Int64]] = []
+    /// DeepEP's bandwidth, GB/s, as its tests count it (tests/test_internode.py and
+    /// test_intranode.py): rank 0's bytes over the exchange's time, summed over layers
+    /// and chunks. Across nodes ("RDMA") the bytes are rank 0's (token, node) pairs, its
+    /// own node included, × the wire row; within one node ("NVL") its received rows ×
+    /// the wire row. `ModelValidation.deepEPNormal` compares the same figure with
+    /// DeepEP's published table.
+    public var deepEPDispatchGBps: Double = 0
+    public var deepEPCombineGBps: Double = 0
 
     public init(perRank: [ModeledPhase: [Double]], stepSeconds: Double, slowestRank: [ModeledPhase: Int],
                 selfBytes: Int64, intraNodeBytes: Int64, interNodeBytes: Int64,

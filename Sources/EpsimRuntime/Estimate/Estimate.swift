@@ -100,7 +100,11 @@ public enum Estimate {
         }
         var overrides = o.overrides
         if let p = o.ranks { overrides.append("ranks=\(p)") }
-        let config = try ConfigLoader.load(path: o.configPath, overrides: overrides)
+        var config = try ConfigLoader.load(path: o.configPath, overrides: overrides)
+        if !config.compute.isModeled {
+            // No arithmetic, as `run --modeled-only` (whose report this is) sets it.
+            config = try ConfigLoader.load(path: o.configPath, overrides: overrides + ["compute=modeled"])
+        }
         guard let P = config.ranks else {
             throw ConfigError(file: config.sourcePath, keyPath: "ranks",
                               "not set: give the world size with --ranks P (or `ranks:` in the config)")

@@ -252,9 +252,9 @@ final class Estimator {
         StepRecorder.addBalanceStatistics(out, into: statistics.buffer(r * width, count: width))
     }
 
-    /// Worker 0 moves the progress line (by the workers' count: ranks go round-robin).
+    /// Counts a decided rank; worker 0 moves the progress line.
     private func progressed(worker w: Int, total: Int) {
-        let n = done.add(w == 0 ? workers : 0, ordering: .relaxed).newValue
+        let n = done.add(1, ordering: .relaxed).newValue
         if w == 0 { progress?.update(done: min(n, total)) }
     }
 
@@ -377,21 +377,24 @@ final class Estimator {
 
     // MARK: workers
 
-    /// Runs `body(worker, rank)` for every rank, rank r on worker r mod W, the workers on
-    /// their own threads. The first error, in rank order, is rethrown once all are done.
+    /// Runs `body(worker, rank)` for every rank on W worker threads, each taking the
+    /// next rank not yet taken (so a worker slowed by another process does not hold the
+    /// rest back; nothing counted depends on which worker decided a rank). The error of
+    /// the lowest failing rank is rethrown once all are done.
     private func parallel(_ body: (Int, Int) throws -> Void) throws {
         let W = workers, P = ranks
         let failures = FailureSlots(count: W)
+        let next = Atomic<Int>(0)
         withoutActuallyEscaping(body) { body in
             let box = UncheckedBox(body)
             DispatchQueue.concurrentPerform(iterations: W) { w in
-                var r = w
-                while r < P {
+                while true {
+                    let r = next.add(1, ordering: .relaxed).oldValue
+                    guard r < P else { return }
                     do { try box.value(w, r) } catch {
                         failures.set(w, rank: r, error)
                         return
                     }
-                    r += W
                 }
             }
         }

@@ -37,6 +37,9 @@ extension ModeledRun {
                 + " · inter-node \(byteText(interNodeBytes)) (per rank in --output) · busiest link \(busiestLink)"
                 + " · bottleneck bandwidth dispatch \(String(format2: dispatchBottleneckGBps)) GB/s"
                 + ", combine \(String(format2: combineBottleneckGBps)) GB/s",
+            "  DeepEP's bandwidth (rank 0's \(nodeCount > 1 ? "RDMA bytes: (token, node) pairs" : "NVL bytes: rows received")"
+                + " × row / exchange time, as its tests count it): dispatch \(String(format2: deepEPDispatchGBps)) GB/s"
+                + ", combine \(String(format2: deepEPCombineGBps)) GB/s",
         ]
     }
 }

@@ -68,6 +68,10 @@ public struct ModeledRun: Sendable {
     public var interNodeBytes: Int64 { steps.reduce(0) { $0 + $1.interNodeBytes } }
     public var dispatchBottleneckGBps: Double { mean(\.dispatchBottleneckGBps) }
     public var combineBottleneckGBps: Double { mean(\.combineBottleneckGBps) }
+    /// DeepEP's bandwidth as its tests count it (`ModeledStep.deepEPDispatchGBps`), mean
+    /// over counted steps.
+    public var deepEPDispatchGBps: Double { mean(\.deepEPDispatchGBps) }
+    public var deepEPCombineGBps: Double { mean(\.deepEPCombineGBps) }
     /// [P]: bytes each rank kept on its device, summed over counted steps.
     public var selfBytesPerRank: [Int64] {
         (0..<ranks).map { r in steps.reduce(0) { $0 + ($1.selfBytesPerRank.indices.contains(r) ? $1.selfBytesPerRank[r] : 0) } }
@@ -85,6 +89,9 @@ public struct ModeledRun: Sendable {
     public var busiestLink: String {
         steps.max { $0.longestExchangeSeconds < $1.longestExchangeSeconds }?.busiestLink ?? "-"
     }
+
+    /// Nodes the system puts the run's ranks on.
+    public var nodeCount: Int { lastTraffic?.nodes ?? 1 }
 
     /// How reports head the modeled figures.
     public var label: String { "modeled on \(system.name)" }
@@ -120,6 +127,8 @@ public struct ModeledRun: Sendable {
             ])),
             ("dispatch_bottleneck_gbps", .double(dispatchBottleneckGBps)),
             ("combine_bottleneck_gbps", .double(combineBottleneckGBps)),
+            ("deepep_dispatch_gbps", .double(deepEPDispatchGBps)),
+            ("deepep_combine_gbps", .double(deepEPCombineGBps)),
         ])
     }
 }
