@@ -119,10 +119,31 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         return r * cos(theta)
     }
 
-    /// Standard Gumbel(0, 1): -log(-log(u)), u uniform in (0, 1).
+    /// Standard Gumbel(0, 1): -log(-log(u)), u uniform in (0, 1), with `GumbelLog.log`.
     @inline(__always)
     public mutating func nextGumbel() -> Double {
-        -log(-log(nextOpenDouble()))
+        -GumbelLog.log(-GumbelLog.log(nextOpenDouble()))
+    }
+
+    /// The next `n` Gumbel draws into `out`, each exactly `nextGumbel()` in turn (the
+    /// uniforms drawn in order, the logarithms four lanes at a time).
+    @inline(__always)
+    public mutating func fillGumbels(_ out: UnsafeMutablePointer<Double>, count n: Int) {
+        for i in 0..<n { out[i] = nextOpenDouble() }
+        var i = 0
+        while i + 4 <= n {
+            let u = SIMD4<Double>(out[i], out[i + 1], out[i + 2], out[i + 3])
+            let g = -GumbelLog.log(-GumbelLog.log(u))
+            out[i] = g[0]
+            out[i + 1] = g[1]
+            out[i + 2] = g[2]
+            out[i + 3] = g[3]
+            i += 4
+        }
+        while i < n {
+            out[i] = -GumbelLog.log(-GumbelLog.log(out[i]))
+            i += 1
+        }
     }
 
     // MARK: SplitMix64

@@ -110,8 +110,12 @@ public struct Router: Sendable {
             trace!.replayTopK(step: step, rank: rank, layer: layer, into: &out)
             return
         }
-        try out.logits.withUnsafeMutableBufferPointer { (logits) throws(RoutingError) in
-            try fillLogits(logits, tokens: T, step: step, rank: rank, layer: layer, inputs: inputs)
+        // One token's Gumbel draws [E] (on the stack unless E is large).
+        try withUnsafeTemporaryAllocation(of: Double.self, capacity: E) { (draws) throws(RoutingError) in
+            try out.logits.withUnsafeMutableBufferPointer { (logits) throws(RoutingError) in
+                try fillLogits(logits, tokens: T, step: step, rank: rank, layer: layer, inputs: inputs,
+                               draws: draws.baseAddress!)
+            }
         }
         let kernel = self.kernel
         keys.withUnsafeMutableBufferPointer { keys in
@@ -143,7 +147,7 @@ public struct Router: Sendable {
 
     private func fillLogits(
         _ logits: UnsafeMutableBufferPointer<Float>, tokens T: Int, step: Int, rank: Int, layer: Int,
-        inputs: UnsafeBufferPointer<Float>
+        inputs: UnsafeBufferPointer<Float>, draws: UnsafeMutablePointer<Double>
     ) throws(RoutingError) {
         let E = spec.experts
         let layerKey = SeededRandom.key(layer), stepKey = SeededRandom.key(step), rankKey = SeededRandom.key(rank)
@@ -179,9 +183,10 @@ public struct Router: Sendable {
             let w = spec.window(step: step, rank: rank)!
             for t in 0..<T {
                 var rng = SeededRandom.stream(seed: spec.seed, purpose, layerKey, stepKey, rankKey, SeededRandom.key(t))
+                rng.fillGumbels(draws, count: E)
                 for e in 0..<E {
                     let isHot = (e - w.start + E) % E < w.count
-                    logits[t * E + e] = Float((isHot ? w.hot : w.cold) + rng.nextGumbel())
+                    logits[t * E + e] = Float((isHot ? w.hot : w.cold) + draws[e])
                 }
             }
         case .uniform, .zipf, .hot, .lognormal:
@@ -190,7 +195,8 @@ public struct Router: Sendable {
                 for t in 0..<T {
                     var rng = SeededRandom.stream(seed: spec.seed, purpose, layerKey, stepKey, rankKey,
                                                   SeededRandom.key(t))
-                    for e in 0..<E { logits[t * E + e] = Float(logP[e] + rng.nextGumbel()) }
+                    rng.fillGumbels(draws, count: E)
+                    for e in 0..<E { logits[t * E + e] = Float(logP[e] + draws[e]) }
                 }
             }
         case .trace:
