@@ -39,3 +39,21 @@ mpirun_flags() {
     echo -x
     echo OPENBLAS_NUM_THREADS=1
 }
+
+# Installs the Debian packages among "$@" (after the caller's name, for messages) that
+# are not installed yet, with apt-get (sudo when not root). A no-op when all are there.
+# Usage: install_missing CALLER PACKAGE...
+install_missing() {
+    local caller="$1" pkg
+    shift
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -gt 0 ] || return 0
+    echo "$caller: installing ${missing[*]}" >&2
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
