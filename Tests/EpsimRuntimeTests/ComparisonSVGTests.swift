@@ -223,3 +223,29 @@ final class ComparisonSVGTests: XCTestCase {
         }
     }
 }
+
+/// Heatmaps of large worlds: blocks of ranks summed into at most 64 × 64 cells.
+final class HeatmapBinningTests: XCTestCase {
+    func testLargeMatricesAreSummedIntoBlocksAndSmallOnesKept() {
+        var rng = SeededRandom.stream(seed: 4, 1)
+        let p = 200
+        let m = (0..<p).map { _ in (0..<p).map { _ in Int64(rng.next() % 1000) } }
+        let (cells, g) = SVGCanvas.binned(m)
+        XCTAssertEqual(g, 4)
+        XCTAssertEqual(cells.count, 50)
+        XCTAssertTrue(cells.allSatisfy { $0.count == 50 })
+        XCTAssertEqual(cells.joined().reduce(0, +), m.joined().reduce(0, +), "every byte is in some cell")
+        XCTAssertEqual(cells[1][2], (4..<8).reduce(0) { s, i in s + (8..<12).reduce(0) { $0 + m[i][$1] } })
+        let small = (0..<64).map { i in (0..<64).map { Int64(i * 64 + $0) } }
+        let kept = SVGCanvas.binned(small)
+        XCTAssertEqual(kept.ranksPerCell, 1)
+        XCTAssertEqual(kept.cells, small)
+        // Drawn: 50² cells, axes in ranks.
+        var c = SVGCanvas()
+        c.heatmap(x: 0, y: 0, size: 200, matrix: cells, scaleMax: cells.joined().max() ?? 1, ranksPerCell: g)
+        let svg = c.document(width: 300, height: 300)
+        XCTAssertEqual(svg.components(separatedBy: "data-kind=\"cell\"").count - 1, 2500)
+        XCTAssertTrue(svg.contains("ranks 4–7 → ranks 8–11"))
+        XCTAssertTrue(svg.contains("4 ranks per cell (bytes summed)"))
+    }
+}

@@ -173,15 +173,18 @@ public struct ComparisonChart: Sendable {
             c.text(16, y, "Traffic between ranks, dispatch + combine (one colour scale; outlined: self-traffic)",
                    size: 13, bold: true)
             y += 16
-            let peak = maps.flatMap { $0.traffic.joined() }.max() ?? 0
+            // Large worlds in blocks of ranks (`SVGCanvas.binned`), one scale over the cells drawn.
+            let binned = maps.map { SVGCanvas.binned($0.traffic) }
+            let peak = binned.flatMap { $0.cells.joined() }.max() ?? 0
             let panel = Self.mapSize + 70
             let mapsPerRow = 3
             for (k, l) in maps.enumerated() {
                 let px = 16 + Double(k % mapsPerRow) * panel, py = y + Double(k / mapsPerRow) * (Self.mapSize + 90)
                 c.group([("class", "heatmap")])
                 c.text(px, py + 16, SVGCanvas.truncate(l.name, 36), size: 12, bold: true)
-                c.heatmap(x: px + 28, y: py + 26, size: Self.mapSize, matrix: l.traffic, scaleMax: peak)
-                c.text(px + 28, py + 26 + Self.mapSize + 26,
+                c.heatmap(x: px + 28, y: py + 26, size: Self.mapSize, matrix: binned[k].cells, scaleMax: peak,
+                          ranksPerCell: binned[k].ranksPerCell)
+                c.text(px + 28, py + 26 + Self.mapSize + (binned[k].ranksPerCell > 1 ? 38 : 26),
                        "total \(SVGCanvas.bytes(l.totalBytes)) · between ranks \(SVGCanvas.bytes(l.offRankBytes))",
                        size: 10, cls: "totals")
                 c.end()

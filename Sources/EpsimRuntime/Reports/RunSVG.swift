@@ -158,10 +158,11 @@ public struct RunChart {
             c.text(16, y, "Traffic between ranks, dispatch + combine over counted steps (outlined: self-traffic)",
                    size: 13, bold: true)
             let size = 240.0
-            let peak = r.traffic.bytes.joined().max() ?? 0
+            let binned = SVGCanvas.binned(r.traffic.bytes)
+            let peak = binned.cells.joined().max() ?? 0
             c.group([("class", "heatmap")])
-            c.heatmap(x: left, y: y + 24, size: size, matrix: r.traffic.bytes, scaleMax: peak)
-            c.text(left, y + 24 + size + 28,
+            c.heatmap(x: left, y: y + 24, size: size, matrix: binned.cells, scaleMax: peak, ranksPerCell: binned.ranksPerCell)
+            c.text(left, y + 24 + size + (binned.ranksPerCell > 1 ? 40 : 28),
                    "total \(SVGCanvas.bytes(r.traffic.totalBytes)) · between ranks \(SVGCanvas.bytes(r.traffic.offRankBytes))",
                    size: 11, cls: "totals")
             c.end()

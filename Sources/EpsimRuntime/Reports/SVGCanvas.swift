@@ -138,11 +138,29 @@ struct SVGCanvas {
         end()
     }
 
-    /// A P×P heatmap of `matrix` ([src][dst] bytes, rows may be ragged: missing cells
-    /// are 0) at (x, y), `size` pixels square, coloured by `Palette.viridis(v / scaleMax)`
-    /// (one scale for every heatmap of a picture), the diagonal (self-traffic) outlined,
-    /// rank numbers on both axes. Each cell is a `class="cell"` rect.
-    mutating func heatmap(x: Double, y: Double, size: Double, matrix: [[Int64]], scaleMax: Int64) {
+    /// At most `maxCells` × `maxCells` cells for a P × P matrix: above that, blocks of
+    /// g = ⌈P / maxCells⌉ consecutive ranks on each side are summed into one cell (a
+    /// picture of 1,024² cells would be hundreds of MB of SVG that no viewer draws).
+    /// Returns the cells and g (1 when nothing is summed).
+    static func binned(_ matrix: [[Int64]], maxCells: Int = 64) -> (cells: [[Int64]], ranksPerCell: Int) {
+        let p = Swift.max(matrix.count, matrix.map(\.count).max() ?? 0)
+        guard p > maxCells else { return (matrix, 1) }
+        let g = (p + maxCells - 1) / maxCells, n = (p + g - 1) / g
+        var cells = [[Int64]](repeating: [Int64](repeating: 0, count: n), count: n)
+        for (i, row) in matrix.enumerated() {
+            for (j, v) in row.enumerated() { cells[i / g][j / g] += Swift.max(0, v) }
+        }
+        return (cells, g)
+    }
+
+    /// A heatmap of `matrix` ([src][dst] bytes, rows may be ragged: missing cells are 0)
+    /// at (x, y), `size` pixels square, coloured by `Palette.viridis(v / scaleMax)` (one
+    /// scale for every heatmap of a picture), the diagonal outlined, rank numbers on both
+    /// axes. With `ranksPerCell` g > 1 (`binned`), cell (i, j) holds ranks [i·g, (i+1)·g)
+    /// to [j·g, (j+1)·g), and the outlined diagonal those blocks' traffic among
+    /// themselves, self-traffic included. Each cell is a `class="cell"` rect.
+    mutating func heatmap(x: Double, y: Double, size: Double, matrix: [[Int64]], scaleMax: Int64,
+                          ranksPerCell g: Int = 1) {
         let rows = matrix.count, cols = Swift.max(rows, matrix.map(\.count).max() ?? 0)
         guard rows > 0, cols > 0 else { return }
         let cell = size / Double(cols)
@@ -151,8 +169,10 @@ struct SVGCanvas {
             for j in 0..<cols {
                 let v = j < row.count ? Swift.max(0, row[j]) : 0
                 let t = scaleMax > 0 ? Double(v) / Double(scaleMax) : 0
+                let from = g == 1 ? "rank \(i)" : "ranks \(i * g)–\((i + 1) * g - 1)"
+                let to = g == 1 ? "rank \(j)" : "ranks \(j * g)–\((j + 1) * g - 1)"
                 rect(x + Double(j) * cell, y + Double(i) * cell, cell + 0.3, cell + 0.3, fill: Palette.viridis(t),
-                     cls: "cell", title: "rank \(i) → rank \(j): \(Self.bytes(v)) (\(v) B)")
+                     cls: "cell", title: "\(from) → \(to): \(Self.bytes(v)) (\(v) B)")
             }
         }
         end()
@@ -166,10 +186,14 @@ struct SVGCanvas {
         rect(x, y, size, Double(rows) * cell, fill: "none", stroke: "#888888", strokeWidth: 0.8)
         let every = Swift.max(1, (cols + 7) / 8)
         for i in stride(from: 0, to: rows, by: every) {
-            text(x - 4, y + (Double(i) + 0.5) * cell + 3.5, String(i), size: 9, anchor: .end, fill: "#444444")
+            text(x - 4, y + (Double(i) + 0.5) * cell + 3.5, String(i * g), size: 9, anchor: .end, fill: "#444444")
         }
         for j in stride(from: 0, to: cols, by: every) {
-            text(x + (Double(j) + 0.5) * cell, y + Double(rows) * cell + 11, String(j), size: 9, anchor: .middle, fill: "#444444")
+            text(x + (Double(j) + 0.5) * cell, y + Double(rows) * cell + 11, String(j * g), size: 9, anchor: .middle,
+                 fill: "#444444")
+        }
+        if g > 1 {
+            text(x, y + Double(rows) * cell + 24, "\(g) ranks per cell (bytes summed)", size: 9, fill: "#444444")
         }
     }
 
