@@ -49,6 +49,18 @@ final class EstimateCommandTests: XCTestCase {
         XCTAssertTrue(traffic["dispatch_bytes"] is NSNull)
         XCTAssertEqual((traffic["sent_per_rank"] as? [Any])?.count, 1100)
         XCTAssertGreaterThan(try XCTUnwrap(traffic["total_bytes"] as? Int), 0)
+        // compare reads it beside a smaller estimate: the modeled and decided figures, no
+        // measured block (an estimate times nothing), a heatmap only where a matrix is.
+        let small = dir.appendingPathComponent("s.json"), svg = dir.appendingPathComponent("c.svg")
+        XCTAssertEqual(try CLI.epsim(["estimate", "--config", "configs/switch.yaml", "--system", system, "--ranks", "64",
+                                      "--set", "tokens=4", "--set", "steps=1", "--output", small.path]).status, 0)
+        let c = try CLI.epsim(["compare", small.path, out.path, "--system", system, "--svg", svg.path])
+        XCTAssertEqual(c.status, 0, c.stderr)
+        XCTAssertTrue(c.stdout.contains("modeled ms (× first) on h800-8x-ib400"), c.stdout)
+        XCTAssertFalse(c.stdout.contains("measured"), c.stdout)
+        XCTAssertFalse(c.stdout.contains("expert device ms"), c.stdout)
+        let size = try XCTUnwrap(try FileManager.default.attributesOfItem(atPath: svg.path)[.size] as? Int)
+        XCTAssertLessThan(size, 5_000_000, "a 64-rank heatmap and none for the 1,100-rank file")
     }
 
     func testBadInputIsOneLine() throws {

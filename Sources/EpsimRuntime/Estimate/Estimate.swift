@@ -62,6 +62,11 @@ public enum Estimate {
         let started = monotonicSeconds()
         let threads = options.threads ?? onlineCores()
         let (config, system, layout) = try load(options, threads: threads)
+        // The notes a run prints: a preset's keys set beside it, unused trace rows.
+        if options.report, let note = CompatPreset.overrideNotice(config) { Launcher.printNote(note) }
+        if options.report, let note = try? RouterTrace.unusedRowsNotice(config: config, worldSize: layout.ranks) {
+            Launcher.printNote(note)
+        }
         let dump = try options.routingOut.map {
             try RoutingDump(path: $0, format: options.routingFormat,
                             rows: RoutingDump.rows(config, ranks: layout.ranks), rank: 0)

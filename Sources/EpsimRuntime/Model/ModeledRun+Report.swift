@@ -34,7 +34,8 @@ extension ModeledRun {
                 + " · \(system.allToAll.rawValue) all-to-all, \(system.device.execution.rawValue) experts",
             "  slowest rank per phase: " + path,
             "  bytes by link over \(steps.count) counted step\(steps.count == 1 ? "" : "s"): self \(byteText(selfBytes)) · intra-node \(byteText(intraNodeBytes))"
-                + " · inter-node \(byteText(interNodeBytes)) (per rank in --output) · busiest link \(busiestLink)"
+                + " · inter-node \(byteText(interNodeBytes)) (each hop counted, forwarding included; per rank in --output)"
+                + " · busiest link \(busiestLink)"
                 + " · bottleneck bandwidth dispatch \(String(format2: dispatchBottleneckGBps)) GB/s"
                 + ", combine \(String(format2: combineBottleneckGBps)) GB/s",
             "  DeepEP's bandwidth (rank 0's \(nodeCount > 1 ? "RDMA bytes: (token, node) pairs" : "NVL bytes: rows received")"

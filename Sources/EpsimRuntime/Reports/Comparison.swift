@@ -1,3 +1,4 @@
+import Foundation
 import EpsimCore
 import Yams
 
@@ -93,6 +94,9 @@ public struct LayoutSummary: Sendable {
     /// With `compute: modeled`, the device's expert time per step on the slowest rank
     /// (`RunResult.modeledDeviceMs`), milliseconds; nil with real compute.
     public var modeledDeviceMs: Double?
+    /// Whether the layout's host times were measured (false for an `epsim estimate`
+    /// result, which times nothing: its measured block is left out).
+    public var measured = true
     /// With `--verify`: the largest relative error against the reference, and whether
     /// it passed; nil without.
     public var verifyMaxRelError: Double?
@@ -159,6 +163,7 @@ public struct LayoutSummary: Sendable {
         offRankBytes = r.traffic.offRankBytes
         traffic = r.traffic.bytes
         modeledDeviceMs = r.modeledDeviceMs
+        measured = r.environment.transport != "estimate"
         if let v = r.verification {
             verifyMaxRelError = results.compactMap { $0.verification?.maxRelError }.max() ?? v.maxRelError
             verifyPassed = results.allSatisfy { $0.verification?.passed ?? true }
@@ -252,7 +257,9 @@ public struct LayoutSummary: Sendable {
         }
         totalBytes = try doc.bytes("traffic.total_bytes")
         offRankBytes = try doc.bytes("traffic.off_rank_bytes")
-        traffic = try doc.matrix("traffic.bytes")
+        // An estimate above `Estimate.matrixRanks` writes no matrix (null): no heatmap.
+        traffic = (try? doc.value("traffic.bytes")) is NSNull ? [] : try doc.matrix("traffic.bytes")
+        measured = (try? doc.value("environment.transport")) as? String != "estimate"
         rankLoad = (try? doc.numbers("routing.rank_load", in: 0...ResultDocument.maxBytes)) ?? []
         if system == nil {
             var means: [Phase: Double] = [:]
@@ -503,7 +510,7 @@ public enum ComparisonTable {
             row("  intra-node", layouts.map { $0.intraNodeBytes.map(byteText) ?? "-" })
             row("  inter-node", layouts.map { $0.interNodeBytes.map(byteText) ?? "-" })
         }
-        if layouts.contains(where: { $0.modeledDeviceMs != nil }) {
+        if modeledDeviceMsShown(layouts, modeled: modeled) {
             row("expert device ms", layouts.map { $0.modeledDeviceMs.map { String(format3: $0) } ?? "-" })
         }
         let decidedBlock = rows
@@ -513,8 +520,10 @@ public enum ComparisonTable {
                 l.verifyMaxRelError.map { "\($0)" + (l.verifyPassed == false ? " FAIL" : " PASS") } ?? "-"
             })
         }
-        let all = [("", layouts.map(\.name))] + (modeled ? modeledBlock + decidedBlock + measuredBlock
-                                                          : measuredBlock + decidedBlock) + rows
+        // Estimates time nothing on this host: no measured block when none was measured.
+        let shownMeasured = layouts.contains(where: \.measured) ? measuredBlock : []
+        let all = [("", layouts.map(\.name))] + (modeled ? modeledBlock + decidedBlock + shownMeasured
+                                                          : shownMeasured + decidedBlock) + rows
         // Section headings (no cells) may run into the columns.
         let labelWidth = (all.filter { $0.1.contains { !$0.isEmpty } }.map(\.0.count).max() ?? 0) + 2
         let widths = layouts.indices.map { i in Swift.max(16, (all.map { $0.1[i].count }.max() ?? 0) + 2) }
@@ -527,7 +536,7 @@ public enum ComparisonTable {
                          + "[min–max] over the runs; a ratio's range is min/max of the first to max/min; "
                          + "~ marks a ratio whose ranges overlap (within the noise)")
         }
-        if modeledDeviceMsShown(layouts) {
+        if modeledDeviceMsShown(layouts, modeled: modeled) {
             lines.append("expert device ms: modeled compute, what the device takes per step on the slowest rank (the critical path)")
         }
         if let system = first.modeledOn {
@@ -537,8 +546,10 @@ public enum ComparisonTable {
         return lines.joined(separator: "\n")
     }
 
-    private static func modeledDeviceMsShown(_ layouts: [LayoutSummary]) -> Bool {
-        layouts.contains { $0.modeledDeviceMs != nil }
+    /// The config's own modeled device (`compute: modeled`'s tflops) is shown only
+    /// without a system, whose device model gives the expert times instead.
+    private static func modeledDeviceMsShown(_ layouts: [LayoutSummary], modeled: Bool) -> Bool {
+        !modeled && layouts.contains { $0.modeledDeviceMs != nil }
     }
 
     /// The comparison as JSON (schema epsim.compare/1), ratios relative to the first.

@@ -262,6 +262,7 @@ public struct RunResult {
                      + " on \(ranks) ranks" + (layout.isReplicated ? " (replicated)" : "")
                      + " · H \(m.hidden) F \(m.ffn) \(m.activation.rawValue) · \(m.layers) layer(s)"
                      + " · " + routingLayoutText)
+        if let idle = idleRanksNote { lines.append(idle) }
         lines.append("steps: \(config.steps) counted after \(config.warmupSteps) warm-up · "
                      + "\(config.precision.dispatch.rawValue) dispatch, \(config.precision.combine.rawValue) combine"
                      + (isModeled ? " · modeled compute" : ""))
@@ -306,6 +307,16 @@ public struct RunResult {
                          + " max_rel_error \(v.maxRelError) (tolerance \(v.tolerance)): " + (v.passed ? "PASS" : "FAIL"))
         }
         return lines.joined(separator: "\n")
+    }
+
+    /// A note when some ranks hold no expert (more ranks than experts and copies): their
+    /// expert time is 0, which pulls a median over ranks down.
+    var idleRanksNote: String? {
+        let idle = layout.local.filter(\.isEmpty).count
+        guard idle > 0 else { return nil }
+        return "note: \(idle) of \(ranks) ranks hold no expert (\(layout.experts) experts"
+            + (layout.isReplicated ? " and their copies" : "") + "): they only send and receive, and a median over ranks"
+            + " counts their zero expert time; copies on them: placement.kind eplb with placement.redundant_experts"
     }
 
     /// The measured traffic bandwidth and expert rate lines of the terminal report.
