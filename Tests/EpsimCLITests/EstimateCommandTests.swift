@@ -63,6 +63,24 @@ final class EstimateCommandTests: XCTestCase {
         XCTAssertLessThan(size, 5_000_000, "a 64-rank heatmap and none for the 1,100-rank file")
     }
 
+    /// A run beside an estimate: the estimate's measured cells are "-", not 0 ms.
+    func testCompareOfARunAndAnEstimateShowsNoMeasuredTimesForTheEstimate() throws {
+        let dir = try CLI.temporaryDirectory()
+        let run = dir.appendingPathComponent("r.json"), est = dir.appendingPathComponent("e.json")
+        let args = ["--config", "configs/skewed.yaml", "--system", system, "--set", "steps=1"]
+        XCTAssertEqual(try CLI.epsim(["run"] + args + ["--emulate", "2", "--output", run.path]).status, 0)
+        XCTAssertEqual(try CLI.epsim(["estimate"] + args + ["--ranks", "2", "--output", est.path]).status, 0)
+        let c = try CLI.epsim(["compare", run.path, est.path, "--system", system])
+        XCTAssertEqual(c.status, 0, c.stderr)
+        let lines = c.stdout.split(separator: "\n").map(String.init)
+        let measured = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("median ms") && $0.contains("measured") }, c.stdout)
+        let step = try XCTUnwrap(lines[measured...].first { $0.hasPrefix("  step ") }, c.stdout)
+        XCTAssertTrue(step.hasSuffix(" -"), step)
+        XCTAssertTrue(step.contains("(1.00×)"), step)
+        let share = try XCTUnwrap(lines.first { $0.hasPrefix("communication, measured") }, c.stdout)
+        XCTAssertTrue(share.hasSuffix(" -"), share)
+    }
+
     func testBadInputIsOneLine() throws {
         let gating3 = try CLI.file("""
             tokens: 16

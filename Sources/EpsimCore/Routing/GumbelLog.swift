@@ -1,6 +1,8 @@
 /// The natural logarithm the synthetic workloads' Gumbel draws use, -log(-log(u)):
-/// fdlibm's `__ieee754_log` (Sun Microsystems, 1993; the algorithm and the minimax
-/// coefficients Lg1…Lg7 of e_log.c, error below one ulp) for positive normal inputs,
+/// the algorithm and minimax coefficients Lg1…Lg7 of fdlibm's `__ieee754_log` (Sun
+/// Microsystems, 1993, e_log.c; error below one ulp) for positive normal inputs, without
+/// its special branch for |f| < 2⁻²⁰ (the general formula covers it, so near a power of
+/// two the last bit may differ from a C fdlibm's; `GumbelLogTests` bounds it by libm's),
 /// written once for a scalar and once for four lanes with the same operations in the
 /// same order, so both give the same bits on every IEEE-754 machine. The libm `log` a
 /// platform ships need not be the same function from one C library to the next; this

@@ -114,13 +114,11 @@ public enum StepModel {
                         selfPerRank[r] += Int64(exchange == .dispatch ? own.dispatchBytes[r] : own.combineBytes[r])
                     }
                     if exchange == .dispatch { disp.append(a.seconds + counts) } else { comb.append(a.seconds) }
-                    if p > 0 {
-                        let row = Int64(exchange == .dispatch ? shape.dispatchRowBytes : shape.combineRowBytes)
-                        let rows = nodes > 1 ? step.perRank[0].chunks[e].tokensToNode.reduce(0, +)
-                            : (0..<p).reduce(0) { $0 + step.perRank[$1].chunks[e].dispatchRows[0] }
-                        let sum = deepEP[exchange] ?? (0, 0)
-                        deepEP[exchange] = (sum.bytes + Int64(rows) * row, sum.seconds + a.seconds)
-                    }
+                    let row = Int64(exchange == .dispatch ? shape.dispatchRowBytes : shape.combineRowBytes)
+                    let rows = nodes > 1 ? step.perRank[0].chunks[e].tokensToNode.reduce(0, +)
+                        : (0..<p).reduce(0) { $0 + step.perRank[$1].chunks[e].dispatchRows[0] }
+                    let counted = deepEP[exchange] ?? (0, 0)
+                    deepEP[exchange] = (counted.bytes + Int64(rows) * row, counted.seconds + a.seconds)
                     critical[phase, default: 0] += a.seconds + counts
                     selfBytes += a.selfBytes
                     intra += a.intraNodeBytes

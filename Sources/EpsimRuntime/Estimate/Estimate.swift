@@ -183,12 +183,17 @@ public enum Estimate {
         chosen.withUnsafeBufferPointer { c in
             let box = SendableBuffer(c)
             DispatchQueue.concurrentPerform(iterations: workers) { w in
-                let histogram = counts.buffer(w * experts, count: experts)
-                var left = perWorker
-                while left > 0 {
-                    let n = min(left, block)
-                    for a in 0..<n { histogram[Int(box.buffer[a])] += 1 }
-                    left -= n
+                // Each worker counts into its own stack histogram (no shared cache line),
+                // written back once.
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: experts) { histogram in
+                    histogram.initialize(repeating: 0)
+                    var left = perWorker
+                    while left > 0 {
+                        let n = min(left, block)
+                        for a in 0..<n { histogram[Int(box.buffer[a])] += 1 }
+                        left -= n
+                    }
+                    _ = counts.buffer(w * experts, count: experts).update(fromContentsOf: histogram)
                 }
             }
         }

@@ -371,10 +371,6 @@ final class Estimator {
         scalars[r][s * StepRecorder.RankField.allCases.count + f.rawValue] = v
     }
 
-    private func report(_ done: Int, total: Int) {
-        progress?.update(done: min(done, total))
-    }
-
     // MARK: workers
 
     /// Runs `body(worker, rank)` for every rank on W worker threads, each taking the
@@ -383,22 +379,25 @@ final class Estimator {
     /// the lowest failing rank is rethrown once all are done.
     private func parallel(_ body: (Int, Int) throws -> Void) throws {
         let W = workers, P = ranks
-        let failures = FailureSlots(count: W)
-        let next = Atomic<Int>(0)
+        let failures = RankSlots<(rank: Int, error: any Error)?>(repeating: nil, count: W)
+        let next = Atomic<Int>(0), failed = Atomic<Bool>(false)
         withoutActuallyEscaping(body) { body in
             let box = UncheckedBox(body)
             DispatchQueue.concurrentPerform(iterations: W) { w in
-                while true {
+                // After a failure the others stop at their next rank: ranks go out in
+                // order, so the lowest failing one has been taken by then.
+                while !failed.load(ordering: .relaxed) {
                     let r = next.add(1, ordering: .relaxed).oldValue
                     guard r < P else { return }
                     do { try box.value(w, r) } catch {
-                        failures.set(w, rank: r, error)
+                        failures[w] = (r, error)
+                        failed.store(true, ordering: .relaxed)
                         return
                     }
                 }
             }
         }
-        if let error = failures.first { throw error }
+        if let first = failures.array.compactMap({ $0 }).min(by: { $0.rank < $1.rank }) { throw first.error }
     }
 }
 
@@ -417,7 +416,7 @@ extension ChunkTraffic {
     }
 }
 
-/// One worker thread's router, decider and scratch (ranks r ≡ w mod W).
+/// One worker thread's router, decider and scratch (the ranks it takes, one at a time).
 private final class Worker: @unchecked Sendable {
     var router: Router
     /// Router outputs by token count (ranks may have different T).
@@ -521,15 +520,6 @@ private final class HeldDecision: @unchecked Sendable {
     func admit(_ world: [Int64]) {
         preference.withUnsafeBufferPointer { decider.admit(worldDemand: world, preference: $0) }
     }
-}
-
-/// The first error of each worker, with its rank.
-private final class FailureSlots: @unchecked Sendable {
-    private var slots: [(rank: Int, error: any Error)?]
-    init(count: Int) { slots = Array(repeating: nil, count: count) }
-    func set(_ w: Int, rank: Int, _ error: any Error) { slots[w] = (rank, error) }
-    /// The failure of the lowest rank.
-    var first: (any Error)? { slots.compactMap { $0 }.min { $0.rank < $1.rank }?.error }
 }
 
 private struct UncheckedBox<T>: @unchecked Sendable {

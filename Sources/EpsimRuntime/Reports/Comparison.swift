@@ -482,18 +482,22 @@ public enum ComparisonTable {
             + (modeled ? ", measured" : ""), layouts.map { _ in "" })
         for phase in phases {
             row("  " + phase.description, layouts.indices.map { i in
+                // An estimate timed nothing on this host: no figure, no ratio (not 0 ms).
+                guard layouts[i].measured else { return "-" }
                 let v = layouts[i].measuredMs[phase] ?? Spread([0]), base = first.measuredMs[phase] ?? Spread([0])
-                return v.text + " (" + (i == 0 ? (base.median > 0 ? "1.00×" : "-") : ratioText(v, base: base)) + ")"
+                let ratio = first.measured ? (i == 0 ? (base.median > 0 ? "1.00×" : "-") : ratioText(v, base: base)) : "-"
+                return v.text + " (" + ratio + ")"
             })
         }
         row("slowest rank: mean ms" + (modeled ? ", measured" : ""), layouts.map { _ in "" })
         for phase in phases {
             row("  " + phase.description, layouts.map { l in
                 let rank = l.slowestRank[phase] ?? -1
-                return rank < 0 ? "-" : "r\(rank) " + (l.slowestMs[phase] ?? Spread([0])).text
+                return rank < 0 || !l.measured ? "-" : "r\(rank) " + (l.slowestMs[phase] ?? Spread([0])).text
             })
         }
         row("communication" + (modeled ? ", measured" : ""), layouts.map { l in
+            guard l.measured else { return "-" }
             let s = l.measuredCommunicationShare
             return percent(s.median) + (s.isRange ? " [" + percent(s.min) + "–" + percent(s.max) + "]" : "")
         })
