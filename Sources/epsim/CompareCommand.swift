@@ -89,7 +89,6 @@ struct CompareCommand: ParsableCommand {
                 print(warning)
             }
             let progress = transport.rank == 0 && runs > 0 ? ProgressLine(total: runs, unit: "run", label: "compare") : nil
-            var done = 0
             for (i, (file, name)) in zip(files, names).enumerated() {
                 if let summary = readResults[i] {
                     summaries.append(summary)
@@ -98,12 +97,8 @@ struct CompareCommand: ParsableCommand {
                 if isResult[i] { continue }
                 let options = RunOptions(configPath: file, overrides: overrides, verify: verify, sync: sync, report: false,
                                          system: systemPath)
-                var results: [RunResult] = []
-                for _ in 0..<repeatCount {
-                    if let result = try Simulation.run(options, transport: transport) { results.append(result) }
-                    done += 1
-                    progress?.update(done: done)
-                }
+                let results = try Simulation.runRepeated(options, count: repeatCount, transport: transport,
+                                                         progress: progress)
                 if !results.isEmpty { summaries.append(LayoutSummary(name: name, results: results)) }
             }
             progress?.finish()

@@ -34,12 +34,7 @@ struct EstimateCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Write the result (schema epsim.result/1) as JSON.", valueName: "file"))
     var output: String?
 
-    @Option(name: .long, help: ArgumentHelp(
-        "Write every (step, layer, rank, token, slot) decision, as `epsim run --routing-out`.", valueName: "path"))
-    var routingOut: String?
-
-    @Option(name: .long, help: ArgumentHelp("Format of --routing-out: jsonl, csv or npy.", valueName: "format"))
-    var routingFormat: String = "jsonl"
+    @OptionGroup var dump: RoutingDumpOptions
 
     @Option(name: .long, help: ArgumentHelp(
         "Worker threads (default: one per online core), \(Estimate.threadRange.lowerBound)...\(Estimate.threadRange.upperBound).",
@@ -57,23 +52,17 @@ struct EstimateCommand: ParsableCommand {
         if let n = threads, !Estimate.threadRange.contains(n) {
             throw ValidationError("--threads: expected \(Estimate.threadRange.lowerBound)...\(Estimate.threadRange.upperBound), got \(n)")
         }
-        guard RoutingFormat(rawValue: routingFormat) != nil else {
-            throw ValidationError("--routing-format: expected jsonl, csv or npy, got '\(routingFormat)'")
-        }
-        if routingFormat != "jsonl" && routingOut == nil {
-            throw ValidationError("--routing-format \(routingFormat): needs --routing-out, which it is the format of")
-        }
         for o in overrides where !o.contains("=") {
             throw ValidationError("--set: expected key=value, got '\(o)'")
         }
-        try checkOutputs([("--output", output), ("--routing-out", routingOut)],
+        try checkOutputs([("--output", output), ("--routing-out", dump.routingOut)],
                          inputs: [("--config", config), ("--system", system)])
     }
 
     func run() throws {
         var options = EstimateOptions(configPath: config, overrides: overrides, ranks: ranks, system: system,
-                                      output: output, routingOut: routingOut, threads: threads)
-        options.routingFormat = RoutingFormat(rawValue: routingFormat) ?? .jsonl
+                                      output: output, routingOut: dump.routingOut, threads: threads)
+        options.routingFormat = dump.format
         let estimate = options
         // One process, no MPI; no watchdog (the estimate passes no phase boundaries).
         let code = Launcher.run(.emulated(ranks: 1), timeout: 0) { transport in

@@ -15,15 +15,7 @@ struct RunCommand: ParsableCommand {
                                             valueName: "file"))
     var output: String?
 
-    @Option(name: .long, help: ArgumentHelp(
-        "Write every (step, layer, rank, token, slot) decision (docs/results.md): a file, or a directory with --routing-format npy.",
-        valueName: "path"))
-    var routingOut: String?
-
-    @Option(name: .long, help: ArgumentHelp(
-        "Format of --routing-out: jsonl (JSON Lines), csv, or npy (a directory of one .npy array per column).",
-        valueName: "format"))
-    var routingFormat: String = "jsonl"
+    @OptionGroup var dump: RoutingDumpOptions
 
     @Flag(name: .long, help: "Run the router, capacity and overflow only (no dispatch, experts or combine); tokens default to a trace's rows.")
     var routingOnly = false
@@ -48,17 +40,11 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var target: SystemOptions
 
     func validate() throws {
-        guard RoutingFormat(rawValue: routingFormat) != nil else {
-            throw ValidationError("--routing-format: expected jsonl, csv or npy, got '\(routingFormat)'")
-        }
-        if routingFormat != "jsonl" && routingOut == nil {
-            throw ValidationError("--routing-format \(routingFormat): needs --routing-out, which it is the format of")
-        }
         if routingOnly, let option = csv != nil ? "--csv" : trace != nil ? "--trace" : verify ? "--verify"
             : target.system != nil ? "--system" : nil {
             throw ValidationError("\(option): reports the dispatch, experts or combine, which --routing-only does not run")
         }
-        try checkOutputs([("--output", output), ("--routing-out", routingOut), ("--csv", csv), ("--trace", trace), ("--svg", svg)],
+        try checkOutputs([("--output", output), ("--routing-out", dump.routingOut), ("--csv", csv), ("--trace", trace), ("--svg", svg)],
                          inputs: [("--config", common.config)] + target.inputs)
         if target.modeledOnly, let option = csv != nil ? "--csv" : trace != nil ? "--trace" : nil {
             throw ValidationError("\(option): holds this host's measured times, which --modeled-only does not report; "
@@ -68,9 +54,9 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         var options = RunOptions(configPath: common.config, overrides: common.overrides,
-                                 output: output, routingOut: routingOut, csv: csv, trace: trace,
+                                 output: output, routingOut: dump.routingOut, csv: csv, trace: trace,
                                  verify: verify, sync: sync, system: target.system, modeledOnly: target.modeledOnly)
-        options.routingFormat = RoutingFormat(rawValue: routingFormat) ?? .jsonl
+        options.routingFormat = dump.format
         options.routingOnly = routingOnly
         options.svg = svg
         let run = options

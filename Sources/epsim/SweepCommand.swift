@@ -82,16 +82,11 @@ struct SweepCommand: ParsableCommand {
             // points of an earlier one stay in them while it runs).
             try Launcher.agree(transport) { try files?.write([], axes: axes, config: config, finished: false) }
             let progress = transport.rank == 0 ? ProgressLine(total: points.count * repeatCount, unit: "run", label: "sweep") : nil
-            var done = 0
             for point in points {
                 let options = RunOptions(configPath: config, overrides: base + point, sync: sync, report: false,
                                          system: system)
-                var results: [RunResult] = []
-                for _ in 0..<repeatCount {
-                    if let result = try Simulation.run(options, transport: transport) { results.append(result) }
-                    done += 1
-                    progress?.update(done: done)
-                }
+                let results = try Simulation.runRepeated(options, count: repeatCount, transport: transport,
+                                                         progress: progress)
                 if !results.isEmpty { summaries.append(LayoutSummary(name: point.joined(separator: " "), results: results)) }
                 // Each finished point is on disk before the next starts (every rank
                 // learns of a failed write and stops).

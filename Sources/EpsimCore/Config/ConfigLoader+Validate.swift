@@ -25,7 +25,7 @@ extension ConfigLoader {
         let ranks = processRanks ?? 0..<worldSize
         precondition(ranks.lowerBound >= 0 && ranks.upperBound <= worldSize, "ranks \(ranks) of \(worldSize)")
         let limit = memory ?? .current()
-        try checkTraceHeaders(c, worldSize: worldSize, processRanks: ranks, memory: limit)
+        try checkTraceHeaders(c, worldSize: worldSize, memory: limit)
         let estimate = MemoryEstimate(c, layout: layout, processRanks: ranks, verify: verify)
         try estimate.check(c, against: limit, ranksInProcess: ranksInProcess ?? ranks.count)
         return estimate
@@ -34,8 +34,7 @@ extension ConfigLoader {
     /// The trace sources (`ConfigValidator` checked their count): headers only (shape,
     /// type, layers, rows, size against the file and memory), every source on every
     /// process (so all ranks agree), a bad file one line before any data is read.
-    public static func checkTraceHeaders(_ c: SimConfig, worldSize: Int, processRanks: Range<Int>,
-                                  memory: MemoryLimit) throws(ConfigError) {
+    public static func checkTraceHeaders(_ c: SimConfig, worldSize: Int, memory: MemoryLimit) throws(ConfigError) {
         let origin = c.origin(of: "workload") ?? c.sourcePath
         let tokens = (0..<worldSize).map { c.tokens(rank: $0, size: worldSize) }
         switch c.workload {

@@ -272,21 +272,13 @@ public enum ConfigValidator {
                    + "use overflow.policy: drop, or a logits trace (workload.kind: trace)")
     }
 
-    /// A trace is one file split across ranks or one file per rank. `RouterTrace` runs it too.
+    /// A trace is one file split across ranks or one file per rank; `RouterTrace.plan`
+    /// checks every source list (logits, top-k ids and weights) with it.
     static func checkTraceFiles(_ count: Int, worldSize P: Int, origin: String?,
                                 key: String = NpyReader.keyPath) throws(ConfigError) {
         guard count == 1 || count == P else {
             throw ConfigError(file: origin, keyPath: key,
                               "expected 1 file or one per rank (\(P)), got \(count) files")
-        }
-    }
-
-    /// A trace file has a column per expert: `ConfigLoader.validate` checks it on the
-    /// header, `RouterTrace` on the data it reads.
-    static func checkTraceColumns(_ cols: Int, file: String, experts: Int, origin: String?) throws(ConfigError) {
-        guard cols == experts else {
-            throw ConfigError(file: origin, keyPath: NpyReader.keyPath,
-                              "\(file): expected \(experts) columns (model.experts), got \(cols)")
         }
     }
 }

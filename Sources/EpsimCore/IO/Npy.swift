@@ -163,14 +163,6 @@ public enum NpyReader {
         }
     }
 
-    /// The shape (rows, cols) of `path` (2-D float32), after the checks `read` makes
-    /// before reading any data (format, dtype, order, the data's size against the file and memory).
-    public static func shape(path: String, configFile: String? = nil, memoryLimit: Double? = nil) throws(ConfigError) -> (rows: Int, cols: Int) {
-        try withHeader(path: path, configFile: configFile, memoryLimit: memoryLimit, accept: .matrixFloat32) { layout, _ in
-            (layout.rows, layout.cols)
-        }
-    }
-
     /// The shape and element type of a trace file, after the checks `readRaw` makes
     /// before reading data. `bf16`: 2-byte raw types are bfloat16 bits (`NpyElement`).
     /// Errors: any other type ("expected float32 ('<f4'), float16 ('<f2'), ..."), a
@@ -252,20 +244,6 @@ public enum NpyReader {
         return decode(bytes, from: layout.dataStart, layout)
     }
 
-    /// Parses the bytes of a trace .npy file of any shape (`header`'s checks).
-    public static func parseRaw(
-        _ bytes: [UInt8], path: String, bf16: Bool = false, configFile: String? = nil
-    ) throws(ConfigError) -> NpyRaw {
-        func fail(_ message: String) -> ConfigError {
-            ConfigError(file: configFile, keyPath: keyPath, "\(path): \(message)")
-        }
-        let layout = try parseHeader(bytes, accept: .trace(bf16: bf16), fail: fail)
-        guard bytes.count - layout.dataStart >= layout.dataBytes else {
-            throw fail("truncated data: shape \(NpyHeader.shapeText(layout.shape)) needs \(layout.dataBytes) bytes, file has \(bytes.count - layout.dataStart)")
-        }
-        return NpyRaw(shape: layout.shape, element: NpyElement.of(descr: layout.descr, bf16: bf16)!,
-                      bytes: Array(bytes[layout.dataStart..<(layout.dataStart + layout.dataBytes)]))
-    }
     /// Where the header text starts and how long it is, from the first 10 or 12 bytes.
     static func headerLength(_ bytes: [UInt8], fail: (String) -> ConfigError) throws(ConfigError) -> (start: Int, length: Int) {
         guard bytes.count >= 10, Array(bytes[0..<6]) == magic else {

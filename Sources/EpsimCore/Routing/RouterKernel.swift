@@ -57,36 +57,38 @@ struct RouterKernel {
         let c0 = chosen.baseAddress!, w0 = weights.baseAddress!, b = bias.baseAddress!
         let keys = scratch.keys.baseAddress!, v = scratch.exact.baseAddress!
         let sorted = UnsafeMutableBufferPointer(start: keys, count: E)
+        // The k chosen by one selection pass when nothing reads the order past them.
+        let selects = !fullPreference && 4 * k <= E
         for t in 0..<tokens {
             let l = l0 + t * E, s = s0 + t * E, pref = p0 + t * E
             applyScore(l, s)
             // Without a bias the group scores need only each group's two best (sigmoid:
             // `sigmoidGroupScores` computes them from the logits); otherwise every expert's.
             if biased || (groups > 1 && score == .softmax) { exactScore(l, b, v) }
-            if groups > 1 && !biased && score == .sigmoid { sigmoidGroupScores(l, v, scratch) }
-            if !fullPreference && 4 * k <= E {
+            if groups > 1 && !biased && score == .sigmoid { sigmoidGroupScores(l, v, scratch, keepKeys: selects) }
+            if selects {
                 selectChosen(l, v, pref, scratch)
-            } else if biased {
-                // By score + bias (Double) descending, then logit descending, then index.
-                for e in 0..<E { keys[e] = UInt64(e) }
-                RouterKernel.sort(sorted, scratch: scratch.merge) { x, y in
-                    let i = Int(x), j = Int(y)
-                    if v[i] != v[j] { return v[i] > v[j] }
-                    if l[i] != l[j] { return l[i] > l[j] }
-                    return i < j
+            } else {
+                if biased {
+                    // By score + bias (Double) descending, then logit descending, then index.
+                    for e in 0..<E { keys[e] = UInt64(e) }
+                    RouterKernel.sort(sorted, scratch: scratch.merge) { x, y in
+                        let i = Int(x), j = Int(y)
+                        if v[i] != v[j] { return v[i] > v[j] }
+                        if l[i] != l[j] { return l[i] > l[j] }
+                        return i < j
+                    }
+                } else {
+                    // By logit descending, ties to the lower index: sort packed
+                    // (descending-order bits of the logit, expert index) ascending.
+                    for e in 0..<E { keys[e] = UInt64(RouterKernel.descendingBits(l[e])) << 32 | UInt64(e) }
+                    RouterKernel.radixSort(sorted, scratch: scratch.merge)
                 }
-            } else {
-                // By logit descending, ties to the lower index: sort packed
-                // (descending-order bits of the logit, expert index) ascending.
-                for e in 0..<E { keys[e] = UInt64(RouterKernel.descendingBits(l[e])) << 32 | UInt64(e) }
-                RouterKernel.radixSort(sorted, scratch: scratch.merge)
-            }
-            if !fullPreference && 4 * k <= E {
-                // `selectChosen` wrote pref.
-            } else if groups > 1 {
-                limitGroups(v, pref, scratch)
-            } else {
-                for i in 0..<E { pref[i] = Int32(truncatingIfNeeded: keys[i]) }
+                if groups > 1 {
+                    limitGroups(v, pref, scratch)
+                } else {
+                    for i in 0..<E { pref[i] = Int32(truncatingIfNeeded: keys[i]) }
+                }
             }
             if firstByScore { scoreFirst(s, pref) }
             let c = c0 + t * k, w = w0 + t * k
@@ -139,12 +141,14 @@ struct RouterKernel {
     /// every other entry of the group is set below them (-1, under any sigmoid). The
     /// group scores, and so the groups kept, are those of the full computation.
     ///
-    /// It also leaves, for `selectChosen`, each group's two ranking keys (as the unbiased
-    /// sort orders them) in `scratch.merge`'s last 2G entries (`groupBestKeys`).
+    /// With `keepKeys` it also leaves, for `selectChosen`, each group's two ranking keys
+    /// (as the unbiased sort orders them) in `scratch.merge`'s last 2G entries
+    /// (`groupBestKeys`); a full sort would overwrite them.
     @inline(__always)
-    private func sigmoidGroupScores(_ l: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Double>, _ scratch: Scratch) {
+    private func sigmoidGroupScores(_ l: UnsafePointer<Float>, _ v: UnsafeMutablePointer<Double>, _ scratch: Scratch,
+                                    keepKeys: Bool) {
         let size = experts / groups
-        let known = groupBestKeys(scratch)
+        let known = keepKeys ? groupBestKeys(scratch) : nil
         for g in 0..<groups {
             var first = g * size, second = -1
             for e in (g * size + 1)..<((g + 1) * size) {

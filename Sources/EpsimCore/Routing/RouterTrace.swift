@@ -193,9 +193,7 @@ public struct RouterTrace: Sendable, Equatable {
     ) throws(ConfigError) -> Plan {
         let P = tokensPerRank.count
         func fail(_ message: String) -> ConfigError { ConfigError(file: configFile, keyPath: key, message) }
-        guard paths.count == 1 || paths.count == P else {
-            throw fail("expected 1 file or one per rank (\(P)), got \(paths.count) files")
-        }
+        try ConfigValidator.checkTraceFiles(paths.count, worldSize: P, origin: configFile, key: key)
         for r in ranks { precondition((0..<P).contains(r), "rank \(r) out of range 0..<\(P)") }
         var sources: [TraceSource] = []
         for path in paths {
@@ -305,25 +303,27 @@ extension RouterTrace {
         out.weights.withUnsafeMutableBufferPointer { weights in
         out.preference.withUnsafeMutableBufferPointer { preference in
         out.scores.withUnsafeMutableBufferPointer { scores in
+        // taken[e] == t + 1: expert e is one of token t's choices (one pass over E per
+        // token for the preference's tail, not one over the k choices per expert).
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: E) { taken in
+            taken.initialize(repeating: 0)
             for t in 0..<T {
                 let c = start + t * k
                 var next = k
+                for e in 0..<E { scores[t * E + e] = 0 }
                 for j in 0..<k {
                     chosen[t * k + j] = ids[c + j]
                     weights[t * k + j] = w[c + j]
                     preference[t * E + j] = ids[c + j]
+                    taken[Int(ids[c + j])] = t + 1
+                    scores[t * E + Int(ids[c + j])] = w[c + j]
                 }
-                for e in 0..<E {
-                    scores[t * E + e] = 0
-                    var taken = false
-                    for j in 0..<k where ids[c + j] == Int32(e) { taken = true }
-                    if !taken {
-                        preference[t * E + next] = Int32(e)
-                        next += 1
-                    }
+                for e in 0..<E where taken[e] != t + 1 {
+                    preference[t * E + next] = Int32(e)
+                    next += 1
                 }
-                for j in 0..<k { scores[t * E + Int(ids[c + j])] = w[c + j] }
             }
+        }
         }}}}}}
         out.logits.withUnsafeMutableBufferPointer { $0.update(repeating: 0) }
     }

@@ -24,8 +24,6 @@ struct TraceSource {
     let element: NpyElement
     /// The file holding all slabs, or a folder's files in (step, layer) order.
     let files: [String]
-    /// [steps, layers, rows, cols] as one text, e.g. `(3, 2, 8, 16)`.
-    var normalizedText: String { NpyHeader.shapeText([steps, layers, rows, cols]) }
     /// The shape as given: the file's, or `folder (steps, layers, rows, cols)`.
     let shapeText: String
     let bf16: Bool

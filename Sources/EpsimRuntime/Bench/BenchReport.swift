@@ -107,8 +107,6 @@ public struct BenchReport {
 
     /// Resident memory growth over the extra steps (bytes, summed over processes), and
     /// over their second half alone.
-    public var memoryGrowth: Int64 { memory.residentAfter - memory.residentBefore }
-    public var memoryLateGrowth: Int64 { memory.residentAfter - memory.residentMiddle }
     public var memoryFlat: Bool { memory.isFlat }
 
     public var text: String {

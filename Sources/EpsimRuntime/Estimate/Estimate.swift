@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Dispatch
 import EpsimCore
 
 /// What `epsim estimate` was asked to do.
@@ -127,7 +128,7 @@ public enum Estimate {
         try ConfigValidator.check(config, worldSize: P)
         let layout = try ExpertLayout(config.placement, experts: config.model.experts, ranks: P)
         let limit = MemoryLimit.current()
-        try ConfigLoader.checkTraceHeaders(config, worldSize: P, processRanks: 0..<P, memory: limit)
+        try ConfigLoader.checkTraceHeaders(config, worldSize: P, memory: limit)
         let system = try SystemSpec.load(path: o.system)
         try Simulation.checkRankMap(system, path: o.system, ranks: P)
         let nodes = (0..<P).reduce(0) { max($0, system.node(ofRank: $1)) } + 1
@@ -181,7 +182,7 @@ public enum Estimate {
         let perWorker = (assignments + workers - 1) / workers
         let started = monotonicSeconds()
         chosen.withUnsafeBufferPointer { c in
-            let box = SendableBuffer(c)
+            let box = UncheckedBox(c)
             DispatchQueue.concurrentPerform(iterations: workers) { w in
                 // Each worker counts into its own stack histogram (no shared cache line),
                 // written back once.
@@ -190,7 +191,7 @@ public enum Estimate {
                     var left = perWorker
                     while left > 0 {
                         let n = min(left, block)
-                        for a in 0..<n { histogram[Int(box.buffer[a])] += 1 }
+                        for a in 0..<n { histogram[Int(box.value[a])] += 1 }
                         left -= n
                     }
                     _ = counts.buffer(w * experts, count: experts).update(fromContentsOf: histogram)
@@ -209,12 +210,6 @@ public enum Estimate {
     static func onlineCores() -> Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
 }
 
-import Dispatch
-
-private struct SendableBuffer: @unchecked Sendable {
-    let buffer: UnsafeBufferPointer<Int32>
-    init(_ buffer: UnsafeBufferPointer<Int32>) { self.buffer = buffer }
-}
 
 /// How long an estimate took and how fast it decided (`estimate.*` in the result).
 public struct EstimateFigures: Sendable {

@@ -13,10 +13,10 @@ import Synchronization
 /// demand, as the transport's allgather would give it), then counts what a run's
 /// observers count from the same decisions, with the same functions:
 /// - routing totals, demand and balance statistics (`RoutingTotals`, `RoutingDemand`,
-///   `StepRecorder.addBalanceStatistics`, summed over ranks in rank order as the
+///   `BalanceStatistics.add`, summed over ranks in rank order as the
 ///   emulated allreduce sums);
 /// - the rows each rank dispatches to each rank and the tokens it sends to each node
-///   (`ModelObserver.countRows`), the rows each expert computes, and from them the bytes
+///   (`ChunkTraffic.addRows`), the rows each expert computes, and from them the bytes
 ///   at the wire precision (rows × `WireCodec.bytesPerRow`, what the dispatcher hands
 ///   the all-to-allv; combine returns the same rows at the combine precision);
 /// - the step modeled on the system (`StepModel.evaluate`).
@@ -178,7 +178,7 @@ final class Estimator {
     /// One layer of one counted step on every rank.
     private func decideLayer(counted s: Int, step stepIndex: Int, layer l: Int, total: Int) throws {
         for w in workerStates { w.beginLayer() }
-        let width = 3 * experts + 1
+        let width = BalanceStatistics.width(experts: experts)
         statistics.reset(to: 0)
         if global {
             // Route and open every rank's decision, then the rounds over the world's
@@ -228,10 +228,9 @@ final class Estimator {
                 zeroDropFactor[s * layers + l] = max(zeroDropFactor[s * layers + l], w.zeroDropFactor)
             }
         } else {
-            let most = stepStatistics[base..<(base + experts)].max() ?? 0
-            zeroDropFactor[s * layers + l] = Capacity.zeroDropFactor(
-                config.capacity, demand: Int(most), tokens: Int(stepStatistics[base + 3 * experts]),
-                topK: topK, experts: experts)
+            zeroDropFactor[s * layers + l] = BalanceStatistics.zeroDropFactor(
+                stepStatistics[base..<(base + width)], capacity: config.capacity,
+                tokens: Int(stepStatistics[base + 3 * experts]), topK: topK, experts: experts)
         }
         // The rows every expert computed, from every worker's count.
         for c in 0..<chunks {
@@ -248,8 +247,8 @@ final class Estimator {
     }
 
     private func addStatistics(_ out: RouterOutput, rank r: Int) {
-        let width = 3 * experts + 1
-        StepRecorder.addBalanceStatistics(out, into: statistics.buffer(r * width, count: width))
+        let width = BalanceStatistics.width(experts: experts)
+        BalanceStatistics.add(out, into: statistics.buffer(r * width, count: width))
     }
 
     /// Counts a decided rank; worker 0 moves the progress line.
@@ -270,21 +269,19 @@ final class Estimator {
         }
         chosen.withUnsafeBufferPointer { worker.demand.add(layer: l, chosen: $0, decisions: d) }
         if config.capacity.scope == .local {
-            let width = 3 * experts + 1
-            var most = 0.0
-            for e in 0..<experts { most = max(most, statistics[r * width + e]) }
-            worker.zeroDropFactor = max(worker.zeroDropFactor, Capacity.zeroDropFactor(
-                config.capacity, demand: Int(most), tokens: tokens[r], topK: topK, experts: experts))
+            let width = BalanceStatistics.width(experts: experts)
+            worker.zeroDropFactor = max(worker.zeroDropFactor, BalanceStatistics.zeroDropFactor(
+                statistics.buffer(r * width, count: width), capacity: config.capacity, tokens: tokens[r], topK: topK,
+                experts: experts))
         }
         layerCapacity[r * layers + l] = d.capacity ?? -1
         let T = tokens[r], slots = slotBase[ranks]
         for c in 0..<chunks {
-            let range = chunks > 1 ? (c * T / chunks)..<((c + 1) * T / chunks) : 0..<T
+            let range = MoERank.tokenRange(chunk: c, of: chunks, tokens: T)
             let e = l * chunks + c
             rankTraffic[r].chunks[e].tokens = range.count
-            ModelObserver.countRows(d, tokens: range, dedup: dedup, nodeOfRank: nodeOfRank,
-                                    seenRank: &worker.seenRank, seenNode: &worker.seenNode,
-                                    into: &rankTraffic[r].chunks[e])
+            rankTraffic[r].chunks[e].addRows(of: d, tokens: range, dedup: dedup, nodeOfRank: nodeOfRank,
+                                             seenRank: &worker.seenRank, seenNode: &worker.seenNode)
             let k = topK
             d.destRank.withUnsafeBufferPointer { dest in
                 d.destLocal.withUnsafeBufferPointer { local in
@@ -320,6 +317,10 @@ final class Estimator {
                 }
             }
         }
+        // Each rank's figures as its `StepAccounting` would count them; bytes received
+        // need every rank's row first.
+        var figures: [RankStepFigures] = []
+        figures.reserveCapacity(P)
         var received = [Int](repeating: 0, count: P)
         for r in 0..<P {
             var sent = 0, selfBytes = 0, dispatchOff = 0, combineOff = 0, rows = 0
@@ -337,38 +338,31 @@ final class Estimator {
                 }
                 rows += chunk.expertRows.reduce(0, +)
             }
-            let t = stepTotals[r]
             if s == 0 { capacityPerLayer[r] = (0..<layers).map { layerCapacity[r * layers + $0] } }
-            setScalar(r, s, .tokens, Double(tokens[r] * layers))
-            setScalar(r, s, .assignments, Double(t.assignments))
-            setScalar(r, s, .accepted, Double(t.accepted))
-            setScalar(r, s, .rerouted, Double(t.rerouted))
-            setScalar(r, s, .dropped, Double(t.dropped))
-            setScalar(r, s, .droppedWeight, t.droppedWeight)
-            setScalar(r, s, .rowsComputed, Double(rows))
-            setScalar(r, s, .bytesSent, Double(sent))
-            setScalar(r, s, .selfBytes, Double(selfBytes))
-            setScalar(r, s, .dispatchOffRank, Double(dispatchOff))
-            setScalar(r, s, .combineOffRank, Double(combineOff))
-            setScalar(r, s, .expertFlops, ExpertCost.flops(tokens: rows, model: config.model))
-            setScalar(r, s, .capacity, Double(layerCapacity[r * layers]))
-            assignments += Int(t.assignments)
+            figures.append(RankStepFigures(totals: stepTotals[r], tokens: tokens[r] * layers, rowsComputed: rows,
+                                           bytesSent: sent, bytesReceived: 0, selfBytes: selfBytes,
+                                           dispatchOffRank: dispatchOff, combineOffRank: combineOff,
+                                           capacity: layerCapacity[r * layers]))
+            assignments += Int(stepTotals[r].assignments)
         }
-        for r in 0..<P { setScalar(r, s, .bytesReceived, Double(received[r])) }
+        let width = StepRecorder.RankField.allCases.count
+        for r in 0..<P {
+            figures[r].bytesReceived = received[r]
+            scalars[r].withUnsafeMutableBufferPointer {
+                figures[r].write(into: UnsafeMutableBufferPointer(rebasing: $0[(s * width)..<((s + 1) * width)]),
+                                 model: config.model)
+            }
+        }
         for e in 0..<experts {
             var load = 0.0
             for r in 0..<P { load += Double(stepTotals[r].expertLoad[e]) }
             expertLoad[s * experts + e] = load
         }
-        (auxLoss[s], importanceCV2[s]) = StepRecorder.balanceFigures(stepStatistics, layers: layers, experts: experts,
+        (auxLoss[s], importanceCV2[s]) = BalanceStatistics.figures(stepStatistics, layers: layers, experts: experts,
                                                                      topK: topK)
         let traffic = StepTraffic(ranks: P, nodes: nodes, perRank: rankTraffic.array)
         modeled.append(StepModel.evaluate(traffic, shape: shape, system: system))
         if s == config.steps - 1 { lastTraffic = traffic }
-    }
-
-    private func setScalar(_ r: Int, _ s: Int, _ f: StepRecorder.RankField, _ v: Double) {
-        scalars[r][s * StepRecorder.RankField.allCases.count + f.rawValue] = v
     }
 
     // MARK: workers
@@ -520,59 +514,4 @@ private final class HeldDecision: @unchecked Sendable {
     func admit(_ world: [Int64]) {
         preference.withUnsafeBufferPointer { decider.admit(worldDemand: world, preference: $0) }
     }
-}
-
-private struct UncheckedBox<T>: @unchecked Sendable {
-    let value: T
-    init(_ value: T) { self.value = value }
-}
-
-/// Fixed storage of one value per rank (or per rank and something), written by worker
-/// threads through its subscript: each slot by one thread at a time, never resized, so
-/// no copy-on-write or exclusivity check is shared between threads.
-final class RankSlots<Element>: @unchecked Sendable {
-    let count: Int
-    private let base: UnsafeMutablePointer<Element>
-
-    init(repeating value: Element, count: Int) {
-        self.count = count
-        base = .allocate(capacity: max(count, 1))
-        base.initialize(repeating: value, count: count)
-    }
-
-    init(count: Int, _ make: (Int) -> Element) {
-        self.count = count
-        base = .allocate(capacity: max(count, 1))
-        for i in 0..<count { (base + i).initialize(to: make(i)) }
-    }
-
-    deinit {
-        base.deinitialize(count: count)
-        base.deallocate()
-    }
-
-    subscript(i: Int) -> Element {
-        unsafeAddress {
-            precondition(i >= 0 && i < count, "slot \(i) of \(count)")
-            return UnsafePointer(base + i)
-        }
-        unsafeMutableAddress {
-            precondition(i >= 0 && i < count, "slot \(i) of \(count)")
-            return base + i
-        }
-    }
-
-    /// `count` slots from `start`, to write in place.
-    func buffer(_ start: Int, count n: Int) -> UnsafeMutableBufferPointer<Element> {
-        precondition(start >= 0 && n >= 0 && start + n <= count, "slots \(start)..<\(start + n) of \(count)")
-        return UnsafeMutableBufferPointer(start: base + start, count: n)
-    }
-
-    /// Every slot set to `value`.
-    func reset(to value: Element) {
-        for i in 0..<count { base[i] = value }
-    }
-
-    /// A copy of every slot, in order.
-    var array: [Element] { Array(UnsafeBufferPointer(start: base, count: count)) }
 }

@@ -16,6 +16,17 @@ public struct ExchangeBytes: Sendable, Equatable {
     }
 
     /// Rows per peer and their offsets, in rows of `rowBytes` bytes.
+    /// The bytes sent to and received from ranks other than `rank` (what a trace shows
+    /// on the exchange's slice).
+    func offRank(excluding rank: Int) -> (sent: Int, received: Int) {
+        var sent = 0, received = 0
+        for p in sendBytes.indices where p != rank {
+            sent += sendBytes[p]
+            received += recvBytes[p]
+        }
+        return (sent, received)
+    }
+
     mutating func set(sendRows: [Int], sendDispls: [Int], recvRows: [Int], recvDispls: [Int], rowBytes: Int) {
         for p in sendRows.indices {
             sendBytes[p] = sendRows[p] * rowBytes

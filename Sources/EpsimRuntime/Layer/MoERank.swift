@@ -173,16 +173,6 @@ public final class MoERank {
         return handle
     }
 
-    /// An exchange's bytes to and from other ranks (what the trace shows on its slice).
-    private func offRankBytes(_ b: ExchangeBytes) -> (sent: Int, received: Int) {
-        var sent = 0, received = 0
-        for p in b.sendBytes.indices where p != rank {
-            sent += b.sendBytes[p]
-            received += b.recvBytes[p]
-        }
-        return (sent, received)
-    }
-
     /// Dispatch postprocess of a chunk: decoded rows unless the device is modeled.
     func dispatchPostprocess(_ handle: consuming DispatchHandle, chunk c: Int) -> DispatchOutput {
         let mark = observers.begin(.dispatchPostprocess, chunk: c)
@@ -205,7 +195,8 @@ public final class MoERank {
     private func endExchange(_ mark: PhaseTimer.Mark, _ kind: ExchangeKind, layer: Int, chunk: Int,
                              _ handle: borrowing DispatchHandle) {
         let bytes = handle.bytes(kind)
-        observers.end(mark, bytes: offRankBytes(bytes))
+        // The bytes to and from other ranks go on the trace's slice: counted only for one.
+        observers.end(mark, bytes: observers.timer.recordsEvents ? bytes.offRank(excluding: rank) : nil)
         observers.exchangeStarted(ExchangeRecord(kind: kind, layer: layer, chunk: chunk, bytes: bytes,
                                                  recvRows: kind == .dispatch ? handle.expertRows : handle.sendRows))
     }
@@ -252,9 +243,13 @@ public final class MoERank {
 
     /// The tokens of chunk `c`: contiguous, as even as possible; nil without overlap.
     func tokenRange(chunk c: Int) -> Range<Int>? {
-        let n = dispatchers.count
-        guard n > 1 else { return nil }
-        return (c * tokens / n)..<((c + 1) * tokens / n)
+        dispatchers.count > 1 ? MoERank.tokenRange(chunk: c, of: dispatchers.count, tokens: tokens) : nil
+    }
+
+    /// Chunk `c` of `n` over `tokens` tokens: contiguous, as even as possible (all of
+    /// them with one chunk).
+    static func tokenRange(chunk c: Int, of n: Int, tokens: Int) -> Range<Int> {
+        (c * tokens / n)..<((c + 1) * tokens / n)
     }
 }
 

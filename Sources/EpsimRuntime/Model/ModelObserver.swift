@@ -88,40 +88,11 @@ public final class ModelObserver: StepObserver {
                 let i = layer * shape.chunks + c
                 let range = rank.tokenRange(chunk: c) ?? 0..<rank.tokens
                 chunks[i].tokens = range.count
-                ModelObserver.countRows(d, tokens: range, dedup: dedup, nodeOfRank: nodeOfRank,
-                                        seenRank: &seenRank, seenNode: &seenNode, into: &chunks[i])
+                chunks[i].addRows(of: d, tokens: range, dedup: dedup, nodeOfRank: nodeOfRank,
+                                  seenRank: &seenRank, seenNode: &seenNode)
             }
         }
         try gather(RankStepTraffic(tokens: rank.tokens, chunks: chunks), transport: transport, layout: rank.layout)
-    }
-
-    /// Adds, for the tokens in `range` of one rank's layer decisions `d`, the rows sent
-    /// to each rank (one per accepted or rerouted assignment, or per (token, rank) with
-    /// `dedup`) to `chunk.dispatchRows` [P], and the tokens with an assignment on each
-    /// node to `chunk.tokensToNode` [N]. `seenRank` [P] and `seenNode` [N] are scratch,
-    /// all -1 on entry and on return.
-    static func countRows(_ d: RoutingDecisions, tokens range: Range<Int>, dedup: Bool, nodeOfRank: [Int],
-                          seenRank: inout [Int], seenNode: inout [Int], into chunk: inout ChunkTraffic) {
-        let k = d.topK
-        d.destRank.withUnsafeBufferPointer { destRank in
-            for t in range {
-                for j in 0..<k {
-                    let dest = Int(destRank[t * k + j])
-                    guard dest >= 0 else { continue }
-                    if !dedup || seenRank[dest] != t {
-                        seenRank[dest] = t
-                        chunk.dispatchRows[dest] += 1
-                    }
-                    let node = nodeOfRank[dest]
-                    if seenNode[node] != t {
-                        seenNode[node] = t
-                        chunk.tokensToNode[node] += 1
-                    }
-                }
-            }
-        }
-        for n in seenNode.indices { seenNode[n] = -1 }
-        for p in seenRank.indices { seenRank[p] = -1 }
     }
 
     /// This rank's part of the step to rank 0, which models the step at once and keeps

@@ -54,6 +54,8 @@ public final class PhaseTimer {
     /// bytes to and from other ranks. Capacity is fixed at init.
     public private(set) var events: [Double]
     public private(set) var eventCount = 0
+    /// Whether intervals are recorded for a trace file (`end`'s `bytes` are kept then).
+    public var recordsEvents: Bool { !events.isEmpty }
     /// The monotonic time events are measured from (set by `start`).
     public private(set) var origin = 0.0
     /// The layer being timed (recorded with each event; -1 for the step itself).

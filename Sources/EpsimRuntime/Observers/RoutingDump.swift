@@ -179,27 +179,31 @@ public final class RoutingDump: StepObserver {
     /// `nan`/`inf`/`-inf`).
     private static func appendText(_ r: Records, json: Bool, to buffer: inout [UInt8]) {
         let columns = RoutingDump.columns
+        let outcomes = json ? RoutingDump.jsonOutcomes : RoutingDump.csvOutcomes
         for a in 0..<r.count {
             if json { buffer.append(UInt8(ascii: "{")) }
             for c in columns.indices {
                 if c > 0 { buffer.append(UInt8(ascii: ",")) }
-                if json { buffer.append(contentsOf: "\"\(columns[c].name)\":".utf8) }
-                let text: String
+                if json { buffer.append(contentsOf: RoutingDump.jsonKeys[c]) }
                 if columns[c].float {
                     let v = r.float(c, a)
-                    text = json ? RoutingDump.number(v) : RoutingDump.csvNumber(v)
+                    buffer.append(contentsOf: (json ? RoutingDump.number(v) : RoutingDump.csvNumber(v)).utf8)
                 } else if c == RoutingDump.outcomeColumn {
-                    let name = "\(r.d.outcome[a])"
-                    text = json ? "\"\(name)\"" : name
+                    buffer.append(contentsOf: outcomes[Int(r.d.outcome[a].rawValue)])
                 } else {
-                    text = String(r.int(c, a))
+                    buffer.append(contentsOf: String(r.int(c, a)).utf8)
                 }
-                buffer.append(contentsOf: text.utf8)
             }
             if json { buffer.append(UInt8(ascii: "}")) }
             buffer.append(UInt8(ascii: "\n"))
         }
     }
+
+    /// Each column's `"name":` in JSON Lines, and each outcome's text by raw value (quoted
+    /// in JSON), made once rather than per record.
+    private static let jsonKeys: [[UInt8]] = columns.map { Array("\"\($0.name)\":".utf8) }
+    private static let jsonOutcomes: [[UInt8]] = Outcome.allCases.map { Array("\"\($0)\"".utf8) }
+    private static let csvOutcomes: [[UInt8]] = Outcome.allCases.map { Array("\($0)".utf8) }
 
     /// The rank's records as `columns.count` arrays of n little-endian 4-byte values.
     private static func appendColumns(_ r: Records, to buffer: inout [UInt8]) {

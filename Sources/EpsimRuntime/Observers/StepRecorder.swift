@@ -74,11 +74,7 @@ public final class StepRecorder: StepObserver {
         demand = RoutingDemand(layers: layers, experts: experts)
         zeroDropFactor = Array(repeating: 0, count: steps * layers)
         importanceCV2 = Array(repeating: 0, count: steps)
-        scratch = Array(repeating: 0, count: layers * (3 * experts + 1) + experts)
-    }
-
-    private func set(_ step: Int, _ field: RankField, _ value: Double) {
-        scalars[step * RankField.allCases.count + field.rawValue] = value
+        scratch = Array(repeating: 0, count: layers * BalanceStatistics.width(experts: experts) + experts)
     }
 
     /// Records counted step `step` of `moe` (collective: one allreduce).
@@ -86,14 +82,12 @@ public final class StepRecorder: StepObserver {
         let c = moe.config, E = experts, k = c.model.topK, rank = transport.rank
         for i in scratch.indices { scratch[i] = 0 }
         stepTotals.reset()
-        let loadBase = layers * (3 * E + 1)
-        // The zero-drop factor of layer l from the most chosen expert's count in `scratch`
-        // (this rank's before the allreduce: scope local; the world's after it: global).
+        let width = BalanceStatistics.width(experts: E), loadBase = layers * width
+        // The zero-drop factor of layer l from `scratch` (this rank's before the
+        // allreduce: scope local; the world's after it: global).
         func recordZeroDropFactor(layer l: Int, tokens: Int) {
-            let base = l * (3 * E + 1)
-            let most = scratch[base..<(base + E)].max() ?? 0
-            zeroDropFactor[step * layers + l] = Capacity.zeroDropFactor(
-                c.capacity, demand: Int(most), tokens: tokens, topK: k, experts: E)
+            zeroDropFactor[step * layers + l] = BalanceStatistics.zeroDropFactor(
+                scratch[(l * width)..<((l + 1) * width)], capacity: c.capacity, tokens: tokens, topK: k, experts: E)
         }
         for l in 0..<layers {
             let d = moe.decisions[l], out = moe.routed[l]
@@ -104,28 +98,23 @@ public final class StepRecorder: StepObserver {
                 totals.add(d, weights: $0)
             }
             out.chosen.withUnsafeBufferPointer { demand.add(layer: l, chosen: $0, decisions: d) }
-            let base = l * (3 * E + 1)
             scratch.withUnsafeMutableBufferPointer {
-                StepRecorder.addBalanceStatistics(out, into: UnsafeMutableBufferPointer(rebasing: $0[base..<(base + 3 * E + 1)]))
+                BalanceStatistics.add(out, into: UnsafeMutableBufferPointer(rebasing: $0[(l * width)..<((l + 1) * width)]))
             }
             if c.capacity.scope == .local { recordZeroDropFactor(layer: l, tokens: out.tokens) }
         }
         for e in 0..<E { scratch[loadBase + e] = Double(stepTotals.expertLoad[e]) }
         let a = accounting
-        set(step, .tokens, Double(moe.tokens * layers))
-        set(step, .assignments, Double(stepTotals.assignments))
-        set(step, .accepted, Double(stepTotals.accepted))
-        set(step, .rerouted, Double(stepTotals.rerouted))
-        set(step, .dropped, Double(stepTotals.dropped))
-        set(step, .droppedWeight, stepTotals.droppedWeight)
-        set(step, .rowsComputed, Double(a.rowsComputed))
-        set(step, .bytesSent, Double(a.bytesSent))
-        set(step, .bytesReceived, Double(a.bytesReceived))
-        set(step, .selfBytes, Double(a.dispatchBytes[rank] + a.combineBytes[rank]))
-        set(step, .dispatchOffRank, Double(a.dispatchBytes.reduce(0, +) - a.dispatchBytes[rank]))
-        set(step, .combineOffRank, Double(a.combineBytes.reduce(0, +) - a.combineBytes[rank]))
-        set(step, .expertFlops, ExpertCost.flops(tokens: a.rowsComputed, model: c.model))
-        set(step, .capacity, Double(moe.decisions.first?.capacity ?? -1))
+        let figures = RankStepFigures(
+            totals: stepTotals, tokens: moe.tokens * layers, rowsComputed: a.rowsComputed, bytesSent: a.bytesSent,
+            bytesReceived: a.bytesReceived, selfBytes: a.dispatchBytes[rank] + a.combineBytes[rank],
+            dispatchOffRank: a.dispatchBytes.reduce(0, +) - a.dispatchBytes[rank],
+            combineOffRank: a.combineBytes.reduce(0, +) - a.combineBytes[rank],
+            capacity: moe.decisions.first?.capacity ?? -1)
+        let fields = RankField.allCases.count
+        scalars.withUnsafeMutableBufferPointer {
+            figures.write(into: UnsafeMutableBufferPointer(rebasing: $0[(step * fields)..<((step + 1) * fields)]), model: c.model)
+        }
         if step == 0 {
             for l in 0..<layers { capacityPerLayer[l] = Double(moe.decisions[l].capacity ?? -1) }
         }
@@ -133,60 +122,52 @@ public final class StepRecorder: StepObserver {
         try scratch.withUnsafeMutableBufferPointer { try transport.allreduce($0, op: .sum) }
         for e in 0..<E { expertLoad[step * E + e] = scratch[loadBase + e] }
         if c.capacity.scope == .global {
-            for l in 0..<layers { recordZeroDropFactor(layer: l, tokens: Int(scratch[l * (3 * E + 1) + 3 * E])) }
+            for l in 0..<layers { recordZeroDropFactor(layer: l, tokens: Int(scratch[l * width + 3 * E])) }
         }
-        (auxLoss[step], importanceCV2[step]) = StepRecorder.balanceFigures(scratch, layers: layers, experts: E, topK: k)
+        (auxLoss[step], importanceCV2[step]) = BalanceStatistics.figures(scratch, layers: layers, experts: E, topK: k)
     }
+}
 
-    /// Adds one rank's layer of routing to `stats` [3E + 1]: per expert the times it was
-    /// chosen [E], its score normalized per token, summed over tokens [E] (a no-op
-    /// normalization for softmax; for sigmoid scores DeepSeek-V3's in its balance loss),
-    /// and its importance (slot weights before capacity) [E]; then the token count,
-    /// which it sets. Summed over ranks in rank order, these give `balanceFigures`.
-    static func addBalanceStatistics(_ out: RouterOutput, into stats: UnsafeMutableBufferPointer<Double>) {
-        let E = out.experts, k = out.topK
-        precondition(stats.count == 3 * E + 1, "\(stats.count) statistics for E = \(E)")
-        let counts = stats.baseAddress!, scoreSums = counts + E, importance = counts + 2 * E
-        out.chosen.withUnsafeBufferPointer { chosen in
-            out.weights.withUnsafeBufferPointer { weights in
-                out.scores.withUnsafeBufferPointer { scores in
-                    for t in 0..<out.tokens {
-                        for j in 0..<k {
-                            let e = Int(chosen[t * k + j])
-                            counts[e] += 1
-                            importance[e] += Double(weights[t * k + j])
-                        }
-                        let s = scores.baseAddress! + t * E
-                        var total = 0.0
-                        for e in 0..<E { total += Double(s[e]) }
-                        if total > 0 {
-                            for e in 0..<E { scoreSums[e] += Double(s[e]) / total }
-                        }
-                    }
-                }
-            }
-        }
-        counts[3 * E] = Double(out.tokens)
-    }
+/// What one rank did in one counted step, as `StepRecorder.RankField` records it: the
+/// one place the fields get their values (a run's recorder and `epsim estimate` both
+/// write through it).
+struct RankStepFigures {
+    /// The step's routing outcomes, over layers.
+    var totals: RoutingTotals
+    /// T_r × layers.
+    var tokens: Int
+    /// Rows the rank's experts computed, over layers and chunks.
+    var rowsComputed: Int
+    /// Dispatch plus combine bytes sent (self included) and received.
+    var bytesSent: Int
+    var bytesReceived: Int
+    /// Dispatch plus combine bytes kept on the rank.
+    var selfBytes: Int
+    /// Bytes sent to other ranks in dispatch and in combine.
+    var dispatchOffRank: Int
+    var combineOffRank: Int
+    /// Layer 0's capacity (per source rank, or global); -1 when dropless.
+    var capacity: Int
 
-    /// Switch's load-balancing loss and the importance CV², each the mean over layers,
-    /// from the world's `addBalanceStatistics` per layer (`stats` [layers × (3E + 1)],
-    /// then anything else, ignored).
-    static func balanceFigures(_ stats: [Double], layers: Int, experts E: Int, topK k: Int) -> (aux: Double, cv2: Double) {
-        var aux = 0.0, cv2 = 0.0
-        for l in 0..<layers {
-            let base = l * (3 * E + 1)
-            let tokens = stats[base + 3 * E]
-            guard tokens > 0 else { continue }
-            var sum = 0.0
-            for e in 0..<E {
-                let f = stats[base + e] / (tokens * Double(k))
-                let p = stats[base + E + e] / tokens
-                sum += f * p
-            }
-            aux += Double(E) * sum
-            cv2 += LoadStatistics.cv2(stats[(base + 2 * E)..<(base + 3 * E)])
-        }
-        return (aux / Double(max(1, layers)), cv2 / Double(max(1, layers)))
+    /// Every field, in `RankField` order, into `row` [RankField.allCases.count]; the
+    /// expert FLOPs of the rows computed from `model`.
+    func write(into row: UnsafeMutableBufferPointer<Double>, model: ModelConfig) {
+        typealias F = StepRecorder.RankField
+        precondition(row.count == F.allCases.count, "\(row.count) fields for \(F.allCases.count)")
+        func set(_ f: F, _ v: Double) { row[f.rawValue] = v }
+        set(.tokens, Double(tokens))
+        set(.assignments, Double(totals.assignments))
+        set(.accepted, Double(totals.accepted))
+        set(.rerouted, Double(totals.rerouted))
+        set(.dropped, Double(totals.dropped))
+        set(.droppedWeight, totals.droppedWeight)
+        set(.rowsComputed, Double(rowsComputed))
+        set(.bytesSent, Double(bytesSent))
+        set(.bytesReceived, Double(bytesReceived))
+        set(.selfBytes, Double(selfBytes))
+        set(.dispatchOffRank, Double(dispatchOffRank))
+        set(.combineOffRank, Double(combineOffRank))
+        set(.expertFlops, ExpertCost.flops(tokens: rowsComputed, model: model))
+        set(.capacity, Double(capacity))
     }
 }

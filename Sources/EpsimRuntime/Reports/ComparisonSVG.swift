@@ -203,7 +203,7 @@ public struct ComparisonChart: Sendable {
         c.group([("class", "load-panel")])
         let load = l.rankLoad.map(SVGCanvas.clean)
         let mean = load.isEmpty ? 0 : load.reduce(0, +) / Double(load.count)
-        let imbalance = mean > 0 ? (load.max() ?? 0) / mean : 0
+        let imbalance = LoadStatistics.imbalance(load)
         let figure = load.isEmpty ? "" : " · max/mean " + String(format2: imbalance)
         let room = Int((width - SVGCanvas.textWidth(figure, size: 11)) / (11 * SVGCanvas.charWidth))
         c.text(x, y + 16, SVGCanvas.truncate(l.name, room) + figure, size: 11, bold: true)

@@ -1,4 +1,3 @@
-import Foundation
 import EpsimCore
 
 /// The text table `epsim validate` prints: which rank holds which experts, and which
@@ -37,8 +36,8 @@ public enum PlacementTable {
             }
         }
         func ratio(_ loads: [Double]) -> String {
-            let mean = loads.reduce(0, +) / Double(loads.count)
-            return mean > 0 ? String(format: "%.3f", loads.max()! / mean) : "-"
+            let imbalance = LoadStatistics.imbalance(loads)
+            return imbalance > 0 ? String(format3: imbalance) : "-"
         }
         let contiguous = ExpertLayout.contiguousLists(experts: layout.experts, ranks: P).map { $0.reduce(0) { $0 + r.load[$1] } }
         lines.append("  rank load max/mean: \(ratio(r.rankLoads(gpus: P))) (contiguous, no replicas: \(ratio(contiguous)))")

@@ -52,6 +52,19 @@ public enum Simulation {
         return result
     }
 
+    /// `count` runs of the same options (same seed: the same decisions, only the times
+    /// differ), for `--repeat`: the results on rank 0 (empty elsewhere), `progress`
+    /// advanced after each. Collective.
+    public static func runRepeated(_ options: RunOptions, count: Int, transport: any Transport,
+                                   progress: ProgressLine?) throws -> [RunResult] {
+        var results: [RunResult] = []
+        for _ in 0..<count {
+            if let result = try run(options, transport: transport) { results.append(result) }
+            progress?.advance()
+        }
+        return results
+    }
+
     /// Loads and checks a config for this world size on every rank; a mistake is
     /// reported once and every rank throws. Collective.
     ///
