@@ -104,11 +104,12 @@ public final class PhaseTimer {
     /// Interval `i` of a flat event array (`events`, or one rank's gathered copy); nil
     /// when it names no phase.
     public static func event(in list: [Double], at i: Int) -> Event? {
-        let e = list[(i * eventFields)..<((i + 1) * eventFields)].map { $0 }
-        guard let phase = Phase(rawValue: Int(e[0])) else { return nil }
-        return Event(phase: phase, stage: Stage(rawValue: Int(e[1])), layer: Int(e[2]), step: Int(e[3]),
-                     chunk: e[4] >= 0 ? Int(e[4]) : nil, start: e[5], end: e[6],
-                     bytes: e[7] >= 0 ? (Int(e[7]), Int(e[8])) : nil)
+        let b = i * eventFields
+        func e(_ field: Int) -> Double { list[b + field] }
+        guard let phase = Phase(rawValue: Int(e(0))) else { return nil }
+        return Event(phase: phase, stage: Stage(rawValue: Int(e(1))), layer: Int(e(2)), step: Int(e(3)),
+                     chunk: e(4) >= 0 ? Int(e(4)) : nil, start: e(5), end: e(6),
+                     bytes: e(7) >= 0 ? (Int(e(7)), Int(e(8))) : nil)
     }
 
     /// Sets the origin of event times to now (call right after a barrier).

@@ -363,13 +363,18 @@ private struct ResultDocument {
 
     /// A number at `path` inside `range` (finite), else an error naming the key and value.
     func number(_ path: String, in range: ClosedRange<Double>) throws -> Double {
-        let v = try value(path)
+        try number(try value(path), path: path, in: range, what: "a number")
+    }
+
+    /// `v` as a finite number inside `range`; the error names `path` and says it expected
+    /// `what` in the range ("a number", or "numbers" for an array's items).
+    private func number(_ v: Any, path: String, in range: ClosedRange<Double>, what: String) throws -> Double {
         let d: Double
         if let x = v as? Double { d = x } else if let i = v as? Int { d = Double(i) } else {
             throw ConfigError(file: file, keyPath: "", "\(path): expected a number, got \(v)")
         }
         guard d.isFinite, range.contains(d) else {
-            throw ConfigError(file: file, keyPath: "", "\(path): expected a number in [\(range.lowerBound), \(range.upperBound)], got \(v)")
+            throw ConfigError(file: file, keyPath: "", "\(path): expected \(what) in [\(range.lowerBound), \(range.upperBound)], got \(v)")
         }
         return d
     }
@@ -390,16 +395,7 @@ private struct ResultDocument {
         guard let items = try value(path) as? [Any] else {
             throw ConfigError(file: file, keyPath: "", "\(path): expected an array of numbers")
         }
-        return try items.map { v in
-            let d: Double
-            if let x = v as? Double { d = x } else if let i = v as? Int { d = Double(i) } else {
-                throw ConfigError(file: file, keyPath: "", "\(path): expected a number, got \(v)")
-            }
-            guard d.isFinite, range.contains(d) else {
-                throw ConfigError(file: file, keyPath: "", "\(path): expected numbers in [\(range.lowerBound), \(range.upperBound)], got \(v)")
-            }
-            return d
-        }
+        return try items.map { try number($0, path: path, in: range, what: "numbers") }
     }
 
     func string(_ path: String) throws -> String {
