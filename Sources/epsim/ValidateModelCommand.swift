@@ -32,7 +32,7 @@ struct ValidateModelCommand: ParsableCommand {
     var emulate: Int?
 
     @Option(name: .long, help: ArgumentHelp("With --host: counted steps per layout.", valueName: "n"))
-    var steps = 10
+    var steps = 40
 
     @Flag(name: .long, help: "With --host: calibrate with fewer sizes and repeats (still real measurements).")
     var quick = false

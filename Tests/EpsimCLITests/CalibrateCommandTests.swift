@@ -133,8 +133,14 @@ final class CalibrateCommandTests: XCTestCase {
         let device = try XCTUnwrap(root["device"] as? [String: Any])
         let tflops = try positive(device["bf16_tflops"], "bf16_tflops")
         XCTAssertEqual(try positive(device["gemm_efficiency"], "gemm_efficiency"), 1)
-        _ = try positive(device["hbm_gbps"], "hbm_gbps")
+        let hbm = try positive(device["hbm_gbps"], "hbm_gbps")
         _ = try positive(device["launch_us"], "launch_us")
+        // memcpy by size: 64 KiB … 16 MiB and the streaming size, whose rate is hbm_gbps.
+        let copies = try XCTUnwrap(device["copy_rates"] as? [[String: Any]], "copy_rates")
+        XCTAssertEqual(copies.map { $0["bytes"] as? Int ?? 0 }, [64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20])
+        for c in copies { _ = try positive(c["gbps"], "copy_rates gbps") }
+        XCTAssertEqual(copies.last?["gbps"] as? Double, hbm)
+        XCTAssertTrue(text.contains("# 64.00 MiB (the caches emptied, as the experts leave them)"), "the sweep says how its caches were emptied")
         XCTAssertEqual(device["execution"] as? String, "loop")
         try checkPerRowCosts(text, device: device, file: file, line: line)
         let points = try XCTUnwrap(device["efficiency"] as? [[String: Any]])
@@ -192,10 +198,10 @@ final class CalibrateCommandTests: XCTestCase {
         }
     }
 
-    /// compute_bytes 4, and the per-row costs: the header's measured phase times, less
-    /// their byte terms, per row. The permute (capacity decisions, with no bytes of their
-    /// own) is positive; the unpermute key is left out when its bytes at the memcpy rate
-    /// take longer than the measured phase (clamped to its default 0).
+    /// compute_bytes 4, and the per-row costs: the header's measured phase times (the
+    /// layer run's), less their byte terms, per row. The permute (capacity decisions, with
+    /// no bytes of their own) is positive; the unpermute key is left out when its bytes at
+    /// the copy rates take longer than the measured phase (clamped to its default 0).
     private func checkPerRowCosts(_ text: String, device: [String: Any], file: StaticString, line: UInt) throws {
         XCTAssertEqual(device["compute_bytes"] as? Int, 4, file: file, line: line)
         let lines = text.split(separator: "\n").map(String.init)
@@ -206,10 +212,9 @@ final class CalibrateCommandTests: XCTestCase {
             guard numbers.count == 4 else { continue }
             let (measured, bytes, rows, nanos) = (numbers[0], numbers[1], numbers[2], numbers[3])
             XCTAssertTrue(measured > 0 && bytes > 0 && measured.isFinite && bytes.isFinite, row, file: file, line: line)
-            // The permute's cost is per assignment (T k = 1024), the unpermute's per row sent
-            // (uniform routing at capacity factor 1.25: few dropped).
-            if phase == "permute" { XCTAssertEqual(rows, 1024, row, file: file, line: line) }
-            XCTAssertEqual(rows, 1024, accuracy: 256, row, file: file, line: line)
+            // The permute's cost is per assignment, the unpermute's per row sent: T k = 512
+            // both (the calibration's layer run, 256 tokens, top-2, dropless).
+            XCTAssertEqual(rows, 512, row, file: file, line: line)
             XCTAssertEqual(nanos, max(0, (measured - bytes) * 1e6 / rows), accuracy: 1e-6 * max(1, nanos), row,
                            file: file, line: line)
             if nanos > 0 {

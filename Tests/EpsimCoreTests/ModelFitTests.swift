@@ -86,4 +86,24 @@ final class ModelFitTests: XCTestCase {
         let s = rows * 8 * h / hbm / (measured * 1e-3 - rows * 4 * h / hbm - d.kernelMicros * 1e-6)
         XCTAssertEqual(d.scatterEfficiency, s, accuracy: 0.001)
     }
+
+    /// gate_gemm_efficiency: the Mixtral route (T 4096, H 4096, E 8, softmax top-2) less
+    /// its score passes (4 fp32 passes over T·E) and its 3 kernels is the gate GEMM's
+    /// device time; its bf16 operands over that time, as a share of HBM.
+    func testGateGemmEfficiencyFromTheMixtralRoute() throws {
+        let d = try h200().device
+        let doc = try ModelValidation.readJSON(data + "/layouts.json")
+        let runs = try XCTUnwrap(doc["runs"] as? [[String: Any]])
+        let measured = try XCTUnwrap((runs[1]["other_phases_ms_one_rank"] as? [String: Any])?["route"] as? Double)
+        let (t, h, e) = (4096.0, 4096.0, 8.0)
+        let hbm = d.hbmGBps * 1e9
+        let gemm = measured * 1e-3 - 4 * 4 * t * e / hbm - 3 * d.kernelMicros * 1e-6
+        XCTAssertEqual(d.gateGemmEfficiency, 2 * (t * h + h * e) / gemm / hbm, accuracy: 0.0005)
+        // The held-out DeepSeek-V3 route (T 512, H 7168, E 256) stays at its launch floor:
+        // a gate GEMM charged by its FLOPs at the Mixtral gate's rate would take 0.7 ms
+        // there against 0.065 measured; by its bytes, under the floor.
+        let model = DeviceModel(device: d)
+        XCTAssertEqual(model.routeSeconds(tokens: 512, hidden: 7168, experts: 256, groups: 8),
+                       Double(DeviceModel.routeKernels) * d.launchMicros * 1e-6, accuracy: 1e-9)
+    }
 }

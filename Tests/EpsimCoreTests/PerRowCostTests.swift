@@ -105,4 +105,30 @@ final class PerRowCostTests: XCTestCase {
         XCTAssertEqual(modeled.perRank[.unpermute]![0],
                        500 * Double(rowBytes) / 20e9 + 500 * Double(8 * H) / (20e9 * 0.5) + 500 * 50e-9, accuracy: 1e-15)
     }
+
+    /// With `copy_rates`, a phase's bytes run at the rate of a memcpy of half of them,
+    /// interpolated in log size and held beyond the ends; without, at HBM's.
+    func testCopyRatesSetTheByteTermsRate() {
+        var d = DeviceSpec(bf16TFLOPS: 1, hbmGBps: 20, launchMicros: 0, execution: .loop)
+        let hbmOnly = DeviceModel(device: d)
+        XCTAssertEqual(hbmOnly.byteRate(moving: 1e6), 20e9)
+        d.copyRates = [CopyRatePoint(bytes: 4 << 20, gbps: 100), CopyRatePoint(bytes: 1 << 20, gbps: 200),
+                       CopyRatePoint(bytes: 64 << 20, gbps: 20)]
+        d.computeBytes = 4
+        let m = DeviceModel(device: d)
+        XCTAssertEqual(m.byteRate(moving: 2 * 1024), 200e9)                 // below the smallest: held
+        XCTAssertEqual(m.byteRate(moving: 2 * Double(1 << 20)), 200e9)      // a measured size
+        XCTAssertEqual(m.byteRate(moving: 2 * Double(2 << 20)), 150e9, accuracy: 1)  // half-way in log size
+        XCTAssertEqual(m.byteRate(moving: 2 * Double(16 << 20)), 60e9, accuracy: 1)  // 4 → 64 MiB, half-way
+        XCTAssertEqual(m.byteRate(moving: 1e12), 20e9)                       // beyond the largest: held
+        // The permute's bytes: 1024 rows × (4·256 read + 1024 written) = 2 MiB moved, a
+        // 1 MiB copy: 200 GB/s.
+        XCTAssertEqual(m.permuteByteSeconds(rows: 1024, hidden: 256, wireRowBytes: 1024), Double(2 << 20) / 200e9,
+                       accuracy: 1e-15)
+        // The unpermute's read and scatter-add share one rate, the add at scatter efficiency.
+        d.scatterEfficiency = 0.5
+        let u = DeviceModel(device: d).unpermuteByteSeconds(rows: 512, hidden: 256, combineRowBytes: 1024)
+        let rate = DeviceModel(device: d).byteRate(moving: 512 * 1024 + 512 * 8 * 256)
+        XCTAssertEqual(u, 512 * 1024 / rate + 512 * 8 * 256 / (rate * 0.5), accuracy: 1e-15)
+    }
 }

@@ -105,6 +105,34 @@ final class SystemLoaderTests: XCTestCase {
                        "s.yaml: device.permute_row: unknown key 'permute_row' (did you mean 'permute_row_ns'?)")
     }
 
+    func testCopyRatesAndGateGemmEfficiency() throws {
+        let defaults = try SystemSpec.parse(yaml: minimal, sourcePath: nil).device
+        XCTAssertNil(defaults.copyRates)
+        XCTAssertEqual(defaults.gateGemmEfficiency, 1)
+        func device(_ keys: String) -> String {
+            minimal.replacingOccurrences(of: "execution: graph}", with: "execution: graph, \(keys)}")
+        }
+        let d = try SystemSpec.parse(yaml: device("gate_gemm_efficiency: 0.0765, copy_rates: "
+                                                  + "[{bytes: 65536, gbps: 250}, {bytes: 67108864, gbps: 20.5}]"),
+                                     sourcePath: nil).device
+        XCTAssertEqual(d.gateGemmEfficiency, 0.0765)
+        XCTAssertEqual(d.copyRates, [CopyRatePoint(bytes: 65536, gbps: 250), CopyRatePoint(bytes: 67108864, gbps: 20.5)])
+        XCTAssertEqual(message(device("gate_gemm_efficiency: 0")),
+                       "s.yaml: device.gate_gemm_efficiency: expected a number in (0, 1], got '0'")
+        XCTAssertEqual(message(device("copy_rates: [{bytes: 0, gbps: 1}]")),
+                       "s.yaml: device.copy_rates[0].bytes: expected an integer in [1, 1099511627776], got '0'")
+        XCTAssertEqual(message(device("copy_rates: [{bytes: 64, gbps: -1}]")),
+                       "s.yaml: device.copy_rates[0].gbps: expected a number in (0, 1e6], got '-1'")
+        XCTAssertEqual(message(device("copy_rates: [{bytes: 64}]")),
+                       "s.yaml: device.copy_rates[0].gbps: missing (required)")
+        XCTAssertEqual(message(device("copy_rates: [{bytes: 64, gbps: 1, size: 2}]")),
+                       "s.yaml: device.copy_rates[0].size: unknown key 'size'")
+        XCTAssertTrue(message(device("copy_rates: [{bytes: 64, gbps: 1}, {bytes: 64, gbps: 2}]"))
+            .hasPrefix("s.yaml: device.copy_rates[1]"))
+        XCTAssertTrue(message(device("copy_rates: [{bytes: 64, gbps: 1}, {bytes: 64, gbps: 2}]"))
+            .contains("a second point for bytes 64"))
+    }
+
     func testRankMapAndEfficiencyTable() throws {
         let s = try SystemSpec.parse(yaml: minimal + """
 

@@ -102,6 +102,22 @@ final class SystemWriterTests: XCTestCase {
         XCTAssertEqual(try SystemSpec.parse(yaml: plain, sourcePath: nil).device, spec.device)
     }
 
+    func testCopyRatesAndGateGemmEfficiencyRoundTrip() throws {
+        var spec = sample()
+        spec.interNode.gbps = 50
+        spec.device.copyRates = [CopyRatePoint(bytes: 1 << 16, gbps: 225.58123456789),
+                                 CopyRatePoint(bytes: 64 << 20, gbps: 18.2)]
+        spec.device.gateGemmEfficiency = 0.0765
+        let text = spec.yamlText(header: [])
+        XCTAssertTrue(text.contains("  copy_rates:\n    - {bytes: 65536, gbps: 225.58123456789}\n"), text)
+        XCTAssertTrue(text.contains("  gate_gemm_efficiency: 0.0765\n"), text)
+        XCTAssertEqual(try SystemSpec.parse(yaml: text, sourcePath: nil).device, spec.device)
+        spec.device.copyRates = nil
+        spec.device.gateGemmEfficiency = 1
+        let plain = spec.yamlText(header: [])
+        XCTAssertFalse(plain.contains("copy_rates") || plain.contains("gate_gemm"), plain)
+    }
+
     /// Names YAML would read as another type are quoted; plain ones are not.
     func testNamesReadBackAsStrings() throws {
         for name in ["host", "vm-01.cluster", "true", "no", "null", "1.5", "0x10", "-3", "~", "a: b", "say \"hi\"",

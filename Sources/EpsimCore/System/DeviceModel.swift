@@ -21,10 +21,30 @@ public struct DeviceModel: Sendable {
         var ffn: Int
     }
 
+    /// `device.copyRates` by size, sorted once.
+    private let copyRates: [CopyRatePoint]
+
     public init(device: DeviceSpec) {
         self.device = device
         curves = Dictionary(grouping: device.efficiency ?? []) { Shape(hidden: $0.hidden, ffn: $0.ffn) }
             .mapValues { $0.sorted { $0.rows < $1.rows } }
+        copyRates = (device.copyRates ?? []).sorted { $0.bytes < $1.bytes }
+    }
+
+    /// Bytes per second (reads plus writes) of a pass that moves `bytes` (reads plus
+    /// writes, every byte once: a working set of `bytes`): without `copy_rates`, HBM's;
+    /// with it, the rate of a memcpy of bytes / 2 (whose source and destination make the
+    /// same working set), interpolated linearly in log size between the measured sizes
+    /// and held at the end points beyond them.
+    public func byteRate(moving bytes: Double) -> Double {
+        guard let first = copyRates.first, let last = copyRates.last else { return bytesPerSecond }
+        let size = bytes / 2
+        if size <= Double(first.bytes) { return first.gbps * 1e9 }
+        if size >= Double(last.bytes) { return last.gbps * 1e9 }
+        let i = copyRates.firstIndex { Double($0.bytes) >= size }!
+        let (a, b) = (copyRates[i - 1], copyRates[i])
+        let t = log(size / Double(a.bytes)) / log(Double(b.bytes) / Double(a.bytes))
+        return (a.gbps + t * (b.gbps - a.gbps)) * 1e9
     }
 
     /// Kernels of one expert FFN: the first GEMM (W13, or W1 for gelu), the activation
@@ -120,13 +140,13 @@ public struct DeviceModel: Sendable {
     public static let routeKernels = 3
 
     /// Route: the gate product [T×H]·[H×E] (FLOPs at the GEMM rate, or x and Wg read over
-    /// HBM if slower), plus the score, top-k and group passes as fp32 memory traffic over
+    /// HBM at `gateGemmEfficiency` if slower), plus the score, top-k and group passes as fp32 memory traffic over
     /// T·E values (logits written; scores read and written; top-k read; group maxima
     /// read and the masked scores written when G > 1), plus launches.
     public func routeSeconds(tokens t: Int, hidden h: Int, experts e: Int, groups g: Int) -> Double {
         guard t > 0 else { return 0 }
         let (t, h, e) = (Double(t), Double(h), Double(e))
-        let gemm = max(2 * t * h * e / flopsPerSecond, 2 * (t * h + h * e) / bytesPerSecond)
+        let gemm = max(2 * t * h * e / flopsPerSecond, 2 * (t * h + h * e) / (bytesPerSecond * device.gateGemmEfficiency))
         let passes = g > 1 ? 6.0 : 4.0
         let scores = passes * 4 * t * e / bytesPerSecond
         return max(Double(Self.routeKernels) * launch, gemm + scores + Double(Self.routeKernels) * kernel)
@@ -150,9 +170,11 @@ public struct DeviceModel: Sendable {
         return max(launch, permuteByteSeconds(rows: rows, hidden: h, wireRowBytes: wireRowBytes) + kernel + perRow)
     }
 
-    /// The permute's bytes over HBM: rows × (computeBytes·H + wire row bytes) / hbm.
+    /// The permute's bytes over HBM: rows × (computeBytes·H + wire row bytes), at
+    /// `byteRate` of those bytes (HBM's rate unless the device has `copy_rates`).
     public func permuteByteSeconds(rows: Int, hidden h: Int, wireRowBytes: Int) -> Double {
-        Double(rows) * Double(device.computeBytes * h + wireRowBytes) / bytesPerSecond
+        let bytes = Double(rows) * Double(device.computeBytes * h + wireRowBytes)
+        return bytes / byteRate(moving: bytes)
     }
 
     /// Unpermute: one scatter-add kernel reading each returned row at the combine
@@ -168,10 +190,11 @@ public struct DeviceModel: Sendable {
 
     /// The unpermute's bytes over HBM: the returned rows read, the token rows read and
     /// written by the scatter-add.
+    /// Both at `byteRate` of their sum (HBM's rate unless the device has `copy_rates`).
     public func unpermuteByteSeconds(rows: Int, hidden h: Int, combineRowBytes: Int) -> Double {
-        let read = Double(rows) * Double(combineRowBytes) / bytesPerSecond
-        let add = Double(rows) * Double(8 * h) / (bytesPerSecond * device.scatterEfficiency)
-        return read + add
+        let read = Double(rows) * Double(combineRowBytes), add = Double(rows) * Double(8 * h)
+        let rate = byteRate(moving: read + add)
+        return read / rate + add / (rate * device.scatterEfficiency)
     }
 
     /// The per-row cost (ns) that makes a phase's modeled device work equal a measured

@@ -132,7 +132,7 @@ public enum ModelValidation {
                 default: seconds = model.sharedSeconds(tokens: tokens, hidden: h, ffn: f, sharedExperts: 1, activation: .swiglu)
                 }
                 rows.append(ValidationRow(label: "\(name) \(phase)", measured: measured, modeled: seconds * 1e3,
-                                          fitted: deepseek && phase == "unpermute"))
+                                          fitted: deepseek ? phase == "unpermute" : phase == "route"))
             }
         }
         return ValidationTable(title: "H200 route, permute, unpermute, shared (layouts.json)", unit: "ms", rows: rows, bound: 0.25)

@@ -9,9 +9,10 @@ extension SystemSpec {
     static let topKeys = ["name", "devices_per_node", "rank_map", "device", "intra_node", "inter_node", "all_to_all"]
     static let deviceKeys = ["bf16_tflops", "gemm_efficiency", "hbm_gbps", "launch_us", "kernel_us", "loop_expert_us",
                              "grouped_efficiency", "grouped_host_us", "scatter_efficiency", "compute_bytes", "permute_row_ns",
-                             "unpermute_row_ns", "execution", "efficiency"]
+                             "unpermute_row_ns", "gate_gemm_efficiency", "execution", "efficiency", "copy_rates"]
     static let pointKeys = ["rows", "hidden", "ffn", "ms"]
     static let linkKeys = ["gbps", "efficiency", "latency_us"]
+    static let copyRateKeys = ["bytes", "gbps"]
 
     /// Reads and checks the system file at `path`.
     public static func load(path: String) throws(ConfigError) -> SystemSpec {
@@ -76,6 +77,7 @@ extension SystemSpec {
         if let n = m["compute_bytes"] { d.computeBytes = try r.int(n, p + "compute_bytes", 1...8) }
         if let n = m["permute_row_ns"] { d.permuteRowNanos = try r.number(n, p + "permute_row_ns", from: 0, upTo: 1e6) }
         if let n = m["unpermute_row_ns"] { d.unpermuteRowNanos = try r.number(n, p + "unpermute_row_ns", from: 0, upTo: 1e6) }
+        if let n = m["gate_gemm_efficiency"] { d.gateGemmEfficiency = try r.number(n, p + "gate_gemm_efficiency", above: 0, upTo: 1) }
         if let n = m["efficiency"] {
             var points: [EfficiencyPoint] = []
             for (i, item) in try r.base.list(n, p + "efficiency", of: "points {rows, hidden, ffn, ms}").enumerated() {
@@ -93,6 +95,22 @@ extension SystemSpec {
                 throw r.base.fail(p + "efficiency[\(i)]", n, "a second point for rows \(pt.rows), hidden \(pt.hidden), ffn \(pt.ffn)")
             }
             d.efficiency = points.isEmpty ? nil : points
+        }
+        if let n = m["copy_rates"] {
+            var points: [CopyRatePoint] = []
+            for (i, item) in try r.base.list(n, p + "copy_rates", of: "points {bytes, gbps}").enumerated() {
+                let q = p + "copy_rates[\(i)]"
+                let pm = try r.base.mapping(item, q, allowed: copyRateKeys)
+                points.append(CopyRatePoint(
+                    bytes: try r.int(try r.required(pm, "bytes", in: q), q + ".bytes", 1...1 << 40),
+                    gbps: try r.number(try r.required(pm, "gbps", in: q), q + ".gbps", above: 0, upTo: 1e6)))
+            }
+            // One rate per size, so interpolation is a function.
+            var seen = Set<Int>()
+            for (i, pt) in points.enumerated() where !seen.insert(pt.bytes).inserted {
+                throw r.base.fail(p + "copy_rates[\(i)]", n, "a second point for bytes \(pt.bytes)")
+            }
+            d.copyRates = points.isEmpty ? nil : points
         }
         return d
     }

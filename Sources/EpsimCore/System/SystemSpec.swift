@@ -78,6 +78,18 @@ public struct DeviceSpec: Sendable, Equatable {
     /// weighted add's bookkeeping, ns (`unpermute_row_ns`, default 0; 0 on the GPU
     /// systems, where the H200 data leave none; measured by `epsim calibrate`).
     public var unpermuteRowNanos: Double = 0
+    /// Measured copy rates by working-set size (`copy_rates`, nil by default: every byte
+    /// term runs at `hbmGBps`). A calibrated host's permute and unpermute touch a few MiB
+    /// that stay in its caches, where a copy runs 3–7× faster than one streaming from
+    /// memory (`hbmGBps`, measured on 64 MiB); with this table their byte terms run at
+    /// the rate of a copy of their size instead. The GPU systems leave it unset.
+    public var copyRates: [CopyRatePoint]? = nil
+    /// Share of `hbmGBps` at which the router's gate GEMM [T × H]·[H × E] streams its
+    /// bf16 operands (0, 1] (`gate_gemm_efficiency`, default 1). Its N = E output columns
+    /// are far fewer than a tensor-core tile's, and the library runs it far below HBM's
+    /// bandwidth: on the H200, Mixtral's gate (T 4096, H 4096, E 8) took 0.10 ms of
+    /// device time where HBM would move its 34 MB in 8 µs (layouts.json).
+    public var gateGemmEfficiency: Double = 1
 
     public init(bf16TFLOPS: Double, gemmEfficiency: Double = 1, hbmGBps: Double, launchMicros: Double,
                 execution: ExecutionMode, efficiency: [EfficiencyPoint]? = nil) {
@@ -87,6 +99,18 @@ public struct DeviceSpec: Sendable, Equatable {
         self.launchMicros = launchMicros
         self.execution = execution
         self.efficiency = efficiency
+    }
+}
+
+/// One measured memcpy: `bytes` copied per call (a working set of twice that, source
+/// and destination), at `gbps` counting reads plus writes (as `hbm_gbps`).
+public struct CopyRatePoint: Sendable, Equatable {
+    public var bytes: Int
+    public var gbps: Double
+
+    public init(bytes: Int, gbps: Double) {
+        self.bytes = bytes
+        self.gbps = gbps
     }
 }
 

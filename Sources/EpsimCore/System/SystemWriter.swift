@@ -4,9 +4,10 @@
 ///     name, devices_per_node, rank_map (only when set),
 ///     device: {bf16_tflops, gemm_efficiency, hbm_gbps, launch_us, the optional costs
 ///              (kernel_us, loop_expert_us, grouped_efficiency, grouped_host_us,
-///              scatter_efficiency, permute_row_ns, unpermute_row_ns, compute_bytes: only
-///              when not their defaults), execution,
-///              efficiency (only when set): [{rows, hidden, ffn, ms}]},
+///              scatter_efficiency, gate_gemm_efficiency, permute_row_ns, unpermute_row_ns,
+///              compute_bytes: only when not their defaults), execution,
+///              efficiency (only when set): [{rows, hidden, ffn, ms}],
+///              copy_rates (only when set): [{bytes, gbps}]},
 ///     intra_node: {gbps, efficiency, latency_us}, inter_node: {…}, all_to_all
 ///
 /// Numbers are written so that they read back as the same `Double` (the shortest
@@ -38,6 +39,7 @@ extension SystemSpec {
                                    ("grouped_efficiency", device.groupedEfficiency, defaults.groupedEfficiency),
                                    ("grouped_host_us", device.groupedHostMicros, defaults.groupedHostMicros),
                                    ("scatter_efficiency", device.scatterEfficiency, defaults.scatterEfficiency),
+                                   ("gate_gemm_efficiency", device.gateGemmEfficiency, defaults.gateGemmEfficiency),
                                    ("permute_row_ns", device.permuteRowNanos, defaults.permuteRowNanos),
                                    ("unpermute_row_ns", device.unpermuteRowNanos, defaults.unpermuteRowNanos)]
             where value != base {
@@ -50,6 +52,12 @@ extension SystemSpec {
             for p in points {
                 lines.append("    - {rows: \(p.rows), hidden: \(p.hidden), ffn: \(p.ffn), ms: "
                              + SystemFileScalar.number(p.milliseconds) + "}")
+            }
+        }
+        if let points = device.copyRates {
+            lines.append("  copy_rates:" + (points.isEmpty ? " []" : ""))
+            for p in points {
+                lines.append("    - {bytes: \(p.bytes), gbps: " + SystemFileScalar.number(p.gbps) + "}")
             }
         }
         for (key, link) in [("intra_node", intraNode), ("inter_node", interNode)] {

@@ -91,7 +91,7 @@ public enum Calibration {
         samples.expert = try CalibrationBench.expert(transport, options: options)
         samples.launch = try CalibrationBench.launch(transport, options: options)
         samples.memcpy = try CalibrationBench.copyRate(transport, options: options)
-        samples.phases = try CalibrationBench.phaseRows(transport, options: options)
+        samples.phases = try LayerPhaseBench.run(transport, options: options)
         let all = try samples.gathered(transport)
         // The fit can fail (a sweep whose times do not grow with size): rank 0 says so
         // once and every rank exits non-zero.

@@ -15,11 +15,11 @@ struct CalibrationSamples {
     var expert: [Double] = []
     /// Median seconds per expert call of a 1 × 1 expert at n = 1: one value.
     var launch: [Double] = []
-    /// Median memcpy rate, bytes per second counting reads plus writes, and the bytes
-    /// copied per call: two values.
+    /// Median memcpy rate per size of `CalibrationBench.copySizes`, bytes per second
+    /// counting reads plus writes.
     var memcpy: [Double] = []
     /// Median seconds per call of the permute and of the unpermute phase
-    /// (`PhaseRowBench`), and the rows sent and received: four values.
+    /// (`LayerPhaseBench`), and the rows sent and received: four values.
     var phases: [Double] = []
     /// Rank 0's host before measuring (nil elsewhere).
     var host: HostLoad? = nil
@@ -36,17 +36,12 @@ struct CalibrationSamples {
 
 /// The bare measurements, each on every rank at once (the host as a run would load it).
 enum CalibrationBench {
-    /// Warm-up and timed iterations of one all-to-allv size, as osu_alltoallv chooses
-    /// them (more for small messages, whose times are short and noisy; its default
-    /// threshold is 8 KiB).
+    /// Warm-up and timed iterations of one all-to-allv size. Each iteration first
+    /// evicts the caches (`evictionBytes`, milliseconds), which dwarfs even the largest
+    /// message's time, so every size takes as many: fewer than osu_alltoallv's 200 for
+    /// small messages, whose spread the median of the repeats absorbs.
     static func iterations(size: Int, quick: Bool) -> (warmup: Int, timed: Int) {
-        let small = size <= 8 << 10
-        switch (quick, small) {
-        case (false, true): return (20, 200)
-        case (false, false): return (5, 40)
-        case (true, true): return (10, 100)
-        case (true, false): return (2, 20)
-        }
+        quick ? (1, 10) : (2, 20)
     }
 
     /// The sweep: every size sends `size` bytes to every rank (itself included, as
@@ -54,11 +49,20 @@ enum CalibrationBench {
     /// call the layer's dispatch and combine make. Per size, the mean over the timed
     /// iterations of the time of the call alone, a barrier between iterations. The
     /// whole sweep is repeated, so that drift touches every size alike.
+    ///
+    /// Each iteration runs in the state the layer's exchanges find the host in, not in
+    /// an OSU tight loop's: every rank first reads `evictionBytes` (what the experts'
+    /// weights and activations do between two exchanges: the receive buffers, the
+    /// library's own buffers and the page-table entries leave the caches), then writes
+    /// its send rows (what permute, and the experts' output before combine, do just
+    /// before the call). On the machine this was written on, a 512 KiB-per-peer
+    /// exchange under Open MPI takes 24 µs in a tight loop, about 90 µs so, and the
+    /// layer's own after its experts about 100 µs (docs/model.md, "This host").
     static func alltoallv(_ transport: any Transport, options: Calibration.Options) throws -> [Double] {
         let P = transport.size, sizes = options.sizes
         let largest = sizes.last ?? 0
         let send = WireBuffer(bytes: P * largest), recv = WireBuffer(bytes: P * largest)
-        send.withUnsafeMutableBytes { raw in _ = memset(raw.baseAddress!, Int32(1 + transport.rank % 255), raw.count) }
+        let eviction = CacheEviction(bytes: evictionBytes(ranks: P))
         var out: [Double] = []
         out.reserveCapacity(options.repeats * sizes.count)
         for _ in 0..<options.repeats {
@@ -73,6 +77,10 @@ enum CalibrationBench {
                 let (warmup, timed) = iterations(size: size, quick: options.quick)
                 var total = 0.0
                 for i in 0..<(warmup + timed) {
+                    eviction.run()
+                    send.withUnsafeMutableBytes { raw in
+                        _ = memset(raw.baseAddress!, Int32(1 + (transport.rank + i) % 255), P * size)
+                    }
                     try transport.barrier()
                     let start = monotonicSeconds()
                     try transport.alltoallv(send: send, recv: recv, bytes: bytes)
@@ -83,6 +91,13 @@ enum CalibrationBench {
             }
         }
         return out
+    }
+
+    /// Bytes each rank reads before every iteration of the sweep to push the caches
+    /// out: as much as the memcpy streams (`memcpyBytes`), twice the L3 of the machines
+    /// this was written on.
+    static func evictionBytes(ranks: Int) -> Int {
+        return memcpyBytes(ranks: ranks)
     }
 
     /// Seconds per call of each of `points` operations (`body(i)` runs operation i
@@ -167,20 +182,65 @@ enum CalibrationBench {
         max(4 << 20, min(64 << 20, (1 << 30) / (2 * ranks)))
     }
 
-    /// memcpy between two large buffers, every rank at once: bytes per second counting
-    /// reads plus writes (2 × bytes per copy), median of the repeats; and the bytes.
+    /// Bytes per memcpy of the copy-rate table: 64 KiB, 256 KiB, 1 MiB, 4 MiB and 16 MiB
+    /// (a working set in the L2, the L3, and past it, on the machines this was written
+    /// on), then `memcpyBytes` (streaming from memory: `hbm_gbps`).
+    static func copySizes(ranks: Int) -> [Int] {
+        let largest = memcpyBytes(ranks: ranks)
+        return [64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20].filter { $0 < largest } + [largest]
+    }
+
+    /// memcpy between two buffers of each of `copySizes`, every rank at once: bytes per
+    /// second counting reads plus writes (2 × bytes per copy), median of the repeats.
+    /// The buffers are copied back and forth, so each copy's source is the last one's
+    /// destination: in cache when the two fit.
     static func copyRate(_ transport: any Transport, options: Calibration.Options) throws -> [Double] {
-        let bytes = memcpyBytes(ranks: transport.size)
-        let source = WireBuffer(bytes: bytes), destination = WireBuffer(bytes: bytes)
-        source.withUnsafeMutableBytes { raw in _ = memset(raw.baseAddress!, 0x5A, raw.count) }
-        let seconds = try source.withUnsafeMutableBytes { from in
-            try destination.withUnsafeMutableBytes { to in
-                try perCall(transport, points: 1, repeats: max(3, options.repeats),
-                            target: options.quick ? 0.02 : 0.1) { _ in
-                    _ = memcpy(to.baseAddress!, from.baseAddress!, bytes)
+        let sizes = copySizes(ranks: transport.size)
+        let largest = sizes.last!
+        let a = WireBuffer(bytes: largest), b = WireBuffer(bytes: largest)
+        a.withUnsafeMutableBytes { raw in _ = memset(raw.baseAddress!, 0x5A, raw.count) }
+        b.withUnsafeMutableBytes { raw in _ = memset(raw.baseAddress!, 0xA5, raw.count) }
+        var forward = true
+        let seconds = try a.withUnsafeMutableBytes { x in
+            try b.withUnsafeMutableBytes { y in
+                try perCall(transport, points: sizes.count, repeats: max(3, options.repeats),
+                            target: options.quick ? 0.01 : 0.05) { i in
+                    if forward {
+                        _ = memcpy(y.baseAddress!, x.baseAddress!, sizes[i])
+                    } else {
+                        _ = memcpy(x.baseAddress!, y.baseAddress!, sizes[i])
+                    }
+                    forward.toggle()
                 }
             }
         }
-        return [2 * Double(bytes) / seconds[0], Double(bytes)]
+        return zip(sizes, seconds).map { 2 * Double($0) / $1 }
+    }
+}
+
+/// A buffer read line by line to push a rank's data out of the caches: what the
+/// experts' weights and activations do between a layer's exchanges.
+final class CacheEviction {
+    private let buffer: WireBuffer
+    /// Folded from what was read, so the reads are not optimized away.
+    private(set) var checksum: UInt64 = 0
+
+    init(bytes: Int) {
+        buffer = WireBuffer(bytes: bytes)
+        buffer.withUnsafeMutableBytes { raw in _ = memset(raw.baseAddress!, 0x3C, raw.count) }
+    }
+
+    /// Reads one word of every 64-byte line.
+    func run() {
+        var sum: UInt64 = 0
+        buffer.withUnsafeMutableBytes { raw in
+            let words = raw.bindMemory(to: UInt64.self)
+            var i = 0
+            while i < words.count {
+                sum &+= words[i]
+                i += 8
+            }
+        }
+        checksum &+= sum
     }
 }

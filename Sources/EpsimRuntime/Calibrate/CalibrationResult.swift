@@ -55,18 +55,20 @@ public struct CalibrationResult {
     public let expert: [ExpertRow]
     /// Seconds of one call on a 1 × 1 expert at n = 1, averaged across ranks.
     public let launchSeconds: Double
-    /// memcpy, bytes per second counting reads plus writes, averaged across ranks; and
-    /// the bytes each rank copied per call.
-    public let copyRate: Double
-    public let copyBytes: Int
-    /// The permute and unpermute phases of one rank (`PhaseRowBench`): seconds per call
+    /// memcpy, bytes per second counting reads plus writes, averaged across ranks, per
+    /// size (`CalibrationBench.copySizes`): the device's `copy_rates`.
+    public let copyRates: [CopyRatePoint]
+    /// The largest copy's rate (streaming from memory: `hbm_gbps`) and its bytes per call.
+    public var copyRate: Double { copyRates.last!.gbps * 1e9 }
+    public var copyBytes: Int { copyRates.last!.bytes }
+    /// The permute and unpermute phases of one rank (`LayerPhaseBench`): seconds per call
     /// averaged across ranks, the rows a rank sends (averaged; the model's `rows`), and
     /// the width they were measured at.
     public let permuteSeconds: Double
     public let unpermuteSeconds: Double
     public let phaseRows: Int
     /// The assignments of the bench, T·k on every rank.
-    public var phaseAssignments: Int { PhaseRowBench.tokens * PhaseRowBench.topK }
+    public var phaseAssignments: Int { LayerPhaseBench.tokens * LayerPhaseBench.topK }
     public let phaseHidden: Int
 
     init(samples s: CalibrationSamples, options: Calibration.Options, ranks P: Int, transport: any Transport,
@@ -105,8 +107,12 @@ public struct CalibrationResult {
             return ExpertRow(rows: point.1, hidden: point.0.hidden, ffn: point.0.ffn, seconds: mean)
         }
         launchSeconds = s.launch.reduce(0, +) / Double(P)
-        copyRate = stride(from: 0, to: s.memcpy.count, by: 2).map { s.memcpy[$0] }.reduce(0, +) / Double(P)
-        copyBytes = Int(s.memcpy[1])
+        let copySizes = CalibrationBench.copySizes(ranks: P)
+        precondition(s.memcpy.count == P * copySizes.count, "calibrate: \(s.memcpy.count) memcpy samples")
+        copyRates = copySizes.enumerated().map { i, bytes in
+            let mean = (0..<P).map { s.memcpy[$0 * copySizes.count + i] }.reduce(0, +) / Double(P)
+            return CopyRatePoint(bytes: bytes, gbps: mean / 1e9)
+        }
         precondition(s.phases.count == 4 * P, "calibrate: \(s.phases.count) phase samples")
         func mean(_ i: Int) -> Double { (0..<P).map { s.phases[$0 * 4 + i] }.reduce(0, +) / Double(P) }
         permuteSeconds = mean(0)
@@ -117,10 +123,11 @@ public struct CalibrationResult {
 
     // MARK: the per-row costs
 
-    /// The host as the model sees its byte terms: memcpy's rate for HBM, fp32 compute,
-    /// no kernel cost.
+    /// The host as the model sees its byte terms: the memcpy rates, fp32 compute, no
+    /// kernel cost.
     var byteModel: DeviceModel {
         var d = DeviceSpec(bf16TFLOPS: 1, hbmGBps: copyRate / 1e9, launchMicros: 0, execution: .loop)
+        d.copyRates = copyRates
         d.computeBytes = Self.hostComputeBytes
         return DeviceModel(device: d)
     }
@@ -128,7 +135,7 @@ public struct CalibrationResult {
     /// Bytes of one activation value on this host: it computes in fp32.
     public static let hostComputeBytes = 4
 
-    /// The fp32 wire rows of `PhaseRowBench` (the default config's precisions).
+    /// The fp32 wire rows of `LayerPhaseBench` (the default config's precisions).
     var phaseRowBytes: (dispatch: Int, combine: Int) {
         let p = PrecisionConfig()
         return (WireCodec.bytesPerRow(p.dispatch, hidden: phaseHidden), WireCodec.bytesPerRow(p.combine, hidden: phaseHidden))
@@ -174,6 +181,7 @@ public struct CalibrationResult {
         var device = DeviceSpec(bf16TFLOPS: bestFLOPS / 1e12, gemmEfficiency: 1, hbmGBps: copyRate / 1e9,
                                 launchMicros: launchSeconds * 1e6, execution: .loop, efficiency: points)
         device.computeBytes = Self.hostComputeBytes
+        device.copyRates = copyRates
         device.permuteRowNanos = permuteRowNanos
         device.unpermuteRowNanos = unpermuteRowNanos
         return SystemSpec(name: hostName, devicesPerNode: ranks, device: device, intraNode: link, interNode: link,

@@ -58,7 +58,7 @@ extension CalibrationResult {
     /// The per-row costs in one line: each phase measured, its byte term, the rest per row.
     public var phaseRowLine: String {
         let rows = String(phaseRows)
-        return "permute: \(String(format3: permuteSeconds * 1e3)) ms per call on \(phaseAssignments) assignments, \(rows) rows (bytes "
+        return "permute: \(String(format3: permuteSeconds * 1e3)) ms per step on \(phaseAssignments) assignments, \(rows) rows (bytes "
             + "\(String(format3: permuteByteSeconds * 1e3)) ms), permute_row_ns \(String(format2: permuteRowNanos)); "
             + "unpermute: \(String(format3: unpermuteSeconds * 1e3)) ms (bytes \(String(format3: unpermuteByteSeconds * 1e3)) ms), "
             + "unpermute_row_ns \(String(format2: unpermuteRowNanos))"
@@ -76,6 +76,9 @@ extension CalibrationResult {
         lines.append("best sgemm rate: \(String(format2: bestFLOPS / 1e9)) GFLOP/s; fixed cost of one expert call: "
                      + "\(String(format3: launchSeconds * 1e6)) us; memcpy: \(String(format2: copyRate / 1e9)) GB/s "
                      + "(reads plus writes, \(byteText(copyBytes)) per rank)")
+        lines.append("memcpy by size (copy_rates): " + copyRates.map {
+            "\(byteText($0.bytes)) \(String(format2: $0.gbps)) GB/s"
+        }.joined(separator: ", "))
         lines.append(phaseRowLine)
         lines.append("measured in \(String(format2: seconds)) s; epsim \(Self.buildKind)")
         lines.append(loadLine)
@@ -109,6 +112,9 @@ extension CalibrationResult {
             "included) through the run's transport (alltoallv on wire buffers, the layer's call); per size",
             "warm-up iterations, then timed ones, a barrier between, the call alone timed; the mean per rank,",
             "averaged across ranks (min/max: the fastest and slowest rank), median of \(options.repeats) repeats.",
+            "Unlike OSU's tight loop, every iteration starts as a layer's exchange does: each rank first reads",
+            "\(byteText(CalibrationBench.evictionBytes(ranks: ranks))) (the caches emptied, as the experts leave them), "
+                + "then writes its send rows (as permute does).",
             "Link bytes = Size x (ranks - 1), what one rank sends over the link (and receives).",
         ]
         h += sweepTable()
@@ -136,16 +142,20 @@ extension CalibrationResult {
             "with next to no arithmetic): the fixed cost of a call, the host's counterpart of kernel launches.",
             "device.hbm_gbps: memcpy of \(byteText(copyBytes)) per rank, every rank at once, reads plus writes",
             "(2 x bytes per copy), median of \(max(3, options.repeats)) repeats, averaged across ranks.",
+            "device.copy_rates: memcpy the same way at every size below (the two buffers copied back and forth,",
+            "so a copy's source is in cache when both fit): the rate permute's and unpermute's bytes are charged",
+            "at, by the bytes they move (a memcpy of half of them), instead of hbm_gbps.",
             "device.execution: loop (the layer runs one expert after another).",
             "device.compute_bytes: \(Self.hostComputeBytes) (this host computes in fp32).",
-            "device.permute_row_ns, device.unpermute_row_ns: micro-benchmarks of the layer's code paths on one rank's",
-            "buffers, no transport (seeded uniform routing over \(ModelConfig().experts) experts, T = \(PhaseRowBench.tokens) tokens, "
-                + "k = \(PhaseRowBench.topK), H = \(phaseHidden),",
-            "fp32 wire, capacity factor 1.25 local, symmetric receive), every rank at once, median of "
-                + "\(Calibration.phaseRepeats(options)) repeats, averaged",
-            "across ranks. permute = capacity decisions + bucketing and encode + expert-major decode; unpermute =",
-            "encode of the outputs + weighted scatter-add; rows = the rows a rank sends (the model's rows).",
-            "Less the bytes the model charges at hbm_gbps (on the rows sent, \(phaseRows)), per row the model charges the",
+            "device.permute_row_ns, device.unpermute_row_ns: a run of the layer itself, every rank at once, --sync",
+            "(seeded uniform routing over \(ModelConfig().experts) experts, T = \(LayerPhaseBench.tokens) tokens, "
+                + "k = \(LayerPhaseBench.topK), H = \(phaseHidden), dropless, fp32 wire,",
+            "\(LayerPhaseBench.warmup) warm-up steps, then the median of \(LayerPhaseBench.steps(options)) counted ones, "
+                + "averaged across ranks): each phase in the state the",
+            "phases before it leave the host, which an isolated micro-benchmark of the same code does not reproduce.",
+            "permute = capacity decisions + dispatch preprocess + dispatch postprocess; unpermute = combine",
+            "preprocess + combine postprocess; rows = the rows a rank sends (the model's rows).",
+            "Less the bytes the model charges at copy_rates (on the rows sent, \(phaseRows)), per row the model charges the",
             "cost on (permute: the T k assignments; unpermute: the rows sent), at least 0",
             "(ms measured, ms of bytes, rows: ns per row):",
             "  permute:   \(permuteSeconds * 1e3) \(permuteByteSeconds * 1e3) \(phaseAssignments): \(permuteRowNanos)",

@@ -62,7 +62,7 @@ public enum HostValidation {
     /// an exchange is transfer time, not waiting). Modeled: each rank's own time, median
     /// over ranks; for dispatch and combine the slowest participant, when the all-to-all
     /// ends for everyone.
-    public static func run(system: SystemSpec, transport: any Transport, steps: Int = 10) throws -> [Row]? {
+    public static func run(system: SystemSpec, transport: any Transport, steps: Int = 40) throws -> [Row]? {
         var rows: [Row] = []
         for (name, config) in layouts(ranks: transport.size, steps: steps) {
             var settings = Simulation.Settings(sync: true)
