@@ -8,8 +8,10 @@ struct CalibrateCommand: ParsableCommand {
         abstract: "Measure this host and write a system file for it.",
         discussion: """
             Measures, on the run's transport (mpirun -n P epsim calibrate, or --emulate P): the \
-            all-to-allv latency per message size (OSU osu_alltoallv style), the expert FFN through \
-            the project's BLAS, and memcpy. Fits the all-to-allv model (latency + bytes / bandwidth) \
+            all-to-allv latency per message size (OSU osu_alltoallv style, each call after the \
+            caches are emptied and the send rows written, as a layer's exchange meets them), the \
+            expert FFN through the project's BLAS, memcpy by size, and the permute and unpermute \
+            of a short run of the layer. Fits the all-to-allv model (latency + bytes / bandwidth) \
             to the sweep and writes the system file (YAML) with the measured tables as comments.
             """
     )

@@ -11,7 +11,7 @@ struct ValidateModelCommand: ParsableCommand {
             and DeepEP's published normal-kernel bandwidths, each modeled on its system file \
             (configs/systems), with every row's error and the table's median and largest error \
             against its bound. With --host: calibrates this host on plain all-to-allv sweeps, bare \
-            sgemm and memcpy (as `epsim calibrate`), then runs uniform, Zipf, hot-expert and \
+            sgemm, memcpy and a short uniform run of the layer (as `epsim calibrate`), then runs uniform, Zipf, hot-expert and \
             replicated layouts with --sync and prints each measured phase beside its modeled time. \
             Exits 1 when a table's median error is beyond its bound (with --host: when a part's \
             median or largest error is). See docs/model.md.
