@@ -79,36 +79,24 @@ extension SystemSpec {
         if let n = m["unpermute_row_ns"] { d.unpermuteRowNanos = try r.number(n, p + "unpermute_row_ns", from: 0, upTo: 1e6) }
         if let n = m["gate_gemm_efficiency"] { d.gateGemmEfficiency = try r.number(n, p + "gate_gemm_efficiency", above: 0, upTo: 1) }
         if let n = m["efficiency"] {
-            var points: [EfficiencyPoint] = []
-            for (i, item) in try r.base.list(n, p + "efficiency", of: "points {rows, hidden, ffn, ms}").enumerated() {
-                let q = p + "efficiency[\(i)]"
-                let pm = try r.base.mapping(item, q, allowed: pointKeys)
-                points.append(EfficiencyPoint(
+            // One time per shape and row count, so interpolation is a function.
+            let points = try r.points(n, p + "efficiency", of: "{rows, hidden, ffn, ms}", keys: pointKeys,
+                                      key: { [$0.rows, $0.hidden, $0.ffn] },
+                                      duplicate: { "a second point for rows \($0.rows), hidden \($0.hidden), ffn \($0.ffn)" }) { (pm, q) throws(ConfigError) in
+                EfficiencyPoint(
                     rows: try r.int(try r.required(pm, "rows", in: q), q + ".rows", 1...1 << 40),
                     hidden: try r.int(try r.required(pm, "hidden", in: q), q + ".hidden", 1...1 << 24),
                     ffn: try r.int(try r.required(pm, "ffn", in: q), q + ".ffn", 1...1 << 24),
-                    milliseconds: try r.number(try r.required(pm, "ms", in: q), q + ".ms", above: 0, upTo: 1e9)))
-            }
-            // One time per shape and row count, so interpolation is a function.
-            var seen = Set<[Int]>()
-            for (i, pt) in points.enumerated() where !seen.insert([pt.rows, pt.hidden, pt.ffn]).inserted {
-                throw r.base.fail(p + "efficiency[\(i)]", n, "a second point for rows \(pt.rows), hidden \(pt.hidden), ffn \(pt.ffn)")
+                    milliseconds: try r.number(try r.required(pm, "ms", in: q), q + ".ms", above: 0, upTo: 1e9))
             }
             d.efficiency = points.isEmpty ? nil : points
         }
         if let n = m["copy_rates"] {
-            var points: [CopyRatePoint] = []
-            for (i, item) in try r.base.list(n, p + "copy_rates", of: "points {bytes, gbps}").enumerated() {
-                let q = p + "copy_rates[\(i)]"
-                let pm = try r.base.mapping(item, q, allowed: copyRateKeys)
-                points.append(CopyRatePoint(
-                    bytes: try r.int(try r.required(pm, "bytes", in: q), q + ".bytes", 1...1 << 40),
-                    gbps: try r.number(try r.required(pm, "gbps", in: q), q + ".gbps", above: 0, upTo: 1e6)))
-            }
             // One rate per size, so interpolation is a function.
-            var seen = Set<Int>()
-            for (i, pt) in points.enumerated() where !seen.insert(pt.bytes).inserted {
-                throw r.base.fail(p + "copy_rates[\(i)]", n, "a second point for bytes \(pt.bytes)")
+            let points = try r.points(n, p + "copy_rates", of: "{bytes, gbps}", keys: copyRateKeys,
+                                      key: { [$0.bytes] }, duplicate: { "a second point for bytes \($0.bytes)" }) { (pm, q) throws(ConfigError) in
+                CopyRatePoint(bytes: try r.int(try r.required(pm, "bytes", in: q), q + ".bytes", 1...1 << 40),
+                              gbps: try r.number(try r.required(pm, "gbps", in: q), q + ".gbps", above: 0, upTo: 1e6))
             }
             d.copyRates = points.isEmpty ? nil : points
         }
@@ -134,6 +122,24 @@ struct SystemReader {
             throw ConfigError(file: base.file, keyPath: path.isEmpty ? key : path + "." + key, "missing (required)")
         }
         return node
+    }
+
+    /// A list of measured points (`path`[i] mappings with `keys`), each decoded by `point`
+    /// (given its mapping and its path); a second point with the same `key` is an error
+    /// (`duplicate` says which), so that interpolating the table is a function.
+    func points<P>(_ node: ConfigNode, _ path: String, of shape: String, keys: [String], key: (P) -> [Int],
+                   duplicate: (P) -> String,
+                   _ point: ([String: ConfigNode], String) throws(ConfigError) -> P) throws(ConfigError) -> [P] {
+        var points: [P] = []
+        for (i, item) in try base.list(node, path, of: "points " + shape).enumerated() {
+            let q = path + "[\(i)]"
+            points.append(try point(try base.mapping(item, q, allowed: keys), q))
+        }
+        var seen = Set<[Int]>()
+        for (i, pt) in points.enumerated() where !seen.insert(key(pt)).inserted {
+            throw base.fail(path + "[\(i)]", node, duplicate(pt))
+        }
+        return points
     }
 
     func int(_ node: ConfigNode, _ path: String, _ range: ClosedRange<Int>) throws(ConfigError) -> Int {
