@@ -31,15 +31,16 @@ struct ValidateModelCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("With --host: run N ranks as threads of this process.", valueName: "N"))
     var emulate: Int?
 
-    @Option(name: .long, help: ArgumentHelp("With --host: counted steps per layout.", valueName: "n"))
-    var steps = 40
+    @Option(name: .long, help: ArgumentHelp("With --host: counted steps per layout (default \(HostValidation.defaultSteps)).",
+                                            valueName: "n"))
+    var steps: Int?
 
     @Flag(name: .long, help: "With --host: calibrate with fewer sizes and repeats (still real measurements).")
     var quick = false
 
     func validate() throws {
         if !host {
-            let option = emulate != nil ? "--emulate" : quick ? "--quick" : steps != 10 ? "--steps" : nil
+            let option = emulate != nil ? "--emulate" : quick ? "--quick" : steps != nil ? "--steps" : nil
             if let option {
                 throw ValidationError("\(option): only with --host (the published tables run no ranks)")
             }
@@ -48,7 +49,7 @@ struct ValidateModelCommand: ParsableCommand {
         if host && emulate == 1 {
             throw ValidationError("--emulate: the host validation measures all-to-allv between ranks and needs at least 2, got 1")
         }
-        if !(1...1000).contains(steps) { throw ValidationError("--steps: expected 1...1000, got \(steps)") }
+        if let steps, !(1...1000).contains(steps) { throw ValidationError("--steps: expected 1...1000, got \(steps)") }
     }
 
     func run() throws {
@@ -69,7 +70,7 @@ struct ValidateModelCommand: ParsableCommand {
 
     private func runHost() throws {
         let options = Calibration.Options(quick: quick)
-        let steps = steps
+        let steps = steps ?? HostValidation.defaultSteps
         let code = Launcher.run(emulate.map { .emulated(ranks: $0) } ?? .mpi, timeout: 0) { transport in
             guard let report = try HostValidation.calibrateAndRun(transport, calibration: options, steps: steps) else { return }
             print(report.text)

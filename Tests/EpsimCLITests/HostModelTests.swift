@@ -25,6 +25,8 @@ final class HostModelTests: XCTestCase {
         XCTAssertTrue(run.status == 0 || run.status == 1, run.stderr)
         let lines = run.stdout.split(separator: "\n")
         XCTAssertTrue(lines.first?.hasPrefix("calibrated on 2 ranks (emulated)") ?? false, run.stdout)
+        // The host's load before calibrating, as calibrate prints it (a busy host is warned of).
+        XCTAssertTrue(lines.count > 1 && lines[1].hasPrefix("load average"), run.stdout)
         var medians: [Double] = [], maxima: [Double] = []
         for layout in ["uniform", "zipf 1.2", "hot expert, dropless", "zipf, expert 0 on every rank"] {
             let row = try XCTUnwrap(lines.first { $0.hasPrefix(layout) }, "\(layout) missing:\n\(run.stdout)")
@@ -51,6 +53,7 @@ final class HostModelTests: XCTestCase {
     func testHostOptionsAreChecked() throws {
         for (arguments, needle) in [(["validate-model", "--emulate", "2"], "--emulate: only with --host"),
                                     (["validate-model", "--steps", "3"], "--steps: only with --host"),
+                                    (["validate-model", "--steps", "40"], "--steps: only with --host"),
                                     (["validate-model", "--host", "--emulate", "1"], "needs at least 2"),
                                     (["validate-model", "--host", "--emulate", "2", "--steps", "0"], "--steps")] {
             let run = try CLI.epsim(arguments)

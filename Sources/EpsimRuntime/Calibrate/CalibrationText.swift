@@ -53,7 +53,15 @@ extension CalibrationResult {
         "all-to-allv fit: latency \(String(format3: fit.latencySeconds * 1e6)) us, bandwidth "
             + "\(String(format3: fit.bytesPerSecond / 1e9)) GB/s per rank per direction; relative error over the sweep: "
             + "median \(String(format2: medianFitError * 100)) %, max \(String(format2: (fitErrors.max() ?? 0) * 100)) %"
+            + (poorFit ? "; WARNING: a poor fit (median error over \(Int(Self.poorFitError * 100)) %), as on a busy host: "
+                         + "calibrate again when it is quiet" : "")
     }
+
+    /// A sweep whose median relative error from its own fit exceeds this was measured on
+    /// a host whose calls did not grow with their bytes (other work took the cores): on a
+    /// quiet host the fit's median error was 2–22 % (docs/model.md).
+    static let poorFitError = 0.35
+    var poorFit: Bool { medianFitError > Self.poorFitError }
 
     /// The per-row costs in one line: each phase measured, its byte term, the rest per row.
     public var phaseRowLine: String {

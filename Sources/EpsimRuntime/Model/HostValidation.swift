@@ -56,13 +56,17 @@ public enum HostValidation {
             .filter { ranks > 1 || $0.0 != "zipf, expert 0 on every rank" }
     }
 
+    /// Counted steps per layout: 40, so that a layout's measured median holds on a shared
+    /// host where single steps swing (each step takes a few milliseconds here).
+    public static let defaultSteps = 40
+
     /// Runs every layout on `transport` with `system` (collective); the rows on rank 0.
     ///
     /// Measured: the median over ranks and counted steps, behind the `--sync` barrier (so
     /// an exchange is transfer time, not waiting). Modeled: each rank's own time, median
     /// over ranks; for dispatch and combine the slowest participant, when the all-to-all
     /// ends for everyone.
-    public static func run(system: SystemSpec, transport: any Transport, steps: Int = 40) throws -> [Row]? {
+    public static func run(system: SystemSpec, transport: any Transport, steps: Int = defaultSteps) throws -> [Row]? {
         var rows: [Row] = []
         for (name, config) in layouts(ranks: transport.size, steps: steps) {
             var settings = Simulation.Settings(sync: true)
@@ -129,6 +133,7 @@ public enum HostValidation {
                 + "\(String(format3: c.fit.latencySeconds * 1e6)) us, bandwidth \(String(format3: c.fit.bytesPerSecond / 1e9)) GB/s"
                 + " (median fit error \(percent(c.medianFitError))); best sgemm \(String(format2: c.bestFLOPS / 1e9)) GFLOP/s;"
                 + " memcpy \(String(format2: c.copyRate / 1e9)) GB/s\n"
+                + c.loadLine + (c.poorFit ? "; " + c.fitLine : "") + "\n"
                 + HostValidation.text(rows, system: system.name)
                 + "\nbounds: median |error| ≤ \(percent(medianBound)), max ≤ \(percent(maxBound)) per part: "
                 + (withinBounds ? "met" : "NOT MET")
