@@ -279,9 +279,14 @@ final class CalibrateCommandTests: XCTestCase {
         XCTAssertEqual(message(3, ["a", "b", "a"]),
                        "calibrate measures one host, but the ranks run on 2 (a, b); start every rank on one node")
         XCTAssertTrue(message(1, ["a"]).hasSuffix("this world has 1"))
-        // 2 × 16 × 16 × 8 MiB = 4 GiB is the limit itself; 17 ranks exceed it.
-        XCTAssertEqual(message(16, [], Calibration.Options(maxBytes: 8 << 20)), "")
-        XCTAssertTrue(message(17, [], Calibration.Options(maxBytes: 8 << 20)).contains("take 4.52 GiB on this host"))
+        // The sweep's 2 × P × P × max-bytes, and per rank its eviction buffer and two memcpy
+        // buffers (32 MiB each at 16 ranks: 1.5 GiB), within 4 GiB: 2 GiB + 1.5 GiB fit,
+        // 4 GiB + 1.5 GiB do not.
+        XCTAssertEqual(message(16, [], Calibration.Options(maxBytes: 4 << 20)), "")
+        XCTAssertEqual(message(16, [], Calibration.Options(maxBytes: 8 << 20)),
+                       "--max-bytes 8388608: the all-to-allv buffers of 16 ranks take 4.00 GiB on this host (2 × ranks × "
+                       + "max-bytes per rank), with 1.50 GiB of cache-eviction and memcpy buffers more than the limit "
+                       + "of 4.00 GiB; lower --max-bytes")
     }
 
     func testHelpNamesEveryOption() throws {

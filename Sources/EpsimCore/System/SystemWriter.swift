@@ -54,8 +54,8 @@ extension SystemSpec {
                              + SystemFileScalar.number(p.milliseconds) + "}")
             }
         }
-        if let points = device.copyRates {
-            lines.append("  copy_rates:" + (points.isEmpty ? " []" : ""))
+        if let points = device.copyRates, !points.isEmpty {
+            lines.append("  copy_rates:")
             for p in points {
                 lines.append("    - {bytes: \(p.bytes), gbps: " + SystemFileScalar.number(p.gbps) + "}")
             }

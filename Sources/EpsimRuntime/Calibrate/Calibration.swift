@@ -117,11 +117,14 @@ public enum Calibration {
             throw SetupError(description: "calibrate measures one host, but the ranks run on \(distinct.count) "
                              + "(\(named)); start every rank on one node")
         }
+        // The sweep's buffers, and beside them each rank's eviction and copy buffers.
+        let others = ranks * (CalibrationBench.evictionBytes(ranks: ranks) + 2 * CalibrationBench.memcpyBytes(ranks: ranks))
         let total = ranks * 2 * ranks * options.maxBytes
-        if total > bufferLimit {
+        if total + others > bufferLimit {
             throw SetupError(description: "--max-bytes \(options.maxBytes): the all-to-allv buffers of \(ranks) ranks "
-                             + "take \(byteText(total)) on this host (2 × ranks × max-bytes per rank), more than "
-                             + "the limit of \(byteText(bufferLimit)); lower --max-bytes")
+                             + "take \(byteText(total)) on this host (2 × ranks × max-bytes per rank), with "
+                             + "\(byteText(others)) of cache-eviction and memcpy buffers more than the limit of "
+                             + "\(byteText(bufferLimit)); lower --max-bytes")
         }
     }
 }

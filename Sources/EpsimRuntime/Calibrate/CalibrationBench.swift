@@ -18,8 +18,8 @@ struct CalibrationSamples {
     /// Median memcpy rate per size of `CalibrationBench.copySizes`, bytes per second
     /// counting reads plus writes.
     var memcpy: [Double] = []
-    /// Median seconds per call of the permute and of the unpermute phase
-    /// (`LayerPhaseBench`), and the rows sent and received: four values.
+    /// Median seconds per step of the permute and of the unpermute phase of a layer run
+    /// (`LayerPhaseBench`), and the rows sent per step: three values.
     var phases: [Double] = []
     /// Rank 0's host before measuring (nil elsewhere).
     var host: HostLoad? = nil
@@ -37,9 +37,10 @@ struct CalibrationSamples {
 /// The bare measurements, each on every rank at once (the host as a run would load it).
 enum CalibrationBench {
     /// Warm-up and timed iterations of one all-to-allv size. Each iteration first
-    /// evicts the caches (`evictionBytes`, milliseconds), which dwarfs even the largest
-    /// message's time, so every size takes as many: fewer than osu_alltoallv's 200 for
-    /// small messages, whose spread the median of the repeats absorbs.
+    /// evicts the caches (`evictionBytes`, milliseconds), longer than any call of the
+    /// default sweep (4 MiB per peer), so every size takes as many: fewer than
+    /// osu_alltoallv's 200 for small messages, whose spread the median of the repeats
+    /// absorbs.
     static func iterations(size: Int, quick: Bool) -> (warmup: Int, timed: Int) {
         quick ? (1, 10) : (2, 20)
     }

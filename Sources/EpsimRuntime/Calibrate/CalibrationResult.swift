@@ -61,8 +61,8 @@ public struct CalibrationResult {
     /// The largest copy's rate (streaming from memory: `hbm_gbps`) and its bytes per call.
     public var copyRate: Double { copyRates.last!.gbps * 1e9 }
     public var copyBytes: Int { copyRates.last!.bytes }
-    /// The permute and unpermute phases of one rank (`LayerPhaseBench`): seconds per call
-    /// averaged across ranks, the rows a rank sends (averaged; the model's `rows`), and
+    /// The permute and unpermute phases of one rank (`LayerPhaseBench`): median seconds
+    /// per step, averaged across ranks, the rows a rank sends (averaged; the model's `rows`), and
     /// the width they were measured at.
     public let permuteSeconds: Double
     public let unpermuteSeconds: Double
@@ -113,8 +113,8 @@ public struct CalibrationResult {
             let mean = (0..<P).map { s.memcpy[$0 * copySizes.count + i] }.reduce(0, +) / Double(P)
             return CopyRatePoint(bytes: bytes, gbps: mean / 1e9)
         }
-        precondition(s.phases.count == 4 * P, "calibrate: \(s.phases.count) phase samples")
-        func mean(_ i: Int) -> Double { (0..<P).map { s.phases[$0 * 4 + i] }.reduce(0, +) / Double(P) }
+        precondition(s.phases.count == 3 * P, "calibrate: \(s.phases.count) phase samples")
+        func mean(_ i: Int) -> Double { (0..<P).map { s.phases[$0 * 3 + i] }.reduce(0, +) / Double(P) }
         permuteSeconds = mean(0)
         unpermuteSeconds = mean(1)
         phaseRows = Int(mean(2).rounded())
@@ -126,7 +126,7 @@ public struct CalibrationResult {
     /// The host as the model sees its byte terms: the memcpy rates, fp32 compute, no
     /// kernel cost.
     var byteModel: DeviceModel {
-        var d = DeviceSpec(bf16TFLOPS: 1, hbmGBps: copyRate / 1e9, launchMicros: 0, execution: .loop)
+        var d = DeviceSpec(bf16TFLOPS: 1, hbmGBps: copyRates.last!.gbps, launchMicros: 0, execution: .loop)
         d.copyRates = copyRates
         d.computeBytes = Self.hostComputeBytes
         return DeviceModel(device: d)
@@ -178,7 +178,7 @@ public struct CalibrationResult {
         let points = expert.map {
             EfficiencyPoint(rows: $0.rows, hidden: $0.hidden, ffn: $0.ffn, milliseconds: deviceSeconds($0) * 1e3)
         }
-        var device = DeviceSpec(bf16TFLOPS: bestFLOPS / 1e12, gemmEfficiency: 1, hbmGBps: copyRate / 1e9,
+        var device = DeviceSpec(bf16TFLOPS: bestFLOPS / 1e12, gemmEfficiency: 1, hbmGBps: copyRates.last!.gbps,
                                 launchMicros: launchSeconds * 1e6, execution: .loop, efficiency: points)
         device.computeBytes = Self.hostComputeBytes
         device.copyRates = copyRates

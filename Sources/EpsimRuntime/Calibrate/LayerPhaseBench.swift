@@ -37,7 +37,9 @@ enum LayerPhaseBench {
     }
 
     /// Every rank's median permute and unpermute seconds over the counted steps, then
-    /// the rows it sent and received per step: four values. Collective.
+    /// the rows it sent per step: three values. Dropless, without dedup, every
+    /// assignment is a row sent, so that is T·k on every rank (the received rows vary
+    /// with the routing; the model charges the unpermute on the rows sent). Collective.
     static func run(_ transport: any Transport, options: Calibration.Options) throws -> [Double] {
         let config = config(hidden: Calibration.phaseHidden(options), options: options)
         var medians: [Double] = []
@@ -47,8 +49,7 @@ enum LayerPhaseBench {
                 median((0..<timer.steps).map { timer.seconds[$0 * phases + phase.rawValue] })
             }
         }
-        let rows = Double(tokens * topK)
-        return medians + [rows, rows]
+        return medians + [Double(tokens * topK)]
     }
 }
 
