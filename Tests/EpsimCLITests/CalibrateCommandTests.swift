@@ -94,7 +94,22 @@ final class CalibrateCommandTests: XCTestCase {
         XCTAssertEqual(run.stderr, "")
         XCTAssertTrue(run.stdout.contains("\n#   Size  Avg Latency(us)  Min Latency(us)  Max Latency(us)"), run.stdout)
         XCTAssertTrue(run.stdout.contains("wrote \(output.path)"), run.stdout)
+        if ProcessInfo.processInfo.activeProcessorCount >= 2 {
+            XCTAssertFalse(run.stdout.contains(" ranks on "), "2 ranks fit the cores: no warning\n\(run.stdout)")
+        }
         try checkSystemFile(output, ranks: 2, transport: "emulated")
+    }
+
+    /// More ranks than cores: the file is written, and calibrate says its figures include
+    /// the wait for a core.
+    func testMoreRanksThanCoresIsWarnedOf() throws {
+        let cores = ProcessInfo.processInfo.activeProcessorCount
+        guard cores <= 8 else { throw XCTSkip("\(cores) cores: \(cores + 1) emulated ranks would take too long here") }
+        let output = try CLI.temporaryDirectory().appendingPathComponent("host.yaml")
+        let run = try CLI.epsim(["calibrate", "--quick", "--emulate", "\(cores + 1)", "--output", output.path], timeout: 300)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        XCTAssertTrue(run.stdout.contains("WARNING: \(cores + 1) ranks on \(cores) cores: ranks wait for a core"), run.stdout)
+        XCTAssertTrue(try String(contentsOf: output, encoding: .utf8).contains("ranks on \(cores) cores"))
     }
 
     func testQuickUnderMPIWritesAConsistentSystemFile() throws {
