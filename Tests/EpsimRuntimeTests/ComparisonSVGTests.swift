@@ -25,16 +25,9 @@ final class ComparisonSVGTests: XCTestCase {
         return c
     }
 
-    private var system: SystemSpec {
-        SystemSpec(name: "test", devicesPerNode: 2,
-                   device: DeviceSpec(bf16TFLOPS: 100, hbmGBps: 1000, launchMicros: 5, execution: .loop),
-                   intraNode: LinkSpec(gbps: 100, latencyMicros: 2), interNode: LinkSpec(gbps: 25, latencyMicros: 5),
-                   allToAll: .flat)
-    }
-
     private func summaries(modeled: Bool = false) throws -> [LayoutSummary] {
         var settings = Simulation.Settings()
-        if modeled { settings.system = system }
+        if modeled { settings.system = smallSystem() }
         return try [OverflowPolicy.drop, .reroute].map { policy in
             LayoutSummary(name: "\(policy)", result: try emulatedResult(config(policy: policy), ranks: 4, settings: settings))
         }

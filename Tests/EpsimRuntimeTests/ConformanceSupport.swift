@@ -25,3 +25,13 @@ func emulatedResult(_ config: SimConfig, ranks: Int, settings: Simulation.Settin
     }
     return try XCTUnwrap(box.result)
 }
+
+/// A small target system for tests that need modeled figures but no particular device:
+/// 100 TFLOP/s, 1000 GB/s, 5 µs launches, loop experts, 100 GB/s / 2 µs within a node of
+/// `devicesPerNode`, 25 GB/s / 5 µs between nodes, flat all-to-all.
+func smallSystem(devicesPerNode: Int = 2) -> SystemSpec {
+    SystemSpec(name: "test", devicesPerNode: devicesPerNode,
+               device: DeviceSpec(bf16TFLOPS: 100, hbmGBps: 1000, launchMicros: 5, execution: .loop),
+               intraNode: LinkSpec(gbps: 100, latencyMicros: 2), interNode: LinkSpec(gbps: 25, latencyMicros: 5),
+               allToAll: .flat)
+}

@@ -25,16 +25,9 @@ final class ModelObserverTests: XCTestCase {
         return c
     }
 
-    private func system(devicesPerNode: Int) -> SystemSpec {
-        SystemSpec(name: "test", devicesPerNode: devicesPerNode,
-                   device: DeviceSpec(bf16TFLOPS: 100, hbmGBps: 1000, launchMicros: 5, execution: .loop),
-                   intraNode: LinkSpec(gbps: 100, latencyMicros: 2), interNode: LinkSpec(gbps: 25, latencyMicros: 5),
-                   allToAll: .flat)
-    }
-
     private func run(_ c: SimConfig, devicesPerNode: Int) throws -> RunResult {
         var settings = Simulation.Settings()
-        settings.system = system(devicesPerNode: devicesPerNode)
+        settings.system = smallSystem(devicesPerNode: devicesPerNode)
         return try emulatedResult(c, ranks: 4, settings: settings)
     }
 

@@ -75,12 +75,9 @@ public struct ComparisonChart: Sendable {
 
     /// The SVG document text.
     public func svg() -> String {
+        guard !layouts.isEmpty else { return SVGCanvas.placeholder(title: title, message: "no data") }
         var c = SVGCanvas()
         c.text(16, 24, title, size: 15, bold: true)
-        guard !layouts.isEmpty else {
-            c.text(16, 56, "no data", size: 13, fill: "#666666")
-            return c.document(width: 400, height: 80)
-        }
         var y = 30.0
         for line in Self.wrap(note, width: 110) {
             y += 15
@@ -100,20 +97,11 @@ public struct ComparisonChart: Sendable {
         let plotHeight = 220.0
         let yMs = c.valueAxis(left: Self.left, top: y, width: plotWidth, height: plotHeight,
                               max: (tops.max() ?? 0) * 1.08, label: "ms", format: SVGCanvas.tick)
-        var legend: [String] = []
-        for b in bars { for s in b where !legend.contains(s.name) { legend.append(s.name) } }
         let barWidth = min(56, slot * 0.5)
         for (i, l) in layouts.enumerated() {
             let x = Self.left + slot * (Double(i) + 0.5)
             c.group([("class", "bar")])
-            var base = 0.0
-            for s in bars[i] where s.ms > 0 {
-                let y0 = yMs(base + s.ms), y1 = yMs(base)
-                c.rect(x - barWidth / 2, y0, barWidth, y1 - y0, fill: Palette.phase(s.name),
-                       cls: s.name == "outside phases" ? "segment outside" : "segment",
-                       title: "\(l.name): \(s.name) \(SVGCanvas.ms(s.ms))")
-                base += s.ms
-            }
+            let base = c.stackedBar(bars[i], x: x - barWidth / 2, width: barWidth, value: yMs, label: l.name)
             let step = SVGCanvas.clean(l.stepMilliseconds)
             if l.additive {
                 c.text(x, yMs(max(base, step)) - 5, SVGCanvas.ms(max(base, step)), size: 10, anchor: .middle)
@@ -125,7 +113,7 @@ public struct ComparisonChart: Sendable {
             c.end()
             c.text(x, y + plotHeight + 15, SVGCanvas.truncate(l.name, Int((slot - 6) / 6.6)), size: 11, anchor: .middle)
         }
-        var entries = legend.reversed().map { (name: $0, color: Palette.phase($0)) }
+        var entries = SVGCanvas.phaseLegend(bars)
         if layouts.contains(where: { !$0.additive }) { entries.append((name: "step (black mark)", color: "#000000")) }
         c.legend(x: Self.left + plotWidth + 24, y: y, entries)
         y += max(plotHeight, Double(entries.count) * 16) + 48

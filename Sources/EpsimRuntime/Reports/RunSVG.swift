@@ -118,7 +118,6 @@ public struct RunChart {
 
         // 2. Per-rank phase times.
         let phases = Phase.inside.filter { $0 != .wait || r.environment.sync }
-        var legend: [String] = []
         if !r.modeledOnly {
             let measured: [[(name: String, ms: Double)]] = (0..<r.ranks).map { rank in
                 var s = phases.map { (name: $0.description, ms: SVGCanvas.clean(r.phases[$0].perRank[rank] * 1e3)) }
@@ -131,8 +130,7 @@ public struct RunChart {
             y += 30
             let w = rankBars(&c, measured, x: left, y: y, mark: nil)
             width = max(width, left + w + 230)
-            for s in measured.joined() where !legend.contains(s.name) { legend.append(s.name) }
-            c.legend(x: left + w + 20, y: y, legend.reversed().map { (name: $0, color: Palette.phase($0)) })
+            c.legend(x: left + w + 20, y: y, SVGCanvas.phaseLegend(measured))
             y += 200 + 48
         }
         if let modeled = r.modeled {
@@ -143,10 +141,7 @@ public struct RunChart {
             y += 30
             let w = rankBars(&c, bars, x: left, y: y, mark: modeled.stepMs)
             width = max(width, left + w + 230)
-            var names: [String] = []
-            for s in bars.joined() where !names.contains(s.name) { names.append(s.name) }
-            c.legend(x: left + w + 20, y: y, names.reversed().map { (name: $0, color: Palette.phase($0)) }
-                     + [(name: "critical path", color: "#000000")])
+            c.legend(x: left + w + 20, y: y, SVGCanvas.phaseLegend(bars) + [(name: "critical path", color: "#000000")])
             y += 200 + 48
         }
 
@@ -185,12 +180,7 @@ public struct RunChart {
         for (rank, segments) in bars.enumerated() {
             let bx = x + Double(rank) * slot
             c.group([("class", "rank-bar")])
-            var base = 0.0
-            for s in segments where s.ms > 0 {
-                c.rect(bx + slot * 0.12, yv(base + s.ms), slot * 0.76, yv(base) - yv(base + s.ms), fill: Palette.phase(s.name),
-                       cls: "segment", title: "rank \(rank): \(s.name) \(SVGCanvas.ms(s.ms))")
-                base += s.ms
-            }
+            _ = c.stackedBar(segments, x: bx + slot * 0.12, width: slot * 0.76, value: yv, label: "rank \(rank)")
             c.end()
             if rank % every == 0 {
                 c.text(bx + slot / 2, y + height + 12, String(rank), size: 9, anchor: .middle, fill: "#444444")

@@ -138,6 +138,37 @@ struct SVGCanvas {
         end()
     }
 
+    /// A legend of the phases in `bars` (each a stack of named segments), in the order
+    /// they first appear, top of the stack first, in each phase's colour.
+    static func phaseLegend(_ bars: [[(name: String, ms: Double)]]) -> [(name: String, color: String)] {
+        var names: [String] = []
+        for s in bars.joined() where !names.contains(s.name) { names.append(s.name) }
+        return names.reversed().map { (name: $0, color: Palette.phase($0)) }
+    }
+
+    /// One stacked bar of `segments` (ms, empty ones skipped) from the axis up, `width`
+    /// wide at `x`, on the value axis `yv`; each segment a rect of its phase's colour
+    /// (class "segment", "segment outside" for the time outside every phase) titled
+    /// `label`: phase time. Returns the bar's top, ms.
+    mutating func stackedBar(_ segments: [(name: String, ms: Double)], x: Double, width: Double,
+                             value yv: (Double) -> Double, label: String) -> Double {
+        var base = 0.0
+        for s in segments where s.ms > 0 {
+            rect(x, yv(base + s.ms), width, yv(base) - yv(base + s.ms), fill: Palette.phase(s.name),
+                 cls: s.name == "outside phases" ? "segment outside" : "segment", title: "\(label): \(s.name) \(Self.ms(s.ms))")
+            base += s.ms
+        }
+        return base
+    }
+
+    /// The document of a chart with nothing to draw: its title and `message`.
+    static func placeholder(title: String, message: String) -> String {
+        var c = SVGCanvas()
+        c.text(16, 24, title, size: 15, bold: true)
+        c.text(16, 56, message, size: 13, fill: "#666666")
+        return c.document(width: 400, height: 80)
+    }
+
     /// At most `maxCells` × `maxCells` cells for a P × P matrix: above that, blocks of
     /// g = ⌈P / maxCells⌉ consecutive ranks on each side are summed into one cell (a
     /// picture of 1,024² cells would be hundreds of MB of SVG that no viewer draws).

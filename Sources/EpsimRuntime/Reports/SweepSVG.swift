@@ -22,12 +22,9 @@ public struct SweepChart {
 
     /// The SVG document text.
     public func svg() -> String {
+        guard !rows.isEmpty else { return SVGCanvas.placeholder(title: title, message: "no points") }
         var c = SVGCanvas()
         c.text(16, 24, title, size: 15, bold: true)
-        guard !rows.isEmpty else {
-            c.text(16, 56, "no points", size: 13, fill: "#666666")
-            return c.document(width: 400, height: 80)
-        }
         let modeled = rows.first?.summary.modeledOn
         let timeLabel = modeled.map { "step ms, modeled on \($0) (critical path)" } ?? "step ms, measured median"
         c.text(16, 42, "\(rows.count) points · \(front.count) on the Pareto front of (step time, drop rate): "

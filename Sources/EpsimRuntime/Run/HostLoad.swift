@@ -38,13 +38,17 @@ public struct HostLoad: Sendable, Equatable {
     /// the scheduler too". "WARNING: 4 ranks on 2 cores: ranks wait for a core, and ...".
     public func warning(ranksOnHost: Int, effect: String) -> String? {
         var parts: [String] = []
-        if ranksOnHost > cores {
-            parts.append("\(ranksOnHost) ranks on \(cores) cores: ranks wait for a core, and \(effect)")
-        }
+        if let clause = oversubscription(ranksOnHost: ranksOnHost, effect: effect) { parts.append(clause) }
         if isBusy, let text {
             parts.append(text + " before the run: the host was busy, so run again when it is quiet")
         }
         return parts.isEmpty ? nil : "WARNING: " + parts.joined(separator: "; ")
+    }
+
+    /// "4 ranks on 2 cores: ranks wait for a core, and `effect`" when the ranks outnumber
+    /// the cores; nil otherwise.
+    public func oversubscription(ranksOnHost: Int, effect: String) -> String? {
+        ranksOnHost > cores ? "\(ranksOnHost) ranks on \(cores) cores: ranks wait for a core, and \(effect)" : nil
     }
 
     /// The warning of `warning(ranksOnHost:effect:)` for a run's measured times, with
