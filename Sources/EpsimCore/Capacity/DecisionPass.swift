@@ -68,9 +68,7 @@ struct DecisionPass {
     /// Fills `homeRank` and `homeLocal` for `rank`: a function of the layout and the rank.
     func findHomes() {
         for e in 0..<experts {
-            let copies = layout.copies[e]
-            if layout.holds(rank: rank, expert: e) || copies.count == 1 {
-                let slot = layout.copy(of: e, sourceRank: rank, token: 0)
+            if let slot = layout.fixedCopy(of: e, sourceRank: rank) {
                 homeRank[e] = Int32(slot.rank)
                 homeLocal[e] = Int32(slot.localIndex)
             } else {

@@ -187,11 +187,16 @@ public enum ConfigValidator {
         case let .topkTrace(ids, weights, _):
             try checkTraceFiles(ids.count, worldSize: size, origin: c.origin(of: "workload"), key: "workload.topk_ids")
             try checkTraceFiles(weights.count, worldSize: size, origin: c.origin(of: "workload"), key: "workload.topk_weights")
-            guard ids.count == weights.count else {
-                throw ConfigError(file: c.origin(of: "workload"), keyPath: "workload.topk_weights",
-                                  "\(weights.count) sources, \(ids.count) for workload.topk_ids; give as many of each")
-            }
+            try checkTopKSourceCounts(ids: ids.count, weights: weights.count, origin: c.origin(of: "workload"))
         default: break
+        }
+    }
+
+    /// A top-k trace pairs its weight sources with its index sources one for one.
+    static func checkTopKSourceCounts(ids: Int, weights: Int, origin: String?) throws(ConfigError) {
+        guard ids == weights else {
+            throw ConfigError(file: origin, keyPath: "workload.topk_weights",
+                              "\(weights) sources, \(ids) for workload.topk_ids; give as many of each")
         }
     }
 

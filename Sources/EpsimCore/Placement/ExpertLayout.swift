@@ -112,11 +112,19 @@ public struct ExpertLayout: Sendable, Equatable {
     /// copies in turn by token index. Deterministic, and a function of the layout.
     @inline(__always)
     public func copy(of expert: Int, sourceRank: Int, token: Int) -> Slot {
-        if let i = localIndex(of: expert, onRank: sourceRank) {
-            return Slot(rank: sourceRank, localIndex: i)
-        }
+        if let slot = fixedCopy(of: expert, sourceRank: sourceRank) { return slot }
         let list = copies[expert]
-        return list.count == 1 ? list[0] : list[token % list.count]
+        return list[token % list.count]
+    }
+
+    /// The copy every assignment from `sourceRank` to `expert` uses when it does not
+    /// depend on the token (the source rank's own copy, or the only one); nil when the
+    /// copies take turns by token index (`copy(of:sourceRank:token:)`).
+    @inline(__always)
+    public func fixedCopy(of expert: Int, sourceRank: Int) -> Slot? {
+        if let i = localIndex(of: expert, onRank: sourceRank) { return Slot(rank: sourceRank, localIndex: i) }
+        let list = copies[expert]
+        return list.count == 1 ? list[0] : nil
     }
 
     /// Whether any expert has more than one copy.

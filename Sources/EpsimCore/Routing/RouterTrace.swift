@@ -132,10 +132,7 @@ public struct RouterTrace: Sendable, Equatable {
                                   "\(b.path) is \(b.shapeText), \(a.path) is \(a.shapeText); weights and indices must have one shape")
             }
         }
-        if idPlan.sources.count != weightPlan.sources.count {
-            throw ConfigError(file: configFile, keyPath: weightKey,
-                              "\(weights.count) sources, \(ids.count) for workload.topk_ids; give as many of each")
-        }
+        try ConfigValidator.checkTopKSourceCounts(ids: ids.count, weights: weights.count, origin: configFile)
         var chosen: [Int: [Int32]] = [:]
         try RouterTrace.load(idPlan, configFile: configFile) { (r: Int, source: TraceSource, slab: Int, raw: NpyRaw, start: Int, count: Int) throws(ConfigError) in
             let values = raw.integers(from: start, count: count)
