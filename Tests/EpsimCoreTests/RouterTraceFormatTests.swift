@@ -339,6 +339,13 @@ final class RouterTraceFormatTests: XCTestCase {
         let w3 = try write("w3.npy", descr: "<f4", shape: [3, 2], bytes: f32([1, 1, 1, 1, 1, 1]))
         let i2 = try write("i2.npy", descr: "<i4", shape: [2, 2], bytes: i32([0, 1, 2, 3]))
         XCTAssertEqual(pair(i2, w3), "run.yaml: workload.topk_weights: \(w3) is (3, 2), \(i2) is (2, 2); weights and indices must have one shape")
+        // One index source per rank but one weight source for both: refused by the config
+        // check and by the trace itself, naming both counts.
+        let w4 = try write("w4.npy", descr: "<f4", shape: [2, 2], bytes: f32([1, 1, 1, 1]))
+        let uneven = config(topK: 2, layers: 1, tokens: .uniform(1), workload: .topkTrace(ids: [i2, i2], weights: [w4]))
+        let counts = "run.yaml: workload.topk_weights: 1 sources, 2 for workload.topk_ids; give as many of each"
+        XCTAssertEqual(message { try ConfigValidator.check(uneven, worldSize: 2) }, counts)
+        XCTAssertEqual(message { _ = try RouterTrace(config: uneven, worldSize: 2) }, counts)
         // Reroute needs a preference beyond k.
         var c = config(topK: 2, layers: 1, tokens: .uniform(1), workload: .topkTrace(ids: [i2], weights: [w3]))
         c.overflow.policy = .reroute
