@@ -9,10 +9,11 @@ struct CalibrateCommand: ParsableCommand {
         discussion: """
             Measures, on the run's transport (mpirun -n P epsim calibrate, or --emulate P): the \
             all-to-allv latency per message size (OSU osu_alltoallv style, each call after the \
-            caches are emptied and the send rows written, as a layer's exchange meets them), the \
-            expert FFN through the project's BLAS, memcpy by size, and the permute and unpermute \
-            of a short run of the layer. Fits the all-to-allv model (latency + bytes / bandwidth) \
-            to the sweep and writes the system file (YAML) with the measured tables as comments.
+            caches are emptied and the send rows written, as a layer's dispatch meets them; then \
+            again after --expert-ms of expert FFN, as its combine does), the expert FFN through the \
+            project's BLAS, memcpy by size, and the permute and unpermute of a short run of the \
+            layer. Fits the all-to-allv model (latency + bytes / bandwidth) to each sweep and writes \
+            the system file (YAML) with the measured tables as comments.
             """
     )
 
@@ -36,6 +37,12 @@ struct CalibrateCommand: ParsableCommand {
                                             valueName: "n"))
     var repeats: Int?
 
+    @Option(name: .long, help: ArgumentHelp(
+        "Milliseconds of expert FFN before each call of the second sweep, which measures the link as a combine "
+            + "meets it: about the expert phase of the layer to be modeled (default 8).",
+        valueName: "ms"))
+    var expertMs: Double?
+
     func validate() throws {
         try checkTransportOptions(emulate: emulate, overrides: [])
         if emulate == 1 {
@@ -52,6 +59,10 @@ struct CalibrateCommand: ParsableCommand {
             throw ValidationError("--max-bytes: expected at least \(least), two message sizes to fit a latency and a "
                                   + "bandwidth to, got \(m)")
         }
+        let ms = Calibration.expertMillisRange
+        if let e = expertMs, !(e.isFinite && ms.contains(e)) {
+            throw ValidationError("--expert-ms: expected milliseconds in \(ms.lowerBound)...\(ms.upperBound), got \(e)")
+        }
         let range = Calibration.repeatsRange
         if let r = repeats, !range.contains(r) {
             throw ValidationError("--repeats: expected \(range.lowerBound)...\(range.upperBound), got \(r)")
@@ -60,7 +71,8 @@ struct CalibrateCommand: ParsableCommand {
     }
 
     func run() throws {
-        let options = Calibration.Options(quick: quick, maxBytes: maxBytes, repeats: repeats)
+        let options = Calibration.Options(quick: quick, maxBytes: maxBytes, repeats: repeats,
+                                          expertSeconds: expertMs.map { $0 / 1e3 })
         let output = output
         // No watchdog: it watches the phases of steps, and calibrate runs none.
         let code = Launcher.run(emulate.map { .emulated(ranks: $0) } ?? .mpi, timeout: 0) { transport in

@@ -89,15 +89,19 @@ final class CalibrateCommandTests: XCTestCase {
     func testQuickEmulatedWritesAConsistentSystemFile() throws {
         let dir = try CLI.temporaryDirectory()
         let output = dir.appendingPathComponent("host.yaml")
-        let run = try CLI.epsim(["calibrate", "--quick", "--emulate", "2", "--output", output.path], timeout: 120)
+        let run = try CLI.epsim(["calibrate", "--quick", "--emulate", "2", "--expert-ms", "2", "--output", output.path],
+                                timeout: 120)
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertEqual(run.stderr, "")
         XCTAssertTrue(run.stdout.contains("\n#   Size  Avg Latency(us)  Min Latency(us)  Max Latency(us)"), run.stdout)
+        XCTAssertTrue(run.stdout.contains("# the same after the experts, as a combine meets the link: 2.00 ms of expert FFN"),
+                      run.stdout)
+        XCTAssertTrue(run.stdout.contains("\nafter the experts (combine): latency "), run.stdout)
         XCTAssertTrue(run.stdout.contains("wrote \(output.path)"), run.stdout)
         if ProcessInfo.processInfo.activeProcessorCount >= 2 {
             XCTAssertFalse(run.stdout.contains(" ranks on "), "2 ranks fit the cores: no warning\n\(run.stdout)")
         }
-        try checkSystemFile(output, ranks: 2, transport: "emulated")
+        try checkSystemFile(output, ranks: 2, transport: "emulated", expertMillis: 2)
     }
 
     /// More ranks than cores: the file is written, and calibrate says its figures include
@@ -125,11 +129,11 @@ final class CalibrateCommandTests: XCTestCase {
                                                                     "--output", output.path], timeout: 180)
         XCTAssertEqual(run.status, 0, run.stderr)
         XCTAssertEqual(run.stdout.components(separatedBy: "wrote ").count, 2, "rank 0 alone reports:\n\(run.stdout)")
-        try checkSystemFile(output, ranks: 2, transport: "mpi")
+        try checkSystemFile(output, ranks: 2, transport: "mpi", expertMillis: 8)
     }
 
     /// The file's keys and values, and its fit against its own measured sweep.
-    private func checkSystemFile(_ url: URL, ranks: Int, transport: String,
+    private func checkSystemFile(_ url: URL, ranks: Int, transport: String, expertMillis: Double,
                                  file: StaticString = #filePath, line: UInt = #line) throws {
         let text = try String(contentsOf: url, encoding: .utf8)
         let root = try XCTUnwrap(try Yams.load(yaml: text) as? [String: Any], text)
@@ -155,7 +159,7 @@ final class CalibrateCommandTests: XCTestCase {
         XCTAssertEqual(copies.map { $0["bytes"] as? Int ?? 0 }, [64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20])
         for c in copies { _ = try positive(c["gbps"], "copy_rates gbps") }
         XCTAssertEqual(copies.last?["gbps"] as? Double, hbm)
-        XCTAssertTrue(text.contains("# 64.00 MiB (the caches emptied, as the experts leave them)"), "the sweep says how its caches were emptied")
+        XCTAssertTrue(text.contains("# 64.00 MiB (the caches emptied), then writes its send rows"), "the sweep says how its caches were emptied")
         XCTAssertEqual(device["execution"] as? String, "loop")
         try checkPerRowCosts(text, device: device, file: file, line: line)
         let points = try XCTUnwrap(device["efficiency"] as? [[String: Any]])
@@ -175,30 +179,56 @@ final class CalibrateCommandTests: XCTestCase {
         let gbps = try positive(intra["gbps"], "gbps"), latency = intra["latency_us"] as? Double ?? -1
         XCTAssertTrue(latency.isFinite && latency >= 0, "latency_us \(latency)")
         XCTAssertEqual(intra["efficiency"] as? Double, 1)
+        XCTAssertEqual(Set(intra.keys), ["gbps", "efficiency", "latency_us", "after_experts"])
+        // The combine's link: the second sweep's fit, on both link classes.
+        let after = try XCTUnwrap(intra["after_experts"] as? [String: Any], "after_experts")
+        XCTAssertEqual(Set(after.keys), ["gbps", "latency_us"])
+        let afterGBps = try positive(after["gbps"], "after_experts.gbps"), afterLatency = after["latency_us"] as? Double ?? -1
+        XCTAssertTrue(afterLatency.isFinite && afterLatency >= 0, "after_experts.latency_us \(afterLatency)")
         XCTAssertEqual(inter["gbps"] as? Double, gbps)
         XCTAssertEqual(inter["latency_us"] as? Double, latency)
         XCTAssertEqual(inter["efficiency"] as? Double, 1)
+        XCTAssertEqual(inter["after_experts"] as? [String: Double], after as? [String: Double])
+        XCTAssertTrue(text.contains("# The same sweep as a combine meets the link: "
+                                    + String(format: "%.2f", expertMillis) + " ms of expert FFN (H 256, F 512, 64 rows per call)"),
+                      "the second sweep says what ran before each call")
 
-        // The sweep, from the header comment: Size, Avg, Min, Max (µs), Iterations,
-        // Link GB/s, Fit (µs), Fit error %.
+        // The sweeps, from the header comment: Size, Avg, Min, Max (µs), Iterations,
+        // Link GB/s, Fit (µs), Fit error %. The dispatch's every fourth power of two
+        // (--quick), the combine's every sixteenth and --max-bytes.
         let lines = text.split(separator: "\n").map(String.init)
-        let title = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("#") && $0.contains("Avg Latency(us)") })
+        let titles = lines.indices.filter { lines[$0].hasPrefix("#") && lines[$0].contains("Avg Latency(us)") }
+        XCTAssertEqual(titles.count, 2, "two sweep tables", file: file, line: line)
+        guard titles.count == 2 else { return }
+        try checkSweep(lines, title: titles[0], ranks: ranks, latency: latency, gbps: gbps,
+                       sizes: [8, 32, 128, 512, 2048, 8192, 32768, 131072, 524288], transport: transport, file: file, line: line)
+        try checkSweep(lines, title: titles[1], ranks: ranks, latency: afterLatency, gbps: afterGBps,
+                       sizes: [8, 128, 2048, 32768, 524288, 1048576], transport: transport + ", after the experts",
+                       file: file, line: line)
+    }
+
+    /// One sweep table of the header (the title at `title`): its sizes, its Fit column
+    /// the file's latency and bandwidth, the fit's median error within `fitErrorBound`,
+    /// and the fit the least-squares optimum of the relative error.
+    private func checkSweep(_ lines: [String], title: Int, ranks: Int, latency: Double, gbps: Double, sizes: [Int],
+                            transport: String, file: StaticString, line: UInt) throws {
         let sweep: [[Double]] = lines[(title + 1)...].prefix { !$0.dropFirst().trimmingCharacters(in: .whitespaces).isEmpty }
             .map { $0.dropFirst().split(separator: " ").filter { $0 != "%" }.compactMap { Double($0) } }
-        XCTAssertEqual(sweep.map { Int($0[0]) }, [8, 32, 128, 512, 2048, 8192, 32768, 131072, 524288])
+        XCTAssertEqual(sweep.map { Int($0[0]) }, sizes, file: file, line: line)
         var errors: [Double] = []
         for row in sweep {
-            XCTAssertEqual(row.count, 8, "\(row)")
+            XCTAssertEqual(row.count, 8, "\(row)", file: file, line: line)
             let bytes = row[0] * Double(ranks - 1), average = row[1] * 1e-6
-            XCTAssertTrue(average > 0 && row[2] <= row[1] + 1e-3 && row[1] <= row[3] + 1e-3, "\(row)")
+            XCTAssertTrue(average > 0 && row[2] <= row[1] + 1e-3 && row[1] <= row[3] + 1e-3, "\(row)", file: file, line: line)
             let model = latency * 1e-6 + bytes / (gbps * 1e9)
-            XCTAssertEqual(row[6], model * 1e6, accuracy: 0.0015, "the Fit column is the file's model: \(row)")
+            XCTAssertEqual(row[6], model * 1e6, accuracy: 0.0015, "the Fit column is the file's model: \(row)",
+                           file: file, line: line)
             errors.append(abs(model - average) / average)
         }
         let medianError = median(errors)
         print("calibrate (\(transport)): fit median relative error over its own sweep \(medianError * 100) %, "
               + "latency \(latency) us, \(gbps) GB/s")
-        XCTAssertLessThanOrEqual(medianError, Self.fitErrorBound, "\(sweep)")
+        XCTAssertLessThanOrEqual(medianError, Self.fitErrorBound, "\(sweep)", file: file, line: line)
         // The file's fit is the least-squares optimum of the relative error: moving
         // either parameter by 10 % either way fits worse.
         func cost(_ a: Double, _ g: Double) -> Double {
@@ -209,7 +239,8 @@ final class CalibrateCommandTests: XCTestCase {
         }
         let fitted = cost(latency, gbps)
         for (a, g) in [(latency * 1.1, gbps), (latency * 0.9, gbps), (latency, gbps * 1.1), (latency, gbps * 0.9)] {
-            XCTAssertLessThanOrEqual(fitted, cost(a, g) * (1 + 1e-6), "latency \(a) us, \(g) GB/s fits better")
+            XCTAssertLessThanOrEqual(fitted, cost(a, g) * (1 + 1e-6), "latency \(a) us, \(g) GB/s fits better",
+                                     file: file, line: line)
         }
     }
 
@@ -260,6 +291,9 @@ final class CalibrateCommandTests: XCTestCase {
             (["--max-bytes", "268435457"], "--max-bytes: expected bytes per peer in 8...268435456, got 268435457"),
             (["--max-bytes", "8"], "--max-bytes: expected at least 32 bytes per peer with --quick, two message sizes"),
             (["--max-bytes", "31"], "--max-bytes: expected at least 32 bytes per peer with --quick, two message sizes"),
+            (["--expert-ms", "0"], "--expert-ms: expected milliseconds in 0.1...100.0, got 0.0"),
+            (["--expert-ms", "101"], "--expert-ms: expected milliseconds in 0.1...100.0, got 101.0"),
+            (["--expert-ms", "nan"], "--expert-ms: expected milliseconds in 0.1...100.0, got nan"),
             (["--emulate", "1"], "--emulate: calibrate measures the all-to-allv between ranks and needs at least 2, got 1"),
             (["--emulate", "0"], "--emulate: expected a number of ranks in 1...4096, got 0"),
             (["--emulate", "2", "--timeout", "5"], "Unknown option '--timeout'"),
@@ -308,7 +342,8 @@ final class CalibrateCommandTests: XCTestCase {
         let run = try CLI.epsim(["calibrate", "--help"], environment: ["COLUMNS": "200"])
         XCTAssertEqual(run.status, 0)
         XCTAssertTrue(run.stdout.contains(
-            "USAGE: epsim calibrate [--output <file>] [--emulate <N>] [--quick] [--max-bytes <bytes>] [--repeats <n>]"),
+            "USAGE: epsim calibrate [--output <file>] [--emulate <N>] [--quick] [--max-bytes <bytes>] [--repeats <n>] "
+                + "[--expert-ms <ms>]"),
             run.stdout)
         XCTAssertTrue(run.stdout.contains("(default: configs/systems/host.yaml)"), run.stdout)
     }

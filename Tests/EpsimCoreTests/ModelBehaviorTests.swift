@@ -71,6 +71,44 @@ final class ModelBehaviorTests: XCTestCase {
         XCTAssertEqual(o.busiestLink, "none")
     }
 
+    /// A link's `afterExperts` cost is what a combine pays, on both link classes; a
+    /// dispatch pays the link's own, and a link without it charges both alike. Through the
+    /// step model too: its combine phase and step move by the difference.
+    func testACombinePaysTheLinksCostAfterTheExperts() {
+        let b = 1_000_000
+        // 4 ranks on 2 nodes of 2; rank 0 sends 2 rows to rank 1 (NVLink) and 3 to rank 2 (NIC); combine mirrored.
+        var parts = (0..<4).map { _ in
+            RankStepTraffic(tokens: 1, chunks: [chunk(tokens: 1, rows: [0, 0, 0, 0], rowBytes: b, tokensToNode: [0, 0], expertRows: [1])])
+        }
+        parts[0].chunks[0] = chunk(tokens: 1, rows: [0, 2, 3, 0], rowBytes: b, tokensToNode: [1, 1], expertRows: [1])
+        parts[1].chunks[0].combineBytes = [2 * b, 0, 0, 0]
+        parts[2].chunks[0].combineBytes = [3 * b, 0, 0, 0]
+        let step = StepTraffic(ranks: 4, nodes: 2, perRank: parts)
+        let shape = ModelShape(hidden: 8, ffn: 8, experts: 4, topK: 1, dispatchRowBytes: b, combineRowBytes: b)
+        var s = system(g: 2)
+        s.intraNode = LinkSpec(gbps: 100, efficiency: 0.5, latencyMicros: 10)
+        s.interNode = LinkSpec(gbps: 10, latencyMicros: 20)
+        let plain = s
+        s.intraNode.afterExperts = LinkCost(gbps: 40, latencyMicros: 30)
+        s.interNode.afterExperts = LinkCost(gbps: 5, latencyMicros: 50)
+        func seconds(_ e: AllToAllModel.Exchange, _ system: SystemSpec) -> [Double] {
+            AllToAllModel.evaluate(step, chunk: 0, exchange: e, shape: shape, system: system).perRankSeconds
+        }
+        // Dispatch: the links' own costs, with or without after_experts.
+        XCTAssertEqual(seconds(.dispatch, s), seconds(.dispatch, plain))
+        XCTAssertEqual(seconds(.dispatch, s)[0], max(10e-6 + 2e6 / 50e9, 20e-6 + 3e6 / 10e9), accuracy: 1e-15)
+        // Combine: rank 0 receives 2 MB over NVLink at 40 × 0.5 GB/s and 3 MB over the NIC at 5 GB/s.
+        XCTAssertEqual(seconds(.combine, plain)[0], max(10e-6 + 2e6 / 50e9, 20e-6 + 3e6 / 10e9), accuracy: 1e-15)
+        XCTAssertEqual(seconds(.combine, s)[0], max(30e-6 + 2e6 / 20e9, 50e-6 + 3e6 / 5e9), accuracy: 1e-15)
+        XCTAssertEqual(seconds(.combine, s)[1], 30e-6 + 2e6 / 20e9, accuracy: 1e-15)
+        let before = StepModel.evaluate(step, shape: shape, system: plain)
+        let after = StepModel.evaluate(step, shape: shape, system: s)
+        XCTAssertEqual(after.perRank[.dispatch], before.perRank[.dispatch])
+        let slower = (50e-6 + 3e6 / 5e9) - (20e-6 + 3e6 / 10e9)
+        XCTAssertEqual(after.perRank[.combine]![0] - before.perRank[.combine]![0], slower, accuracy: 1e-12)
+        XCTAssertEqual(after.stepSeconds - before.stepSeconds, slower, accuracy: 1e-12)
+    }
+
     func testDoublingNICShortensAnInternodeBoundDispatchOnly() {
         let traffic = DeepEPTraffic(ranks: 16, tokens: 256, seed: 7)
         func dispatch(_ s: SystemSpec) -> Double {

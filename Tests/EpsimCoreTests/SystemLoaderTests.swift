@@ -105,6 +105,30 @@ final class SystemLoaderTests: XCTestCase {
                        "s.yaml: device.permute_row: unknown key 'permute_row' (did you mean 'permute_row_ns'?)")
     }
 
+    func testLinkCostAfterTheExperts() throws {
+        XCTAssertNil(try SystemSpec.parse(yaml: minimal, sourcePath: nil).intraNode.afterExperts)
+        func intra(_ keys: String) -> String {
+            minimal.replacingOccurrences(of: "intra_node: {gbps: 100, latency_us: 1}",
+                                         with: "intra_node: {gbps: 100, latency_us: 1, \(keys)}")
+        }
+        let s = try SystemSpec.parse(yaml: intra("after_experts: {gbps: 4.5, latency_us: 12}"), sourcePath: nil)
+        XCTAssertEqual(s.intraNode.afterExperts, LinkCost(gbps: 4.5, latencyMicros: 12))
+        XCTAssertNil(s.interNode.afterExperts)
+        XCTAssertEqual(s.intraNode.state(for: .combine), LinkSpec(gbps: 4.5, latencyMicros: 12))
+        XCTAssertEqual(s.intraNode.state(for: .dispatch), s.intraNode)
+        XCTAssertEqual(message(intra("after_experts: {gbps: 0, latency_us: 12}")),
+                       "s.yaml: intra_node.after_experts.gbps: expected a number in (0, 1e5], got '0'")
+        XCTAssertEqual(message(intra("after_experts: {gbps: 4, latency_us: -1}")),
+                       "s.yaml: intra_node.after_experts.latency_us: expected a number in [0, 1e6], got '-1'")
+        XCTAssertEqual(message(intra("after_experts: {gbps: 4}")),
+                       "s.yaml: intra_node.after_experts.latency_us: missing (required)")
+        XCTAssertEqual(message(intra("after_experts: {gbps: 4, latency_us: 1, efficiency: 0.5}")),
+                       "s.yaml: intra_node.after_experts.efficiency: unknown key 'efficiency'")
+        XCTAssertTrue(message(intra("after_experts: 4")).hasPrefix("s.yaml: intra_node.after_experts: "))
+        XCTAssertEqual(message(intra("after_expert: {gbps: 4, latency_us: 1}")),
+                       "s.yaml: intra_node.after_expert: unknown key 'after_expert' (did you mean 'after_experts'?)")
+    }
+
     func testCopyRatesAndGateGemmEfficiency() throws {
         let defaults = try SystemSpec.parse(yaml: minimal, sourcePath: nil).device
         XCTAssertNil(defaults.copyRates)

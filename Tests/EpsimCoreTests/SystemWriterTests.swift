@@ -118,6 +118,19 @@ final class SystemWriterTests: XCTestCase {
         XCTAssertFalse(plain.contains("copy_rates") || plain.contains("gate_gemm"), plain)
     }
 
+    func testLinkCostAfterTheExpertsRoundTrip() throws {
+        var spec = sample()
+        spec.interNode.gbps = 50
+        spec.intraNode.afterExperts = LinkCost(gbps: 4.60123456789, latencyMicros: 1e-05)
+        let text = spec.yamlText(header: [])
+        XCTAssertTrue(text.contains("  after_experts: {gbps: 4.60123456789, latency_us: 1.0e-05}\n"), text)
+        let back = try SystemSpec.parse(yaml: text, sourcePath: nil)
+        XCTAssertEqual(back.intraNode, spec.intraNode)
+        XCTAssertNil(back.interNode.afterExperts)
+        spec.intraNode.afterExperts = nil
+        XCTAssertFalse(spec.yamlText(header: []).contains("after_experts"))
+    }
+
     /// Names YAML would read as another type are quoted; plain ones are not.
     func testNamesReadBackAsStrings() throws {
         for name in ["host", "vm-01.cluster", "true", "no", "null", "1.5", "0x10", "-3", "~", "a: b", "say \"hi\"",

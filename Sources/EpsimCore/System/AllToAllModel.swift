@@ -19,7 +19,8 @@ public struct AllToAllResult: Sendable, Equatable {
     /// [P][4]: bytes each rank moves in each `LinkDirection`.
     public var linkBytes: [[Int64]]
     /// [P]: each rank's time, seconds: over the directions it uses, the largest
-    /// latency + bytes / (gbps · efficiency · 1e9) (directions run concurrently; the two
+    /// latency + bytes / (gbps · efficiency · 1e9), a combine at the link's
+    /// `afterExperts` cost when it has one (directions run concurrently; the two
     /// legs of a hierarchical exchange are pipelined in chunks, as DeepEP does).
     public var perRankSeconds: [Double]
     /// The exchange ends for every rank when its slowest participant ends.
@@ -135,7 +136,7 @@ public enum AllToAllModel {
             for dir in LinkDirection.allCases {
                 let bytes = link[r][dir.rawValue]
                 guard bytes > 0 else { continue }
-                let spec = dir.isNetwork ? system.interNode : system.intraNode
+                let spec = (dir.isNetwork ? system.interNode : system.intraNode).state(for: exchange)
                 let seconds = spec.latencyMicros * 1e-6 + Double(bytes) / spec.bytesPerSecond
                 perRank[r] = max(perRank[r], seconds)
                 if seconds > (busiest?.seconds ?? 0) { busiest = (r, dir, seconds) }

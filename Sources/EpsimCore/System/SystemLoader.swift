@@ -11,7 +11,8 @@ extension SystemSpec {
                              "grouped_efficiency", "grouped_host_us", "scatter_efficiency", "compute_bytes", "permute_row_ns",
                              "unpermute_row_ns", "gate_gemm_efficiency", "execution", "efficiency", "copy_rates"]
     static let pointKeys = ["rows", "hidden", "ffn", "ms"]
-    static let linkKeys = ["gbps", "efficiency", "latency_us"]
+    static let linkKeys = ["gbps", "efficiency", "latency_us", "after_experts"]
+    static let linkCostKeys = ["gbps", "latency_us"]
     static let copyRateKeys = ["bytes", "gbps"]
 
     /// Reads and checks the system file at `path`.
@@ -108,6 +109,13 @@ extension SystemSpec {
         var link = LinkSpec(gbps: try r.number(try r.required(m, "gbps", in: path), path + ".gbps", above: 0, upTo: 1e5),
                             latencyMicros: try r.number(try r.required(m, "latency_us", in: path), path + ".latency_us", from: 0, upTo: 1e6))
         if let n = m["efficiency"] { link.efficiency = try r.number(n, path + ".efficiency", above: 0, upTo: 1) }
+        if let n = m["after_experts"] {
+            let q = path + ".after_experts"
+            let cm = try r.base.mapping(n, q, allowed: linkCostKeys)
+            link.afterExperts = LinkCost(
+                gbps: try r.number(try r.required(cm, "gbps", in: q), q + ".gbps", above: 0, upTo: 1e5),
+                latencyMicros: try r.number(try r.required(cm, "latency_us", in: q), q + ".latency_us", from: 0, upTo: 1e6))
+        }
         return link
     }
 }

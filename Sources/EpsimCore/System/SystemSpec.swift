@@ -150,14 +150,42 @@ public struct LinkSpec: Sendable, Equatable {
     /// One message's latency, µs.
     public var latencyMicros: Double
 
-    public init(gbps: Double, efficiency: Double = 1, latencyMicros: Double) {
+    /// The same link when the exchange starts right after the expert phase, i.e. a
+    /// combine (`after_experts: {gbps, latency_us}`, nil by default: as the link).
+    /// Measured by `epsim calibrate` on a host, where an all-to-allv that follows
+    /// milliseconds of expert FFN takes 1.2–1.6× one that follows the permute (docs/model.md,
+    /// "This host"); the GPU systems leave it unset, their exchanges do not wait on the
+    /// cores the experts ran on. `efficiency` applies to it as to the link.
+    public var afterExperts: LinkCost?
+
+    public init(gbps: Double, efficiency: Double = 1, latencyMicros: Double, afterExperts: LinkCost? = nil) {
         self.gbps = gbps
         self.efficiency = efficiency
         self.latencyMicros = latencyMicros
+        self.afterExperts = afterExperts
     }
 
     /// Achieved bytes per second.
     public var bytesPerSecond: Double { gbps * efficiency * 1e9 }
+
+    /// The link as `exchange` finds it: a combine follows the experts (`afterExperts`
+    /// when set), a dispatch the route and permute (the link itself).
+    public func state(for exchange: AllToAllModel.Exchange) -> LinkSpec {
+        guard exchange == .combine, let cost = afterExperts else { return self }
+        return LinkSpec(gbps: cost.gbps, efficiency: efficiency, latencyMicros: cost.latencyMicros)
+    }
+}
+
+/// A link's bandwidth (GB/s per device per direction) and one message's latency (µs) in
+/// one state of the host (`LinkSpec.afterExperts`).
+public struct LinkCost: Sendable, Equatable {
+    public var gbps: Double
+    public var latencyMicros: Double
+
+    public init(gbps: Double, latencyMicros: Double) {
+        self.gbps = gbps
+        self.latencyMicros = latencyMicros
+    }
 }
 
 /// How an all-to-all crosses nodes.

@@ -8,7 +8,8 @@
 ///              compute_bytes: only when not their defaults), execution,
 ///              efficiency (only when set): [{rows, hidden, ffn, ms}],
 ///              copy_rates (only when set): [{bytes, gbps}]},
-///     intra_node: {gbps, efficiency, latency_us}, inter_node: {…}, all_to_all
+///     intra_node: {gbps, efficiency, latency_us, after_experts (only when set):
+///                  {gbps, latency_us}}, inter_node: {…}, all_to_all
 ///
 /// Numbers are written so that they read back as the same `Double` (the shortest
 /// round-trip digits, always with a decimal point, so YAML resolves them as floats).
@@ -65,6 +66,10 @@ extension SystemSpec {
             lines.append("  gbps: " + SystemFileScalar.number(link.gbps))
             lines.append("  efficiency: " + SystemFileScalar.number(link.efficiency))
             lines.append("  latency_us: " + SystemFileScalar.number(link.latencyMicros))
+            if let cost = link.afterExperts {
+                lines.append("  after_experts: {gbps: " + SystemFileScalar.number(cost.gbps) + ", latency_us: "
+                             + SystemFileScalar.number(cost.latencyMicros) + "}")
+            }
         }
         lines.append("all_to_all: " + allToAll.rawValue)
         return lines.joined(separator: "\n") + "\n"

@@ -23,19 +23,35 @@ public enum Calibration {
         /// The expert shapes (H, F) timed for the efficiency table.
         public var shapes: [ExpertShape]
 
+        /// Seconds of expert FFN before each call of the combine's sweep: about the
+        /// expert phase of the layer to be modeled (`--expert-ms`).
+        public var expertSeconds: Double
+
         public init(quick: Bool = false, maxBytes: Int? = nil, repeats: Int? = nil,
-                    shapes: [ExpertShape] = Calibration.defaultShapes) {
+                    shapes: [ExpertShape] = Calibration.defaultShapes, expertSeconds: Double? = nil) {
             self.quick = quick
             self.maxBytes = maxBytes ?? (quick ? 1 << 20 : 4 << 20)
             self.repeats = repeats ?? (quick ? 3 : 5)
             self.shapes = shapes
+            self.expertSeconds = expertSeconds ?? Calibration.defaultExpertSeconds
         }
 
-        /// Bytes per peer of the sweep: powers of two from 8 up to `maxBytes`, every one
-        /// (every other one when quick).
-        public var sizes: [Int] {
-            let step = quick ? 4 : 2
-            return Array(sequence(first: Calibration.minBytes) { $0 * step }.prefix { $0 <= maxBytes })
+        /// Bytes per peer of the dispatch's sweep: powers of two from 8 up to
+        /// `maxBytes`, every one (every other one when quick).
+        public var sizes: [Int] { sizes(.afterPermute) }
+
+        /// Bytes per peer of a sweep: the dispatch's as `sizes`; the combine's, whose
+        /// every call waits `expertSeconds`, every fourth power of two (every sixteenth
+        /// when quick), and `maxBytes` itself.
+        func sizes(_ state: CalibrationBench.SweepState) -> [Int] {
+            let step: Int
+            switch state {
+            case .afterPermute: step = quick ? 4 : 2
+            case .afterExperts: step = quick ? 16 : 4
+            }
+            var out = Array(sequence(first: Calibration.minBytes) { $0 * step }.prefix { $0 <= maxBytes })
+            if state == .afterExperts, out.last! < maxBytes { out.append(maxBytes) }
+            return out
         }
 
         /// Rows n of the expert sweep: 1, 2, 4 … 4096 (… 512 when quick).
@@ -53,6 +69,14 @@ public enum Calibration {
             self.ffn = ffn
         }
     }
+
+    /// The combine sweep's expert FFN before each call by default, seconds: about the
+    /// expert phase of configs/default.yaml's shape at 512 tokens per rank on the
+    /// 2-core machine this was written on (6–8 ms), between the 4 and 16 ms after which
+    /// an exchange there took 0.8× and 1.2× the eviction's.
+    public static let defaultExpertSeconds = 0.008
+    /// `--expert-ms`'s range, milliseconds.
+    public static let expertMillisRange = 0.1...100.0
 
     /// The smallest message of the sweep, bytes per peer.
     public static let minBytes = 8
@@ -88,6 +112,7 @@ public enum Calibration {
         var samples = CalibrationSamples()
         samples.host = transport.rank == 0 ? HostLoad.current() : nil
         samples.alltoallv = try CalibrationBench.alltoallv(transport, options: options)
+        samples.alltoallvAfterExperts = try CalibrationBench.alltoallv(transport, options: options, state: .afterExperts)
         samples.expert = try CalibrationBench.expert(transport, options: options)
         samples.launch = try CalibrationBench.launch(transport, options: options)
         samples.memcpy = try CalibrationBench.copyRate(transport, options: options)

@@ -9,8 +9,10 @@ import Darwin
 /// One rank's measurements, and after `gathered` every rank's on rank 0 (rank after
 /// rank, each rank's block laid out as on one rank).
 struct CalibrationSamples {
-    /// Mean seconds per all-to-allv, [repeats × sizes] (repeat-major).
+    /// Mean seconds per all-to-allv, [repeats × sizes] (repeat-major): the dispatch's
+    /// sweep, and the combine's (after the expert FFN) on its own sizes.
     var alltoallv: [Double] = []
+    var alltoallvAfterExperts: [Double] = []
     /// Median seconds per expert call, [shapes × rows] (shape-major).
     var expert: [Double] = []
     /// Median seconds per expert call of a 1 × 1 expert at n = 1: one value.
@@ -26,7 +28,9 @@ struct CalibrationSamples {
 
     /// Every rank's samples on rank 0; nil elsewhere. Collective.
     func gathered(_ transport: any Transport) throws -> CalibrationSamples? {
-        var out = CalibrationSamples(alltoallv: try transport.gather(alltoallv), expert: try transport.gather(expert),
+        var out = CalibrationSamples(alltoallv: try transport.gather(alltoallv),
+                                     alltoallvAfterExperts: try transport.gather(alltoallvAfterExperts),
+                                     expert: try transport.gather(expert),
                                      launch: try transport.gather(launch), memcpy: try transport.gather(memcpy),
                                      phases: try transport.gather(phases))
         out.host = host
@@ -36,34 +40,59 @@ struct CalibrationSamples {
 
 /// The bare measurements, each on every rank at once (the host as a run would load it).
 enum CalibrationBench {
-    /// Warm-up and timed iterations of one all-to-allv size. Each iteration first
-    /// evicts the caches (`evictionBytes`, milliseconds), longer than any call of the
-    /// default sweep (4 MiB per peer), so every size takes as many: fewer than
+    /// Warm-up and timed iterations of one all-to-allv size. Each iteration of the
+    /// dispatch sweep first evicts the caches (`evictionBytes`, milliseconds), each of
+    /// the combine sweep runs `Options.expertSeconds` of expert FFN: longer than any call
+    /// of the default sweep (4 MiB per peer), so every size takes as many: fewer than
     /// osu_alltoallv's 200 for small messages, whose spread the median of the repeats
     /// absorbs.
-    static func iterations(size: Int, quick: Bool) -> (warmup: Int, timed: Int) {
-        quick ? (1, 10) : (2, 20)
+    static func iterations(size: Int, quick: Bool, state: SweepState = .afterPermute) -> (warmup: Int, timed: Int) {
+        switch state {
+        case .afterPermute: return quick ? (1, 10) : (2, 20)
+        case .afterExperts: return quick ? (1, 5) : (1, 10)
+        }
     }
 
-    /// The sweep: every size sends `size` bytes to every rank (itself included, as
+    /// What each iteration of a sweep does before its timed call, standing for the
+    /// phase a layer's exchange follows.
+    enum SweepState: Sendable {
+        /// The dispatch's: every rank reads `evictionBytes` (the receive buffers, the
+        /// library's own buffers and the page-table entries leave the caches), then
+        /// writes its send rows (as permute does just before the call).
+        case afterPermute
+        /// The combine's: every rank runs the expert FFN through `ExpertCompute` (the
+        /// layer's code path, the first calibrated shape, 64 rows per call) for
+        /// `Options.expertSeconds`, then writes its send rows (as the experts write
+        /// their outputs).
+        case afterExperts
+    }
+
+    /// A sweep: every size sends `size` bytes to every rank (itself included, as
     /// osu_alltoallv does) through the transport's all-to-allv on wire buffers, the
     /// call the layer's dispatch and combine make. Per size, the mean over the timed
     /// iterations of the time of the call alone, a barrier between iterations. The
     /// whole sweep is repeated, so that drift touches every size alike.
     ///
-    /// Each iteration runs in the state the layer's exchanges find the host in, not in
-    /// an OSU tight loop's: every rank first reads `evictionBytes` (what the experts'
-    /// weights and activations do between two exchanges: the receive buffers, the
-    /// library's own buffers and the page-table entries leave the caches), then writes
-    /// its send rows (what permute, and the experts' output before combine, do just
-    /// before the call). On the machine this was written on, a 512 KiB-per-peer
-    /// exchange under Open MPI takes 24 µs in a tight loop, about 90 µs so, and the
-    /// layer's own after its experts about 100 µs (docs/model.md, "This host").
-    static func alltoallv(_ transport: any Transport, options: Calibration.Options) throws -> [Double] {
-        let P = transport.size, sizes = options.sizes
+    /// Each iteration runs in the state one of the layer's exchanges finds the host in
+    /// (`state`), not in an OSU tight loop's. On the machine this was written on, a
+    /// 256 KiB-per-peer exchange under Open MPI takes 37 µs in a tight loop, about 65 µs
+    /// after the eviction, 50 µs after 4 ms of expert FFN and 75–80 µs after 16 ms; in
+    /// the layer the dispatch matched the eviction's sweep (within ±12 %) and the
+    /// combine, after 6–8 ms of experts, was 30–40 % slower (docs/model.md, "This host").
+    static func alltoallv(_ transport: any Transport, options: Calibration.Options,
+                          state: SweepState = .afterPermute) throws -> [Double] {
+        let P = transport.size, sizes = options.sizes(state)
         let largest = sizes.last ?? 0
         let send = WireBuffer(bytes: P * largest), recv = WireBuffer(bytes: P * largest)
-        let eviction = CacheEviction(bytes: evictionBytes(ranks: P))
+        let before: () -> Void
+        switch state {
+        case .afterPermute:
+            let eviction = CacheEviction(bytes: evictionBytes(ranks: P))
+            before = eviction.run
+        case .afterExperts:
+            let experts = ExpertPhase(shape: options.shapes[0], seconds: options.expertSeconds)
+            before = experts.run
+        }
         var out: [Double] = []
         out.reserveCapacity(options.repeats * sizes.count)
         for _ in 0..<options.repeats {
@@ -75,10 +104,10 @@ enum CalibrationBench {
                     bytes.sendDispls[p] = p * size
                     bytes.recvDispls[p] = p * size
                 }
-                let (warmup, timed) = iterations(size: size, quick: options.quick)
+                let (warmup, timed) = iterations(size: size, quick: options.quick, state: state)
                 var total = 0.0
                 for i in 0..<(warmup + timed) {
-                    eviction.run()
+                    before()
                     send.withUnsafeMutableBytes { raw in
                         _ = memset(raw.baseAddress!, Int32(1 + (transport.rank + i) % 255), P * size)
                     }
@@ -167,7 +196,7 @@ enum CalibrationBench {
     }
 
     /// A compute context and one expert's weights (SwiGLU, as both default shapes are).
-    private static func expertSetup(_ shape: Calibration.ExpertShape) -> (ExpertCompute, ExpertWeights) {
+    static func expertSetup(_ shape: Calibration.ExpertShape) -> (ExpertCompute, ExpertWeights) {
         var model = ModelConfig()
         model.hidden = shape.hidden
         model.ffn = shape.ffn
@@ -219,8 +248,8 @@ enum CalibrationBench {
     }
 }
 
-/// A buffer read line by line to push a rank's data out of the caches: what the
-/// experts' weights and activations do between a layer's exchanges.
+/// A buffer read line by line to push a rank's data out of the caches: the state in
+/// which a sweep's calls take what the layer's dispatch does (`SweepState.afterPermute`).
 final class CacheEviction {
     private let buffer: WireBuffer
     /// Folded from what was read, so the reads are not optimized away.
@@ -243,5 +272,33 @@ final class CacheEviction {
             }
         }
         checksum &+= sum
+    }
+}
+
+/// The expert FFN run for a while, as a layer's expert phase runs before its combine
+/// (`SweepState.afterExperts`): one SwiGLU expert of `shape` on 64 rows through
+/// `ExpertCompute.apply`, called again until `seconds` have passed.
+final class ExpertPhase {
+    static let rows = 64
+    private let compute: ExpertCompute
+    private let weights: ExpertWeights
+    private let x: [Float]
+    private var y: [Float]
+    private let seconds: Double
+
+    init(shape: Calibration.ExpertShape, seconds: Double) {
+        (compute, weights) = CalibrationBench.expertSetup(shape)
+        x = (0..<(Self.rows * shape.hidden)).map { Float(($0 % 13) - 6) / 8 }
+        y = [Float](repeating: 0, count: Self.rows * shape.hidden)
+        self.seconds = seconds
+    }
+
+    func run() {
+        let start = monotonicSeconds()
+        repeat {
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { yp in compute.apply(weights, x: xp, rows: Self.rows, into: yp) }
+            }
+        } while monotonicSeconds() - start < seconds
     }
 }

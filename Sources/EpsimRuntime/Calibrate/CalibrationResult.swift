@@ -48,10 +48,16 @@ public struct CalibrationResult {
     /// Seconds the measurements took (rank 0's clock).
     public let seconds: Double
 
+    /// The dispatch's sweep (each call after the eviction), its fit, and the fit's
+    /// relative error at each size.
     public let sweep: [SweepRow]
     public let fit: LinkFit
-    /// The fit's relative error at each size of the sweep.
     public let fitErrors: [Double]
+    /// The combine's sweep (each call after `Options.expertSeconds` of expert FFN), its
+    /// fit (the links' `after_experts`), and the fit's relative error at each size.
+    public let sweepAfterExperts: [SweepRow]
+    public let fitAfterExperts: LinkFit
+    public let fitErrorsAfterExperts: [Double]
     public let expert: [ExpertRow]
     /// Seconds of one call on a 1 × 1 expert at n = 1, averaged across ranks.
     public let launchSeconds: Double
@@ -82,23 +88,9 @@ public struct CalibrationResult {
         host = s.host ?? HostLoad.current()
         self.seconds = seconds
 
-        let sizes = options.sizes, R = options.repeats, S = sizes.count
-        precondition(s.alltoallv.count == P * R * S, "calibrate: \(s.alltoallv.count) sweep samples for \(P)×\(R)×\(S)")
-        sweep = sizes.enumerated().map { i, size in
-            var average: [Double] = [], minimum: [Double] = [], maximum: [Double] = []
-            for r in 0..<R {
-                let perRank = (0..<P).map { s.alltoallv[$0 * R * S + r * S + i] }
-                average.append(perRank.reduce(0, +) / Double(P))
-                minimum.append(perRank.min()!)
-                maximum.append(perRank.max()!)
-            }
-            let (warmup, iterations) = CalibrationBench.iterations(size: size, quick: options.quick)
-            return SweepRow(size: size, linkBytes: size * (P - 1), average: median(average), minimum: median(minimum),
-                            maximum: median(maximum), warmup: warmup, iterations: iterations)
-        }
-        let x = sweep.map { Double($0.linkBytes) }, t = sweep.map(\.average)
-        fit = try LinkFit.fit(bytes: x, seconds: t)
-        fitErrors = fit.relativeErrors(bytes: x, seconds: t)
+        (sweep, fit, fitErrors) = try Self.reduce(s.alltoallv, options: options, state: .afterPermute, ranks: P)
+        (sweepAfterExperts, fitAfterExperts, fitErrorsAfterExperts)
+            = try Self.reduce(s.alltoallvAfterExperts, options: options, state: .afterExperts, ranks: P)
 
         let points = options.shapes.flatMap { shape in options.rows.map { (shape, $0) } }
         precondition(s.expert.count == P * points.count, "calibrate: \(s.expert.count) expert samples")
@@ -119,6 +111,29 @@ public struct CalibrationResult {
         unpermuteSeconds = mean(1)
         phaseRows = Int(mean(2).rounded())
         phaseHidden = Calibration.phaseHidden(options)
+    }
+
+    /// One sweep's rows (every rank's samples, rank-major, each [repeats × sizes]),
+    /// their fit, and the fit's relative error at each size.
+    private static func reduce(_ samples: [Double], options: Calibration.Options, state: CalibrationBench.SweepState,
+                               ranks P: Int) throws -> ([SweepRow], LinkFit, [Double]) {
+        let sizes = options.sizes(state), R = options.repeats, S = sizes.count
+        precondition(samples.count == P * R * S, "calibrate: \(samples.count) sweep samples for \(P)×\(R)×\(S)")
+        let rows = sizes.enumerated().map { i, size in
+            var average: [Double] = [], minimum: [Double] = [], maximum: [Double] = []
+            for r in 0..<R {
+                let perRank = (0..<P).map { samples[$0 * R * S + r * S + i] }
+                average.append(perRank.reduce(0, +) / Double(P))
+                minimum.append(perRank.min()!)
+                maximum.append(perRank.max()!)
+            }
+            let (warmup, iterations) = CalibrationBench.iterations(size: size, quick: options.quick, state: state)
+            return SweepRow(size: size, linkBytes: size * (P - 1), average: median(average), minimum: median(minimum),
+                            maximum: median(maximum), warmup: warmup, iterations: iterations)
+        }
+        let x = rows.map { Double($0.linkBytes) }, t = rows.map(\.average)
+        let fit = try LinkFit.fit(bytes: x, seconds: t)
+        return (rows, fit, fit.relativeErrors(bytes: x, seconds: t))
     }
 
     // MARK: the per-row costs
@@ -174,7 +189,9 @@ public struct CalibrationResult {
 
     /// The system file's content.
     public var system: SystemSpec {
-        let link = LinkSpec(gbps: fit.bytesPerSecond / 1e9, efficiency: 1, latencyMicros: fit.latencySeconds * 1e6)
+        let link = LinkSpec(gbps: fit.bytesPerSecond / 1e9, efficiency: 1, latencyMicros: fit.latencySeconds * 1e6,
+                            afterExperts: LinkCost(gbps: fitAfterExperts.bytesPerSecond / 1e9,
+                                                   latencyMicros: fitAfterExperts.latencySeconds * 1e6))
         let points = expert.map {
             EfficiencyPoint(rows: $0.rows, hidden: $0.hidden, ffn: $0.ffn, milliseconds: deviceSeconds($0) * 1e3)
         }

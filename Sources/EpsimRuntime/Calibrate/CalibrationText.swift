@@ -18,12 +18,15 @@ extension CalibrationResult {
     public static let sweepColumns =
         "    Size  Avg Latency(us)  Min Latency(us)  Max Latency(us)  Iterations    Link GB/s   Fit(us)  Fit error"
 
-    /// The all-to-allv sweep as osu_alltoallv prints it (sizes in bytes per peer), with
-    /// the link rate (bytes a rank sends over the link per second) and the fit beside.
-    /// `osu`: the title line begins with "#", as osu_alltoallv's does.
-    public func sweepTable(osu: Bool = false) -> [String] {
+    /// A sweep as osu_alltoallv prints it (sizes in bytes per peer), with the link rate
+    /// (bytes a rank sends over the link per second) and the fit beside: the dispatch's
+    /// by default, the combine's with `afterExperts`. `osu`: the title line begins with
+    /// "#", as osu_alltoallv's does.
+    public func sweepTable(osu: Bool = false, afterExperts: Bool = false) -> [String] {
+        let (rows, fit, errors) = afterExperts ? (sweepAfterExperts, fitAfterExperts, fitErrorsAfterExperts)
+            : (sweep, self.fit, fitErrors)
         var lines = [osu ? "# " + Self.sweepColumns.dropFirst(2) : Self.sweepColumns]
-        for (row, error) in zip(sweep, fitErrors) {
+        for (row, error) in zip(rows, errors) {
             lines.append(String(row.size).leftPadding(8)
                          + String(format3: row.average * 1e6).leftPadding(17)
                          + String(format3: row.minimum * 1e6).leftPadding(17)
@@ -57,6 +60,20 @@ extension CalibrationResult {
                          + "calibrate again when it is quiet" : "")
     }
 
+    /// The combine sweep's fit in one line.
+    public var fitLineAfterExperts: String {
+        "after the experts (combine): latency \(String(format3: fitAfterExperts.latencySeconds * 1e6)) us, bandwidth "
+            + "\(String(format3: fitAfterExperts.bytesPerSecond / 1e9)) GB/s; relative error median "
+            + "\(String(format2: median(fitErrorsAfterExperts) * 100)) %, max "
+            + "\(String(format2: (fitErrorsAfterExperts.max() ?? 0) * 100)) %"
+    }
+
+    /// The combine sweep's state in words.
+    var afterExpertsState: String {
+        "\(String(format2: options.expertSeconds * 1e3)) ms of expert FFN (H \(options.shapes[0].hidden), "
+            + "F \(options.shapes[0].ffn), \(ExpertPhase.rows) rows per call) before each call"
+    }
+
     /// A sweep whose median relative error from its own fit exceeds this was measured on
     /// a host whose calls did not grow with their bytes (other work took the cores): on
     /// the quiet 2-core machine this was written on the median was 2–22 % over 20
@@ -79,6 +96,10 @@ extension CalibrationResult {
                      + "median of \(options.repeats) repeats"]
         lines += sweepTable(osu: true)
         lines.append(fitLine)
+        lines.append("")
+        lines.append("# the same after the experts, as a combine meets the link: \(afterExpertsState)")
+        lines += sweepTable(osu: true, afterExperts: true)
+        lines.append(fitLineAfterExperts)
         lines.append("")
         lines.append("expert FFN (SwiGLU, fp32 sgemm), median of \(options.repeats) repeats, average across ranks:")
         lines += expertTable
@@ -127,9 +148,9 @@ extension CalibrationResult {
             "included) through the run's transport (alltoallv on wire buffers, the layer's call); per size",
             "warm-up iterations, then timed ones, a barrier between, the call alone timed; the mean per rank,",
             "averaged across ranks (min/max: the fastest and slowest rank), median of \(options.repeats) repeats.",
-            "Unlike OSU's tight loop, every iteration starts as a layer's exchange does: each rank first reads",
-            "\(byteText(CalibrationBench.evictionBytes(ranks: ranks))) (the caches emptied, as the experts leave them), "
-                + "then writes its send rows (as permute does).",
+            "Unlike OSU's tight loop, every iteration starts as a layer's dispatch does: each rank first reads",
+            "\(byteText(CalibrationBench.evictionBytes(ranks: ranks))) (the caches emptied), then writes its send rows "
+                + "(as permute does).",
             "Link bytes = Size x (ranks - 1), what one rank sends over the link (and receives).",
         ]
         h += sweepTable()
@@ -140,6 +161,19 @@ extension CalibrationResult {
                 + "\(s.intraNode.latencyMicros) us, \(s.intraNode.gbps) GB/s;",
             "relative error median \(String(format2: medianFitError * 100)) %, max "
                 + "\(String(format2: (fitErrors.max() ?? 0) * 100)) %. efficiency: 1 (gbps is the achieved rate itself).",
+            "",
+            "The same sweep as a combine meets the link: \(afterExpertsState),",
+            "then the send rows written (as the experts write their outputs); an exchange after milliseconds of",
+            "experts is slower here than one after the permute:",
+        ]
+        h += sweepTable(afterExperts: true)
+        h += [
+            "",
+            "intra_node.after_experts: the same fit to Avg Latency above: "
+                + "\(fitAfterExperts.latencySeconds * 1e6) us, \(fitAfterExperts.bytesPerSecond / 1e9) GB/s;",
+            "relative error median \(String(format2: median(fitErrorsAfterExperts) * 100)) %, max "
+                + "\(String(format2: (fitErrorsAfterExperts.max() ?? 0) * 100)) %. The model charges a combine at it, "
+                + "a dispatch at the link's own.",
             "inter_node: equal to intra_node; a single host has no NIC, and devices_per_node = \(ranks) puts",
             "every rank on one node, so no run modeled with this file crosses it. all_to_all: flat (the same reason).",
             "",

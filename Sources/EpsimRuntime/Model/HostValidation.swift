@@ -104,6 +104,12 @@ public enum HostValidation {
             let errors = rows.map { abs($0.error(part.phases)) }
             lines.append("\(part.name): median |error| \(percent(median(errors))), max \(percent(errors.max() ?? 0)) over \(rows.count) runs")
         }
+        // The two exchanges apart (not bounded on their own): each is charged at its own
+        // sweep's link (a dispatch after the permute, a combine after the experts).
+        let apart = [("dispatch", ModeledPhase.dispatch), ("combine", .combine)].map { name, phase in
+            "\(name) " + rows.map { signedPercent($0.error([phase])) }.joined(separator: " ")
+        }
+        lines.append("the exchanges apart, per layout: " + apart.joined(separator: "; "))
         return lines.joined(separator: "\n")
     }
 
@@ -131,6 +137,8 @@ public enum HostValidation {
             let c = calibration
             return "calibrated on \(c.ranks) ranks (\(c.transportKind)): all-to-allv latency "
                 + "\(String(format3: c.fit.latencySeconds * 1e6)) us, bandwidth \(String(format3: c.fit.bytesPerSecond / 1e9)) GB/s"
+                + " (after the experts: \(String(format3: c.fitAfterExperts.latencySeconds * 1e6)) us, "
+                + "\(String(format3: c.fitAfterExperts.bytesPerSecond / 1e9)) GB/s)"
                 + " (median fit error \(percent(c.medianFitError))); best sgemm \(String(format2: c.bestFLOPS / 1e9)) GFLOP/s;"
                 + " memcpy \(String(format2: c.copyRate / 1e9)) GB/s\n"
                 + c.loadLine + (c.poorFit ? "; " + c.fitLine : "") + "\n"
