@@ -190,7 +190,7 @@ final class CalibrateCommandTests: XCTestCase {
         XCTAssertEqual(inter["efficiency"] as? Double, 1)
         XCTAssertEqual(inter["after_experts"] as? [String: Double], after as? [String: Double])
         XCTAssertTrue(text.contains("# The same sweep as a combine meets the link: "
-                                    + String(format: "%.2f", expertMillis) + " ms of expert FFN (H 256, F 512, 64 rows per call)"),
+                                    + String(format: "%.2f", expertMillis) + " ms of expert FFN (4 experts of H 256, F 512 in turn, 256 rows each)"),
                       "the second sweep says what ran before each call")
 
         // The sweeps, from the header comment: Size, Avg, Min, Max (µs), Iterations,

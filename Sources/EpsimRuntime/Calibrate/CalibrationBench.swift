@@ -77,8 +77,9 @@ enum CalibrationBench {
     /// (`state`), not in an OSU tight loop's. On the machine this was written on, a
     /// 256 KiB-per-peer exchange under Open MPI takes 37 µs in a tight loop, about 65 µs
     /// after the eviction, 50 µs after 4 ms of expert FFN and 75–80 µs after 16 ms; in
-    /// the layer the dispatch matched the eviction's sweep (within ±12 %) and the
-    /// combine, after 6–8 ms of experts, was 30–40 % slower (docs/model.md, "This host").
+    /// two validation runs the layer's dispatch matched the eviction's sweep (within
+    /// ±12 %) and its combine, after 6–8 ms of experts, was 30–40 % slower in every
+    /// layout (docs/model.md, "This host").
     static func alltoallv(_ transport: any Transport, options: Calibration.Options,
                           state: SweepState = .afterPermute) throws -> [Double] {
         let P = transport.size, sizes = options.sizes(state)
@@ -196,7 +197,7 @@ enum CalibrationBench {
     }
 
     /// A compute context and one expert's weights (SwiGLU, as both default shapes are).
-    static func expertSetup(_ shape: Calibration.ExpertShape) -> (ExpertCompute, ExpertWeights) {
+    private static func expertSetup(_ shape: Calibration.ExpertShape) -> (ExpertCompute, ExpertWeights) {
         var model = ModelConfig()
         model.hidden = shape.hidden
         model.ffn = shape.ffn
@@ -276,18 +277,26 @@ final class CacheEviction {
 }
 
 /// The expert FFN run for a while, as a layer's expert phase runs before its combine
-/// (`SweepState.afterExperts`): one SwiGLU expert of `shape` on 64 rows through
-/// `ExpertCompute.apply`, called again until `seconds` have passed.
+/// (`SweepState.afterExperts`): `experts` SwiGLU experts of `shape`, each with its own
+/// weights, `rows` rows each through `ExpertCompute.apply`, one after another (the
+/// layer's loop), again until `seconds` have passed. The default config on 2 ranks: 4
+/// local experts, 1,024 rows per rank.
 final class ExpertPhase {
-    static let rows = 64
+    static let experts = 4
+    static let rows = 256
     private let compute: ExpertCompute
-    private let weights: ExpertWeights
+    private let weights: [ExpertWeights]
     private let x: [Float]
     private var y: [Float]
     private let seconds: Double
 
     init(shape: Calibration.ExpertShape, seconds: Double) {
-        (compute, weights) = CalibrationBench.expertSetup(shape)
+        var model = ModelConfig()
+        model.hidden = shape.hidden
+        model.ffn = shape.ffn
+        model.activation = .swiglu
+        compute = ExpertCompute(hidden: shape.hidden, ffn: shape.ffn)
+        weights = (0..<Self.experts).map { ExpertWeights(seed: 1, layer: 0, expert: $0, model: model) }
         x = (0..<(Self.rows * shape.hidden)).map { Float(($0 % 13) - 6) / 8 }
         y = [Float](repeating: 0, count: Self.rows * shape.hidden)
         self.seconds = seconds
@@ -295,10 +304,12 @@ final class ExpertPhase {
 
     func run() {
         let start = monotonicSeconds()
+        var e = 0
         repeat {
             x.withUnsafeBufferPointer { xp in
-                y.withUnsafeMutableBufferPointer { yp in compute.apply(weights, x: xp, rows: Self.rows, into: yp) }
+                y.withUnsafeMutableBufferPointer { yp in compute.apply(weights[e], x: xp, rows: Self.rows, into: yp) }
             }
+            e = (e + 1) % Self.experts
         } while monotonicSeconds() - start < seconds
     }
 }

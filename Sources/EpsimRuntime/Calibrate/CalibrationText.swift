@@ -70,8 +70,8 @@ extension CalibrationResult {
 
     /// The combine sweep's state in words.
     var afterExpertsState: String {
-        "\(String(format2: options.expertSeconds * 1e3)) ms of expert FFN (H \(options.shapes[0].hidden), "
-            + "F \(options.shapes[0].ffn), \(ExpertPhase.rows) rows per call) before each call"
+        "\(String(format2: options.expertSeconds * 1e3)) ms of expert FFN (\(ExpertPhase.experts) experts of H "
+            + "\(options.shapes[0].hidden), F \(options.shapes[0].ffn) in turn, \(ExpertPhase.rows) rows each) before each call"
     }
 
     /// A sweep whose median relative error from its own fit exceeds this was measured on
