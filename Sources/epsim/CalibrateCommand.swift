@@ -28,8 +28,9 @@ struct CalibrateCommand: ParsableCommand {
     var quick = false
 
     @Option(name: .long, help: ArgumentHelp(
-        "The largest all-to-allv message, bytes per peer: the sweep times the powers of two from 8 up to it "
-            + "(every other one with --quick). Default 4194304; 1048576 with --quick.",
+        "The largest all-to-allv message, bytes per peer: the dispatch's sweep times the powers of two from 8 up "
+            + "to it (every other one with --quick), the combine's every other (every fourth) and it. Default 4194304; "
+            + "1048576 with --quick.",
         valueName: "bytes"))
     var maxBytes: Int?
 
@@ -37,9 +38,10 @@ struct CalibrateCommand: ParsableCommand {
                                             valueName: "n"))
     var repeats: Int?
 
-    @Option(name: .long, help: ArgumentHelp(
+    @Option(name: .long, parsing: .unconditional, help: ArgumentHelp(
         "Milliseconds of expert FFN before each call of the second sweep, which measures the link as a combine "
-            + "meets it: about the expert phase of the layer to be modeled (default 8).",
+            + "meets it: about the expert phase of the layer to be modeled; 0.1 to 100, default 8 (the phase ends "
+            + "with the expert call that passes it).",
         valueName: "ms"))
     var expertMs: Double?
 

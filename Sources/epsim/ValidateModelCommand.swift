@@ -11,8 +11,8 @@ struct ValidateModelCommand: ParsableCommand {
             and DeepEP's published normal-kernel bandwidths, each modeled on its system file \
             (configs/systems), with every row's error and the table's median and largest error \
             against its bound. With --host: calibrates this host as `epsim calibrate` does (an \
-            all-to-allv sweep with the caches emptied before each call, sgemm, memcpy by size and a \
-            short uniform run of the layer), then runs uniform, Zipf, hot-expert and \
+            all-to-allv sweep with the caches emptied before each call and one after expert FFN, \
+            sgemm, memcpy by size and a short uniform run of the layer), then runs uniform, Zipf, hot-expert and \
             replicated layouts with --sync and prints each measured phase beside its modeled time. \
             Exits 1 when a table's median error is beyond its bound (with --host: when a part's \
             median or largest error is). See docs/model.md.

@@ -159,7 +159,8 @@ final class CalibrateCommandTests: XCTestCase {
         XCTAssertEqual(copies.map { $0["bytes"] as? Int ?? 0 }, [64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20])
         for c in copies { _ = try positive(c["gbps"], "copy_rates gbps") }
         XCTAssertEqual(copies.last?["gbps"] as? Double, hbm)
-        XCTAssertTrue(text.contains("# 64.00 MiB (the caches emptied), then writes its send rows"), "the sweep says how its caches were emptied")
+        XCTAssertNotNil(text.range(of: #"# 64.00 MiB \(the caches emptied; [0-9.]+ ms\), then writes its send rows"#,
+                                   options: .regularExpression), "the sweep says how its caches were emptied")
         XCTAssertEqual(device["execution"] as? String, "loop")
         try checkPerRowCosts(text, device: device, file: file, line: line)
         let points = try XCTUnwrap(device["efficiency"] as? [[String: Any]])
@@ -189,21 +190,22 @@ final class CalibrateCommandTests: XCTestCase {
         XCTAssertEqual(inter["latency_us"] as? Double, latency)
         XCTAssertEqual(inter["efficiency"] as? Double, 1)
         XCTAssertEqual(inter["after_experts"] as? [String: Double], after as? [String: Double])
-        XCTAssertTrue(text.contains("# The same sweep as a combine meets the link: "
-                                    + String(format: "%.2f", expertMillis) + " ms of expert FFN (4 experts of H 256, F 512 in turn, 256 rows each)"),
+        XCTAssertTrue(text.contains("# iterations each): "
+                                    + String(format: "%.2f", expertMillis) + " ms of expert FFN (4 experts of H 256, F 512 in turn, 256 rows each; "),
                       "the second sweep says what ran before each call")
 
         // The sweeps, from the header comment: Size, Avg, Min, Max (µs), Iterations,
-        // Link GB/s, Fit (µs), Fit error %. The dispatch's every fourth power of two
-        // (--quick), the combine's every sixteenth and --max-bytes.
+        // Link GB/s, Fit (µs), Fit error %. With --quick the dispatch's 8 × 4^i, the
+        // combine's 8 × 16^i and --max-bytes; 10 timed iterations each.
         let lines = text.split(separator: "\n").map(String.init)
         let titles = lines.indices.filter { lines[$0].hasPrefix("#") && lines[$0].contains("Avg Latency(us)") }
         XCTAssertEqual(titles.count, 2, "two sweep tables", file: file, line: line)
         guard titles.count == 2 else { return }
         try checkSweep(lines, title: titles[0], ranks: ranks, latency: latency, gbps: gbps,
-                       sizes: [8, 32, 128, 512, 2048, 8192, 32768, 131072, 524288], transport: transport, file: file, line: line)
+                       sizes: [8, 32, 128, 512, 2048, 8192, 32768, 131072, 524288], iterations: 10, transport: transport,
+                       file: file, line: line)
         try checkSweep(lines, title: titles[1], ranks: ranks, latency: afterLatency, gbps: afterGBps,
-                       sizes: [8, 128, 2048, 32768, 524288, 1048576], transport: transport + ", after the experts",
+                       sizes: [8, 128, 2048, 32768, 524288, 1048576], iterations: 10, transport: transport + ", after the experts",
                        file: file, line: line)
     }
 
@@ -211,13 +213,14 @@ final class CalibrateCommandTests: XCTestCase {
     /// the file's latency and bandwidth, the fit's median error within `fitErrorBound`,
     /// and the fit the least-squares optimum of the relative error.
     private func checkSweep(_ lines: [String], title: Int, ranks: Int, latency: Double, gbps: Double, sizes: [Int],
-                            transport: String, file: StaticString, line: UInt) throws {
+                            iterations: Int, transport: String, file: StaticString, line: UInt) throws {
         let sweep: [[Double]] = lines[(title + 1)...].prefix { !$0.dropFirst().trimmingCharacters(in: .whitespaces).isEmpty }
             .map { $0.dropFirst().split(separator: " ").filter { $0 != "%" }.compactMap { Double($0) } }
         XCTAssertEqual(sweep.map { Int($0[0]) }, sizes, file: file, line: line)
         var errors: [Double] = []
         for row in sweep {
             XCTAssertEqual(row.count, 8, "\(row)", file: file, line: line)
+            XCTAssertEqual(Int(row[4]), iterations, "\(row)", file: file, line: line)
             let bytes = row[0] * Double(ranks - 1), average = row[1] * 1e-6
             XCTAssertTrue(average > 0 && row[2] <= row[1] + 1e-3 && row[1] <= row[3] + 1e-3, "\(row)", file: file, line: line)
             let model = latency * 1e-6 + bytes / (gbps * 1e9)
@@ -294,6 +297,7 @@ final class CalibrateCommandTests: XCTestCase {
             (["--expert-ms", "0"], "--expert-ms: expected milliseconds in 0.1...100.0, got 0.0"),
             (["--expert-ms", "101"], "--expert-ms: expected milliseconds in 0.1...100.0, got 101.0"),
             (["--expert-ms", "nan"], "--expert-ms: expected milliseconds in 0.1...100.0, got nan"),
+            (["--expert-ms", "-1"], "--expert-ms: expected milliseconds in 0.1...100.0, got -1.0"),
             (["--emulate", "1"], "--emulate: calibrate measures the all-to-allv between ranks and needs at least 2, got 1"),
             (["--emulate", "0"], "--emulate: expected a number of ranks in 1...4096, got 0"),
             (["--emulate", "2", "--timeout", "5"], "Unknown option '--timeout'"),
@@ -329,13 +333,41 @@ final class CalibrateCommandTests: XCTestCase {
                        "calibrate measures one host, but the ranks run on 2 (a, b); start every rank on one node")
         XCTAssertTrue(message(1, ["a"]).hasSuffix("this world has 1"))
         // The sweep's 2 × P × P × max-bytes, and per rank its eviction buffer and two memcpy
-        // buffers (32 MiB each at 16 ranks: 1.5 GiB), within 4 GiB: 2 GiB + 1.5 GiB fit,
-        // 4 GiB + 1.5 GiB do not.
+        // buffers (32 MiB each at 16 ranks: 1.5 GiB) and the combine sweep's experts (4 of
+        // 256 × 512: 6 MiB of weights, 0.5 MiB of input and output rows, 1.5 MiB of
+        // activations for 384 rows: 128 MiB in all), within 4 GiB: 2 GiB + 1.63 GiB fit,
+        // 4 GiB + 1.63 GiB do not.
+        XCTAssertEqual(ExpertPhase.bytes(Calibration.ExpertShape(hidden: 256, ffn: 512)), 8 << 20)
         XCTAssertEqual(message(16, [], Calibration.Options(maxBytes: 4 << 20)), "")
         XCTAssertEqual(message(16, [], Calibration.Options(maxBytes: 8 << 20)),
                        "--max-bytes 8388608: the all-to-allv buffers of 16 ranks take 4.00 GiB on this host (2 × ranks × "
-                       + "max-bytes per rank), with 1.50 GiB of cache-eviction and memcpy buffers more than the limit "
-                       + "of 4.00 GiB; lower --max-bytes")
+                       + "max-bytes per rank), with 1.63 GiB of cache-eviction, memcpy and expert buffers more than the "
+                       + "limit of 4.00 GiB; lower --max-bytes")
+    }
+
+    /// Bytes per peer of the two sweeps: the dispatch's every power of two (every other
+    /// with --quick), the combine's every other (every fourth) and --max-bytes, never a
+    /// size twice, at least two wherever the option check lets a value through, and none
+    /// below the smallest message.
+    func testSweepSizes() {
+        func sizes(_ quick: Bool, _ maxBytes: Int, _ state: CalibrationBench.SweepState) -> [Int] {
+            Calibration.Options(quick: quick, maxBytes: maxBytes).sizes(state)
+        }
+        XCTAssertEqual(sizes(false, 16, .afterPermute), [8, 16])
+        XCTAssertEqual(sizes(false, 16, .afterExperts), [8, 16])
+        XCTAssertEqual(sizes(true, 32, .afterPermute), [8, 32])
+        XCTAssertEqual(sizes(true, 32, .afterExperts), [8, 32])
+        XCTAssertEqual(sizes(false, 32, .afterPermute), [8, 16, 32])
+        XCTAssertEqual(sizes(false, 32, .afterExperts), [8, 32])
+        XCTAssertEqual(sizes(false, 64, .afterExperts), [8, 32, 64])
+        XCTAssertEqual(sizes(true, 128, .afterPermute), [8, 32, 128])
+        XCTAssertEqual(sizes(true, 128, .afterExperts), [8, 128])
+        XCTAssertEqual(sizes(true, 129, .afterExperts), [8, 128, 129])
+        XCTAssertEqual(sizes(false, 4 << 20, .afterExperts),
+                       [8, 32, 128, 512, 2048, 8192, 32768, 131072, 524288, 2097152, 4194304])
+        XCTAssertEqual(sizes(false, 4 << 20, .afterPermute).count, 20)
+        XCTAssertEqual(sizes(false, 4, .afterExperts), [])
+        XCTAssertEqual(Calibration.Options(quick: true).sizes, sizes(true, 1 << 20, .afterPermute))
     }
 
     func testHelpNamesEveryOption() throws {

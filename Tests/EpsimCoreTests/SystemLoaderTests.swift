@@ -124,7 +124,15 @@ final class SystemLoaderTests: XCTestCase {
                        "s.yaml: intra_node.after_experts.latency_us: missing (required)")
         XCTAssertEqual(message(intra("after_experts: {gbps: 4, latency_us: 1, efficiency: 0.5}")),
                        "s.yaml: intra_node.after_experts.efficiency: unknown key 'efficiency'")
-        XCTAssertTrue(message(intra("after_experts: 4")).hasPrefix("s.yaml: intra_node.after_experts: "))
+        XCTAssertTrue(message(intra("after_experts: 4")).hasPrefix("s.yaml: intra_node.after_experts: expected a mapping"),
+                      message(intra("after_experts: 4")))
+        let inter = minimal.replacingOccurrences(of: "inter_node: {gbps: 10, efficiency: 0.5, latency_us: 3}",
+                                                 with: "inter_node: {gbps: 10, efficiency: 0.5, latency_us: 3, "
+                                                     + "after_experts: {gbps: 8, latency_us: 5}}")
+        let both = try SystemSpec.parse(yaml: inter, sourcePath: nil)
+        XCTAssertEqual(both.interNode.afterExperts, LinkCost(gbps: 8, latencyMicros: 5))
+        XCTAssertEqual(both.interNode.state(for: .combine), LinkSpec(gbps: 8, efficiency: 0.5, latencyMicros: 5))
+        XCTAssertNil(both.intraNode.afterExperts)
         XCTAssertEqual(message(intra("after_expert: {gbps: 4, latency_us: 1}")),
                        "s.yaml: intra_node.after_expert: unknown key 'after_expert' (did you mean 'after_experts'?)")
     }

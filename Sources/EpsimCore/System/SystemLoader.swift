@@ -106,17 +106,20 @@ extension SystemSpec {
 
     static func decodeLink(_ node: ConfigNode, _ path: String, _ r: SystemReader) throws(ConfigError) -> LinkSpec {
         let m = try r.base.mapping(node, path, allowed: linkKeys)
-        var link = LinkSpec(gbps: try r.number(try r.required(m, "gbps", in: path), path + ".gbps", above: 0, upTo: 1e5),
-                            latencyMicros: try r.number(try r.required(m, "latency_us", in: path), path + ".latency_us", from: 0, upTo: 1e6))
+        let cost = try decodeLinkCost(m, path, r)
+        var link = LinkSpec(gbps: cost.gbps, latencyMicros: cost.latencyMicros)
         if let n = m["efficiency"] { link.efficiency = try r.number(n, path + ".efficiency", above: 0, upTo: 1) }
         if let n = m["after_experts"] {
             let q = path + ".after_experts"
-            let cm = try r.base.mapping(n, q, allowed: linkCostKeys)
-            link.afterExperts = LinkCost(
-                gbps: try r.number(try r.required(cm, "gbps", in: q), q + ".gbps", above: 0, upTo: 1e5),
-                latencyMicros: try r.number(try r.required(cm, "latency_us", in: q), q + ".latency_us", from: 0, upTo: 1e6))
+            link.afterExperts = try decodeLinkCost(try r.base.mapping(n, q, allowed: linkCostKeys), q, r)
         }
         return link
+    }
+
+    /// A link's `gbps` (0, 1e5] and `latency_us` [0, 1e6], both required.
+    static func decodeLinkCost(_ m: [String: ConfigNode], _ path: String, _ r: SystemReader) throws(ConfigError) -> LinkCost {
+        LinkCost(gbps: try r.number(try r.required(m, "gbps", in: path), path + ".gbps", above: 0, upTo: 1e5),
+                 latencyMicros: try r.number(try r.required(m, "latency_us", in: path), path + ".latency_us", from: 0, upTo: 1e6))
     }
 }
 

@@ -152,10 +152,11 @@ public struct LinkSpec: Sendable, Equatable {
 
     /// The same link when the exchange starts right after the expert phase, i.e. a
     /// combine (`after_experts: {gbps, latency_us}`, nil by default: as the link).
-    /// Measured by `epsim calibrate` on a host, where an all-to-allv that follows
-    /// milliseconds of expert FFN takes 1.2–1.6× one that follows the permute (docs/model.md,
-    /// "This host"); the GPU systems leave it unset, their exchanges do not wait on the
-    /// cores the experts ran on. `efficiency` applies to it as to the link.
+    /// Measured by `epsim calibrate` on a host, where the layer's combine after 6–8 ms
+    /// of experts took 1.4–1.7× what the link's own cost predicts (its dispatch within
+    /// ±12 % of it), and an exchange's cost grows with the time computed before it
+    /// (docs/model.md, "This host"); the GPU systems leave it unset, their exchanges do
+    /// not run on the cores the experts ran on. `efficiency` applies to it as to the link.
     public var afterExperts: LinkCost?
 
     public init(gbps: Double, efficiency: Double = 1, latencyMicros: Double, afterExperts: LinkCost? = nil) {

@@ -57,7 +57,7 @@ extension BenchReport {
         }
         if let e = exchangeModelError {
             lines.append("dispatch+combine: measured \(String(format3: e.measuredMs)) ms, modeled \(String(format3: e.modeledMs)) ms"
-                         + " (\(percent(e.relativeError)))")
+                         + " (\(signedPercent(e.relativeError)))")
         }
         return lines
     }

@@ -40,9 +40,9 @@ public enum Calibration {
         /// `maxBytes`, every one (every other one when quick).
         public var sizes: [Int] { sizes(.afterPermute) }
 
-        /// Bytes per peer of a sweep: the dispatch's as `sizes`; the combine's, whose
-        /// every call waits `expertSeconds`, every fourth power of two (every sixteenth
-        /// when quick), and `maxBytes` itself.
+        /// Bytes per peer of a sweep: the dispatch's as `sizes` (8 × 2^i, or 8 × 4^i when
+        /// quick); the combine's, whose every call waits `expertSeconds`, 8 × 4^i (8 × 16^i
+        /// when quick), then `maxBytes` itself when that is not among them. Empty below 8.
         func sizes(_ state: CalibrationBench.SweepState) -> [Int] {
             let step: Int
             switch state {
@@ -50,7 +50,7 @@ public enum Calibration {
             case .afterExperts: step = quick ? 16 : 4
             }
             var out = Array(sequence(first: Calibration.minBytes) { $0 * step }.prefix { $0 <= maxBytes })
-            if state == .afterExperts, out.last! < maxBytes { out.append(maxBytes) }
+            if state == .afterExperts, let last = out.last, last < maxBytes { out.append(maxBytes) }
             return out
         }
 
@@ -111,8 +111,11 @@ public enum Calibration {
         try Launcher.agree(transport) { try check(options, ranks: transport.size, hosts: hosts) }
         var samples = CalibrationSamples()
         samples.host = transport.rank == 0 ? HostLoad.current() : nil
-        samples.alltoallv = try CalibrationBench.alltoallv(transport, options: options)
-        samples.alltoallvAfterExperts = try CalibrationBench.alltoallv(transport, options: options, state: .afterExperts)
+        let dispatch = try CalibrationBench.alltoallv(transport, options: options, state: .afterPermute)
+        let combine = try CalibrationBench.alltoallv(transport, options: options, state: .afterExperts)
+        samples.alltoallv = dispatch.seconds
+        samples.alltoallvAfterExperts = combine.seconds
+        samples.sweepStates = [dispatch.before, combine.before]
         samples.expert = try CalibrationBench.expert(transport, options: options)
         samples.launch = try CalibrationBench.launch(transport, options: options)
         samples.memcpy = try CalibrationBench.copyRate(transport, options: options)
@@ -142,13 +145,14 @@ public enum Calibration {
             throw SetupError(description: "calibrate measures one host, but the ranks run on \(distinct.count) "
                              + "(\(named)); start every rank on one node")
         }
-        // The sweep's buffers, and beside them each rank's eviction and copy buffers.
-        let others = ranks * (CalibrationBench.evictionBytes(ranks: ranks) + 2 * CalibrationBench.memcpyBytes(ranks: ranks))
+        // The sweep's buffers, and beside them each rank's eviction, copy and expert buffers.
+        let others = ranks * (CalibrationBench.evictionBytes(ranks: ranks) + 2 * CalibrationBench.memcpyBytes(ranks: ranks)
+                              + ExpertPhase.bytes(options.shapes[0]))
         let total = ranks * 2 * ranks * options.maxBytes
         if total + others > bufferLimit {
             throw SetupError(description: "--max-bytes \(options.maxBytes): the all-to-allv buffers of \(ranks) ranks "
                              + "take \(byteText(total)) on this host (2 × ranks × max-bytes per rank), with "
-                             + "\(byteText(others)) of cache-eviction and memcpy buffers more than the limit of "
+                             + "\(byteText(others)) of cache-eviction, memcpy and expert buffers more than the limit of "
                              + "\(byteText(bufferLimit)); lower --max-bytes")
         }
     }

@@ -13,6 +13,9 @@ struct CalibrationSamples {
     /// sweep, and the combine's (after the expert FFN) on its own sizes.
     var alltoallv: [Double] = []
     var alltoallvAfterExperts: [Double] = []
+    /// Mean seconds of the work before each call of the two sweeps (the eviction, the
+    /// expert phase): two values.
+    var sweepStates: [Double] = []
     /// Median seconds per expert call, [shapes × rows] (shape-major).
     var expert: [Double] = []
     /// Median seconds per expert call of a 1 × 1 expert at n = 1: one value.
@@ -30,6 +33,7 @@ struct CalibrationSamples {
     func gathered(_ transport: any Transport) throws -> CalibrationSamples? {
         var out = CalibrationSamples(alltoallv: try transport.gather(alltoallv),
                                      alltoallvAfterExperts: try transport.gather(alltoallvAfterExperts),
+                                     sweepStates: try transport.gather(sweepStates),
                                      expert: try transport.gather(expert),
                                      launch: try transport.gather(launch), memcpy: try transport.gather(memcpy),
                                      phases: try transport.gather(phases))
@@ -45,11 +49,12 @@ enum CalibrationBench {
     /// the combine sweep runs `Options.expertSeconds` of expert FFN: longer than any call
     /// of the default sweep (4 MiB per peer), so every size takes as many: fewer than
     /// osu_alltoallv's 200 for small messages, whose spread the median of the repeats
-    /// absorbs.
-    static func iterations(size: Int, quick: Bool, state: SweepState = .afterPermute) -> (warmup: Int, timed: Int) {
+    /// absorbs. The combine's sweep has fewer sizes and no fewer iterations with
+    /// `--quick` (on a loaded host 5 left too little to fit a line to).
+    static func iterations(size: Int, quick: Bool, state: SweepState) -> (warmup: Int, timed: Int) {
         switch state {
         case .afterPermute: return quick ? (1, 10) : (2, 20)
-        case .afterExperts: return quick ? (1, 5) : (1, 10)
+        case .afterExperts: return (1, 10)
         }
     }
 
@@ -60,11 +65,19 @@ enum CalibrationBench {
         /// library's own buffers and the page-table entries leave the caches), then
         /// writes its send rows (as permute does just before the call).
         case afterPermute
-        /// The combine's: every rank runs the expert FFN through `ExpertCompute` (the
-        /// layer's code path, the first calibrated shape, 64 rows per call) for
-        /// `Options.expertSeconds`, then writes its send rows (as the experts write
-        /// their outputs).
+        /// The combine's: every rank runs `ExpertPhase` (the expert FFN through the
+        /// layer's code path, 4 experts of the first calibrated shape in turn, 256 rows
+        /// each) for `Options.expertSeconds`, then writes its send rows (as the experts
+        /// write their outputs).
         case afterExperts
+
+        /// How errors name the sweep.
+        var name: String {
+            switch self {
+            case .afterPermute: return "after the cache eviction (the dispatch's)"
+            case .afterExperts: return "after the experts (the combine's)"
+            }
+        }
     }
 
     /// A sweep: every size sends `size` bytes to every rank (itself included, as
@@ -80,8 +93,11 @@ enum CalibrationBench {
     /// two validation runs the layer's dispatch matched the eviction's sweep (within
     /// ±12 %) and its combine, after 6–8 ms of experts, was 30–40 % slower in every
     /// layout (docs/model.md, "This host").
+    ///
+    /// Returns the mean seconds per call, [repeats × sizes] (repeat-major), and the mean
+    /// seconds each iteration spent in its state's work before the call.
     static func alltoallv(_ transport: any Transport, options: Calibration.Options,
-                          state: SweepState = .afterPermute) throws -> [Double] {
+                          state: SweepState) throws -> (seconds: [Double], before: Double) {
         let P = transport.size, sizes = options.sizes(state)
         let largest = sizes.last ?? 0
         let send = WireBuffer(bytes: P * largest), recv = WireBuffer(bytes: P * largest)
@@ -96,6 +112,7 @@ enum CalibrationBench {
         }
         var out: [Double] = []
         out.reserveCapacity(options.repeats * sizes.count)
+        var spent = 0.0, runs = 0
         for _ in 0..<options.repeats {
             for size in sizes {
                 var bytes = ExchangeBytes(ranks: P)
@@ -108,7 +125,10 @@ enum CalibrationBench {
                 let (warmup, timed) = iterations(size: size, quick: options.quick, state: state)
                 var total = 0.0
                 for i in 0..<(warmup + timed) {
+                    let started = monotonicSeconds()
                     before()
+                    spent += monotonicSeconds() - started
+                    runs += 1
                     send.withUnsafeMutableBytes { raw in
                         _ = memset(raw.baseAddress!, Int32(1 + (transport.rank + i) % 255), P * size)
                     }
@@ -121,7 +141,7 @@ enum CalibrationBench {
                 out.append(total / Double(timed))
             }
         }
-        return out
+        return (out, spent / Double(max(1, runs)))
     }
 
     /// Bytes each rank reads before every iteration of the sweep to push the caches
@@ -198,12 +218,18 @@ enum CalibrationBench {
 
     /// A compute context and one expert's weights (SwiGLU, as both default shapes are).
     private static func expertSetup(_ shape: Calibration.ExpertShape) -> (ExpertCompute, ExpertWeights) {
+        let (compute, weights) = expertSetup(shape, experts: 1)
+        return (compute, weights[0])
+    }
+
+    /// A compute context and the weights of `experts` SwiGLU experts, each its own.
+    static func expertSetup(_ shape: Calibration.ExpertShape, experts: Int) -> (ExpertCompute, [ExpertWeights]) {
         var model = ModelConfig()
         model.hidden = shape.hidden
         model.ffn = shape.ffn
         model.activation = .swiglu
         return (ExpertCompute(hidden: shape.hidden, ffn: shape.ffn),
-                ExpertWeights(seed: 1, layer: 0, expert: 0, model: model))
+                (0..<experts).map { ExpertWeights(seed: 1, layer: 0, expert: $0, model: model) })
     }
 
     /// Bytes one rank copies per memcpy: 64 MiB, twice the L3 of the machines this
@@ -279,8 +305,10 @@ final class CacheEviction {
 /// The expert FFN run for a while, as a layer's expert phase runs before its combine
 /// (`SweepState.afterExperts`): `experts` SwiGLU experts of `shape`, each with its own
 /// weights, `rows` rows each through `ExpertCompute.apply`, one after another (the
-/// layer's loop), again until `seconds` have passed. The default config on 2 ranks: 4
-/// local experts, 1,024 rows per rank.
+/// layer's loop), again until `seconds` have passed: it ends with the call that passes
+/// them, so it runs up to one call longer (1.7 ms at the default width here; the sweep
+/// reports the time it ran). The default config on 2 ranks: 4 local experts, 1,024 rows
+/// per rank.
 final class ExpertPhase {
     static let experts = 4
     static let rows = 256
@@ -290,13 +318,15 @@ final class ExpertPhase {
     private var y: [Float]
     private let seconds: Double
 
+    /// Bytes one rank's phase holds: the experts' weights (3·H·F floats each), the
+    /// input and output rows (H floats each) and `ExpertCompute`'s two activations (F
+    /// floats each, for 1.5 × the rows).
+    static func bytes(_ shape: Calibration.ExpertShape) -> Int {
+        4 * (experts * 3 * shape.hidden * shape.ffn + rows * 2 * shape.hidden + (rows + rows / 2) * 2 * shape.ffn)
+    }
+
     init(shape: Calibration.ExpertShape, seconds: Double) {
-        var model = ModelConfig()
-        model.hidden = shape.hidden
-        model.ffn = shape.ffn
-        model.activation = .swiglu
-        compute = ExpertCompute(hidden: shape.hidden, ffn: shape.ffn)
-        weights = (0..<Self.experts).map { ExpertWeights(seed: 1, layer: 0, expert: $0, model: model) }
+        (compute, weights) = CalibrationBench.expertSetup(shape, experts: Self.experts)
         x = (0..<(Self.rows * shape.hidden)).map { Float(($0 % 13) - 6) / 8 }
         y = [Float](repeating: 0, count: Self.rows * shape.hidden)
         self.seconds = seconds

@@ -48,16 +48,35 @@ public struct CalibrationResult {
     /// Seconds the measurements took (rank 0's clock).
     public let seconds: Double
 
-    /// The dispatch's sweep (each call after the eviction), its fit, and the fit's
-    /// relative error at each size.
-    public let sweep: [SweepRow]
-    public let fit: LinkFit
-    public let fitErrors: [Double]
-    /// The combine's sweep (each call after `Options.expertSeconds` of expert FFN), its
-    /// fit (the links' `after_experts`), and the fit's relative error at each size.
-    public let sweepAfterExperts: [SweepRow]
-    public let fitAfterExperts: LinkFit
-    public let fitErrorsAfterExperts: [Double]
+    /// One sweep reduced: its rows, the link fitted to them, and the fit's relative
+    /// error at each size.
+    public struct SweepFit: Sendable, Equatable {
+        public var rows: [SweepRow]
+        public var fit: LinkFit
+        public var errors: [Double]
+        public var medianError: Double { median(errors) }
+        public var maxError: Double { errors.max() ?? 0 }
+        /// "latency 8.236 us, bandwidth 6.840 GB/s".
+        public var summary: String {
+            "latency \(String(format3: fit.latencySeconds * 1e6)) us, bandwidth \(String(format3: fit.bytesPerSecond / 1e9)) GB/s"
+        }
+        /// "median 14.91 %, max 57.88 %".
+        public var errorSummary: String {
+            "median \(String(format2: medianError * 100)) %, max \(String(format2: maxError * 100)) %"
+        }
+    }
+
+    /// The dispatch's sweep (each call after the eviction): the links' `gbps` and
+    /// `latency_us`.
+    public let dispatchSweep: SweepFit
+    /// The combine's sweep (each call after `Options.expertSeconds` of expert FFN): the
+    /// links' `after_experts`.
+    public let combineSweep: SweepFit
+    /// The work before each call of the two sweeps as it ran, seconds, averaged across
+    /// ranks: the eviction's read, and the expert phase (at least `Options.expertSeconds`,
+    /// since it ends with the expert call that passes it: `ExpertPhase`).
+    public let evictionSeconds: Double
+    public let expertPhaseSeconds: Double
     public let expert: [ExpertRow]
     /// Seconds of one call on a 1 × 1 expert at n = 1, averaged across ranks.
     public let launchSeconds: Double
@@ -88,9 +107,11 @@ public struct CalibrationResult {
         host = s.host ?? HostLoad.current()
         self.seconds = seconds
 
-        (sweep, fit, fitErrors) = try Self.reduce(s.alltoallv, options: options, state: .afterPermute, ranks: P)
-        (sweepAfterExperts, fitAfterExperts, fitErrorsAfterExperts)
-            = try Self.reduce(s.alltoallvAfterExperts, options: options, state: .afterExperts, ranks: P)
+        dispatchSweep = try Self.reduce(s.alltoallv, options: options, state: .afterPermute, ranks: P)
+        combineSweep = try Self.reduce(s.alltoallvAfterExperts, options: options, state: .afterExperts, ranks: P)
+        precondition(s.sweepStates.count == 2 * P, "calibrate: \(s.sweepStates.count) sweep-state samples")
+        evictionSeconds = (0..<P).map { s.sweepStates[2 * $0] }.reduce(0, +) / Double(P)
+        expertPhaseSeconds = (0..<P).map { s.sweepStates[2 * $0 + 1] }.reduce(0, +) / Double(P)
 
         let points = options.shapes.flatMap { shape in options.rows.map { (shape, $0) } }
         precondition(s.expert.count == P * points.count, "calibrate: \(s.expert.count) expert samples")
@@ -114,9 +135,10 @@ public struct CalibrationResult {
     }
 
     /// One sweep's rows (every rank's samples, rank-major, each [repeats × sizes]),
-    /// their fit, and the fit's relative error at each size.
+    /// their fit, and the fit's relative error at each size. A sweep that cannot be
+    /// fitted is named in the error.
     private static func reduce(_ samples: [Double], options: Calibration.Options, state: CalibrationBench.SweepState,
-                               ranks P: Int) throws -> ([SweepRow], LinkFit, [Double]) {
+                               ranks P: Int) throws -> SweepFit {
         let sizes = options.sizes(state), R = options.repeats, S = sizes.count
         precondition(samples.count == P * R * S, "calibrate: \(samples.count) sweep samples for \(P)×\(R)×\(S)")
         let rows = sizes.enumerated().map { i, size in
@@ -132,8 +154,13 @@ public struct CalibrationResult {
                             maximum: median(maximum), warmup: warmup, iterations: iterations)
         }
         let x = rows.map { Double($0.linkBytes) }, t = rows.map(\.average)
-        let fit = try LinkFit.fit(bytes: x, seconds: t)
-        return (rows, fit, fit.relativeErrors(bytes: x, seconds: t))
+        let fit: LinkFit
+        do {
+            fit = try LinkFit.fit(bytes: x, seconds: t)
+        } catch let error as LinkFit.FitError {
+            throw LinkFit.FitError(description: "the all-to-allv sweep \(state.name): \(error.description)")
+        }
+        return SweepFit(rows: rows, fit: fit, errors: fit.relativeErrors(bytes: x, seconds: t))
     }
 
     // MARK: the per-row costs
@@ -189,9 +216,9 @@ public struct CalibrationResult {
 
     /// The system file's content.
     public var system: SystemSpec {
+        let fit = dispatchSweep.fit, after = combineSweep.fit
         let link = LinkSpec(gbps: fit.bytesPerSecond / 1e9, efficiency: 1, latencyMicros: fit.latencySeconds * 1e6,
-                            afterExperts: LinkCost(gbps: fitAfterExperts.bytesPerSecond / 1e9,
-                                                   latencyMicros: fitAfterExperts.latencySeconds * 1e6))
+                            afterExperts: LinkCost(gbps: after.bytesPerSecond / 1e9, latencyMicros: after.latencySeconds * 1e6))
         let points = expert.map {
             EfficiencyPoint(rows: $0.rows, hidden: $0.hidden, ffn: $0.ffn, milliseconds: deviceSeconds($0) * 1e3)
         }
@@ -207,9 +234,6 @@ public struct CalibrationResult {
 
     /// The system file: the header comment, then `system`'s keys.
     public var yaml: String { system.yamlText(header: header) }
-
-    /// The median relative error of the fit over the sweep.
-    public var medianFitError: Double { median(fitErrors) }
 }
 
 /// The current time, UTC, as 2026-11-30T01:02:03Z.

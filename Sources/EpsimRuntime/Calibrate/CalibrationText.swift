@@ -23,10 +23,9 @@ extension CalibrationResult {
     /// by default, the combine's with `afterExperts`. `osu`: the title line begins with
     /// "#", as osu_alltoallv's does.
     public func sweepTable(osu: Bool = false, afterExperts: Bool = false) -> [String] {
-        let (rows, fit, errors) = afterExperts ? (sweepAfterExperts, fitAfterExperts, fitErrorsAfterExperts)
-            : (sweep, self.fit, fitErrors)
+        let sweep = afterExperts ? combineSweep : dispatchSweep, fit = sweep.fit
         var lines = [osu ? "# " + Self.sweepColumns.dropFirst(2) : Self.sweepColumns]
-        for (row, error) in zip(rows, errors) {
+        for (row, error) in zip(sweep.rows, sweep.errors) {
             lines.append(String(row.size).leftPadding(8)
                          + String(format3: row.average * 1e6).leftPadding(17)
                          + String(format3: row.minimum * 1e6).leftPadding(17)
@@ -51,27 +50,25 @@ extension CalibrationResult {
         return lines
     }
 
-    /// The fit in one line.
-    public var fitLine: String {
-        "all-to-allv fit: latency \(String(format3: fit.latencySeconds * 1e6)) us, bandwidth "
-            + "\(String(format3: fit.bytesPerSecond / 1e9)) GB/s per rank per direction; relative error over the sweep: "
-            + "median \(String(format2: medianFitError * 100)) %, max \(String(format2: (fitErrors.max() ?? 0) * 100)) %"
-            + (poorFit ? "; WARNING: a poor fit (median error over \(Int(Self.poorFitError * 100)) %), as on a busy host: "
-                         + "calibrate again when it is quiet" : "")
+    /// A sweep's fit in one line, warned of when poor.
+    func fitLine(_ sweep: SweepFit, _ name: String) -> String {
+        "\(name): \(sweep.summary) per rank per direction; relative error over the sweep: \(sweep.errorSummary)"
+            + (sweep.medianError > Self.poorFitError
+               ? "; WARNING: a poor fit (median error over \(Int(Self.poorFitError * 100)) %), as on a busy host: "
+                 + "calibrate again when it is quiet" : "")
     }
 
-    /// The combine sweep's fit in one line.
-    public var fitLineAfterExperts: String {
-        "after the experts (combine): latency \(String(format3: fitAfterExperts.latencySeconds * 1e6)) us, bandwidth "
-            + "\(String(format3: fitAfterExperts.bytesPerSecond / 1e9)) GB/s; relative error median "
-            + "\(String(format2: median(fitErrorsAfterExperts) * 100)) %, max "
-            + "\(String(format2: (fitErrorsAfterExperts.max() ?? 0) * 100)) %"
+    /// The two fits, a line each.
+    public var fitLines: [String] {
+        [fitLine(dispatchSweep, "all-to-allv fit, after the cache eviction (dispatch)"),
+         fitLine(combineSweep, "after the experts (combine)")]
     }
 
-    /// The combine sweep's state in words.
+    /// The combine sweep's state in words: what ran before each call, asked and as run.
     var afterExpertsState: String {
         "\(String(format2: options.expertSeconds * 1e3)) ms of expert FFN (\(ExpertPhase.experts) experts of H "
-            + "\(options.shapes[0].hidden), F \(options.shapes[0].ffn) in turn, \(ExpertPhase.rows) rows each) before each call"
+            + "\(options.shapes[0].hidden), F \(options.shapes[0].ffn) in turn, \(ExpertPhase.rows) rows each; "
+            + "\(String(format2: expertPhaseSeconds * 1e3)) ms as run, ending with the call that passes it) before each call"
     }
 
     /// A sweep whose median relative error from its own fit exceeds this was measured on
@@ -79,7 +76,8 @@ extension CalibrationResult {
     /// the quiet 2-core machine this was written on the median was 2–22 % over 20
     /// calibrations, and 71 % with a test suite running beside it.
     static let poorFitError = 0.35
-    var poorFit: Bool { medianFitError > Self.poorFitError }
+    /// Either sweep's fit is poor.
+    var poorFit: Bool { max(dispatchSweep.medianError, combineSweep.medianError) > Self.poorFitError }
 
     /// The per-row costs in one line: each phase measured, its byte term, the rest per row.
     public var phaseRowLine: String {
@@ -95,11 +93,11 @@ extension CalibrationResult {
         var lines = ["# epsim calibrate: all-to-allv on \(ranks) ranks (\(transportKind)), bytes per peer, "
                      + "median of \(options.repeats) repeats"]
         lines += sweepTable(osu: true)
-        lines.append(fitLine)
+        lines.append(fitLines[0])
         lines.append("")
         lines.append("# the same after the experts, as a combine meets the link: \(afterExpertsState)")
         lines += sweepTable(osu: true, afterExperts: true)
-        lines.append(fitLineAfterExperts)
+        lines.append(fitLines[1])
         lines.append("")
         lines.append("expert FFN (SwiGLU, fp32 sgemm), median of \(options.repeats) repeats, average across ranks:")
         lines += expertTable
@@ -140,7 +138,8 @@ extension CalibrationResult {
                 + (library.hasPrefix(transportKind) ? library : "\(transportKind) (\(library))") + "; "
                 + "\(BLAS.configuration)",
             "epsim \(EpsimVersion.string), \(Self.buildKind)",
-            "options: \(options.quick ? "--quick, " : "")--repeats \(options.repeats), --max-bytes \(options.maxBytes); "
+            "options: \(options.quick ? "--quick, " : "")--repeats \(options.repeats), --max-bytes \(options.maxBytes), "
+                + "--expert-ms \(options.expertSeconds * 1e3); "
                 + "measuring took \(String(format2: seconds)) s",
             loadLine,
             "",
@@ -149,8 +148,8 @@ extension CalibrationResult {
             "warm-up iterations, then timed ones, a barrier between, the call alone timed; the mean per rank,",
             "averaged across ranks (min/max: the fastest and slowest rank), median of \(options.repeats) repeats.",
             "Unlike OSU's tight loop, every iteration starts as a layer's dispatch does: each rank first reads",
-            "\(byteText(CalibrationBench.evictionBytes(ranks: ranks))) (the caches emptied), then writes its send rows "
-                + "(as permute does).",
+            "\(byteText(CalibrationBench.evictionBytes(ranks: ranks))) (the caches emptied; \(String(format2: evictionSeconds * 1e3)) "
+                + "ms), then writes its send rows (as permute does).",
             "Link bytes = Size x (ranks - 1), what one rank sends over the link (and receives).",
         ]
         h += sweepTable()
@@ -159,10 +158,10 @@ extension CalibrationResult {
             "intra_node.latency_us, intra_node.gbps: the model time = latency + link bytes / (gbps x 1e9),",
             "fitted by least squares on the relative error to Avg Latency above: "
                 + "\(s.intraNode.latencyMicros) us, \(s.intraNode.gbps) GB/s;",
-            "relative error median \(String(format2: medianFitError * 100)) %, max "
-                + "\(String(format2: (fitErrors.max() ?? 0) * 100)) %. efficiency: 1 (gbps is the achieved rate itself).",
+            "relative error \(dispatchSweep.errorSummary). efficiency: 1 (gbps is the achieved rate itself).",
             "",
-            "The same sweep as a combine meets the link: \(afterExpertsState),",
+            "A second sweep, as a combine meets the link (sizes 8 x 4^i and --max-bytes, 1 warm-up and 10 timed",
+            "iterations each): \(afterExpertsState),",
             "then the send rows written (as the experts write their outputs); an exchange after milliseconds of",
             "experts is slower here than one after the permute:",
         ]
@@ -170,9 +169,8 @@ extension CalibrationResult {
         h += [
             "",
             "intra_node.after_experts: the same fit to Avg Latency above: "
-                + "\(fitAfterExperts.latencySeconds * 1e6) us, \(fitAfterExperts.bytesPerSecond / 1e9) GB/s;",
-            "relative error median \(String(format2: median(fitErrorsAfterExperts) * 100)) %, max "
-                + "\(String(format2: (fitErrorsAfterExperts.max() ?? 0) * 100)) %. The model charges a combine at it, "
+                + "\(s.intraNode.afterExperts!.latencyMicros) us, \(s.intraNode.afterExperts!.gbps) GB/s;",
+            "relative error \(combineSweep.errorSummary). The model charges a combine at it (x efficiency), "
                 + "a dispatch at the link's own.",
             "inter_node: equal to intra_node; a single host has no NIC, and devices_per_node = \(ranks) puts",
             "every rank on one node, so no run modeled with this file crosses it. all_to_all: flat (the same reason).",

@@ -106,10 +106,10 @@ public enum HostValidation {
         }
         // The two exchanges apart (not bounded on their own): each is charged at its own
         // sweep's link (a dispatch after the permute, a combine after the experts).
-        let apart = [("dispatch", ModeledPhase.dispatch), ("combine", .combine)].map { name, phase in
-            "\(name) " + rows.map { signedPercent($0.error([phase])) }.joined(separator: " ")
+        let apart = rows.map {
+            "\($0.layout) \(signedPercent($0.error([.dispatch]))) / \(signedPercent($0.error([.combine])))"
         }
-        lines.append("the exchanges apart, per layout: " + apart.joined(separator: "; "))
+        lines.append("dispatch / combine apart (not bounded on their own): " + apart.joined(separator: ", "))
         return lines.joined(separator: "\n")
     }
 
@@ -135,13 +135,12 @@ public enum HostValidation {
 
         public var text: String {
             let c = calibration
-            return "calibrated on \(c.ranks) ranks (\(c.transportKind)): all-to-allv latency "
-                + "\(String(format3: c.fit.latencySeconds * 1e6)) us, bandwidth \(String(format3: c.fit.bytesPerSecond / 1e9)) GB/s"
-                + " (after the experts: \(String(format3: c.fitAfterExperts.latencySeconds * 1e6)) us, "
-                + "\(String(format3: c.fitAfterExperts.bytesPerSecond / 1e9)) GB/s)"
-                + " (median fit error \(percent(c.medianFitError))); best sgemm \(String(format2: c.bestFLOPS / 1e9)) GFLOP/s;"
+            let poor = c.fitLines.filter { $0.contains("WARNING") }
+            return "calibrated on \(c.ranks) ranks (\(c.transportKind)): all-to-allv \(c.dispatchSweep.summary) "
+                + "(median fit error \(percent(c.dispatchSweep.medianError))), after the experts \(c.combineSweep.summary) "
+                + "(\(percent(c.combineSweep.medianError))); best sgemm \(String(format2: c.bestFLOPS / 1e9)) GFLOP/s;"
                 + " memcpy \(String(format2: c.copyRate / 1e9)) GB/s\n"
-                + c.loadLine + (c.poorFit ? "; " + c.fitLine : "") + "\n"
+                + ([c.loadLine] + poor).joined(separator: "; ") + "\n"
                 + HostValidation.text(rows, system: system.name)
                 + "\nbounds: median |error| ≤ \(percent(medianBound)), max ≤ \(percent(maxBound)) per part: "
                 + (withinBounds ? "met" : "NOT MET")
