@@ -94,6 +94,14 @@ enum CalibrationBench {
     /// ±12 %) and its combine, after 6–8 ms of experts, was 30–40 % slower in every
     /// layout (docs/model.md, "This host").
     ///
+    /// The work before the call ends in a barrier of its own, then the send rows are
+    /// written, then the barrier before the call: the ranks finish the eviction or the
+    /// expert phase up to milliseconds apart, and under the emulated transport, whose
+    /// waits sleep, a rank that slept that long wakes tens of µs late, inside the timed
+    /// call; the layer's ranks reach the barrier before an exchange within µs of each
+    /// other. Without it the emulated sweep was 35–75 % slower than the layer's
+    /// exchanges; with it 2–28 % (MPI's waits poll, and it made no difference there).
+    ///
     /// Returns the mean seconds per call, [repeats × sizes] (repeat-major), and the mean
     /// seconds each iteration spent in its state's work before the call.
     static func alltoallv(_ transport: any Transport, options: Calibration.Options,
@@ -129,6 +137,10 @@ enum CalibrationBench {
                     before()
                     spent += monotonicSeconds() - started
                     runs += 1
+                    // The ranks end that work milliseconds apart; this barrier takes the
+                    // difference, so that the one before the call releases ranks that
+                    // arrive together, as the layer's do (see the doc comment).
+                    try transport.barrier()
                     send.withUnsafeMutableBytes { raw in
                         _ = memset(raw.baseAddress!, Int32(1 + (transport.rank + i) % 255), P * size)
                     }

@@ -145,9 +145,10 @@ extension CalibrationResult {
             "",
             "all-to-allv, as osu_alltoallv measures it: every rank sends Size bytes to every rank (itself",
             "included) through the run's transport (alltoallv on wire buffers, the layer's call); per size",
-            "warm-up iterations, then timed ones, a barrier between, the call alone timed; the mean per rank,",
+            "warm-up iterations, then timed ones, the call alone timed; the mean per rank,",
             "averaged across ranks (min/max: the fastest and slowest rank), median of \(options.repeats) repeats.",
-            "Unlike OSU's tight loop, every iteration starts as a layer's dispatch does: each rank first reads",
+            "Unlike OSU's tight loop, every iteration starts as a layer's dispatch does, with a barrier after the",
+            "work and another before the call (the first takes the ranks' differences): each rank first reads",
             "\(byteText(CalibrationBench.evictionBytes(ranks: ranks))) (the caches emptied; \(String(format2: evictionSeconds * 1e3)) "
                 + "ms), then writes its send rows (as permute does).",
             "Link bytes = Size x (ranks - 1), what one rank sends over the link (and receives).",
