@@ -159,7 +159,7 @@ final class CalibrateCommandTests: XCTestCase {
         XCTAssertEqual(copies.map { $0["bytes"] as? Int ?? 0 }, [64 << 10, 256 << 10, 1 << 20, 4 << 20, 16 << 20, 64 << 20])
         for c in copies { _ = try positive(c["gbps"], "copy_rates gbps") }
         XCTAssertEqual(copies.last?["gbps"] as? Double, hbm)
-        XCTAssertNotNil(text.range(of: #"# 64.00 MiB \(the caches emptied; [0-9.]+ ms\), then writes its send rows"#,
+        XCTAssertNotNil(text.range(of: #"# 64.00 MiB \(the caches emptied; [0-9.]+ ms\), then a barrier \(it takes the ranks. differences\),"#,
                                    options: .regularExpression), "the sweep says how its caches were emptied")
         XCTAssertEqual(device["execution"] as? String, "loop")
         try checkPerRowCosts(text, device: device, file: file, line: line)

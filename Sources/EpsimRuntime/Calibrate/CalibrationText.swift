@@ -53,9 +53,14 @@ extension CalibrationResult {
     /// A sweep's fit in one line, warned of when poor.
     func fitLine(_ sweep: SweepFit, _ name: String) -> String {
         "\(name): \(sweep.summary) per rank per direction; relative error over the sweep: \(sweep.errorSummary)"
-            + (sweep.medianError > Self.poorFitError
-               ? "; WARNING: a poor fit (median error over \(Int(Self.poorFitError * 100)) %), as on a busy host: "
-                 + "calibrate again when it is quiet" : "")
+            + poorFitWarning(sweep)
+    }
+
+    /// "; WARNING: a poor fit …" when the sweep's median error exceeds `poorFitError`, else "".
+    func poorFitWarning(_ sweep: SweepFit) -> String {
+        sweep.medianError > Self.poorFitError
+            ? "; WARNING: a poor fit (median error over \(Int(Self.poorFitError * 100)) %), as on a busy host: "
+              + "calibrate again when it is quiet" : ""
     }
 
     /// The two fits, a line each.
@@ -147,10 +152,10 @@ extension CalibrationResult {
             "included) through the run's transport (alltoallv on wire buffers, the layer's call); per size",
             "warm-up iterations, then timed ones, the call alone timed; the mean per rank,",
             "averaged across ranks (min/max: the fastest and slowest rank), median of \(options.repeats) repeats.",
-            "Unlike OSU's tight loop, every iteration starts as a layer's dispatch does, with a barrier after the",
-            "work and another before the call (the first takes the ranks' differences): each rank first reads",
+            "Unlike OSU's tight loop, every iteration starts in the state a layer's dispatch meets: each rank first reads",
             "\(byteText(CalibrationBench.evictionBytes(ranks: ranks))) (the caches emptied; \(String(format2: evictionSeconds * 1e3)) "
-                + "ms), then writes its send rows (as permute does).",
+                + "ms), then a barrier (it takes the ranks' differences),",
+            "then each writes its send rows (as permute does), then the barrier before the call.",
             "Link bytes = Size x (ranks - 1), what one rank sends over the link (and receives).",
         ]
         h += sweepTable()
@@ -159,19 +164,20 @@ extension CalibrationResult {
             "intra_node.latency_us, intra_node.gbps: the model time = latency + link bytes / (gbps x 1e9),",
             "fitted by least squares on the relative error to Avg Latency above: "
                 + "\(s.intraNode.latencyMicros) us, \(s.intraNode.gbps) GB/s;",
-            "relative error \(dispatchSweep.errorSummary). efficiency: 1 (gbps is the achieved rate itself).",
+            "relative error \(dispatchSweep.errorSummary)\(poorFitWarning(dispatchSweep)). efficiency: 1 (gbps is the achieved rate itself).",
             "",
-            "A second sweep, as a combine meets the link (sizes 8 x 4^i and --max-bytes, 1 warm-up and 10 timed",
+            "A second sweep, in the state a combine meets (sizes 8 x \(options.quick ? 16 : 4)^i and --max-bytes, 1 warm-up "
+                + "and 10 timed",
             "iterations each): \(afterExpertsState),",
-            "then the send rows written (as the experts write their outputs); an exchange after milliseconds of",
-            "experts is slower here than one after the permute:",
+            "then a barrier, then the send rows written (as the experts write their outputs), then the barrier before",
+            "the call:",
         ]
         h += sweepTable(afterExperts: true)
         h += [
             "",
             "intra_node.after_experts: the same fit to Avg Latency above: "
                 + "\(s.intraNode.afterExperts!.latencyMicros) us, \(s.intraNode.afterExperts!.gbps) GB/s;",
-            "relative error \(combineSweep.errorSummary). The model charges a combine at it (x efficiency), "
+            "relative error \(combineSweep.errorSummary)\(poorFitWarning(combineSweep)). The model charges a combine at it (x efficiency), "
                 + "a dispatch at the link's own.",
             "inter_node: equal to intra_node; a single host has no NIC, and devices_per_node = \(ranks) puts",
             "every rank on one node, so no run modeled with this file crosses it. all_to_all: flat (the same reason).",

@@ -109,7 +109,7 @@ public enum HostValidation {
         let apart = rows.map {
             "\($0.layout) \(signedPercent($0.error([.dispatch]))) / \(signedPercent($0.error([.combine])))"
         }
-        lines.append("dispatch / combine apart (not bounded on their own): " + apart.joined(separator: ", "))
+        lines.append("dispatch / combine apart (not bounded on their own): " + apart.joined(separator: "; "))
         return lines.joined(separator: "\n")
     }
 
