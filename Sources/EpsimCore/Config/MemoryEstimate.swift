@@ -56,7 +56,7 @@ public struct MemoryEstimate: Sendable {
         let totalTokens = tokens.reduce(0, +)
         var real = false
         if case .real = c.compute { real = true }
-        let matrices: Double = m.activation == .swiglu ? 3 : 2
+        let expertBytes = Double(ExpertWeights.bytes(hidden: m.hidden, ffn: m.ffn, activation: m.activation))
         let header = c.dispatch.dedup == .rank ? DedupHeader.bytes(topK: m.topK) : 0
         let rowBytes = Double(max(header + WireCodec.bytesPerRow(c.precision.dispatch, hidden: m.hidden),
                                   WireCodec.bytesPerRow(c.precision.combine, hidden: m.hidden)))
@@ -64,7 +64,7 @@ public struct MemoryEstimate: Sendable {
         var weights = 0.0, gate = 0.0, rows = 0.0, routing = 0.0, wire = 0.0, steps = 0.0, trace = 0.0, verifyCopies = 0.0
         for r in processRanks {
             let T = tokens[r], local = Double(layout.local[r].count)
-            if real { weights += L * (local + Double(m.sharedExperts)) * matrices * H * F * 4 }
+            if real { weights += L * (local + Double(m.sharedExperts)) * expertBytes }
             if case .gating = c.workload { gate += L * H * E * 4 }
             rows += (L + 1) * T * H * 4
             // RouterOutput (preference, logits, scores [T×E]; chosen, weights [T×k]),
@@ -90,7 +90,7 @@ public struct MemoryEstimate: Sendable {
             if verify && r == 0 {
                 verifyCopies += (L + 1) * totalTokens * H * 4 * 2 + totalTokens * (E * 12 + k * 8) * 2
                 // The reference builds one layer's routed and shared experts at a time.
-                if real { verifyCopies += (E + Double(m.sharedExperts)) * matrices * H * F * 4 }
+                if real { verifyCopies += (E + Double(m.sharedExperts)) * expertBytes }
             }
         }
         let tokenText: String

@@ -28,12 +28,18 @@ public final class ExpertCompute {
         self.ffn = ffn
     }
 
-    /// Makes the scratch hold at least `rows` rows (for both activations).
-    /// Grows by half as much again beyond `rows`, so blocks that creep up from step to
-    /// step do not reallocate every time.
+    /// Rows the scratch is allocated for when a block of `rows` outgrows it: half as
+    /// many again, so blocks that creep up from step to step do not reallocate every time.
+    public static func scratchRows(for rows: Int) -> Int { rows + rows / 2 }
+
+    /// Bytes of the scratch after a block of `rows`: two [scratchRows × F] fp32 arrays.
+    public static func scratchBytes(rows: Int, ffn: Int) -> Int { 2 * scratchRows(for: rows) * ffn * 4 }
+
+    /// Makes the scratch hold at least `rows` rows (for both activations), growing to
+    /// `scratchRows(for:)`.
     private func reserve(rows: Int) {
         guard rows > capacityRows else { return }
-        let target = rows + rows / 2
+        let target = Self.scratchRows(for: rows)
         a = [Float](repeating: 0, count: target * ffn)
         b = [Float](repeating: 0, count: target * ffn)
         capacityRows = target

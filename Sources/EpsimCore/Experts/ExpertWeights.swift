@@ -20,6 +20,11 @@ public struct ExpertWeights: Sendable {
     /// W2 [F × H].
     public let w2: [Float]
 
+    /// Bytes of one expert's fp32 matrices: W1, W3 (SwiGLU only) and W2, H·F each.
+    public static func bytes(hidden: Int, ffn: Int, activation: Activation) -> Int {
+        (activation == .swiglu ? 3 : 2) * hidden * ffn * 4
+    }
+
     /// Routed (logical) expert `expert` of `layer`.
     public init(seed: UInt64, layer: Int, expert: Int, model: ModelConfig) {
         self.init(seed: seed, purpose: .expertWeights, layer: layer, index: expert, model: model)

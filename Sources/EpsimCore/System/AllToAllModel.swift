@@ -132,11 +132,12 @@ public enum AllToAllModel {
         }
         var perRank = [Double](repeating: 0, count: p)
         var busiest: (rank: Int, direction: LinkDirection, seconds: Double)?
+        let nvlink = system.intraNode.state(for: exchange), nic = system.interNode.state(for: exchange)
         for r in 0..<p {
             for dir in LinkDirection.allCases {
                 let bytes = link[r][dir.rawValue]
                 guard bytes > 0 else { continue }
-                let spec = (dir.isNetwork ? system.interNode : system.intraNode).state(for: exchange)
+                let spec = dir.isNetwork ? nic : nvlink
                 let seconds = spec.latencyMicros * 1e-6 + Double(bytes) / spec.bytesPerSecond
                 perRank[r] = max(perRank[r], seconds)
                 if seconds > (busiest?.seconds ?? 0) { busiest = (r, dir, seconds) }

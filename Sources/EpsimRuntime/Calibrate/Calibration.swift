@@ -44,11 +44,7 @@ public enum Calibration {
         /// quick); the combine's, whose every call waits `expertSeconds`, 8 × 4^i (8 × 16^i
         /// when quick), then `maxBytes` itself when that is not among them. Empty below 8.
         func sizes(_ state: CalibrationBench.SweepState) -> [Int] {
-            let step: Int
-            switch state {
-            case .afterPermute: step = quick ? 4 : 2
-            case .afterExperts: step = quick ? 16 : 4
-            }
+            let step = state.sizeStep(quick: quick)
             var out = Array(sequence(first: Calibration.minBytes) { $0 * step }.prefix { $0 <= maxBytes })
             if state == .afterExperts, let last = out.last, last < maxBytes { out.append(maxBytes) }
             return out
@@ -113,9 +109,9 @@ public enum Calibration {
         samples.host = transport.rank == 0 ? HostLoad.current() : nil
         let dispatch = try CalibrationBench.alltoallv(transport, options: options, state: .afterPermute)
         let combine = try CalibrationBench.alltoallv(transport, options: options, state: .afterExperts)
-        samples.alltoallv = dispatch.seconds
-        samples.alltoallvAfterExperts = combine.seconds
-        samples.sweepStates = [dispatch.before, combine.before]
+        samples.dispatchSweep = dispatch.seconds
+        samples.combineSweep = combine.seconds
+        samples.sweepStateSeconds = [dispatch.before, combine.before]
         samples.expert = try CalibrationBench.expert(transport, options: options)
         samples.launch = try CalibrationBench.launch(transport, options: options)
         samples.memcpy = try CalibrationBench.copyRate(transport, options: options)

@@ -11,11 +11,11 @@ import Darwin
 struct CalibrationSamples {
     /// Mean seconds per all-to-allv, [repeats × sizes] (repeat-major): the dispatch's
     /// sweep, and the combine's (after the expert FFN) on its own sizes.
-    var alltoallv: [Double] = []
-    var alltoallvAfterExperts: [Double] = []
+    var dispatchSweep: [Double] = []
+    var combineSweep: [Double] = []
     /// Mean seconds of the work before each call of the two sweeps (the eviction, the
     /// expert phase): two values.
-    var sweepStates: [Double] = []
+    var sweepStateSeconds: [Double] = []
     /// Median seconds per expert call, [shapes × rows] (shape-major).
     var expert: [Double] = []
     /// Median seconds per expert call of a 1 × 1 expert at n = 1: one value.
@@ -31,9 +31,9 @@ struct CalibrationSamples {
 
     /// Every rank's samples on rank 0; nil elsewhere. Collective.
     func gathered(_ transport: any Transport) throws -> CalibrationSamples? {
-        var out = CalibrationSamples(alltoallv: try transport.gather(alltoallv),
-                                     alltoallvAfterExperts: try transport.gather(alltoallvAfterExperts),
-                                     sweepStates: try transport.gather(sweepStates),
+        var out = CalibrationSamples(dispatchSweep: try transport.gather(dispatchSweep),
+                                     combineSweep: try transport.gather(combineSweep),
+                                     sweepStateSeconds: try transport.gather(sweepStateSeconds),
                                      expert: try transport.gather(expert),
                                      launch: try transport.gather(launch), memcpy: try transport.gather(memcpy),
                                      phases: try transport.gather(phases))
@@ -44,20 +44,6 @@ struct CalibrationSamples {
 
 /// The bare measurements, each on every rank at once (the host as a run would load it).
 enum CalibrationBench {
-    /// Warm-up and timed iterations of one all-to-allv size. Each iteration of the
-    /// dispatch sweep first evicts the caches (`evictionBytes`, milliseconds), each of
-    /// the combine sweep runs `Options.expertSeconds` of expert FFN: longer than any call
-    /// of the default sweep (4 MiB per peer), so every size takes as many: fewer than
-    /// osu_alltoallv's 200 for small messages, whose spread the median of the repeats
-    /// absorbs. The combine's sweep has fewer sizes and no fewer iterations with
-    /// `--quick` (on a loaded host 5 left too little to fit a line to).
-    static func iterations(size: Int, quick: Bool, state: SweepState) -> (warmup: Int, timed: Int) {
-        switch state {
-        case .afterPermute: return quick ? (1, 10) : (2, 20)
-        case .afterExperts: return (1, 10)
-        }
-    }
-
     /// What each iteration of a sweep does before its timed call, standing for the
     /// phase a layer's exchange follows.
     enum SweepState: Sendable {
@@ -70,6 +56,30 @@ enum CalibrationBench {
         /// each) for `Options.expertSeconds`, then writes its send rows (as the experts
         /// write their outputs).
         case afterExperts
+
+        /// Warm-up and timed iterations of every size. Each iteration of the dispatch
+        /// sweep first evicts the caches (`evictionBytes`, milliseconds), each of the
+        /// combine sweep runs `Options.expertSeconds` of expert FFN: longer than any call
+        /// of the default sweep (4 MiB per peer), so every size takes as many: fewer than
+        /// osu_alltoallv's 200 for small messages, whose spread the median of the repeats
+        /// absorbs. The combine's sweep has fewer sizes and no fewer iterations with
+        /// `--quick` (on a loaded host 5 left too little to fit a line to).
+        func iterations(quick: Bool) -> (warmup: Int, timed: Int) {
+            switch self {
+            case .afterPermute: return quick ? (1, 10) : (2, 20)
+            case .afterExperts: return (1, 10)
+            }
+        }
+
+        /// The ratio of one size to the next (`Calibration.Options.sizes(_:)`): every
+        /// power of two for the dispatch's (every other when quick), every other for the
+        /// combine's, whose every call waits `Options.expertSeconds` (every fourth).
+        func sizeStep(quick: Bool) -> Int {
+            switch self {
+            case .afterPermute: return quick ? 4 : 2
+            case .afterExperts: return quick ? 16 : 4
+            }
+        }
 
         /// How errors name the sweep.
         var name: String {
@@ -130,7 +140,7 @@ enum CalibrationBench {
                     bytes.sendDispls[p] = p * size
                     bytes.recvDispls[p] = p * size
                 }
-                let (warmup, timed) = iterations(size: size, quick: options.quick, state: state)
+                let (warmup, timed) = state.iterations(quick: options.quick)
                 var total = 0.0
                 for i in 0..<(warmup + timed) {
                     let started = monotonicSeconds()
@@ -330,11 +340,11 @@ final class ExpertPhase {
     private var y: [Float]
     private let seconds: Double
 
-    /// Bytes one rank's phase holds: the experts' weights (3·H·F floats each), the
-    /// input and output rows (H floats each) and `ExpertCompute`'s two activations (F
-    /// floats each, for 1.5 × the rows).
+    /// Bytes one rank's phase holds: the experts' weights, the input and output rows (H
+    /// floats each) and `ExpertCompute`'s scratch.
     static func bytes(_ shape: Calibration.ExpertShape) -> Int {
-        4 * (experts * 3 * shape.hidden * shape.ffn + rows * 2 * shape.hidden + (rows + rows / 2) * 2 * shape.ffn)
+        experts * ExpertWeights.bytes(hidden: shape.hidden, ffn: shape.ffn, activation: .swiglu)
+            + rows * 2 * shape.hidden * 4 + ExpertCompute.scratchBytes(rows: rows, ffn: shape.ffn)
     }
 
     init(shape: Calibration.ExpertShape, seconds: Double) {

@@ -56,6 +56,8 @@ public struct CalibrationResult {
         public var errors: [Double]
         public var medianError: Double { median(errors) }
         public var maxError: Double { errors.max() ?? 0 }
+        /// Its median error exceeds `CalibrationResult.poorFitError`.
+        public var isPoor: Bool { medianError > CalibrationResult.poorFitError }
         /// "latency 8.236 us, bandwidth 6.840 GB/s".
         public var summary: String {
             "latency \(String(format3: fit.latencySeconds * 1e6)) us, bandwidth \(String(format3: fit.bytesPerSecond / 1e9)) GB/s"
@@ -107,31 +109,32 @@ public struct CalibrationResult {
         host = s.host ?? HostLoad.current()
         self.seconds = seconds
 
-        dispatchSweep = try Self.reduce(s.alltoallv, options: options, state: .afterPermute, ranks: P)
-        combineSweep = try Self.reduce(s.alltoallvAfterExperts, options: options, state: .afterExperts, ranks: P)
-        precondition(s.sweepStates.count == 2 * P, "calibrate: \(s.sweepStates.count) sweep-state samples")
-        evictionSeconds = (0..<P).map { s.sweepStates[2 * $0] }.reduce(0, +) / Double(P)
-        expertPhaseSeconds = (0..<P).map { s.sweepStates[2 * $0 + 1] }.reduce(0, +) / Double(P)
+        dispatchSweep = try Self.reduce(s.dispatchSweep, options: options, state: .afterPermute, ranks: P)
+        combineSweep = try Self.reduce(s.combineSweep, options: options, state: .afterExperts, ranks: P)
+        let states = Self.meanAcrossRanks(s.sweepStateSeconds, ranks: P, values: 2, "sweep-state")
+        (evictionSeconds, expertPhaseSeconds) = (states[0], states[1])
 
         let points = options.shapes.flatMap { shape in options.rows.map { (shape, $0) } }
-        precondition(s.expert.count == P * points.count, "calibrate: \(s.expert.count) expert samples")
-        expert = points.enumerated().map { i, point in
-            let mean = (0..<P).map { s.expert[$0 * points.count + i] }.reduce(0, +) / Double(P)
-            return ExpertRow(rows: point.1, hidden: point.0.hidden, ffn: point.0.ffn, seconds: mean)
+        expert = zip(points, Self.meanAcrossRanks(s.expert, ranks: P, values: points.count, "expert")).map { point, mean in
+            ExpertRow(rows: point.1, hidden: point.0.hidden, ffn: point.0.ffn, seconds: mean)
         }
-        launchSeconds = s.launch.reduce(0, +) / Double(P)
+        launchSeconds = Self.meanAcrossRanks(s.launch, ranks: P, values: 1, "launch")[0]
         let copySizes = CalibrationBench.copySizes(ranks: P)
-        precondition(s.memcpy.count == P * copySizes.count, "calibrate: \(s.memcpy.count) memcpy samples")
-        copyRates = copySizes.enumerated().map { i, bytes in
-            let mean = (0..<P).map { s.memcpy[$0 * copySizes.count + i] }.reduce(0, +) / Double(P)
-            return CopyRatePoint(bytes: bytes, gbps: mean / 1e9)
+        copyRates = zip(copySizes, Self.meanAcrossRanks(s.memcpy, ranks: P, values: copySizes.count, "memcpy")).map {
+            CopyRatePoint(bytes: $0, gbps: $1 / 1e9)
         }
-        precondition(s.phases.count == 3 * P, "calibrate: \(s.phases.count) phase samples")
-        func mean(_ i: Int) -> Double { (0..<P).map { s.phases[$0 * 3 + i] }.reduce(0, +) / Double(P) }
-        permuteSeconds = mean(0)
-        unpermuteSeconds = mean(1)
-        phaseRows = Int(mean(2).rounded())
+        let phases = Self.meanAcrossRanks(s.phases, ranks: P, values: 3, "phase")
+        permuteSeconds = phases[0]
+        unpermuteSeconds = phases[1]
+        phaseRows = Int(phases[2].rounded())
         phaseHidden = Calibration.phaseHidden(options)
+    }
+
+    /// Every rank's `values` figures (gathered rank after rank) averaged across the `P`
+    /// ranks, summed in rank order: `values` means.
+    private static func meanAcrossRanks(_ samples: [Double], ranks P: Int, values n: Int, _ what: String) -> [Double] {
+        precondition(samples.count == P * n, "calibrate: \(samples.count) \(what) samples for \(P)×\(n)")
+        return (0..<n).map { i in (0..<P).map { samples[$0 * n + i] }.reduce(0, +) / Double(P) }
     }
 
     /// One sweep's rows (every rank's samples, rank-major, each [repeats × sizes]),
@@ -149,7 +152,7 @@ public struct CalibrationResult {
                 minimum.append(perRank.min()!)
                 maximum.append(perRank.max()!)
             }
-            let (warmup, iterations) = CalibrationBench.iterations(size: size, quick: options.quick, state: state)
+            let (warmup, iterations) = state.iterations(quick: options.quick)
             return SweepRow(size: size, linkBytes: size * (P - 1), average: median(average), minimum: median(minimum),
                             maximum: median(maximum), warmup: warmup, iterations: iterations)
         }
@@ -216,9 +219,9 @@ public struct CalibrationResult {
 
     /// The system file's content.
     public var system: SystemSpec {
-        let fit = dispatchSweep.fit, after = combineSweep.fit
-        let link = LinkSpec(gbps: fit.bytesPerSecond / 1e9, efficiency: 1, latencyMicros: fit.latencySeconds * 1e6,
-                            afterExperts: LinkCost(gbps: after.bytesPerSecond / 1e9, latencyMicros: after.latencySeconds * 1e6))
+        let fit = dispatchSweep.fit.cost
+        let link = LinkSpec(gbps: fit.gbps, efficiency: 1, latencyMicros: fit.latencyMicros,
+                            afterExperts: combineSweep.fit.cost)
         let points = expert.map {
             EfficiencyPoint(rows: $0.rows, hidden: $0.hidden, ffn: $0.ffn, milliseconds: deviceSeconds($0) * 1e3)
         }

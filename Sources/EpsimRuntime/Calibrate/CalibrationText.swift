@@ -56,18 +56,23 @@ extension CalibrationResult {
             + poorFitWarning(sweep)
     }
 
-    /// "; WARNING: a poor fit …" when the sweep's median error exceeds `poorFitError`, else "".
+    /// "; WARNING: a poor fit …" when the sweep `isPoor`, else "".
     func poorFitWarning(_ sweep: SweepFit) -> String {
-        sweep.medianError > Self.poorFitError
+        sweep.isPoor
             ? "; WARNING: a poor fit (median error over \(Int(Self.poorFitError * 100)) %), as on a busy host: "
               + "calibrate again when it is quiet" : ""
     }
 
-    /// The two fits, a line each.
-    public var fitLines: [String] {
-        [fitLine(dispatchSweep, "all-to-allv fit, after the cache eviction (dispatch)"),
-         fitLine(combineSweep, "after the experts (combine)")]
+    /// The two sweeps, each with the name its fit line gives it.
+    private var namedSweeps: [(name: String, sweep: SweepFit)] {
+        [("all-to-allv fit, after the cache eviction (dispatch)", dispatchSweep), ("after the experts (combine)", combineSweep)]
     }
+
+    /// The two fits, a line each.
+    public var fitLines: [String] { namedSweeps.map { fitLine($0.sweep, $0.name) } }
+
+    /// The fit lines of the sweeps that fit poorly (`SweepFit.isPoor`).
+    public var poorFitLines: [String] { namedSweeps.filter { $0.sweep.isPoor }.map { fitLine($0.sweep, $0.name) } }
 
     /// The combine sweep's state in words: what ran before each call, asked and as run.
     var afterExpertsState: String {
@@ -81,8 +86,6 @@ extension CalibrationResult {
     /// the quiet 2-core machine this was written on the median was 2–22 % over 20
     /// calibrations, and 71 % with a test suite running beside it.
     static let poorFitError = 0.35
-    /// Either sweep's fit is poor.
-    var poorFit: Bool { max(dispatchSweep.medianError, combineSweep.medianError) > Self.poorFitError }
 
     /// The per-row costs in one line: each phase measured, its byte term, the rest per row.
     public var phaseRowLine: String {

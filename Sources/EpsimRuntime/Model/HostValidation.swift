@@ -135,12 +135,11 @@ public enum HostValidation {
 
         public var text: String {
             let c = calibration
-            let poor = c.fitLines.filter { $0.contains("WARNING") }
             return "calibrated on \(c.ranks) ranks (\(c.transportKind)): all-to-allv \(c.dispatchSweep.summary) "
                 + "(median fit error \(percent(c.dispatchSweep.medianError))), after the experts \(c.combineSweep.summary) "
                 + "(\(percent(c.combineSweep.medianError))); best sgemm \(String(format2: c.bestFLOPS / 1e9)) GFLOP/s;"
                 + " memcpy \(String(format2: c.copyRate / 1e9)) GB/s\n"
-                + ([c.loadLine] + poor).joined(separator: "; ") + "\n"
+                + ([c.loadLine] + c.poorFitLines).joined(separator: "; ") + "\n"
                 + HostValidation.text(rows, system: system.name)
                 + "\nbounds: median |error| ≤ \(percent(medianBound)), max ≤ \(percent(maxBound)) per part: "
                 + (withinBounds ? "met" : "NOT MET")
