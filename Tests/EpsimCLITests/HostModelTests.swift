@@ -45,12 +45,23 @@ final class HostModelTests: XCTestCase {
             medians.append(numbers[0] / 100)
             maxima.append(numbers[1] / 100)
         }
-        // The two exchanges apart: per layout, named, a signed error each.
-        let apart = try XCTUnwrap(lines.first { $0.hasPrefix("dispatch / combine apart (not bounded on their own): ") },
+        // The two exchanges apart: per layout, named, measured → modeled ms and the signed
+        // error of each, the error what the two times give.
+        let apart = try XCTUnwrap(lines.first { $0.hasPrefix("dispatch / combine apart, ms (not bounded on their own): ") },
                                   run.stdout)
+        let cell = #"([0-9.]+) → ([0-9.]+) \(([+-][0-9.]+)%\)"#
         for layout in ["uniform", "zipf 1.2", "hot expert, dropless", "zipf, expert 0 on every rank"] {
-            XCTAssertNotNil(apart.range(of: layout + #" [+-][0-9.]+% / [+-][0-9.]+%"#, options: .regularExpression),
-                            "\(layout) in \(apart)")
+            let found = apart.range(of: layout + " " + cell + " / " + cell, options: .regularExpression)
+            XCTAssertNotNil(found, "\(layout) in \(apart)")
+            guard let found else { continue }
+            let numbers = apart[found].dropFirst(layout.count).split(separator: " ")
+                .compactMap { Double($0.trimmingCharacters(in: CharacterSet(charactersIn: "()%"))) }
+            XCTAssertEqual(numbers.count, 6, String(apart[found]))
+            guard numbers.count == 6 else { continue }
+            for i in [0, 3] where numbers[i] > 0 {
+                XCTAssertEqual(numbers[i + 2] / 100, (numbers[i + 1] - numbers[i]) / numbers[i], accuracy: 0.01 + 0.002 / numbers[i],
+                               String(apart[found]))
+            }
         }
         let met = medians.allSatisfy { $0 <= 0.15 } && maxima.allSatisfy { $0 <= 0.35 }
         XCTAssertTrue(run.stdout.contains("per part: " + (met ? "met" : "NOT MET")), run.stdout)

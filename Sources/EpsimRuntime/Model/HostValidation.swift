@@ -106,10 +106,12 @@ public enum HostValidation {
         }
         // The two exchanges apart (not bounded on their own): each is charged at its own
         // sweep's link (a dispatch after the permute, a combine after the experts).
-        let apart = rows.map {
-            "\($0.layout) \(signedPercent($0.error([.dispatch]))) / \(signedPercent($0.error([.combine])))"
+        let apart = rows.map { row in
+            row.layout + " " + [ModeledPhase.dispatch, .combine].map {
+                "\(String(format3: row.measured([$0]))) → \(String(format3: row.modeled([$0]))) (\(signedPercent(row.error([$0]))))"
+            }.joined(separator: " / ")
         }
-        lines.append("dispatch / combine apart (not bounded on their own): " + apart.joined(separator: "; "))
+        lines.append("dispatch / combine apart, ms (not bounded on their own): " + apart.joined(separator: "; "))
         return lines.joined(separator: "\n")
     }
 
