@@ -40,7 +40,7 @@ let package = Package(
             name: "EpsimCore",
             dependencies: ["CBLAS", .product(name: "Yams", package: "Yams")]
         ),
-        .target(name: "EpsimRuntime", dependencies: ["CBLAS", "EpsimCore", "EpsimMPI", .product(name: "Yams", package: "Yams")]),
+        .target(name: "EpsimRuntime", dependencies: ["EpsimCore", "EpsimMPI", .product(name: "Yams", package: "Yams")]),
         // Transport conformance checks, shared by the XCTest suite (emulated ranks)
         // and by the MPI test executable (launched under mpirun by launch/test).
         .target(name: "EpsimConformance", dependencies: ["EpsimRuntime"]),

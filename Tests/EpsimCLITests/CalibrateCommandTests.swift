@@ -67,101 +67,6 @@ final class CalibrateCommandTests: XCTestCase {
         XCTAssertThrowsError(try LinkFit.fit(bytes: [8, 64], seconds: [1e-6, .nan]))
     }
 
-    /// A sweep of `pattern` at 8 B … 4 MiB per peer, timed by `time(message, rank bytes, node bytes)`.
-    private func sweep(_ pattern: CalibrationBench.SweepPattern, ranks: Int,
-                       _ time: (Int, Double, Double) -> Double) -> LinkFit.Sweep {
-        let sizes = (3...22).map { 1 << $0 }
-        let bytes = sizes.map { Double(pattern.linkBytes(ranks: ranks, size: $0)) }
-        let node = sizes.map { Double(pattern.nodeBytes(ranks: ranks, size: $0)) }
-        return LinkFit.Sweep(messages: sizes, bytes: bytes, nodeBytes: node,
-                             seconds: sizes.indices.map { time(sizes[$0], bytes[$0], node[$0]) })
-    }
-
-    /// The pattern's byte counts: one-sided, ⌈P/2⌉ × size per rank and ⌊P/2⌋ ⌈P/2⌉ × size
-    /// per node; all pairs (P − 1) and, self included, P² × size.
-    func testSweepPatternBytes() {
-        typealias Pattern = CalibrationBench.SweepPattern
-        for (p, rank, node) in [(2, 1, 1), (3, 2, 2), (4, 2, 4), (5, 3, 6)] {
-            XCTAssertEqual(Pattern.oneSided.linkBytes(ranks: p, size: 10), rank * 10, "P \(p)")
-            XCTAssertEqual(Pattern.oneSided.nodeBytes(ranks: p, size: 10), node * 10, "P \(p)")
-            // What the exchange sends, summed (self included), is the node's bytes; the
-            // busiest rank's over the link (self excluded) the link bytes.
-            for pattern in Pattern.allCases {
-                let sent = (0..<p).map { s in (0..<p).reduce(0) { $0 + pattern.bytes(from: s, to: $1, ranks: p, size: 10) } }
-                let out = (0..<p).map { s in (0..<p).reduce(0) { $0 + ($1 == s ? 0 : pattern.bytes(from: s, to: $1, ranks: p, size: 10)) } }
-                let into = (0..<p).map { d in (0..<p).reduce(0) { $0 + ($1 == d ? 0 : pattern.bytes(from: $1, to: d, ranks: p, size: 10)) } }
-                XCTAssertEqual(sent.reduce(0, +), pattern.nodeBytes(ranks: p, size: 10), "P \(p) \(pattern)")
-                XCTAssertEqual(max(out.max()!, into.max()!), pattern.linkBytes(ranks: p, size: 10), "P \(p) \(pattern)")
-            }
-            XCTAssertEqual(Pattern.allPairs.linkBytes(ranks: p, size: 10), (p - 1) * 10)
-            XCTAssertEqual(Pattern.allPairs.nodeBytes(ranks: p, size: 10), p * p * 10)
-        }
-    }
-
-    /// Times made by the model itself (eager latency up to 2 KiB, a latency above, a
-    /// rank's and a node's bandwidth) give every parameter back.
-    func testTwoPatternFitRecoversEveryParameter() throws {
-        for (ranks, eagerLatency, latency, rate, node) in [(2, 8e-6, 25e-6, 10e9, 14e9), (4, 3e-6, 40e-6, 6e9, 20e9)] {
-            func time(_ m: Int, _ x: Double, _ n: Double) -> Double { (m <= 2048 ? eagerLatency : latency) + max(x / rate, n / node) }
-            let all = sweep(.allPairs, ranks: ranks, time), one = sweep(.oneSided, ranks: ranks, time)
-            let fit = try LinkFit.fit(allPairs: all, oneSided: one)
-            XCTAssertEqual(fit.eagerBytes, 2048, "P \(ranks)")
-            XCTAssertEqual(fit.eagerLatencySeconds ?? 0, eagerLatency, accuracy: 1e-6 * eagerLatency, "P \(ranks)")
-            XCTAssertEqual(fit.latencySeconds, latency, accuracy: 1e-6 * latency, "P \(ranks)")
-            XCTAssertEqual(fit.bytesPerSecond, rate, accuracy: 1e-6 * rate, "P \(ranks)")
-            XCTAssertEqual(fit.nodeBytesPerSecond ?? 0, node, accuracy: 1e-6 * node, "P \(ranks)")
-            XCTAssertLessThan((fit.relativeErrors(all) + fit.relativeErrors(one)).max()!, 1e-6)
-            // Given the limit, the same; given none, one latency for every size.
-            XCTAssertEqual(try LinkFit.fit(allPairs: all, oneSided: one, eager: .known(2048)).latencySeconds, latency,
-                           accuracy: 1e-6 * latency)
-            let single = try LinkFit.fit(allPairs: all, oneSided: one, eager: .known(nil))
-            XCTAssertNil(single.eagerBytes)
-            XCTAssertNil(single.eagerLatencySeconds)
-        }
-    }
-
-    /// No step in the latency and no shared bandwidth: no eager limit, no node bandwidth.
-    func testTwoPatternFitWithoutEagerOrNodeLimit() throws {
-        let latency = 12e-6, rate = 9e9
-        func time(_ m: Int, _ x: Double, _ n: Double) -> Double { latency + x / rate }
-        let fit = try LinkFit.fit(allPairs: sweep(.allPairs, ranks: 2, time), oneSided: sweep(.oneSided, ranks: 2, time))
-        XCTAssertNil(fit.eagerBytes)
-        XCTAssertNil(fit.nodeBytesPerSecond)
-        XCTAssertEqual(fit.latencySeconds, latency, accuracy: 1e-6 * latency)
-        XCTAssertEqual(fit.bytesPerSecond, rate, accuracy: 1e-6 * rate)
-        XCTAssertEqual(fit.seconds(bytes: 1e6, nodeBytes: 1e9, message: 8), latency + 1e6 / rate, accuracy: 1e-12)
-    }
-
-    /// One rank alone faster than its share of the node allows (a node bandwidth below
-    /// a rank's over the one-sided ratio): the node binds both patterns, and the fit says
-    /// so with one slope on node bytes.
-    func testTwoPatternFitWhenTheNodeBindsBoth() throws {
-        let latency = 20e-6, node = 12e9
-        func time(_ m: Int, _ x: Double, _ n: Double) -> Double { latency + n / node }
-        let all = sweep(.allPairs, ranks: 2, time), one = sweep(.oneSided, ranks: 2, time)
-        let fit = try LinkFit.fit(allPairs: all, oneSided: one, eager: .known(nil))
-        XCTAssertEqual(fit.nodeBytesPerSecond ?? 0, node, accuracy: 1e-6 * node)
-        XCTAssertEqual(fit.bytesPerSecond, node, accuracy: 1e-6 * node, "one-sided ratio 1 on 2 ranks")
-        XCTAssertEqual(fit.latencySeconds, latency, accuracy: 1e-6 * latency)
-        XCTAssertLessThan((fit.relativeErrors(all) + fit.relativeErrors(one)).max()!, 1e-6)
-        // Faster still alone: the same node bandwidth, and the one-sided charged at it.
-        func faster(_ m: Int, _ x: Double, _ n: Double) -> Double { latency + 0.8 * n / node }
-        let fast = try LinkFit.fit(allPairs: all, oneSided: sweep(.oneSided, ranks: 2, faster), eager: .known(nil))
-        XCTAssertNotNil(fast.nodeBytesPerSecond)
-        XCTAssertEqual(fast.bytesPerSecond, fast.nodeBytesPerSecond!, accuracy: 1e-9 * fast.bytesPerSecond)
-    }
-
-    func testTwoPatternFitRefusesWhatItCannotFit() {
-        let flat = sweep(.allPairs, ranks: 2) { _, _, _ in 1e-5 }
-        let falling = sweep(.oneSided, ranks: 2) { _, x, _ in 1 / (1 + x) }
-        let good = sweep(.oneSided, ranks: 2) { _, x, _ in 1e-5 + x / 1e10 }
-        XCTAssertThrowsError(try LinkFit.fit(allPairs: good, oneSided: falling))
-        XCTAssertThrowsError(try LinkFit.fit(allPairs: flat, oneSided: falling))
-        var short = good
-        short.seconds.removeLast()
-        XCTAssertThrowsError(try LinkFit.fit(allPairs: good, oneSided: short))
-    }
-
     // MARK: end to end
 
     /// The most the fitted model may miss the measured sweep it was fitted to, as a
@@ -272,122 +177,73 @@ final class CalibrateCommandTests: XCTestCase {
 
         let intra = try XCTUnwrap(root["intra_node"] as? [String: Any])
         let inter = try XCTUnwrap(root["inter_node"] as? [String: Any])
-        let link = try linkModel(intra, "intra_node", eagerBytes: intra["eager_bytes"] as? Int, file: file, line: line)
+        let gbps = try positive(intra["gbps"], "gbps"), latency = intra["latency_us"] as? Double ?? -1
+        XCTAssertTrue(latency.isFinite && latency >= 0, "latency_us \(latency)")
         XCTAssertEqual(intra["efficiency"] as? Double, 1)
-        XCTAssertTrue(Set(intra.keys).isSubset(of: ["gbps", "efficiency", "latency_us", "node_gbps", "eager_bytes",
-                                                    "eager_latency_us", "after_experts"]), "\(intra.keys)")
-        XCTAssertEqual(intra["eager_bytes"] == nil, intra["eager_latency_us"] == nil, "the eager limit and its latency together")
-        // The combine's link: the second sweep's fit, at the first's eager limit, on both link classes.
+        XCTAssertEqual(Set(intra.keys), ["gbps", "efficiency", "latency_us", "after_experts"])
+        // The combine's link: the second sweep's fit, on both link classes.
         let after = try XCTUnwrap(intra["after_experts"] as? [String: Any], "after_experts")
-        XCTAssertTrue(Set(after.keys).isSubset(of: ["gbps", "latency_us", "node_gbps", "eager_latency_us"]), "\(after.keys)")
-        XCTAssertEqual(after["eager_latency_us"] == nil, intra["eager_bytes"] == nil)
-        let afterLink = try linkModel(after, "after_experts", eagerBytes: intra["eager_bytes"] as? Int, file: file, line: line)
-        for key in ["gbps", "latency_us", "efficiency", "node_gbps", "eager_bytes", "eager_latency_us"] {
-            XCTAssertEqual(inter[key] as? Double, intra[key] as? Double, key)
-        }
+        XCTAssertEqual(Set(after.keys), ["gbps", "latency_us"])
+        let afterGBps = try positive(after["gbps"], "after_experts.gbps"), afterLatency = after["latency_us"] as? Double ?? -1
+        XCTAssertTrue(afterLatency.isFinite && afterLatency >= 0, "after_experts.latency_us \(afterLatency)")
+        XCTAssertEqual(inter["gbps"] as? Double, gbps)
+        XCTAssertEqual(inter["latency_us"] as? Double, latency)
+        XCTAssertEqual(inter["efficiency"] as? Double, 1)
         XCTAssertEqual(inter["after_experts"] as? [String: Double], after as? [String: Double])
         XCTAssertTrue(text.contains("# iterations each): "
                                     + String(format: "%.2f", expertMillis) + " ms of expert FFN (4 experts of H 256, F 512 in turn, 256 rows each; "),
                       "the second sweep says what ran before each call")
 
         // The sweeps, from the header comment: Size, Avg, Min, Max (µs), Iterations,
-        // Link GB/s, Fit (µs), Fit error %; per state all pairs, then one-sided. With
-        // --quick the dispatch's 8 × 4^i, the combine's 8 × 16^i and --max-bytes; 10
-        // timed iterations each.
+        // Link GB/s, Fit (µs), Fit error %. With --quick the dispatch's 8 × 4^i, the
+        // combine's 8 × 16^i and --max-bytes; 10 timed iterations each.
         let lines = text.split(separator: "\n").map(String.init)
         let titles = lines.indices.filter { lines[$0].hasPrefix("#") && lines[$0].contains("Avg Latency(us)") }
-        XCTAssertEqual(titles.count, 4, "two sweep tables per state", file: file, line: line)
-        guard titles.count == 4 else { return }
-        let dispatchSizes = [8, 32, 128, 512, 2048, 8192, 32768, 131072, 524288], combineSizes = [8, 128, 2048, 32768, 524288, 1048576]
-        var tables: [[[Double]]] = []
-        for (i, title) in titles.enumerated() {
-            let pattern: CalibrationBench.SweepPattern = i % 2 == 0 ? .allPairs : .oneSided
-            tables.append(try checkSweep(lines, title: title, ranks: ranks, pattern: pattern, model: i < 2 ? link : afterLink,
-                                         sizes: i < 2 ? dispatchSizes : combineSizes, iterations: 10,
-                                         transport: transport + (i < 2 ? "" : ", after the experts") + ", \(pattern.name)",
-                                         file: file, line: line))
-        }
-        try checkOptimum(tables[0], tables[1], ranks: ranks, link, file: file, line: line)
-        try checkOptimum(tables[2], tables[3], ranks: ranks, afterLink, file: file, line: line)
+        XCTAssertEqual(titles.count, 2, "two sweep tables", file: file, line: line)
+        guard titles.count == 2 else { return }
+        try checkSweep(lines, title: titles[0], ranks: ranks, latency: latency, gbps: gbps,
+                       sizes: [8, 32, 128, 512, 2048, 8192, 32768, 131072, 524288], iterations: 10, transport: transport,
+                       file: file, line: line)
+        try checkSweep(lines, title: titles[1], ranks: ranks, latency: afterLatency, gbps: afterGBps,
+                       sizes: [8, 128, 2048, 32768, 524288, 1048576], iterations: 10, transport: transport + ", after the experts",
+                       file: file, line: line)
     }
 
-    /// A link's costs as the file gives them (µs, GB/s), as a `LinkFit`.
-    private func linkModel(_ keys: [String: Any], _ what: String, eagerBytes: Int?, file: StaticString, line: UInt) throws -> LinkFit {
-        let gbps = try XCTUnwrap(keys["gbps"] as? Double, what + ".gbps", file: file, line: line)
-        let latency = try XCTUnwrap(keys["latency_us"] as? Double, what + ".latency_us", file: file, line: line)
-        XCTAssertTrue(gbps.isFinite && gbps > 0 && latency.isFinite && latency >= 0, "\(what): \(keys)", file: file, line: line)
-        let node = keys["node_gbps"] as? Double, eager = keys["eager_latency_us"] as? Double
-        if let node { XCTAssertTrue(node.isFinite && node > 0, "\(what).node_gbps \(node)", file: file, line: line) }
-        if let eager { XCTAssertTrue(eager.isFinite && eager >= 0, "\(what).eager_latency_us \(eager)", file: file, line: line) }
-        return LinkFit(latencySeconds: latency * 1e-6, bytesPerSecond: gbps * 1e9, nodeBytesPerSecond: node.map { $0 * 1e9 },
-                       eagerBytes: eagerBytes, eagerLatencySeconds: eager.map { $0 * 1e-6 })
-    }
-
-    /// One sweep table of the header (the title at `title`): its sizes and iterations, its
-    /// Fit column the file's link model at the pattern's bytes, and the fit's median error
-    /// within `fitErrorBound`. Returns the rows.
-    private func checkSweep(_ lines: [String], title: Int, ranks: Int, pattern: CalibrationBench.SweepPattern, model: LinkFit,
-                            sizes: [Int], iterations: Int, transport: String, file: StaticString, line: UInt) throws -> [[Double]] {
-        let sweep: [[Double]] = lines[(title + 1)...].prefix { !$0.dropFirst().trimmingCharacters(in: .whitespaces).isEmpty
-                                                              && !$0.hasPrefix("# one-sided") && !$0.hasPrefix("# One-sided") }
+    /// One sweep table of the header (the title at `title`): its sizes, its Fit column
+    /// the file's latency and bandwidth, the fit's median error within `fitErrorBound`,
+    /// and the fit the least-squares optimum of the relative error.
+    private func checkSweep(_ lines: [String], title: Int, ranks: Int, latency: Double, gbps: Double, sizes: [Int],
+                            iterations: Int, transport: String, file: StaticString, line: UInt) throws {
+        let sweep: [[Double]] = lines[(title + 1)...].prefix { !$0.dropFirst().trimmingCharacters(in: .whitespaces).isEmpty }
             .map { $0.dropFirst().split(separator: " ").filter { $0 != "%" }.compactMap { Double($0) } }
         XCTAssertEqual(sweep.map { Int($0[0]) }, sizes, file: file, line: line)
         var errors: [Double] = []
         for row in sweep {
             XCTAssertEqual(row.count, 8, "\(row)", file: file, line: line)
             XCTAssertEqual(Int(row[4]), iterations, "\(row)", file: file, line: line)
-            let size = Int(row[0]), average = row[1] * 1e-6
+            let bytes = row[0] * Double(ranks - 1), average = row[1] * 1e-6
             XCTAssertTrue(average > 0 && row[2] <= row[1] + 1e-3 && row[1] <= row[3] + 1e-3, "\(row)", file: file, line: line)
-            let seconds = model.seconds(bytes: Double(pattern.linkBytes(ranks: ranks, size: size)),
-                                        nodeBytes: Double(pattern.nodeBytes(ranks: ranks, size: size)), message: size)
-            XCTAssertEqual(row[6], seconds * 1e6, accuracy: 0.0015, "the Fit column is the file's model: \(row)",
+            let model = latency * 1e-6 + bytes / (gbps * 1e9)
+            XCTAssertEqual(row[6], model * 1e6, accuracy: 0.0015, "the Fit column is the file's model: \(row)",
                            file: file, line: line)
-            errors.append(abs(seconds - average) / average)
+            errors.append(abs(model - average) / average)
         }
         let medianError = median(errors)
-        print("calibrate (\(transport)): fit median relative error over its own sweep \(medianError * 100) %, \(model)")
+        print("calibrate (\(transport)): fit median relative error over its own sweep \(medianError * 100) %, "
+              + "latency \(latency) us, \(gbps) GB/s")
         XCTAssertLessThanOrEqual(medianError, Self.fitErrorBound, "\(sweep)", file: file, line: line)
-        return sweep
-    }
-
-    /// The file's link is the least-squares optimum of the relative error over both
-    /// patterns' tables: moving any of its costs by 10 % either way fits worse.
-    private func checkOptimum(_ allPairs: [[Double]], _ oneSided: [[Double]], ranks: Int, _ link: LinkFit,
-                              file: StaticString, line: UInt) throws {
-        func cost(_ m: LinkFit) -> Double {
-            var sum = 0.0
-            for (rows, pattern) in [(allPairs, CalibrationBench.SweepPattern.allPairs), (oneSided, .oneSided)] {
-                for row in rows {
-                    let size = Int(row[0])
-                    let r = m.seconds(bytes: Double(pattern.linkBytes(ranks: ranks, size: size)),
-                                      nodeBytes: Double(pattern.nodeBytes(ranks: ranks, size: size)), message: size) / (row[1] * 1e-6) - 1
-                    sum += r * r
-                }
+        // The file's fit is the least-squares optimum of the relative error: moving
+        // either parameter by 10 % either way fits worse.
+        func cost(_ a: Double, _ g: Double) -> Double {
+            sweep.reduce(0) { s, row in
+                let r = (a + row[0] * Double(ranks - 1) / (g * 1e3)) / row[1] - 1
+                return s + r * r
             }
-            return sum
         }
-        let fitted = cost(link)
-        for factor in [1.1, 0.9] {
-            var moved: [(String, LinkFit)] = []
-            var m = link
-            m.latencySeconds *= factor
-            moved.append(("latency", m))
-            m = link
-            m.bytesPerSecond *= factor
-            moved.append(("bandwidth", m))
-            if link.nodeBytesPerSecond != nil {
-                m = link
-                m.nodeBytesPerSecond! *= factor
-                moved.append(("node bandwidth", m))
-            }
-            if link.eagerLatencySeconds != nil {
-                m = link
-                m.eagerLatencySeconds! *= factor
-                moved.append(("eager latency", m))
-            }
-            for (what, other) in moved {
-                XCTAssertLessThanOrEqual(fitted, cost(other) * (1 + 1e-6), "\(what) × \(factor) fits better", file: file, line: line)
-            }
+        let fitted = cost(latency, gbps)
+        for (a, g) in [(latency * 1.1, gbps), (latency * 0.9, gbps), (latency, gbps * 1.1), (latency, gbps * 0.9)] {
+            XCTAssertLessThanOrEqual(fitted, cost(a, g) * (1 + 1e-6), "latency \(a) us, \(g) GB/s fits better",
+                                     file: file, line: line)
         }
     }
 

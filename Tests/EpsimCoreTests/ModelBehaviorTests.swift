@@ -109,48 +109,6 @@ final class ModelBehaviorTests: XCTestCase {
         XCTAssertEqual(after.stepSeconds - before.stepSeconds, slower, accuracy: 1e-12)
     }
 
-    /// A node bandwidth caps what all of a node's devices move at once; an eager limit
-    /// gives a direction whose largest message is within it the eager latency.
-    func testNodeBandwidthAndEagerLatency() {
-        // 4 ranks on one node: rank 0 sends 2 rows to rank 1, rank 2 sends 3 rows to rank 3.
-        func step(_ b: Int) -> StepTraffic {
-            var parts = (0..<4).map { _ in
-                RankStepTraffic(tokens: 1, chunks: [chunk(tokens: 1, rows: [0, 0, 0, 0], rowBytes: b, tokensToNode: [0], expertRows: [1])])
-            }
-            parts[0].chunks[0] = chunk(tokens: 1, rows: [0, 2, 0, 0], rowBytes: b, tokensToNode: [1], expertRows: [1])
-            parts[2].chunks[0] = chunk(tokens: 1, rows: [0, 0, 0, 3], rowBytes: b, tokensToNode: [1], expertRows: [1])
-            return StepTraffic(ranks: 4, nodes: 1, perRank: parts)
-        }
-        func seconds(_ b: Int, _ s: SystemSpec) -> [Double] {
-            let shape = ModelShape(hidden: 8, ffn: 8, experts: 4, topK: 1, dispatchRowBytes: b, combineRowBytes: b)
-            return AllToAllModel.evaluate(step(b), chunk: 0, exchange: .dispatch, shape: shape, system: s).perRankSeconds
-        }
-        func assertClose(_ a: [Double], _ b: [Double], line: UInt = #line) {
-            XCTAssertEqual(a.count, b.count, line: line)
-            for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: 1e-15, "\(a) vs \(b)", line: line) }
-        }
-        var s = system(g: 4)
-        s.intraNode = LinkSpec(gbps: 10, efficiency: 0.5, latencyMicros: 20)
-        let b = 1_000_000
-        assertClose(seconds(b, s), [20e-6 + 2e6 / 5e9, 20e-6 + 2e6 / 5e9, 20e-6 + 3e6 / 5e9, 20e-6 + 3e6 / 5e9])
-        // Node 8 GB/s × 0.5: the node's 5 MB bound every rank that moves bytes, above its own.
-        s.intraNode.nodeGbps = 8
-        assertClose(seconds(b, s), [Double](repeating: 20e-6 + 5e6 / 4e9, count: 4))
-        // A node bandwidth above the sum changes nothing.
-        s.intraNode.nodeGbps = 100
-        assertClose(seconds(b, s), [20e-6 + 2e6 / 5e9, 20e-6 + 2e6 / 5e9, 20e-6 + 3e6 / 5e9, 20e-6 + 3e6 / 5e9])
-        // Eager up to 2,500 B: 2 rows of 1,000 B go eagerly, 3 do not.
-        s.intraNode.nodeGbps = nil
-        s.intraNode.eagerBytes = 2500
-        s.intraNode.eagerLatencyMicros = 4
-        assertClose(seconds(1000, s), [4e-6 + 2000 / 5e9, 4e-6 + 2000 / 5e9, 20e-6 + 3000 / 5e9, 20e-6 + 3000 / 5e9])
-        // The combine's state keeps the link's eager limit and takes its own eager latency.
-        s.intraNode.afterExperts = LinkCost(gbps: 10, latencyMicros: 30, eagerLatencyMicros: 6)
-        let shape = ModelShape(hidden: 8, ffn: 8, experts: 4, topK: 1, dispatchRowBytes: 1000, combineRowBytes: 1000)
-        let combine = AllToAllModel.evaluate(step(1000), chunk: 0, exchange: .combine, shape: shape, system: s).perRankSeconds
-        assertClose(combine, [6e-6 + 2000 / 5e9, 6e-6 + 2000 / 5e9, 30e-6 + 3000 / 5e9, 30e-6 + 3000 / 5e9])
-    }
-
     func testDoublingNICShortensAnInternodeBoundDispatchOnly() {
         let traffic = DeepEPTraffic(ranks: 16, tokens: 256, seed: 7)
         func dispatch(_ s: SystemSpec) -> Double {

@@ -137,50 +137,6 @@ final class SystemLoaderTests: XCTestCase {
                        "s.yaml: intra_node.after_expert: unknown key 'after_expert' (did you mean 'after_experts'?)")
     }
 
-    /// `node_gbps` and the eager protocol (`eager_bytes`, `eager_latency_us`) on a link and
-    /// in its `after_experts` state, with one-line errors.
-    func testNodeBandwidthAndEagerLimit() throws {
-        let plain = try SystemSpec.parse(yaml: minimal, sourcePath: nil).intraNode
-        XCTAssertNil(plain.nodeGbps)
-        XCTAssertNil(plain.eagerBytes)
-        XCTAssertEqual(plain.latencyMicros(largestMessage: 1), 1)
-        func intra(_ keys: String) -> String {
-            minimal.replacingOccurrences(of: "intra_node: {gbps: 100, latency_us: 1}",
-                                         with: "intra_node: {gbps: 100, latency_us: 1, \(keys)}")
-        }
-        let s = try SystemSpec.parse(yaml: intra("node_gbps: 150, eager_bytes: 4096, eager_latency_us: 0.25, "
-                                                 + "after_experts: {gbps: 4.5, latency_us: 12, node_gbps: 6, eager_latency_us: 0.5}"),
-                                     sourcePath: nil).intraNode
-        XCTAssertEqual(s.nodeGbps, 150)
-        XCTAssertEqual(s.nodeBytesPerSecond, 150e9)
-        XCTAssertEqual(s.eagerBytes, 4096)
-        XCTAssertEqual(s.latencyMicros(largestMessage: 4096), 0.25)
-        XCTAssertEqual(s.latencyMicros(largestMessage: 4097), 1)
-        XCTAssertEqual(s.afterExperts, LinkCost(gbps: 4.5, latencyMicros: 12, nodeGbps: 6, eagerLatencyMicros: 0.5))
-        // The combine's state: its costs, the link's eager limit.
-        XCTAssertEqual(s.state(for: .combine), LinkSpec(gbps: 4.5, latencyMicros: 12, nodeGbps: 6, eagerBytes: 4096,
-                                                        eagerLatencyMicros: 0.5))
-        let noEagerCost = try SystemSpec.parse(yaml: intra("eager_bytes: 64, eager_latency_us: 0.25, "
-                                                           + "after_experts: {gbps: 4.5, latency_us: 12}"), sourcePath: nil).intraNode
-        XCTAssertEqual(noEagerCost.state(for: .combine).eagerLatencyMicros, 0.25, "the link's eager latency when the state has none")
-        XCTAssertNil(noEagerCost.state(for: .combine).nodeGbps)
-        XCTAssertEqual(message(intra("node_gbps: 0")), "s.yaml: intra_node.node_gbps: expected a number in (0, 1e6], got '0'")
-        XCTAssertEqual(message(intra("eager_bytes: 0, eager_latency_us: 1")),
-                       "s.yaml: intra_node.eager_bytes: expected an integer in [1, 1073741824], got '0'")
-        XCTAssertEqual(message(intra("eager_bytes: 4096")),
-                       "s.yaml: intra_node.eager_bytes: needs intra_node.eager_latency_us beside it (the eager limit and its latency come together)")
-        XCTAssertEqual(message(intra("eager_latency_us: 2")),
-                       "s.yaml: intra_node.eager_latency_us: needs intra_node.eager_bytes beside it (the eager limit and its latency come together)")
-        XCTAssertEqual(message(intra("eager_bytes: 8, eager_latency_us: -1")),
-                       "s.yaml: intra_node.eager_latency_us: expected a number in [0, 1e6], got '-1'")
-        XCTAssertEqual(message(intra("after_experts: {gbps: 4, latency_us: 1, eager_latency_us: 1}")),
-                       "s.yaml: intra_node.after_experts.eager_latency_us: needs intra_node.eager_bytes (the link's eager limit)")
-        XCTAssertEqual(message(intra("after_experts: {gbps: 4, latency_us: 1, node_gbps: -3}")),
-                       "s.yaml: intra_node.after_experts.node_gbps: expected a number in (0, 1e6], got '-3'")
-        XCTAssertEqual(message(intra("after_experts: {gbps: 4, latency_us: 1, eager_bytes: 8}")),
-                       "s.yaml: intra_node.after_experts.eager_bytes: unknown key 'eager_bytes'")
-    }
-
     func testCopyRatesAndGateGemmEfficiency() throws {
         let defaults = try SystemSpec.parse(yaml: minimal, sourcePath: nil).device
         XCTAssertNil(defaults.copyRates)

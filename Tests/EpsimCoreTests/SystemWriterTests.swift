@@ -131,24 +131,6 @@ final class SystemWriterTests: XCTestCase {
         XCTAssertFalse(spec.yamlText(header: []).contains("after_experts"))
     }
 
-    func testNodeBandwidthAndEagerLimitRoundTrip() throws {
-        var spec = sample()
-        spec.interNode.gbps = 50
-        spec.intraNode.nodeGbps = 17.123456789
-        spec.intraNode.eagerBytes = 2048
-        spec.intraNode.eagerLatencyMicros = 5.5
-        spec.intraNode.afterExperts = LinkCost(gbps: 4.6, latencyMicros: 20, nodeGbps: 12.25, eagerLatencyMicros: 3)
-        let text = spec.yamlText(header: [])
-        XCTAssertTrue(text.contains("  node_gbps: 17.123456789\n  eager_bytes: 2048\n  eager_latency_us: 5.5\n"), text)
-        XCTAssertTrue(text.contains("  after_experts: {gbps: 4.6, latency_us: 20.0, node_gbps: 12.25, eager_latency_us: 3.0}\n"), text)
-        let back = try SystemSpec.parse(yaml: text, sourcePath: nil)
-        XCTAssertEqual(back.intraNode, spec.intraNode)
-        XCTAssertNil(back.interNode.nodeGbps)
-        spec.intraNode = LinkSpec(gbps: 7, latencyMicros: 2)
-        XCTAssertFalse(spec.yamlText(header: []).contains("node_gbps"))
-        XCTAssertFalse(spec.yamlText(header: []).contains("eager"))
-    }
-
     /// Names YAML would read as another type are quoted; plain ones are not.
     func testNamesReadBackAsStrings() throws {
         for name in ["host", "vm-01.cluster", "true", "no", "null", "1.5", "0x10", "-3", "~", "a: b", "say \"hi\"",

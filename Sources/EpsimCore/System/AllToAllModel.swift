@@ -19,10 +19,7 @@ public struct AllToAllResult: Sendable, Equatable {
     /// [P][4]: bytes each rank moves in each `LinkDirection`.
     public var linkBytes: [[Int64]]
     /// [P]: each rank's time, seconds: over the directions it uses, the largest
-    /// latency + bytes / (gbps · efficiency · 1e9) (the eager latency when the
-    /// direction's largest message is within the link's eager limit), or, on a link class with a shared
-    /// node bandwidth, latency + max(that, the bytes of all the node's devices in that
-    /// direction, inside a node their self bytes included, / (node_gbps · efficiency · 1e9)); a combine at the link's
+    /// latency + bytes / (gbps · efficiency · 1e9), a combine at the link's
     /// `afterExperts` cost when it has one (directions run concurrently; the two
     /// legs of a hierarchical exchange are pipelined in chunks, as DeepEP does).
     public var perRankSeconds: [Double]
@@ -81,24 +78,20 @@ public enum AllToAllModel {
                          system: SystemSpec, topology topo: Topology) -> AllToAllResult {
         let p = step.ranks
         var link = [[Int64]](repeating: [0, 0, 0, 0], count: p)
-        // [P][4]: the largest single message, for a link's eager limit.
-        var largest = link
         var selfBytes: Int64 = 0, intra: Int64 = 0, inter: Int64 = 0
-        // [P]: each rank's self bytes.
-        var ownBytes = [Int64](repeating: 0, count: p)
         func move(_ bytes: Int64, from s: Int, to d: Int) {
             guard bytes > 0 else { return }
             if s == d {
                 selfBytes += bytes
-                ownBytes[s] += bytes
-                return
+            } else if topo.node[s] == topo.node[d] {
+                link[s][LinkDirection.nvlinkOut.rawValue] += bytes
+                link[d][LinkDirection.nvlinkIn.rawValue] += bytes
+                intra += bytes
+            } else {
+                link[s][LinkDirection.nicOut.rawValue] += bytes
+                link[d][LinkDirection.nicIn.rawValue] += bytes
+                inter += bytes
             }
-            let (out, into) = topo.node[s] == topo.node[d] ? (LinkDirection.nvlinkOut, LinkDirection.nvlinkIn) : (.nicOut, .nicIn)
-            link[s][out.rawValue] += bytes
-            link[d][into.rawValue] += bytes
-            largest[s][out.rawValue] = max(largest[s][out.rawValue], bytes)
-            largest[d][into.rawValue] = max(largest[d][into.rawValue], bytes)
-            if out == .nvlinkOut { intra += bytes } else { inter += bytes }
         }
         // bytes[s][d]: what s hands to d in this exchange.
         func payload(_ s: Int, _ d: Int) -> Int64 {
@@ -140,27 +133,12 @@ public enum AllToAllModel {
         var perRank = [Double](repeating: 0, count: p)
         var busiest: (rank: Int, direction: LinkDirection, seconds: Double)?
         let nvlink = system.intraNode.state(for: exchange), nic = system.interNode.state(for: exchange)
-        // [nodes][4]: what all of a node's devices move in each direction, for a link
-        // class whose node bandwidth is shared (`LinkSpec.nodeGbps`); inside the node
-        // their own (self) bytes too, which on a host copy through the same memory.
-        var nodeBytes = [[Int64]](repeating: [0, 0, 0, 0], count: nvlink.nodeGbps == nil && nic.nodeGbps == nil ? 0 : topo.nodes)
-        if !nodeBytes.isEmpty {
-            for r in 0..<p {
-                for d in LinkDirection.allCases.indices { nodeBytes[topo.node[r]][d] += link[r][d] }
-                nodeBytes[topo.node[r]][LinkDirection.nvlinkOut.rawValue] += ownBytes[r]
-                nodeBytes[topo.node[r]][LinkDirection.nvlinkIn.rawValue] += ownBytes[r]
-            }
-        }
         for r in 0..<p {
             for dir in LinkDirection.allCases {
                 let bytes = link[r][dir.rawValue]
                 guard bytes > 0 else { continue }
                 let spec = dir.isNetwork ? nic : nvlink
-                var transfer = Double(bytes) / spec.bytesPerSecond
-                if let shared = spec.nodeBytesPerSecond {
-                    transfer = max(transfer, Double(nodeBytes[topo.node[r]][dir.rawValue]) / shared)
-                }
-                let seconds = spec.latencyMicros(largestMessage: largest[r][dir.rawValue]) * 1e-6 + transfer
+                let seconds = spec.latencyMicros * 1e-6 + Double(bytes) / spec.bytesPerSecond
                 perRank[r] = max(perRank[r], seconds)
                 if seconds > (busiest?.seconds ?? 0) { busiest = (r, dir, seconds) }
             }

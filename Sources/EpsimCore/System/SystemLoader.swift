@@ -11,8 +11,8 @@ extension SystemSpec {
                              "grouped_efficiency", "grouped_host_us", "scatter_efficiency", "compute_bytes", "permute_row_ns",
                              "unpermute_row_ns", "gate_gemm_efficiency", "execution", "efficiency", "copy_rates"]
     static let pointKeys = ["rows", "hidden", "ffn", "ms"]
-    static let linkKeys = ["gbps", "efficiency", "latency_us", "node_gbps", "eager_bytes", "eager_latency_us", "after_experts"]
-    static let linkCostKeys = ["gbps", "latency_us", "node_gbps", "eager_latency_us"]
+    static let linkKeys = ["gbps", "efficiency", "latency_us", "after_experts"]
+    static let linkCostKeys = ["gbps", "latency_us"]
     static let copyRateKeys = ["bytes", "gbps"]
 
     /// Reads and checks the system file at `path`.
@@ -107,37 +107,19 @@ extension SystemSpec {
     static func decodeLink(_ node: ConfigNode, _ path: String, _ r: SystemReader) throws(ConfigError) -> LinkSpec {
         let m = try r.base.mapping(node, path, allowed: linkKeys)
         let cost = try decodeLinkCost(m, path, r)
-        var link = LinkSpec(gbps: cost.gbps, latencyMicros: cost.latencyMicros, nodeGbps: cost.nodeGbps,
-                            eagerLatencyMicros: cost.eagerLatencyMicros)
+        var link = LinkSpec(gbps: cost.gbps, latencyMicros: cost.latencyMicros)
         if let n = m["efficiency"] { link.efficiency = try r.number(n, path + ".efficiency", above: 0, upTo: 1) }
-        if let n = m["eager_bytes"] { link.eagerBytes = try r.int(n, path + ".eager_bytes", 1...1 << 30) }
-        // The eager limit and its latency come together.
-        if (link.eagerBytes == nil) != (link.eagerLatencyMicros == nil) {
-            let (has, lacks) = link.eagerBytes == nil ? ("eager_latency_us", "eager_bytes") : ("eager_bytes", "eager_latency_us")
-            throw r.base.fail(path + "." + has, m[has], "needs \(path).\(lacks) beside it (the eager limit and its "
-                              + "latency come together)")
-        }
         if let n = m["after_experts"] {
             let q = path + ".after_experts"
             link.afterExperts = try decodeLinkCost(try r.base.mapping(n, q, allowed: linkCostKeys), q, r)
-            if link.afterExperts?.eagerLatencyMicros != nil, link.eagerBytes == nil {
-                throw r.base.fail(q + ".eager_latency_us", n, "needs \(path).eager_bytes (the link's eager limit)")
-            }
         }
         return link
     }
 
-    /// A link's `gbps` (0, 1e5] and `latency_us` [0, 1e6], both required, and its
-    /// optional `node_gbps` (0, 1e6] and `eager_latency_us` [0, 1e6].
+    /// A link's `gbps` (0, 1e5] and `latency_us` [0, 1e6], both required.
     static func decodeLinkCost(_ m: [String: ConfigNode], _ path: String, _ r: SystemReader) throws(ConfigError) -> LinkCost {
-        var cost = LinkCost(gbps: try r.number(try r.required(m, "gbps", in: path), path + ".gbps", above: 0, upTo: 1e5),
-                            latencyMicros: try r.number(try r.required(m, "latency_us", in: path), path + ".latency_us",
-                                                        from: 0, upTo: 1e6))
-        if let n = m["node_gbps"] { cost.nodeGbps = try r.number(n, path + ".node_gbps", above: 0, upTo: 1e6) }
-        if let n = m["eager_latency_us"] {
-            cost.eagerLatencyMicros = try r.number(n, path + ".eager_latency_us", from: 0, upTo: 1e6)
-        }
-        return cost
+        LinkCost(gbps: try r.number(try r.required(m, "gbps", in: path), path + ".gbps", above: 0, upTo: 1e5),
+                 latencyMicros: try r.number(try r.required(m, "latency_us", in: path), path + ".latency_us", from: 0, upTo: 1e6))
     }
 }
 

@@ -158,71 +158,34 @@ public struct LinkSpec: Sendable, Equatable {
     /// (docs/model.md, "This host"); the GPU systems leave it unset, their exchanges do
     /// not run on the cores the experts ran on. `efficiency` applies to it as to the link.
     public var afterExperts: LinkCost?
-    /// The bandwidth a node's devices share on this link class per direction, GB/s: in
-    /// one exchange, the bytes all of a node's devices send over it (and, apart, receive;
-    /// on the intra-node link their self bytes too) pass at most at this rate (`node_gbps`; nil by default: each device's links are
-    /// its own, as behind an NVSwitch or with a NIC per GPU). A host's ranks exchange
-    /// through one memory system: under Open MPI's shared-memory transport, on the 2-core
-    /// machine this was written on, one rank sending 512 KiB alone took 0.75× the time
-    /// of both ranks sending 512 KiB at once (docs/model.md, "This host"). `efficiency`
-    /// applies to it as to `gbps`.
-    public var nodeGbps: Double?
-    /// The transport's eager protocol: a message of at most `eagerBytes` goes without a
-    /// handshake, at `eagerLatencyMicros` (`eager_bytes`, `eager_latency_us`, both or
-    /// neither; nil by default: every message pays `latencyMicros`). A rank's direction
-    /// whose largest message is at most `eagerBytes` pays the eager latency. Open MPI's
-    /// shared-memory transport sends up to 4 KiB eagerly (`btl_vader_eager_limit`); on
-    /// the machine this was written on an all-to-allv of 2 KiB per peer took 9 µs and
-    /// one of 4 KiB 25 µs (docs/model.md, "This host").
-    public var eagerBytes: Int?
-    public var eagerLatencyMicros: Double?
 
-    public init(gbps: Double, efficiency: Double = 1, latencyMicros: Double, nodeGbps: Double? = nil,
-                eagerBytes: Int? = nil, eagerLatencyMicros: Double? = nil, afterExperts: LinkCost? = nil) {
+    public init(gbps: Double, efficiency: Double = 1, latencyMicros: Double, afterExperts: LinkCost? = nil) {
         self.gbps = gbps
         self.efficiency = efficiency
         self.latencyMicros = latencyMicros
-        self.nodeGbps = nodeGbps
-        self.eagerBytes = eagerBytes
-        self.eagerLatencyMicros = eagerLatencyMicros
         self.afterExperts = afterExperts
-    }
-
-    /// The latency of a rank's direction whose largest message is `largest` bytes, µs.
-    public func latencyMicros(largestMessage largest: Int64) -> Double {
-        if let limit = eagerBytes, let eager = eagerLatencyMicros, largest <= Int64(limit) { return eager }
-        return latencyMicros
     }
 
     /// Achieved bytes per second.
     public var bytesPerSecond: Double { gbps * efficiency * 1e9 }
-    /// Achieved bytes per second a node's devices share, nil when unlimited.
-    public var nodeBytesPerSecond: Double? { nodeGbps.map { $0 * efficiency * 1e9 } }
 
     /// The link as `exchange` finds it: a combine follows the experts (`afterExperts`
-    /// when set: its costs, the eager limit the link's), a dispatch the route and permute
-    /// (the link itself).
+    /// when set), a dispatch the route and permute (the link itself).
     public func state(for exchange: AllToAllModel.Exchange) -> LinkSpec {
         guard exchange == .combine, let cost = afterExperts else { return self }
-        return LinkSpec(gbps: cost.gbps, efficiency: efficiency, latencyMicros: cost.latencyMicros, nodeGbps: cost.nodeGbps,
-                        eagerBytes: eagerBytes, eagerLatencyMicros: cost.eagerLatencyMicros ?? eagerLatencyMicros)
+        return LinkSpec(gbps: cost.gbps, efficiency: efficiency, latencyMicros: cost.latencyMicros)
     }
 }
 
-/// A link's bandwidth (GB/s per device per direction), one message's latency (µs), the
-/// bandwidth a node's devices share (GB/s, nil: unlimited) and an eager message's
-/// latency (µs, nil: the link's) in one state of the host (`LinkSpec.afterExperts`).
+/// A link's bandwidth (GB/s per device per direction) and one message's latency (µs) in
+/// one state of the host (`LinkSpec.afterExperts`).
 public struct LinkCost: Sendable, Equatable {
     public var gbps: Double
     public var latencyMicros: Double
-    public var nodeGbps: Double?
-    public var eagerLatencyMicros: Double?
 
-    public init(gbps: Double, latencyMicros: Double, nodeGbps: Double? = nil, eagerLatencyMicros: Double? = nil) {
+    public init(gbps: Double, latencyMicros: Double) {
         self.gbps = gbps
         self.latencyMicros = latencyMicros
-        self.nodeGbps = nodeGbps
-        self.eagerLatencyMicros = eagerLatencyMicros
     }
 }
 

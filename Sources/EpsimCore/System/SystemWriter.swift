@@ -66,14 +66,9 @@ extension SystemSpec {
             lines.append("  gbps: " + SystemFileScalar.number(link.gbps))
             lines.append("  efficiency: " + SystemFileScalar.number(link.efficiency))
             lines.append("  latency_us: " + SystemFileScalar.number(link.latencyMicros))
-            if let node = link.nodeGbps { lines.append("  node_gbps: " + SystemFileScalar.number(node)) }
-            if let eager = link.eagerBytes { lines.append("  eager_bytes: \(eager)") }
-            if let eager = link.eagerLatencyMicros { lines.append("  eager_latency_us: " + SystemFileScalar.number(eager)) }
             if let cost = link.afterExperts {
                 lines.append("  after_experts: {gbps: " + SystemFileScalar.number(cost.gbps) + ", latency_us: "
-                             + SystemFileScalar.number(cost.latencyMicros)
-                             + (cost.nodeGbps.map { ", node_gbps: " + SystemFileScalar.number($0) } ?? "")
-                             + (cost.eagerLatencyMicros.map { ", eager_latency_us: " + SystemFileScalar.number($0) } ?? "") + "}")
+                             + SystemFileScalar.number(cost.latencyMicros) + "}")
             }
         }
         lines.append("all_to_all: " + allToAll.rawValue)

@@ -9,9 +9,8 @@ import Darwin
 /// One rank's measurements, and after `gathered` every rank's on rank 0 (rank after
 /// rank, each rank's block laid out as on one rank).
 struct CalibrationSamples {
-    /// Mean seconds per all-to-allv, [repeats × sizes × patterns] (repeat-major, then
-    /// size, then `SweepPattern.allCases`): the dispatch's sweep, and the combine's
-    /// (after the expert FFN) on its own sizes.
+    /// Mean seconds per all-to-allv, [repeats × sizes] (repeat-major): the dispatch's
+    /// sweep, and the combine's (after the expert FFN) on its own sizes.
     var dispatchSweep: [Double] = []
     var combineSweep: [Double] = []
     /// Mean seconds of the work before each call of the two sweeps (the eviction, the
@@ -91,56 +90,11 @@ enum CalibrationBench {
         }
     }
 
-    /// How the ranks of a sweep load the link at one size: two patterns that move the
-    /// same bytes per rank and different bytes per node, so that a fit can tell the
-    /// rank's bandwidth from the bandwidth the ranks share (`LinkFit.fit(allPairs:oneSided:)`).
-    enum SweepPattern: CaseIterable, Sendable {
-        /// Every rank sends `size` to every rank, itself included (osu_alltoallv).
-        case allPairs
-        /// The first ⌊P/2⌋ ranks send `size` to each of the others, which send nothing:
-        /// the traffic of a skewed layer, whose hot ranks receive and the others send.
-        case oneSided
-
-        /// Bytes rank `s` sends to rank `d`.
-        func bytes(from s: Int, to d: Int, ranks P: Int, size: Int) -> Int {
-            switch self {
-            case .allPairs: return size
-            case .oneSided: return s < P / 2 && d >= P / 2 ? size : 0
-            }
-        }
-
-        /// Bytes over the link (self excluded) of the rank that moves most, in one
-        /// direction: (P − 1) × size, or ⌈P/2⌉ × size one-sided.
-        func linkBytes(ranks P: Int, size: Int) -> Int {
-            switch self {
-            case .allPairs: return (P - 1) * size
-            case .oneSided: return (P - P / 2) * size
-            }
-        }
-
-        /// Bytes all the ranks send, their own (self) included, which copy through the
-        /// same memory: P² × size, or ⌊P/2⌋ ⌈P/2⌉ × size.
-        func nodeBytes(ranks P: Int, size: Int) -> Int {
-            switch self {
-            case .allPairs: return P * P * size
-            case .oneSided: return (P / 2) * (P - P / 2) * size
-            }
-        }
-
-        var name: String {
-            switch self {
-            case .allPairs: return "all pairs"
-            case .oneSided: return "one-sided"
-            }
-        }
-    }
-
-    /// A sweep: at every size, each `SweepPattern` in turn sends its bytes (every rank
-    /// `size` bytes to every rank, itself included, as osu_alltoallv does; then half the
-    /// ranks to the other half) through the transport's all-to-allv on wire buffers, the
-    /// call the layer's dispatch and combine make. Per size and pattern, the mean over
-    /// the timed iterations of the time of the call alone, a barrier between iterations.
-    /// The whole sweep is repeated, so that drift touches every size alike.
+    /// A sweep: every size sends `size` bytes to every rank (itself included, as
+    /// osu_alltoallv does) through the transport's all-to-allv on wire buffers, the
+    /// call the layer's dispatch and combine make. Per size, the mean over the timed
+    /// iterations of the time of the call alone, a barrier between iterations. The
+    /// whole sweep is repeated, so that drift touches every size alike.
     ///
     /// Each iteration runs in the state one of the layer's exchanges finds the host in
     /// (`state`), not in an OSU tight loop's. On the machine this was written on, a
@@ -158,8 +112,8 @@ enum CalibrationBench {
     /// other. Without it the emulated sweep was 35–75 % slower than the layer's
     /// exchanges; with it 2–28 % (MPI's waits poll, and it made no difference there).
     ///
-    /// Returns the mean seconds per call, [repeats × sizes × patterns] (repeat-major), and
-    /// the mean seconds each iteration spent in its state's work before the call.
+    /// Returns the mean seconds per call, [repeats × sizes] (repeat-major), and the mean
+    /// seconds each iteration spent in its state's work before the call.
     static func alltoallv(_ transport: any Transport, options: Calibration.Options,
                           state: SweepState) throws -> (seconds: [Double], before: Double) {
         let P = transport.size, sizes = options.sizes(state)
@@ -174,45 +128,39 @@ enum CalibrationBench {
             let experts = ExpertPhase(shape: options.shapes[0], seconds: options.expertSeconds)
             before = experts.run
         }
-        var spent = 0.0, runs = 0
-        let me = transport.rank, (warmup, timed) = state.iterations(quick: options.quick)
-        // The mean seconds per call of one size in one pattern.
-        func measure(_ size: Int, _ pattern: SweepPattern) throws -> Double {
-            var bytes = ExchangeBytes(ranks: P)
-            for p in 0..<P {
-                bytes.sendBytes[p] = pattern.bytes(from: me, to: p, ranks: P, size: size)
-                bytes.recvBytes[p] = pattern.bytes(from: p, to: me, ranks: P, size: size)
-                bytes.sendDispls[p] = p * size
-                bytes.recvDispls[p] = p * size
-            }
-            var total = 0.0
-            for i in 0..<(warmup + timed) {
-                let started = monotonicSeconds()
-                before()
-                spent += monotonicSeconds() - started
-                runs += 1
-                // The ranks end that work milliseconds apart; this barrier takes the
-                // difference, so that the one before the call releases ranks that
-                // arrive together, as the layer's do (see the doc comment).
-                try transport.barrier()
-                send.withUnsafeMutableBytes { raw in
-                    for p in 0..<P where bytes.sendBytes[p] > 0 {
-                        _ = memset(raw.baseAddress! + bytes.sendDispls[p], Int32(1 + (me + i) % 255), bytes.sendBytes[p])
-                    }
-                }
-                try transport.barrier()
-                let start = monotonicSeconds()
-                try transport.alltoallv(send: send, recv: recv, bytes: bytes)
-                let elapsed = monotonicSeconds() - start
-                if i >= warmup { total += elapsed }
-            }
-            return total / Double(timed)
-        }
         var out: [Double] = []
-        out.reserveCapacity(options.repeats * sizes.count * SweepPattern.allCases.count)
+        out.reserveCapacity(options.repeats * sizes.count)
+        var spent = 0.0, runs = 0
         for _ in 0..<options.repeats {
             for size in sizes {
-                for pattern in SweepPattern.allCases { out.append(try measure(size, pattern)) }
+                var bytes = ExchangeBytes(ranks: P)
+                for p in 0..<P {
+                    bytes.sendBytes[p] = size
+                    bytes.recvBytes[p] = size
+                    bytes.sendDispls[p] = p * size
+                    bytes.recvDispls[p] = p * size
+                }
+                let (warmup, timed) = state.iterations(quick: options.quick)
+                var total = 0.0
+                for i in 0..<(warmup + timed) {
+                    let started = monotonicSeconds()
+                    before()
+                    spent += monotonicSeconds() - started
+                    runs += 1
+                    // The ranks end that work milliseconds apart; this barrier takes the
+                    // difference, so that the one before the call releases ranks that
+                    // arrive together, as the layer's do (see the doc comment).
+                    try transport.barrier()
+                    send.withUnsafeMutableBytes { raw in
+                        _ = memset(raw.baseAddress!, Int32(1 + (transport.rank + i) % 255), P * size)
+                    }
+                    try transport.barrier()
+                    let start = monotonicSeconds()
+                    try transport.alltoallv(send: send, recv: recv, bytes: bytes)
+                    let elapsed = monotonicSeconds() - start
+                    if i >= warmup { total += elapsed }
+                }
+                out.append(total / Double(timed))
             }
         }
         return (out, spent / Double(max(1, runs)))

@@ -13,11 +13,9 @@ public struct CalibrationResult {
     public struct SweepRow: Sendable, Equatable {
         /// Bytes sent to each peer (itself included).
         public var size: Int
-        /// Bytes over the link of the rank that moves most, in one direction (size ×
-        /// (P − 1) for all pairs): what the target-system model charges to the link's
-        /// bandwidth; and what all the ranks send over it (to the node's bandwidth).
+        /// Bytes one rank sends over the link (and receives), size × (P − 1): what the
+        /// target-system model charges to the link's bandwidth.
         public var linkBytes: Int
-        public var nodeBytes: Int
         /// Seconds per call: the average across ranks, and the fastest and slowest
         /// rank's (each the median of the repeats).
         public var average: Double
@@ -50,31 +48,19 @@ public struct CalibrationResult {
     /// Seconds the measurements took (rank 0's clock).
     public let seconds: Double
 
-    /// One sweep reduced: its rows in each pattern (all pairs, one-sided), the link
-    /// fitted to both, and the fit's relative error at each row.
+    /// One sweep reduced: its rows, the link fitted to them, and the fit's relative
+    /// error at each size.
     public struct SweepFit: Sendable, Equatable {
         public var rows: [SweepRow]
-        public var oneSidedRows: [SweepRow]
         public var fit: LinkFit
         public var errors: [Double]
-        public var oneSidedErrors: [Double]
-        /// Over both patterns' rows.
-        public var medianError: Double { median(errors + oneSidedErrors) }
-        public var maxError: Double { (errors + oneSidedErrors).max() ?? 0 }
+        public var medianError: Double { median(errors) }
+        public var maxError: Double { errors.max() ?? 0 }
         /// Its median error exceeds `CalibrationResult.poorFitError`.
         public var isPoor: Bool { medianError > CalibrationResult.poorFitError }
-        /// The rows and errors of one pattern.
-        func rows(_ pattern: CalibrationBench.SweepPattern) -> [(row: SweepRow, error: Double)] {
-            pattern == .allPairs ? Array(zip(rows, errors)) : Array(zip(oneSidedRows, oneSidedErrors))
-        }
-        /// "latency 24.236 us (8.106 us up to 2048 B per peer), bandwidth 6.840 GB/s, node 9.120 GB/s".
+        /// "latency 8.236 us, bandwidth 6.840 GB/s".
         public var summary: String {
-            let eager = fit.eagerBytes.map { limit in
-                " (\(String(format3: (fit.eagerLatencySeconds ?? 0) * 1e6)) us up to \(limit) B per peer)"
-            } ?? ""
-            return "latency \(String(format3: fit.latencySeconds * 1e6)) us\(eager), bandwidth "
-                + "\(String(format3: fit.bytesPerSecond / 1e9)) GB/s, node "
-                + (fit.nodeBytesPerSecond.map { String(format3: $0 / 1e9) + " GB/s" } ?? "not limited")
+            "latency \(String(format3: fit.latencySeconds * 1e6)) us, bandwidth \(String(format3: fit.bytesPerSecond / 1e9)) GB/s"
         }
         /// "median 14.91 %, max 57.88 %".
         public var errorSummary: String {
@@ -123,11 +109,8 @@ public struct CalibrationResult {
         host = s.host ?? HostLoad.current()
         self.seconds = seconds
 
-        // The eager limit is the transport's: found on the dispatch's sweep, whose sizes
-        // are the finer, and kept for the combine's.
-        dispatchSweep = try Self.reduce(s.dispatchSweep, options: options, state: .afterPermute, ranks: P, eager: .find)
-        combineSweep = try Self.reduce(s.combineSweep, options: options, state: .afterExperts, ranks: P,
-                                       eager: .known(dispatchSweep.fit.eagerBytes))
+        dispatchSweep = try Self.reduce(s.dispatchSweep, options: options, state: .afterPermute, ranks: P)
+        combineSweep = try Self.reduce(s.combineSweep, options: options, state: .afterExperts, ranks: P)
         let states = Self.meanAcrossRanks(s.sweepStateSeconds, ranks: P, values: 2, "sweep-state")
         (evictionSeconds, expertPhaseSeconds) = (states[0], states[1])
 
@@ -154,41 +137,33 @@ public struct CalibrationResult {
         return (0..<n).map { i in (0..<P).map { samples[$0 * n + i] }.reduce(0, +) / Double(P) }
     }
 
-    /// One sweep's rows (every rank's samples, rank-major, each [repeats × sizes ×
-    /// patterns]), their fit, and the fit's relative error at each row. A sweep that
-    /// cannot be fitted is named in the error.
+    /// One sweep's rows (every rank's samples, rank-major, each [repeats × sizes]),
+    /// their fit, and the fit's relative error at each size. A sweep that cannot be
+    /// fitted is named in the error.
     private static func reduce(_ samples: [Double], options: Calibration.Options, state: CalibrationBench.SweepState,
-                               ranks P: Int, eager: LinkFit.EagerLimit) throws -> SweepFit {
+                               ranks P: Int) throws -> SweepFit {
         let sizes = options.sizes(state), R = options.repeats, S = sizes.count
-        let patterns = CalibrationBench.SweepPattern.allCases, K = patterns.count
-        precondition(samples.count == P * R * S * K, "calibrate: \(samples.count) sweep samples for \(P)×\(R)×\(S)×\(K)")
-        let (warmup, iterations) = state.iterations(quick: options.quick)
-        let rows = patterns.enumerated().map { k, pattern in
-            sizes.enumerated().map { i, size in
-                var average: [Double] = [], minimum: [Double] = [], maximum: [Double] = []
-                for r in 0..<R {
-                    let perRank = (0..<P).map { samples[(($0 * R + r) * S + i) * K + k] }
-                    average.append(perRank.reduce(0, +) / Double(P))
-                    minimum.append(perRank.min()!)
-                    maximum.append(perRank.max()!)
-                }
-                return SweepRow(size: size, linkBytes: pattern.linkBytes(ranks: P, size: size),
-                                nodeBytes: pattern.nodeBytes(ranks: P, size: size), average: median(average),
-                                minimum: median(minimum), maximum: median(maximum), warmup: warmup, iterations: iterations)
+        precondition(samples.count == P * R * S, "calibrate: \(samples.count) sweep samples for \(P)×\(R)×\(S)")
+        let rows = sizes.enumerated().map { i, size in
+            var average: [Double] = [], minimum: [Double] = [], maximum: [Double] = []
+            for r in 0..<R {
+                let perRank = (0..<P).map { samples[$0 * R * S + r * S + i] }
+                average.append(perRank.reduce(0, +) / Double(P))
+                minimum.append(perRank.min()!)
+                maximum.append(perRank.max()!)
             }
+            let (warmup, iterations) = state.iterations(quick: options.quick)
+            return SweepRow(size: size, linkBytes: size * (P - 1), average: median(average), minimum: median(minimum),
+                            maximum: median(maximum), warmup: warmup, iterations: iterations)
         }
-        let sweeps = rows.map {
-            LinkFit.Sweep(messages: $0.map(\.size), bytes: $0.map { Double($0.linkBytes) },
-                          nodeBytes: $0.map { Double($0.nodeBytes) }, seconds: $0.map(\.average))
-        }
+        let x = rows.map { Double($0.linkBytes) }, t = rows.map(\.average)
         let fit: LinkFit
         do {
-            fit = try LinkFit.fit(allPairs: sweeps[0], oneSided: sweeps[1], eager: eager)
+            fit = try LinkFit.fit(bytes: x, seconds: t)
         } catch let error as LinkFit.FitError {
             throw LinkFit.FitError(description: "the all-to-allv sweep \(state.name): \(error.description)")
         }
-        return SweepFit(rows: rows[0], oneSidedRows: rows[1], fit: fit, errors: fit.relativeErrors(sweeps[0]),
-                        oneSidedErrors: fit.relativeErrors(sweeps[1]))
+        return SweepFit(rows: rows, fit: fit, errors: fit.relativeErrors(bytes: x, seconds: t))
     }
 
     // MARK: the per-row costs
@@ -245,8 +220,7 @@ public struct CalibrationResult {
     /// The system file's content.
     public var system: SystemSpec {
         let fit = dispatchSweep.fit.cost
-        let link = LinkSpec(gbps: fit.gbps, efficiency: 1, latencyMicros: fit.latencyMicros, nodeGbps: fit.nodeGbps,
-                            eagerBytes: dispatchSweep.fit.eagerBytes, eagerLatencyMicros: fit.eagerLatencyMicros,
+        let link = LinkSpec(gbps: fit.gbps, efficiency: 1, latencyMicros: fit.latencyMicros,
                             afterExperts: combineSweep.fit.cost)
         let points = expert.map {
             EfficiencyPoint(rows: $0.rows, hidden: $0.hidden, ffn: $0.ffn, milliseconds: deviceSeconds($0) * 1e3)

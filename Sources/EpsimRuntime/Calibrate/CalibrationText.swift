@@ -19,21 +19,20 @@ extension CalibrationResult {
         "    Size  Avg Latency(us)  Min Latency(us)  Max Latency(us)  Iterations    Link GB/s   Fit(us)  Fit error"
 
     /// A sweep as osu_alltoallv prints it (sizes in bytes per peer), with the link rate
-    /// (bytes the busiest rank moves over the link per second) and the fit beside: the
-    /// dispatch's by default, the combine's with `afterExperts`; all pairs by default, or
-    /// `oneSided`. `osu`: the title line begins with "#", as osu_alltoallv's does.
-    public func sweepTable(osu: Bool = false, afterExperts: Bool = false, oneSided: Bool = false) -> [String] {
+    /// (bytes a rank sends over the link per second) and the fit beside: the dispatch's
+    /// by default, the combine's with `afterExperts`. `osu`: the title line begins with
+    /// "#", as osu_alltoallv's does.
+    public func sweepTable(osu: Bool = false, afterExperts: Bool = false) -> [String] {
         let sweep = afterExperts ? combineSweep : dispatchSweep, fit = sweep.fit
         var lines = [osu ? "# " + Self.sweepColumns.dropFirst(2) : Self.sweepColumns]
-        for (row, error) in sweep.rows(oneSided ? .oneSided : .allPairs) {
+        for (row, error) in zip(sweep.rows, sweep.errors) {
             lines.append(String(row.size).leftPadding(8)
                          + String(format3: row.average * 1e6).leftPadding(17)
                          + String(format3: row.minimum * 1e6).leftPadding(17)
                          + String(format3: row.maximum * 1e6).leftPadding(17)
                          + String(row.iterations).leftPadding(12)
                          + String(format3: Double(row.linkBytes) / row.average / 1e9).leftPadding(13)
-                         + String(format3: fit.seconds(bytes: Double(row.linkBytes), nodeBytes: Double(row.nodeBytes),
-                                                       message: row.size) * 1e6).leftPadding(10)
+                         + String(format3: fit.seconds(bytes: Double(row.linkBytes)) * 1e6).leftPadding(10)
                          + (String(format2: error * 100) + " %").leftPadding(11))
         }
         return lines
@@ -97,26 +96,15 @@ extension CalibrationResult {
             + "unpermute_row_ns \(String(format2: unpermuteRowNanos))"
     }
 
-    /// The one-sided pattern in words.
-    var oneSidedPattern: String {
-        let senders = ranks / 2
-        return "one-sided (rank\(senders > 1 ? "s 0-\(senders - 1)" : " 0") send Size to each of the other \(ranks - senders), "
-            + "which send nothing)"
-    }
-
     /// What the command prints on rank 0.
     public var text: String {
         var lines = ["# epsim calibrate: all-to-allv on \(ranks) ranks (\(transportKind)), bytes per peer, "
                      + "median of \(options.repeats) repeats"]
         lines += sweepTable(osu: true)
-        lines.append("# \(oneSidedPattern)")
-        lines += sweepTable(osu: true, oneSided: true)
         lines.append(fitLines[0])
         lines.append("")
         lines.append("# the same after the experts, as a combine meets the link: \(afterExpertsState)")
         lines += sweepTable(osu: true, afterExperts: true)
-        lines.append("# \(oneSidedPattern)")
-        lines += sweepTable(osu: true, afterExperts: true, oneSided: true)
         lines.append(fitLines[1])
         lines.append("")
         lines.append("expert FFN (SwiGLU, fp32 sgemm), median of \(options.repeats) repeats, average across ranks:")
@@ -171,44 +159,27 @@ extension CalibrationResult {
             "\(byteText(CalibrationBench.evictionBytes(ranks: ranks))) (the caches emptied; \(String(format2: evictionSeconds * 1e3)) "
                 + "ms), then a barrier (it takes the ranks' differences),",
             "then each writes its send rows (as permute does), then the barrier before the call.",
-            "Each size runs two patterns: all pairs (osu_alltoallv's), then \(oneSidedPattern),",
-            "each with its own warm-up and timed iterations. Link bytes = what the busiest rank moves over the link in one",
-            "direction: Size x (ranks - 1) for all pairs, Size x \(ranks - ranks / 2) one-sided; node bytes = what all",
-            "ranks send, their own included: Size x \(ranks * ranks) and Size x \((ranks / 2) * (ranks - ranks / 2)). All pairs:",
+            "Link bytes = Size x (ranks - 1), what one rank sends over the link (and receives).",
         ]
         h += sweepTable()
-        h.append("One-sided:")
-        h += sweepTable(oneSided: true)
         h += [
             "",
-            "intra_node.latency_us, intra_node.gbps, intra_node.node_gbps: the model time = latency + max(link bytes /",
-            "(gbps x 1e9), node bytes / (node_gbps x 1e9)): the ranks share the host's memory system, so that one rank",
-            "moving its bytes alone is faster than all of them at once. intra_node.eager_bytes, eager_latency_us: messages",
-            "of at most eager_bytes per peer pay eager_latency_us instead (the transport's eager protocol; the split of",
-            "the sizes that fits best, kept when it halves the squared error). Fitted to Avg Latency of both tables by",
-            "least squares on the relative error (LAPACK dgels; a slope per pattern: the one-sided slope is 1 / gbps, the",
-            "all-pairs slope \(ranks * ranks) / (ranks - 1) / node_gbps when steeper; see LinkFit): "
-                + "\(s.intraNode.latencyMicros) us, \(s.intraNode.gbps) GB/s, node "
-                + (s.intraNode.nodeGbps.map { "\($0) GB/s" } ?? "not limited") + ", eager "
-                + (s.intraNode.eagerBytes.map { "up to \($0) B at \(s.intraNode.eagerLatencyMicros ?? 0) us" } ?? "none") + ";",
-            "relative error over both tables \(dispatchSweep.errorSummary)\(poorFitWarning(dispatchSweep)). "
-                + "efficiency: 1 (gbps is the achieved rate itself).",
+            "intra_node.latency_us, intra_node.gbps: the model time = latency + link bytes / (gbps x 1e9),",
+            "fitted by least squares on the relative error to Avg Latency above: "
+                + "\(s.intraNode.latencyMicros) us, \(s.intraNode.gbps) GB/s;",
+            "relative error \(dispatchSweep.errorSummary)\(poorFitWarning(dispatchSweep)). efficiency: 1 (gbps is the achieved rate itself).",
             "",
             "A second sweep, in the state a combine meets (sizes 8 x \(options.quick ? 16 : 4)^i and --max-bytes, 1 warm-up "
                 + "and 10 timed",
             "iterations each): \(afterExpertsState),",
             "then a barrier, then the send rows written (as the experts write their outputs), then the barrier before",
-            "the call; all pairs, then one-sided:",
+            "the call:",
         ]
         h += sweepTable(afterExperts: true)
-        h.append("One-sided:")
-        h += sweepTable(afterExperts: true, oneSided: true)
-        let after = s.intraNode.afterExperts!
         h += [
             "",
-            "intra_node.after_experts: the same fit to Avg Latency of these two tables, at the dispatch's eager limit: "
-                + "\(after.latencyMicros) us, \(after.gbps) GB/s, node " + (after.nodeGbps.map { "\($0) GB/s" } ?? "not limited")
-                + (after.eagerLatencyMicros.map { ", eager \($0) us" } ?? "") + ";",
+            "intra_node.after_experts: the same fit to Avg Latency above: "
+                + "\(s.intraNode.afterExperts!.latencyMicros) us, \(s.intraNode.afterExperts!.gbps) GB/s;",
             "relative error \(combineSweep.errorSummary)\(poorFitWarning(combineSweep)). The model charges a combine at it (x efficiency), "
                 + "a dispatch at the link's own.",
             "inter_node: equal to intra_node; a single host has no NIC, and devices_per_node = \(ranks) puts",
