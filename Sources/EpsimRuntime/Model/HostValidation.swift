@@ -85,7 +85,8 @@ public enum HostValidation {
     }
 
     /// The table: per layout, each part measured, modeled and the error; then per part
-    /// the median and largest absolute error.
+    /// the median and largest absolute error; then each layout's dispatch and combine
+    /// apart, measured → modeled ms and the error of each.
     public static func text(_ rows: [Row], system: String) -> String {
         var lines = ["this host, measured with --sync → modeled on \(system) (calibrated), ms; error = modeled / measured − 1"]
         var header = "layout".padding(32) + "ranks"
@@ -111,7 +112,7 @@ public enum HostValidation {
                 "\(String(format3: row.measured([$0]))) → \(String(format3: row.modeled([$0]))) (\(signedPercent(row.error([$0]))))"
             }.joined(separator: " / ")
         }
-        lines.append("dispatch / combine apart, ms (not bounded on their own): " + apart.joined(separator: "; "))
+        lines.append("dispatch / combine apart (ms; not bounded on their own): " + apart.joined(separator: "; "))
         return lines.joined(separator: "\n")
     }
 

@@ -21,7 +21,12 @@ func ms(_ seconds: Double) -> String { String(format3: seconds * 1e3) }
 func percent(_ share: Double) -> String { String(format2: 100 * share) + "%" }
 
 /// The same with its sign: "+12.34%", "-3.00%" (relative errors).
-func signedPercent(_ share: Double) -> String { (share >= 0 ? "+" : "") + percent(share) }
+/// "+12.50%", "-3.00%": the sign of the figure as printed ("+0.00%" for a share that
+/// rounds to zero from either side).
+func signedPercent(_ share: Double) -> String {
+    let text = percent(share)
+    return (text.hasPrefix("-") ? "" : "+") + text
+}
 
 extension String {
     /// A number with three decimals; one too large for that (|value| ≥ 1e15), or not
