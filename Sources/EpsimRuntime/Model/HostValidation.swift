@@ -25,6 +25,11 @@ public enum HostValidation {
             let m = measured(phases)
             return m > 0 ? (modeled(phases) - m) / m : 0
         }
+        /// "0.151 → 0.167 (+10.60%)": measured → modeled ms and the error, as the table
+        /// prints a part.
+        public func cell(_ phases: [ModeledPhase]) -> String {
+            "\(String(format3: measured(phases))) → \(String(format3: modeled(phases))) (\(signedPercent(error(phases))))"
+        }
     }
 
     /// The layouts: configs/default.yaml's shape (H 256, F 512, 8 experts top-2, 512
@@ -94,11 +99,7 @@ public enum HostValidation {
         lines.append(header)
         for row in rows {
             var line = row.layout.padding(32) + String(row.ranks).leftPadding(5)
-            for part in Row.parts {
-                let cell = "\(String(format3: row.measured(part.phases))) → \(String(format3: row.modeled(part.phases)))"
-                    + " (\(signedPercent(row.error(part.phases))))"
-                line += cell.leftPadding(34)
-            }
+            for part in Row.parts { line += row.cell(part.phases).leftPadding(34) }
             lines.append(line)
         }
         for part in Row.parts {
@@ -107,11 +108,7 @@ public enum HostValidation {
         }
         // The two exchanges apart (not bounded on their own): each is charged at its own
         // sweep's link (a dispatch after the permute, a combine after the experts).
-        let apart = rows.map { row in
-            row.layout + " " + [ModeledPhase.dispatch, .combine].map {
-                "\(String(format3: row.measured([$0]))) → \(String(format3: row.modeled([$0]))) (\(signedPercent(row.error([$0]))))"
-            }.joined(separator: " / ")
-        }
+        let apart = rows.map { "\($0.layout) \($0.cell([.dispatch])) / \($0.cell([.combine]))" }
         lines.append("dispatch / combine apart (ms; not bounded on their own): " + apart.joined(separator: "; "))
         return lines.joined(separator: "\n")
     }

@@ -20,9 +20,8 @@ func ms(_ seconds: Double) -> String { String(format3: seconds * 1e3) }
 /// A share as a percentage with two decimals: 0.1234 → "12.34%".
 func percent(_ share: Double) -> String { String(format2: 100 * share) + "%" }
 
-/// The same with its sign: "+12.34%", "-3.00%" (relative errors).
-/// "+12.50%", "-3.00%": the sign of the figure as printed ("+0.00%" for a share that
-/// rounds to zero from either side).
+/// The same with its sign (relative errors): "+12.34%", "-3.00%"; the sign is the
+/// printed figure's ("+0.00%" for a share that rounds to zero from either side).
 func signedPercent(_ share: Double) -> String {
     let text = percent(share)
     return (text.hasPrefix("-") ? "" : "+") + text
