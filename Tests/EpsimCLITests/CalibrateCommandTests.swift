@@ -180,43 +180,52 @@ final class CalibrateCommandTests: XCTestCase {
         let gbps = try positive(intra["gbps"], "gbps"), latency = intra["latency_us"] as? Double ?? -1
         XCTAssertTrue(latency.isFinite && latency >= 0, "latency_us \(latency)")
         XCTAssertEqual(intra["efficiency"] as? Double, 1)
-        XCTAssertEqual(Set(intra.keys), ["gbps", "efficiency", "latency_us", "after_experts"])
-        // The combine's link: the second sweep's fit, on both link classes.
+        XCTAssertEqual(Set(intra.keys), ["gbps", "efficiency", "latency_us", "after_experts", "sweep"])
+        // The combine's link: the second sweep's fit and its measured times, on both link classes.
         let after = try XCTUnwrap(intra["after_experts"] as? [String: Any], "after_experts")
-        XCTAssertEqual(Set(after.keys), ["gbps", "latency_us"])
+        XCTAssertEqual(Set(after.keys), ["gbps", "latency_us", "sweep"])
         let afterGBps = try positive(after["gbps"], "after_experts.gbps"), afterLatency = after["latency_us"] as? Double ?? -1
         XCTAssertTrue(afterLatency.isFinite && afterLatency >= 0, "after_experts.latency_us \(afterLatency)")
         XCTAssertEqual(inter["gbps"] as? Double, gbps)
         XCTAssertEqual(inter["latency_us"] as? Double, latency)
         XCTAssertEqual(inter["efficiency"] as? Double, 1)
-        XCTAssertEqual(inter["after_experts"] as? [String: Double], after as? [String: Double])
+        XCTAssertEqual(inter["after_experts"].map { "\($0)" }, "\(after)")
+        XCTAssertEqual(inter["sweep"].map { "\($0)" }, intra["sweep"].map { "\($0)" })
         XCTAssertTrue(text.contains("# iterations each): "
                                     + String(format: "%.2f", expertMillis) + " ms of expert FFN (4 experts of H 256, F 512 in turn, 256 rows each; "),
                       "the second sweep says what ran before each call")
 
         // The sweeps, from the header comment: Size, Avg, Min, Max (µs), Iterations,
         // Link GB/s, Fit (µs), Fit error %. With --quick the dispatch's 8 × 4^i, the
-        // combine's 8 × 16^i and --max-bytes; 10 timed iterations each.
+        // combine's 8 × 4^i and --max-bytes; 10 timed iterations each. The links' `sweep`
+        // points are the tables' link bytes and Avg Latency.
         let lines = text.split(separator: "\n").map(String.init)
         let titles = lines.indices.filter { lines[$0].hasPrefix("#") && lines[$0].contains("Avg Latency(us)") }
         XCTAssertEqual(titles.count, 2, "two sweep tables", file: file, line: line)
         guard titles.count == 2 else { return }
         try checkSweep(lines, title: titles[0], ranks: ranks, latency: latency, gbps: gbps,
                        sizes: [8, 32, 128, 512, 2048, 8192, 32768, 131072, 524288], iterations: 10, transport: transport,
-                       file: file, line: line)
+                       points: intra["sweep"], file: file, line: line)
         try checkSweep(lines, title: titles[1], ranks: ranks, latency: afterLatency, gbps: afterGBps,
-                       sizes: [8, 128, 2048, 32768, 524288, 1048576], iterations: 10, transport: transport + ", after the experts",
-                       file: file, line: line)
+                       sizes: [8, 32, 128, 512, 2048, 8192, 32768, 131072, 524288, 1048576], iterations: 10,
+                       transport: transport + ", after the experts", points: after["sweep"], file: file, line: line)
     }
 
     /// One sweep table of the header (the title at `title`): its sizes, its Fit column
     /// the file's latency and bandwidth, the fit's median error within `fitErrorBound`,
-    /// and the fit the least-squares optimum of the relative error.
+    /// the fit the least-squares optimum of the relative error, and the link's `sweep`
+    /// (`points`) each row's link bytes and Avg Latency.
     private func checkSweep(_ lines: [String], title: Int, ranks: Int, latency: Double, gbps: Double, sizes: [Int],
-                            iterations: Int, transport: String, file: StaticString, line: UInt) throws {
+                            iterations: Int, transport: String, points: Any?, file: StaticString, line: UInt) throws {
         let sweep: [[Double]] = lines[(title + 1)...].prefix { !$0.dropFirst().trimmingCharacters(in: .whitespaces).isEmpty }
             .map { $0.dropFirst().split(separator: " ").filter { $0 != "%" }.compactMap { Double($0) } }
         XCTAssertEqual(sweep.map { Int($0[0]) }, sizes, file: file, line: line)
+        let measured = try XCTUnwrap(points as? [[String: Any]], "sweep", file: file, line: line)
+        XCTAssertEqual(measured.map { $0["bytes"] as? Int ?? -1 }, sizes.map { $0 * (ranks - 1) }, file: file, line: line)
+        for (point, row) in zip(measured, sweep) {
+            XCTAssertEqual(point["us"] as? Double ?? -1, row[1], accuracy: 0.0015, "sweep \(point) against \(row)",
+                           file: file, line: line)
+        }
         var errors: [Double] = []
         for row in sweep {
             XCTAssertEqual(row.count, 8, "\(row)", file: file, line: line)
@@ -345,8 +354,8 @@ final class CalibrateCommandTests: XCTestCase {
                        + "limit of 4.00 GiB; lower --max-bytes")
     }
 
-    /// Bytes per peer of the two sweeps: the dispatch's every power of two (every other
-    /// with --quick), the combine's every other (every fourth) and --max-bytes, never a
+    /// Bytes per peer of the two sweeps: every power of two (every other with --quick),
+    /// the combine's also --max-bytes, never a
     /// size twice, at least two wherever the option check lets a value through, and none
     /// below the smallest message.
     func testSweepSizes() {
@@ -358,13 +367,13 @@ final class CalibrateCommandTests: XCTestCase {
         XCTAssertEqual(sizes(true, 32, .afterPermute), [8, 32])
         XCTAssertEqual(sizes(true, 32, .afterExperts), [8, 32])
         XCTAssertEqual(sizes(false, 32, .afterPermute), [8, 16, 32])
-        XCTAssertEqual(sizes(false, 32, .afterExperts), [8, 32])
-        XCTAssertEqual(sizes(false, 64, .afterExperts), [8, 32, 64])
+        XCTAssertEqual(sizes(false, 32, .afterExperts), [8, 16, 32])
+        XCTAssertEqual(sizes(false, 48, .afterExperts), [8, 16, 32, 48])
         XCTAssertEqual(sizes(true, 128, .afterPermute), [8, 32, 128])
-        XCTAssertEqual(sizes(true, 128, .afterExperts), [8, 128])
-        XCTAssertEqual(sizes(true, 129, .afterExperts), [8, 128, 129])
-        XCTAssertEqual(sizes(false, 4 << 20, .afterExperts),
-                       [8, 32, 128, 512, 2048, 8192, 32768, 131072, 524288, 2097152, 4194304])
+        XCTAssertEqual(sizes(true, 128, .afterExperts), [8, 32, 128])
+        XCTAssertEqual(sizes(true, 129, .afterExperts), [8, 32, 128, 129])
+        XCTAssertEqual(sizes(false, 4 << 20, .afterExperts), sizes(false, 4 << 20, .afterPermute))
+        XCTAssertEqual(sizes(true, 3 << 20, .afterExperts), sizes(true, 3 << 20, .afterPermute) + [3 << 20])
         XCTAssertEqual(sizes(false, 4 << 20, .afterPermute).count, 20)
         XCTAssertEqual(sizes(false, 4, .afterExperts), [])
         XCTAssertEqual(Calibration.Options(quick: true).sizes, sizes(true, 1 << 20, .afterPermute))

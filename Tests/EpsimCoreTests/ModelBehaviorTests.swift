@@ -109,6 +109,52 @@ final class ModelBehaviorTests: XCTestCase {
         XCTAssertEqual(after.stepSeconds - before.stepSeconds, slower, accuracy: 1e-12)
     }
 
+    /// A link with a measured sweep is charged the sweep, interpolated linearly in bytes
+    /// between its points: the first point's time at or below it, its bandwidth beyond
+    /// the last; `efficiency` stretches what the transfer adds to the first point's
+    /// time. A combine reads `afterExperts`' own sweep, and the counts exchange pays the
+    /// smallest message.
+    func testALinksMeasuredSweepIsInterpolatedInBytes() {
+        let points = [LinkTimePoint(bytes: 4_000, micros: 24), LinkTimePoint(bytes: 1_000, micros: 8),
+                      LinkTimePoint(bytes: 100_000, micros: 60)]
+        var link = LinkSpec(gbps: 10, latencyMicros: 1, sweep: points)
+        XCTAssertEqual(link.sweep?.map(\.bytes), [1_000, 4_000, 100_000])  // sorted
+        XCTAssertEqual(link.seconds(bytes: 1), 8e-6, accuracy: 1e-15)
+        XCTAssertEqual(link.seconds(bytes: 1_000), 8e-6, accuracy: 1e-15)
+        XCTAssertEqual(link.seconds(bytes: 2_500), 16e-6, accuracy: 1e-15)  // halfway from 8 to 24
+        XCTAssertEqual(link.seconds(bytes: 4_000), 24e-6, accuracy: 1e-15)
+        XCTAssertEqual(link.seconds(bytes: 52_000), 42e-6, accuracy: 1e-15)
+        // Beyond the last point: 1 MB more at 10 GB/s is 100 µs more.
+        XCTAssertEqual(link.seconds(bytes: 1_100_000), 160e-6, accuracy: 1e-15)
+        XCTAssertEqual(link.messageSeconds, 8e-6, accuracy: 1e-15)
+        link.efficiency = 0.5
+        XCTAssertEqual(link.seconds(bytes: 2_500), 8e-6 + 16e-6, accuracy: 1e-15)
+        XCTAssertEqual(link.seconds(bytes: 1_100_000), 8e-6 + 104e-6 + 200e-6, accuracy: 1e-15)
+        // Without a sweep, the line.
+        XCTAssertEqual(LinkSpec(gbps: 10, latencyMicros: 1).seconds(bytes: 2_500), 1e-6 + 0.25e-6, accuracy: 1e-15)
+        XCTAssertEqual(LinkSpec(gbps: 10, latencyMicros: 1).messageSeconds, 1e-6, accuracy: 1e-15)
+
+        // Through the all-to-all and step models: 2 ranks, rank 0 sends 2 rows of 1000 B
+        // to rank 1, rank 1 sends none; combine mirrored.
+        let b = 1_000
+        var parts = [RankStepTraffic(tokens: 2, chunks: [chunk(tokens: 2, rows: [0, 2], rowBytes: b, tokensToNode: [1], expertRows: [0])]),
+                     RankStepTraffic(tokens: 2, chunks: [chunk(tokens: 2, rows: [0, 0], rowBytes: b, tokensToNode: [0], expertRows: [2])])]
+        parts[0].chunks[0].combineBytes = [0, 0]
+        parts[1].chunks[0].combineBytes = [2 * b, 0]
+        let step = StepTraffic(ranks: 2, nodes: 1, perRank: parts)
+        let shape = ModelShape(hidden: 8, ffn: 8, experts: 2, topK: 1, dispatchRowBytes: b, combineRowBytes: b)
+        var s = system(g: 2)
+        s.intraNode = LinkSpec(gbps: 10, latencyMicros: 1, afterExperts: LinkCost(gbps: 10, latencyMicros: 1, sweep: [
+            LinkTimePoint(bytes: 1_000, micros: 30), LinkTimePoint(bytes: 3_000, micros: 50)]), sweep: points)
+        let dispatch = AllToAllModel.evaluate(step, chunk: 0, exchange: .dispatch, shape: shape, system: s)
+        XCTAssertEqual(dispatch.seconds, 8e-6 + (2_000 - 1_000) / 3_000 * 16e-6, accuracy: 1e-15)
+        let combine = AllToAllModel.evaluate(step, chunk: 0, exchange: .combine, shape: shape, system: s)
+        XCTAssertEqual(combine.seconds, 40e-6, accuracy: 1e-15)
+        let model = StepModel.evaluate(step, shape: shape, system: s)
+        XCTAssertEqual(model.perRank[.dispatch]!.max()!, 8e-6 + dispatch.seconds, accuracy: 1e-15)  // counts, then payload
+        XCTAssertEqual(model.perRank[.combine]!.max()!, 40e-6, accuracy: 1e-15)
+    }
+
     func testDoublingNICShortensAnInternodeBoundDispatchOnly() {
         let traffic = DeepEPTraffic(ranks: 16, tokens: 256, seed: 7)
         func dispatch(_ s: SystemSpec) -> Double {

@@ -105,6 +105,36 @@ final class SystemLoaderTests: XCTestCase {
                        "s.yaml: device.permute_row: unknown key 'permute_row' (did you mean 'permute_row_ns'?)")
     }
 
+    /// A link's measured `sweep` (and its `after_experts` one): read in any order, kept
+    /// sorted by bytes; each bad point is named with its index.
+    func testLinkSweep() throws {
+        func intra(_ keys: String) -> String {
+            minimal.replacingOccurrences(of: "intra_node: {gbps: 100, latency_us: 1}",
+                                         with: "intra_node: {gbps: 100, latency_us: 1, \(keys)}")
+        }
+        XCTAssertNil(try SystemSpec.parse(yaml: minimal, sourcePath: nil).intraNode.sweep)
+        let s = try SystemSpec.parse(yaml: intra("sweep: [{bytes: 4096, us: 24.5}, {bytes: 8, us: 6}], "
+                                                 + "after_experts: {gbps: 4, latency_us: 7, sweep: [{bytes: 8, us: 5.5}]}"),
+                                     sourcePath: nil)
+        XCTAssertEqual(s.intraNode.sweep, [LinkTimePoint(bytes: 8, micros: 6), LinkTimePoint(bytes: 4096, micros: 24.5)])
+        XCTAssertEqual(s.intraNode.afterExperts?.sweep, [LinkTimePoint(bytes: 8, micros: 5.5)])
+        XCTAssertEqual(s.intraNode.state(for: .combine).sweep, [LinkTimePoint(bytes: 8, micros: 5.5)])
+        XCTAssertEqual(s.intraNode.state(for: .dispatch).sweep, s.intraNode.sweep)
+        XCTAssertNil(s.interNode.sweep)
+        XCTAssertEqual(message(intra("sweep: []")),
+                       "s.yaml: intra_node.sweep: expected at least one point {bytes, us}, got an empty list")
+        XCTAssertEqual(message(intra("sweep: [{bytes: 8, us: 6}, {bytes: 0, us: 6}]")),
+                       "s.yaml: intra_node.sweep[1].bytes: expected an integer in [1, 1125899906842624], got '0'")
+        XCTAssertEqual(message(intra("sweep: [{bytes: 8, us: 0}]")),
+                       "s.yaml: intra_node.sweep[0].us: expected a number in (0, 1e9], got '0'")
+        XCTAssertEqual(message(intra("sweep: [{bytes: 8, us: 6}, {bytes: 8, us: 7}]")),
+                       "s.yaml: intra_node.sweep[1]: a second point for bytes 8")
+        XCTAssertEqual(message(intra("sweep: [{bytes: 8}]")), "s.yaml: intra_node.sweep[0].us: missing (required)")
+        XCTAssertEqual(message(intra("after_experts: {gbps: 4, latency_us: 7, sweep: [{bytes: 8, us: 6, gbps: 1}]}")),
+                       "s.yaml: intra_node.after_experts.sweep[0].gbps: unknown key 'gbps'")
+        XCTAssertTrue(message(intra("sweep: 3")).hasPrefix("s.yaml: intra_node.sweep: expected a list"), message(intra("sweep: 3")))
+    }
+
     func testLinkCostAfterTheExperts() throws {
         XCTAssertNil(try SystemSpec.parse(yaml: minimal, sourcePath: nil).intraNode.afterExperts)
         func intra(_ keys: String) -> String {

@@ -131,6 +131,22 @@ final class SystemWriterTests: XCTestCase {
         XCTAssertFalse(spec.yamlText(header: []).contains("after_experts"))
     }
 
+    func testLinkSweepsRoundTrip() throws {
+        var spec = sample()
+        spec.interNode.gbps = 50
+        spec.intraNode.sweep = [LinkTimePoint(bytes: 8, micros: 6.751234567891), LinkTimePoint(bytes: 4 << 20, micros: 752.7)]
+        spec.intraNode.afterExperts = LinkCost(gbps: 4.5, latencyMicros: 6.7, sweep: [LinkTimePoint(bytes: 8, micros: 5.5)])
+        let text = spec.yamlText(header: [])
+        XCTAssertTrue(text.contains("  sweep:\n    - {bytes: 8, us: 6.751234567891}\n    - {bytes: 4194304, us: 752.7}\n"), text)
+        XCTAssertTrue(text.contains("  after_experts:\n    gbps: 4.5\n    latency_us: 6.7\n    sweep:\n      - {bytes: 8, us: 5.5}\n"), text)
+        let back = try SystemSpec.parse(yaml: text, sourcePath: nil)
+        XCTAssertEqual(back.intraNode, spec.intraNode)
+        XCTAssertNil(back.interNode.sweep)
+        spec.intraNode.sweep = nil
+        spec.intraNode.afterExperts?.sweep = nil
+        XCTAssertFalse(spec.yamlText(header: []).contains("sweep"))
+    }
+
     /// Names YAML would read as another type are quoted; plain ones are not.
     func testNamesReadBackAsStrings() throws {
         for name in ["host", "vm-01.cluster", "true", "no", "null", "1.5", "0x10", "-3", "~", "a: b", "say \"hi\"",

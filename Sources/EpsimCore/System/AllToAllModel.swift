@@ -19,7 +19,8 @@ public struct AllToAllResult: Sendable, Equatable {
     /// [P][4]: bytes each rank moves in each `LinkDirection`.
     public var linkBytes: [[Int64]]
     /// [P]: each rank's time, seconds: over the directions it uses, the largest
-    /// latency + bytes / (gbps · efficiency · 1e9), a combine at the link's
+    /// latency + bytes / (gbps · efficiency · 1e9) (or the link's measured `sweep` at
+    /// those bytes: `LinkSpec.seconds(bytes:)`), a combine at the link's
     /// `afterExperts` cost when it has one (directions run concurrently; the two
     /// legs of a hierarchical exchange are pipelined in chunks, as DeepEP does).
     public var perRankSeconds: [Double]
@@ -138,7 +139,7 @@ public enum AllToAllModel {
                 let bytes = link[r][dir.rawValue]
                 guard bytes > 0 else { continue }
                 let spec = dir.isNetwork ? nic : nvlink
-                let seconds = spec.latencyMicros * 1e-6 + Double(bytes) / spec.bytesPerSecond
+                let seconds = spec.seconds(bytes: bytes)
                 perRank[r] = max(perRank[r], seconds)
                 if seconds > (busiest?.seconds ?? 0) { busiest = (r, dir, seconds) }
             }

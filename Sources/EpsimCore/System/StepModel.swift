@@ -50,10 +50,10 @@ public enum StepModel {
         // Before each dispatch payload, its counts (rows per destination expert) are
         // exchanged: epsim's and Megatron-Core's all-to-all of tokens per expert, DeepEP's
         // notify. A few bytes per peer: one message latency on the slowest link class
-        // the world spans (none on one rank).
+        // the world spans (none on one rank; a measured sweep's smallest message).
         let topology = Topology(system: system, ranks: p)
         let nodes = Set(topology.node).count
-        let countsSeconds = p < 2 ? 0 : (nodes > 1 ? system.interNode : system.intraNode).latencyMicros * 1e-6
+        let countsSeconds = p < 2 ? 0 : (nodes > 1 ? system.interNode : system.intraNode).messageSeconds
         var critical: [ModeledPhase: Double] = [:]
         // DeepEP's counted bytes on rank 0 and the exchanges' times (`deepEPDispatchGBps`).
         var deepEP: [AllToAllModel.Exchange: (bytes: Int64, seconds: Double)] = [:]

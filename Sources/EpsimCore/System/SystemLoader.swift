@@ -11,8 +11,9 @@ extension SystemSpec {
                              "grouped_efficiency", "grouped_host_us", "scatter_efficiency", "compute_bytes", "permute_row_ns",
                              "unpermute_row_ns", "gate_gemm_efficiency", "execution", "efficiency", "copy_rates"]
     static let pointKeys = ["rows", "hidden", "ffn", "ms"]
-    static let linkKeys = ["gbps", "efficiency", "latency_us", "after_experts"]
-    static let linkCostKeys = ["gbps", "latency_us"]
+    static let linkKeys = ["gbps", "efficiency", "latency_us", "after_experts", "sweep"]
+    static let linkCostKeys = ["gbps", "latency_us", "sweep"]
+    static let sweepKeys = ["bytes", "us"]
     static let copyRateKeys = ["bytes", "gbps"]
 
     /// Reads and checks the system file at `path`.
@@ -107,7 +108,7 @@ extension SystemSpec {
     static func decodeLink(_ node: ConfigNode, _ path: String, _ r: SystemReader) throws(ConfigError) -> LinkSpec {
         let m = try r.base.mapping(node, path, allowed: linkKeys)
         let cost = try decodeLinkCost(m, path, r)
-        var link = LinkSpec(gbps: cost.gbps, latencyMicros: cost.latencyMicros)
+        var link = LinkSpec(gbps: cost.gbps, latencyMicros: cost.latencyMicros, sweep: cost.sweep)
         if let n = m["efficiency"] { link.efficiency = try r.number(n, path + ".efficiency", above: 0, upTo: 1) }
         if let n = m["after_experts"] {
             let q = path + ".after_experts"
@@ -116,10 +117,24 @@ extension SystemSpec {
         return link
     }
 
-    /// A link's `gbps` (0, 1e5] and `latency_us` [0, 1e6], both required.
+    /// A link's `gbps` (0, 1e5] and `latency_us` [0, 1e6], both required, and its
+    /// optional `sweep`: at least one point {bytes [1, 2^50], us (0, 1e9]}, one per
+    /// byte count, in any order.
     static func decodeLinkCost(_ m: [String: ConfigNode], _ path: String, _ r: SystemReader) throws(ConfigError) -> LinkCost {
-        LinkCost(gbps: try r.number(try r.required(m, "gbps", in: path), path + ".gbps", above: 0, upTo: 1e5),
-                 latencyMicros: try r.number(try r.required(m, "latency_us", in: path), path + ".latency_us", from: 0, upTo: 1e6))
+        var sweep: [LinkTimePoint]?
+        if let n = m["sweep"] {
+            let q = path + ".sweep"
+            let points = try r.points(n, q, of: "{bytes, us}", keys: sweepKeys, key: { [Int($0.bytes)] },
+                                      duplicate: { "a second point for bytes \($0.bytes)" }) { (pm, q) throws(ConfigError) in
+                LinkTimePoint(bytes: Int64(try r.int(try r.required(pm, "bytes", in: q), q + ".bytes", 1...1 << 50)),
+                              micros: try r.number(try r.required(pm, "us", in: q), q + ".us", above: 0, upTo: 1e9))
+            }
+            guard !points.isEmpty else { throw r.base.fail(q, n, "expected at least one point {bytes, us}, got an empty list") }
+            sweep = points
+        }
+        return LinkCost(gbps: try r.number(try r.required(m, "gbps", in: path), path + ".gbps", above: 0, upTo: 1e5),
+                        latencyMicros: try r.number(try r.required(m, "latency_us", in: path), path + ".latency_us", from: 0, upTo: 1e6),
+                        sweep: sweep)
     }
 }
 

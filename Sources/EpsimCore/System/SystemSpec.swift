@@ -159,11 +159,22 @@ public struct LinkSpec: Sendable, Equatable {
     /// not run on the cores the experts ran on. `efficiency` applies to it as to the link.
     public var afterExperts: LinkCost?
 
-    public init(gbps: Double, efficiency: Double = 1, latencyMicros: Double, afterExperts: LinkCost? = nil) {
+    /// Measured all-to-allv times by link bytes (`sweep: [{bytes, us}]`, nil by default:
+    /// the line `latencyMicros` + bytes / `gbps`), sorted by bytes. Written by `epsim
+    /// calibrate` from its OSU-style sweep, where the host's time is not a line in the
+    /// bytes: under Open MPI's shared memory it steps at the eager limit (9 µs at 2 KiB
+    /// per peer, 24 µs at 4 KiB) and bends between 4 KiB and 1 MiB, where the fitted line
+    /// missed its own sweep by 40–70 % (docs/model.md, "This host"). With it, `seconds(bytes:)`
+    /// interpolates the measurements; `gbps` carries on beyond the largest.
+    public var sweep: [LinkTimePoint]?
+
+    public init(gbps: Double, efficiency: Double = 1, latencyMicros: Double, afterExperts: LinkCost? = nil,
+                sweep: [LinkTimePoint]? = nil) {
         self.gbps = gbps
         self.efficiency = efficiency
         self.latencyMicros = latencyMicros
         self.afterExperts = afterExperts
+        self.sweep = sweep.map { $0.sorted { $0.bytes < $1.bytes } }
     }
 
     /// Achieved bytes per second.
@@ -173,19 +184,66 @@ public struct LinkSpec: Sendable, Equatable {
     /// when set), a dispatch the route and permute (the link itself).
     public func state(for exchange: AllToAllModel.Exchange) -> LinkSpec {
         guard exchange == .combine, let cost = afterExperts else { return self }
-        return LinkSpec(gbps: cost.gbps, efficiency: efficiency, latencyMicros: cost.latencyMicros)
+        return LinkSpec(gbps: cost.gbps, efficiency: efficiency, latencyMicros: cost.latencyMicros, sweep: cost.sweep)
+    }
+
+    /// One message's latency, seconds: the smallest message of `sweep` when there is
+    /// one, else `latencyMicros`.
+    public var messageSeconds: Double { (sweep?.first?.micros ?? latencyMicros) * 1e-6 }
+
+    /// The time of one all-to-all in which a rank moves `bytes` over this link in one
+    /// direction, seconds.
+    ///
+    /// - Without `sweep`: `latencyMicros`·1e-6 + bytes / `bytesPerSecond`.
+    /// - With one (points (b_i, t_i), b ascending): t(x) interpolates linearly in bytes
+    ///   between the points around x, is t_0 at or below b_0, and beyond the last point
+    ///   t_last + (x − b_last) / `bytesPerSecond`. `efficiency` scales what the transfer
+    ///   adds to the smallest message's time, as it scales the line's bandwidth and not
+    ///   its latency: t_0 + max(0, t(x) − t_0) / efficiency.
+    public func seconds(bytes: Int64) -> Double {
+        let x = Double(bytes)
+        guard let sweep, let first = sweep.first else { return latencyMicros * 1e-6 + x / bytesPerSecond }
+        let t0 = first.micros * 1e-6
+        let measured: Double
+        if x <= Double(first.bytes) {
+            measured = t0
+        } else if let i = sweep.firstIndex(where: { Double($0.bytes) >= x }) {
+            let a = sweep[i - 1], b = sweep[i]
+            let share = (x - Double(a.bytes)) / Double(b.bytes - a.bytes)
+            measured = (a.micros + share * (b.micros - a.micros)) * 1e-6
+        } else {
+            let last = sweep[sweep.count - 1]
+            return t0 + max(0, last.micros * 1e-6 - t0) / efficiency + (x - Double(last.bytes)) / bytesPerSecond
+        }
+        return t0 + max(0, measured - t0) / efficiency
+    }
+}
+
+/// One measured all-to-allv of a link's `sweep`: `bytes` that one rank sends over the
+/// link (and receives) in the call, which took `micros` µs (osu_alltoallv's Avg Latency
+/// at Size = bytes / (ranks − 1)).
+public struct LinkTimePoint: Sendable, Equatable {
+    public var bytes: Int64
+    public var micros: Double
+
+    public init(bytes: Int64, micros: Double) {
+        self.bytes = bytes
+        self.micros = micros
     }
 }
 
 /// A link's bandwidth (GB/s per device per direction) and one message's latency (µs) in
-/// one state of the host (`LinkSpec.afterExperts`).
+/// one state of the host (`LinkSpec.afterExperts`), and optionally its measured times.
 public struct LinkCost: Sendable, Equatable {
     public var gbps: Double
     public var latencyMicros: Double
+    /// Measured times in this state, as `LinkSpec.sweep` (sorted by bytes).
+    public var sweep: [LinkTimePoint]?
 
-    public init(gbps: Double, latencyMicros: Double) {
+    public init(gbps: Double, latencyMicros: Double, sweep: [LinkTimePoint]? = nil) {
         self.gbps = gbps
         self.latencyMicros = latencyMicros
+        self.sweep = sweep.map { $0.sorted { $0.bytes < $1.bytes } }
     }
 }
 

@@ -8,8 +8,9 @@
 ///              compute_bytes: only when not their defaults), execution,
 ///              efficiency (only when set): [{rows, hidden, ffn, ms}],
 ///              copy_rates (only when set): [{bytes, gbps}]},
-///     intra_node: {gbps, efficiency, latency_us, after_experts (only when set):
-///                  {gbps, latency_us}}, inter_node: {…}, all_to_all
+///     intra_node: {gbps, efficiency, latency_us, sweep (only when set): [{bytes, us}],
+///                  after_experts (only when set): {gbps, latency_us, sweep (only when
+///                  set)}}, inter_node: {…}, all_to_all
 ///
 /// Numbers are written so that they read back as the same `Double` (the shortest
 /// round-trip digits, always with a decimal point, so YAML resolves them as floats).
@@ -66,13 +67,29 @@ extension SystemSpec {
             lines.append("  gbps: " + SystemFileScalar.number(link.gbps))
             lines.append("  efficiency: " + SystemFileScalar.number(link.efficiency))
             lines.append("  latency_us: " + SystemFileScalar.number(link.latencyMicros))
+            lines += Self.sweepLines(link.sweep, indent: "  ")
             if let cost = link.afterExperts {
-                lines.append("  after_experts: {gbps: " + SystemFileScalar.number(cost.gbps) + ", latency_us: "
-                             + SystemFileScalar.number(cost.latencyMicros) + "}")
+                if cost.sweep == nil {
+                    lines.append("  after_experts: {gbps: " + SystemFileScalar.number(cost.gbps) + ", latency_us: "
+                                 + SystemFileScalar.number(cost.latencyMicros) + "}")
+                } else {
+                    lines.append("  after_experts:")
+                    lines.append("    gbps: " + SystemFileScalar.number(cost.gbps))
+                    lines.append("    latency_us: " + SystemFileScalar.number(cost.latencyMicros))
+                    lines += Self.sweepLines(cost.sweep, indent: "    ")
+                }
             }
         }
         lines.append("all_to_all: " + allToAll.rawValue)
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// A link's `sweep:` key and its points, one per line (none when unset).
+    private static func sweepLines(_ sweep: [LinkTimePoint]?, indent: String) -> [String] {
+        guard let sweep, !sweep.isEmpty else { return [] }
+        return [indent + "sweep:"] + sweep.map { p in
+            indent + "  - {bytes: \(p.bytes), us: " + SystemFileScalar.number(p.micros) + "}"
+        }
     }
 }
 

@@ -77,7 +77,7 @@ enum CalibrationBench {
         func sizeStep(quick: Bool) -> Int {
             switch self {
             case .afterPermute: return quick ? 4 : 2
-            case .afterExperts: return quick ? 16 : 4
+            case .afterExperts: return quick ? 4 : 2
             }
         }
 

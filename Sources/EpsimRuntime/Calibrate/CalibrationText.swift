@@ -164,12 +164,15 @@ extension CalibrationResult {
         h += sweepTable()
         h += [
             "",
-            "intra_node.latency_us, intra_node.gbps: the model time = latency + link bytes / (gbps x 1e9),",
+            "intra_node.sweep: link bytes and Avg Latency above; the model's time for a rank's bytes over the link",
+            "interpolates it, linear in bytes (the smallest message's time below its bytes).",
+            "intra_node.latency_us, intra_node.gbps: the line latency + link bytes / (gbps x 1e9),",
             "fitted by least squares on the relative error to Avg Latency above: "
                 + "\(s.intraNode.latencyMicros) us, \(s.intraNode.gbps) GB/s;",
-            "relative error \(dispatchSweep.errorSummary)\(poorFitWarning(dispatchSweep)). efficiency: 1 (gbps is the achieved rate itself).",
+            "relative error \(dispatchSweep.errorSummary)\(poorFitWarning(dispatchSweep)). The model uses gbps beyond the",
+            "largest size. efficiency: 1 (the sweep and gbps are the achieved rates themselves).",
             "",
-            "A second sweep, in the state a combine meets (sizes 8 x \(options.quick ? 16 : 4)^i and --max-bytes, 1 warm-up "
+            "A second sweep, in the state a combine meets (sizes 8 x \(options.quick ? 4 : 2)^i and --max-bytes, 1 warm-up "
                 + "and 10 timed",
             "iterations each): \(afterExpertsState),",
             "then a barrier, then the send rows written (as the experts write their outputs), then the barrier before",
@@ -178,10 +181,10 @@ extension CalibrationResult {
         h += sweepTable(afterExperts: true)
         h += [
             "",
-            "intra_node.after_experts: the same fit to Avg Latency above: "
+            "intra_node.after_experts: this sweep, and the same fit to Avg Latency above: "
                 + "\(s.intraNode.afterExperts!.latencyMicros) us, \(s.intraNode.afterExperts!.gbps) GB/s;",
-            "relative error \(combineSweep.errorSummary)\(poorFitWarning(combineSweep)). The model charges a combine at it (x efficiency), "
-                + "a dispatch at the link's own.",
+            "relative error \(combineSweep.errorSummary)\(poorFitWarning(combineSweep)). The model charges a combine at it "
+                + "(x efficiency), a dispatch at the link's own.",
             "inter_node: equal to intra_node; a single host has no NIC, and devices_per_node = \(ranks) puts",
             "every rank on one node, so no run modeled with this file crosses it. all_to_all: flat (the same reason).",
             "",
