@@ -189,8 +189,9 @@ final class CalibrateCommandTests: XCTestCase {
         XCTAssertEqual(inter["gbps"] as? Double, gbps)
         XCTAssertEqual(inter["latency_us"] as? Double, latency)
         XCTAssertEqual(inter["efficiency"] as? Double, 1)
-        XCTAssertEqual(inter["after_experts"].map { "\($0)" }, "\(after)")
-        XCTAssertEqual(inter["sweep"].map { "\($0)" }, intra["sweep"].map { "\($0)" })
+        XCTAssertEqual(inter["after_experts"] as? NSDictionary, after as NSDictionary)
+        XCTAssertEqual(inter["sweep"] as? NSArray, intra["sweep"] as? NSArray)
+        XCTAssertNotNil(intra["sweep"] as? NSArray)
         XCTAssertTrue(text.contains("# iterations each): "
                                     + String(format: "%.2f", expertMillis) + " ms of expert FFN (4 experts of H 256, F 512 in turn, 256 rows each; "),
                       "the second sweep says what ran before each call")
