@@ -12,8 +12,9 @@ struct CalibrateCommand: ParsableCommand {
             caches are emptied and the send rows written, as a layer's dispatch meets them; then \
             again after --expert-ms of expert FFN, as its combine does), the expert FFN through the \
             project's BLAS, memcpy by size, and the permute and unpermute of a short run of the \
-            layer. Fits the all-to-allv model (latency + bytes / bandwidth) to each sweep and writes \
-            the system file (YAML) with the measured tables as comments.
+            layer. Writes the system file (YAML): each sweep's times, which the model interpolates, \
+            and its fitted line (latency + bytes / bandwidth), which the model uses beyond the largest \
+            size; the measured tables as comments.
             """
     )
 
