@@ -13,8 +13,8 @@ struct CalibrateCommand: ParsableCommand {
             again after --expert-ms of expert FFN, as its combine does), the expert FFN through the \
             project's BLAS, memcpy by size, and the permute and unpermute of a short run of the \
             layer. Writes the system file (YAML): each sweep's times, which the model interpolates, \
-            and its fitted line (latency + bytes / bandwidth), which the model uses beyond the largest \
-            size; the measured tables as comments.
+            and its fitted line (latency + bytes / bandwidth), whose bandwidth the model continues \
+            from the largest size; the measured tables as comments.
             """
     )
 
@@ -29,8 +29,8 @@ struct CalibrateCommand: ParsableCommand {
     var quick = false
 
     @Option(name: .long, help: ArgumentHelp(
-        "The largest all-to-allv message, bytes per peer: the dispatch's sweep times the powers of two from 8 up "
-            + "to it (every other one with --quick), the combine's every other (every fourth) and it. Default 4194304; "
+        "The largest all-to-allv message, bytes per peer: both sweeps time the powers of two from 8 up to it "
+            + "(every other one with --quick), the combine's also it when it is not one of them. Default 4194304; "
             + "1048576 with --quick.",
         valueName: "bytes"))
     var maxBytes: Int?

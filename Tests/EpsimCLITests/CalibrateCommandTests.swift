@@ -356,9 +356,8 @@ final class CalibrateCommandTests: XCTestCase {
     }
 
     /// Bytes per peer of the two sweeps: every power of two (every other with --quick),
-    /// the combine's also --max-bytes, never a
-    /// size twice, at least two wherever the option check lets a value through, and none
-    /// below the smallest message.
+    /// the combine's also --max-bytes, never a size twice, at least two wherever the
+    /// option check lets a value through, and none below the smallest message.
     func testSweepSizes() {
         func sizes(_ quick: Bool, _ maxBytes: Int, _ state: CalibrationBench.SweepState) -> [Int] {
             Calibration.Options(quick: quick, maxBytes: maxBytes).sizes(state)

@@ -133,6 +133,25 @@ final class ModelBehaviorTests: XCTestCase {
         // Without a sweep, the line.
         XCTAssertEqual(LinkSpec(gbps: 10, latencyMicros: 1).seconds(bytes: 2_500), 1e-6 + 0.25e-6, accuracy: 1e-15)
         XCTAssertEqual(LinkSpec(gbps: 10, latencyMicros: 1).messageSeconds, 1e-6, accuracy: 1e-15)
+        // A point measured faster than the smallest message is charged the smallest's time.
+        let dip = LinkSpec(gbps: 10, latencyMicros: 1, sweep: [LinkTimePoint(bytes: 8, micros: 10),
+                                                              LinkTimePoint(bytes: 1_008, micros: 6)])
+        XCTAssertEqual(dip.seconds(bytes: 508), 10e-6, accuracy: 1e-15)
+        // One point: its time up to its bytes, then the bandwidth.
+        let one = LinkSpec(gbps: 10, latencyMicros: 1, sweep: [LinkTimePoint(bytes: 1_000, micros: 5)])
+        XCTAssertEqual(one.seconds(bytes: 10), 5e-6, accuracy: 1e-15)
+        XCTAssertEqual(one.seconds(bytes: 11_000), 6e-6, accuracy: 1e-15)
+        // Assigned out of order, kept sorted; an empty sweep is none (the line).
+        var assigned = LinkSpec(gbps: 10, latencyMicros: 1)
+        assigned.sweep = [points[2], points[0], points[1]]
+        XCTAssertEqual(assigned.sweep?.map(\.bytes), [1_000, 4_000, 100_000])
+        XCTAssertEqual(assigned.seconds(bytes: 2_500), 16e-6, accuracy: 1e-15)
+        assigned.sweep = []
+        XCTAssertNil(assigned.sweep)
+        var cost = LinkCost(gbps: 1, latencyMicros: 1, sweep: [])
+        XCTAssertNil(cost.sweep)
+        cost.sweep = [points[2], points[1]]
+        XCTAssertEqual(cost.sweep?.map(\.bytes), [1_000, 100_000])
 
         // Through the all-to-all and step models: 2 ranks, rank 0 sends 2 rows of 1000 B
         // to rank 1, rank 1 sends none; combine mirrored.

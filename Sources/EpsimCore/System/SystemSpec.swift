@@ -151,7 +151,8 @@ public struct LinkSpec: Sendable, Equatable {
     public var latencyMicros: Double
 
     /// The same link when the exchange starts right after the expert phase, i.e. a
-    /// combine (`after_experts: {gbps, latency_us}`, nil by default: as the link).
+    /// combine (`after_experts: {gbps, latency_us, sweep}`, nil by default: as the link;
+    /// a combine then uses its own `sweep` or none, never the link's).
     /// Measured by `epsim calibrate` on a host, where the layer's combine after 6–8 ms
     /// of experts took 1.4–1.7× what the link's own cost predicts (its dispatch within
     /// ±12 % of it), and an exchange's cost grows with the time computed before it
@@ -160,13 +161,18 @@ public struct LinkSpec: Sendable, Equatable {
     public var afterExperts: LinkCost?
 
     /// Measured all-to-allv times by link bytes (`sweep: [{bytes, us}]`, nil by default:
-    /// the line `latencyMicros` + bytes / `gbps`), sorted by bytes. Written by `epsim
-    /// calibrate` from its OSU-style sweep, where the host's time is not a line in the
-    /// bytes: under Open MPI's shared memory it steps at the eager limit (9 µs at 2 KiB
-    /// per peer, 24 µs at 4 KiB) and bends between 4 KiB and 1 MiB, where the fitted line
-    /// missed its own sweep by 40–70 % (docs/model.md, "This host"). With it, `seconds(bytes:)`
-    /// interpolates the measurements; `gbps` carries on beyond the largest.
-    public var sweep: [LinkTimePoint]?
+    /// the line `latencyMicros` + bytes / `gbps`), kept sorted by bytes, nil rather than
+    /// empty. Written by `epsim calibrate` from its OSU-style sweep, where the host's time
+    /// is not a line in the bytes: under Open MPI's shared memory it steps at the eager
+    /// limit (9 µs at 2 KiB per peer, 24 µs at 4 KiB) and bends above it; the fitted line
+    /// missed its own sweep by 40–70 % between 4 KiB and 128 KiB per peer and by 12–28 % at
+    /// 256 KiB (docs/model.md, "This host"). With it, `seconds(bytes:)` interpolates the
+    /// measurements; `gbps` carries on beyond the largest. The points are link bytes at
+    /// the rank count calibrated (Size × (ranks − 1)): at another rank count the eager
+    /// step, which is per message, falls at other link bytes.
+    public var sweep: [LinkTimePoint]? {
+        didSet { sweep = Self.canonical(sweep) }
+    }
 
     public init(gbps: Double, efficiency: Double = 1, latencyMicros: Double, afterExperts: LinkCost? = nil,
                 sweep: [LinkTimePoint]? = nil) {
@@ -174,7 +180,13 @@ public struct LinkSpec: Sendable, Equatable {
         self.efficiency = efficiency
         self.latencyMicros = latencyMicros
         self.afterExperts = afterExperts
-        self.sweep = sweep.map { $0.sorted { $0.bytes < $1.bytes } }
+        self.sweep = Self.canonical(sweep)
+    }
+
+    /// A sweep sorted by bytes, nil when it has no point.
+    static func canonical(_ sweep: [LinkTimePoint]?) -> [LinkTimePoint]? {
+        guard let sweep, !sweep.isEmpty else { return nil }
+        return sweep.sorted { $0.bytes < $1.bytes }
     }
 
     /// Achieved bytes per second.
@@ -199,7 +211,8 @@ public struct LinkSpec: Sendable, Equatable {
     ///   between the points around x, is t_0 at or below b_0, and beyond the last point
     ///   t_last + (x − b_last) / `bytesPerSecond`. `efficiency` scales what the transfer
     ///   adds to the smallest message's time, as it scales the line's bandwidth and not
-    ///   its latency: t_0 + max(0, t(x) − t_0) / efficiency.
+    ///   its latency: t_0 + max(0, t(x) − t_0) / efficiency, never below t_0 (a larger
+    ///   message measured faster than the smallest one is the host's noise).
     public func seconds(bytes: Int64) -> Double {
         let x = Double(bytes)
         guard let sweep, let first = sweep.first else { return latencyMicros * 1e-6 + x / bytesPerSecond }
@@ -209,7 +222,7 @@ public struct LinkSpec: Sendable, Equatable {
             measured = t0
         } else if let i = sweep.firstIndex(where: { Double($0.bytes) >= x }) {
             let a = sweep[i - 1], b = sweep[i]
-            let share = (x - Double(a.bytes)) / Double(b.bytes - a.bytes)
+            let share = (x - Double(a.bytes)) / (Double(b.bytes) - Double(a.bytes))
             measured = (a.micros + share * (b.micros - a.micros)) * 1e-6
         } else {
             let last = sweep[sweep.count - 1]
@@ -237,13 +250,16 @@ public struct LinkTimePoint: Sendable, Equatable {
 public struct LinkCost: Sendable, Equatable {
     public var gbps: Double
     public var latencyMicros: Double
-    /// Measured times in this state, as `LinkSpec.sweep` (sorted by bytes).
-    public var sweep: [LinkTimePoint]?
+    /// Measured times in this state, as `LinkSpec.sweep` (kept sorted by bytes, nil
+    /// rather than empty).
+    public var sweep: [LinkTimePoint]? {
+        didSet { sweep = LinkSpec.canonical(sweep) }
+    }
 
     public init(gbps: Double, latencyMicros: Double, sweep: [LinkTimePoint]? = nil) {
         self.gbps = gbps
         self.latencyMicros = latencyMicros
-        self.sweep = sweep.map { $0.sorted { $0.bytes < $1.bytes } }
+        self.sweep = LinkSpec.canonical(sweep)
     }
 }
 

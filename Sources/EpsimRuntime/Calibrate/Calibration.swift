@@ -40,11 +40,12 @@ public enum Calibration {
         /// `maxBytes`, every one (every other one when quick).
         public var sizes: [Int] { sizes(.afterPermute) }
 
-        /// Bytes per peer of a sweep: the dispatch's as `sizes` (8 × 2^i, or 8 × 4^i when
-        /// quick); the combine's, whose every call waits `expertSeconds`, 8 × 4^i (8 × 16^i
-        /// when quick), then `maxBytes` itself when that is not among them. Empty below 8.
+        /// Bytes per peer of a sweep: 8 × 2^i up to `maxBytes` (8 × 4^i when quick), both
+        /// sweeps alike, so that the model interpolates the combine's as finely as the
+        /// dispatch's; the combine's then `maxBytes` itself when that is not among them.
+        /// Empty below 8.
         func sizes(_ state: CalibrationBench.SweepState) -> [Int] {
-            let step = state.sizeStep(quick: quick)
+            let step = quick ? 4 : 2
             var out = Array(sequence(first: Calibration.minBytes) { $0 * step }.prefix { $0 <= maxBytes })
             if state == .afterExperts, let last = out.last, last < maxBytes { out.append(maxBytes) }
             return out

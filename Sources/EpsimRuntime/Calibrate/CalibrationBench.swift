@@ -62,22 +62,12 @@ enum CalibrationBench {
         /// combine sweep runs `Options.expertSeconds` of expert FFN: longer than any call
         /// of the default sweep (4 MiB per peer), so every size takes as many: fewer than
         /// osu_alltoallv's 200 for small messages, whose spread the median of the repeats
-        /// absorbs. The combine's sweep has fewer sizes and no fewer iterations with
-        /// `--quick` (on a loaded host 5 left too little to fit a line to).
+        /// absorbs. The combine's sweep has no fewer iterations with `--quick` (on a
+        /// loaded host 5 left too little to fit a line to).
         func iterations(quick: Bool) -> (warmup: Int, timed: Int) {
             switch self {
             case .afterPermute: return quick ? (1, 10) : (2, 20)
             case .afterExperts: return (1, 10)
-            }
-        }
-
-        /// The ratio of one size to the next (`Calibration.Options.sizes(_:)`): every
-        /// power of two for the dispatch's (every other when quick), every other for the
-        /// combine's, whose every call waits `Options.expertSeconds` (every fourth).
-        func sizeStep(quick: Bool) -> Int {
-            switch self {
-            case .afterPermute: return quick ? 4 : 2
-            case .afterExperts: return quick ? 4 : 2
             }
         }
 

@@ -135,7 +135,8 @@ public enum HostValidation {
 
         public var text: String {
             let c = calibration
-            return "calibrated on \(c.ranks) ranks (\(c.transportKind)): all-to-allv \(c.dispatchSweep.summary) "
+            return "calibrated on \(c.ranks) ranks (\(c.transportKind)), modeled on the measured all-to-allv sweeps; "
+                + "their fitted lines: \(c.dispatchSweep.summary) "
                 + "(median fit error \(percent(c.dispatchSweep.medianError))), after the experts \(c.combineSweep.summary) "
                 + "(\(percent(c.combineSweep.medianError))); best sgemm \(String(format2: c.bestFLOPS / 1e9)) GFLOP/s;"
                 + " memcpy \(String(format2: c.copyRate / 1e9)) GB/s\n"
