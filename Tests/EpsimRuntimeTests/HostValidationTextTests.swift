@@ -25,7 +25,7 @@ final class HostValidationTextTests: XCTestCase {
                        + "short dispatch, long combine 0.200 → 0.100 (-50.00%) / 0.400 → 0.500 (+25.00%)", text)
         // The pair's sum: 4 → 4 and 0.6 → 0.6, no error.
         XCTAssertTrue(text.contains("4.000 → 4.000 (+0.00%)"), text)
-        XCTAssertTrue(text.contains("dispatch+combine: median |error| 0.00%, max 0.00% over 2 runs"), text)
+        XCTAssertTrue(text.contains("dispatch+combine: median |error| 0.00%, max 0.00% over 2 layouts"), text)
         XCTAssertTrue(HostValidation.withinBounds(rows))
         // A share that rounds to zero from below keeps a sign, as every cell does.
         let tiny = HostValidation.text([row("b", dispatch: (1, 0.99999), combine: (1, 1))], system: "vm")

@@ -164,9 +164,9 @@ public struct LinkSpec: Sendable, Equatable {
     /// the line `latencyMicros` + bytes / `gbps`), kept sorted by bytes, nil rather than
     /// empty. Written by `epsim calibrate` from its OSU-style sweep, where the host's time
     /// is not a line in the bytes: under Open MPI's shared memory it steps at the eager
-    /// limit (9 µs at 2 KiB per peer, 24 µs at 4 KiB) and bends above it; the fitted line
-    /// missed its own sweep by 40–70 % between 4 KiB and 128 KiB per peer and by 12–28 % at
-    /// 256 KiB (docs/model.md, "This host"). With it, `seconds(bytes:)` interpolates the
+    /// limit (9–11 µs at 2 KiB per peer, 24–42 µs at 4 KiB, across one day's calibrations)
+    /// and bends above it; the fitted line missed its own sweep by 33–76 % between 4 KiB
+    /// and 128 KiB per peer and by 12–28 % at 256 KiB (docs/model.md, "This host"). With it, `seconds(bytes:)` interpolates the
     /// measurements; `gbps` carries on beyond the largest. The points are link bytes at
     /// the rank count calibrated (Size × (ranks − 1)): at another rank count the eager
     /// step, which is per message, falls at other link bytes.

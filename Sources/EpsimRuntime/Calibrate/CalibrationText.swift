@@ -186,7 +186,8 @@ extension CalibrationResult {
             "relative error \(combineSweep.errorSummary)\(poorFitWarning(combineSweep)). The model charges a combine at it "
                 + "(x efficiency), a dispatch at the link's own.",
             "inter_node: equal to intra_node; a single host has no NIC, and devices_per_node = \(ranks) puts",
-            "every rank on one node, so no run modeled with this file crosses it. all_to_all: flat (the same reason).",
+            "every rank of a \(ranks)-rank run on one node, so no such run crosses it (a run of more ranks",
+            "would; the sweeps' link bytes are also this rank count's). all_to_all: flat (the same reason).",
             "",
             "device.efficiency: one expert FFN (SwiGLU: x.W1, x.W3, silu(.)*(.), .W2 through ExpertCompute, the",
             "layer's code path, OpenBLAS sgemm on one thread), every rank computing at once; ms per call averaged",

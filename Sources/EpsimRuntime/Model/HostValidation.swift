@@ -104,7 +104,7 @@ public enum HostValidation {
         }
         for part in Row.parts {
             let errors = rows.map { abs($0.error(part.phases)) }
-            lines.append("\(part.name): median |error| \(percent(median(errors))), max \(percent(errors.max() ?? 0)) over \(rows.count) runs")
+            lines.append("\(part.name): median |error| \(percent(median(errors))), max \(percent(errors.max() ?? 0)) over \(rows.count) layouts")
         }
         // The two exchanges apart (not bounded on their own): each is charged at its own
         // sweep's link (a dispatch after the permute, a combine after the experts).
