@@ -107,8 +107,7 @@ extension SystemSpec {
 
     static func decodeLink(_ node: ConfigNode, _ path: String, _ r: SystemReader) throws(ConfigError) -> LinkSpec {
         let m = try r.base.mapping(node, path, allowed: linkKeys)
-        let cost = try decodeLinkCost(m, path, r)
-        var link = LinkSpec(gbps: cost.gbps, latencyMicros: cost.latencyMicros, sweep: cost.sweep)
+        var link = LinkSpec(try decodeLinkCost(m, path, r))
         if let n = m["efficiency"] { link.efficiency = try r.number(n, path + ".efficiency", above: 0, upTo: 1) }
         if let n = m["after_experts"] {
             let q = path + ".after_experts"

@@ -140,15 +140,15 @@ public struct EfficiencyPoint: Sendable, Equatable {
     }
 }
 
-/// One class of link, full duplex.
+/// One class of link, full duplex: its own cost (what a dispatch pays), the share of
+/// its bandwidth an all-to-all reaches, and optionally its cost right after the experts.
 public struct LinkSpec: Sendable, Equatable {
-    /// Per device per direction, GB/s (the data-sheet figure).
-    public var gbps: Double
+    /// The link's bandwidth, one message's latency and measured sweep, as a dispatch
+    /// finds them (`gbps`, `latency_us`, `sweep` in the file).
+    public var cost: LinkCost
     /// The share of `gbps` an all-to-all reaches (0, 1]: one per link class, stated in
     /// the system file with its source.
     public var efficiency: Double
-    /// One message's latency, µs.
-    public var latencyMicros: Double
 
     /// The same link when the exchange starts right after the expert phase, i.e. a
     /// combine (`after_experts: {gbps, latency_us, sweep}`, nil by default: as the link;
@@ -160,33 +160,34 @@ public struct LinkSpec: Sendable, Equatable {
     /// not run on the cores the experts ran on. `efficiency` applies to it as to the link.
     public var afterExperts: LinkCost?
 
-    /// Measured all-to-allv times by link bytes (`sweep: [{bytes, us}]`, nil by default:
-    /// the line `latencyMicros` + bytes / `gbps`), kept sorted by bytes, nil rather than
-    /// empty. Written by `epsim calibrate` from its OSU-style sweep, where the host's time
-    /// is not a line in the bytes: under Open MPI's shared memory it steps at the eager
-    /// limit (9–11 µs at 2 KiB per peer, 24–42 µs at 4 KiB, across one day's calibrations)
-    /// and bends above it; the fitted line missed its own sweep by 33–76 % between 4 KiB
-    /// and 128 KiB per peer and by 12–28 % at 256 KiB (docs/model.md, "This host"). With it, `seconds(bytes:)` interpolates the
-    /// measurements; `gbps` carries on beyond the largest. The points are link bytes at
-    /// the rank count calibrated (Size × (ranks − 1)): at another rank count the eager
-    /// step, which is per message, falls at other link bytes.
+    /// Per device per direction, GB/s (the data-sheet figure): `cost.gbps`.
+    public var gbps: Double {
+        get { cost.gbps }
+        set { cost.gbps = newValue }
+    }
+
+    /// One message's latency, µs: `cost.latencyMicros`.
+    public var latencyMicros: Double {
+        get { cost.latencyMicros }
+        set { cost.latencyMicros = newValue }
+    }
+
+    /// Measured all-to-allv times by link bytes: `cost.sweep` (see `LinkCost.sweep`).
     public var sweep: [LinkTimePoint]? {
-        didSet { sweep = Self.canonical(sweep) }
+        get { cost.sweep }
+        set { cost.sweep = newValue }
+    }
+
+    public init(_ cost: LinkCost, efficiency: Double = 1, afterExperts: LinkCost? = nil) {
+        self.cost = cost
+        self.efficiency = efficiency
+        self.afterExperts = afterExperts
     }
 
     public init(gbps: Double, efficiency: Double = 1, latencyMicros: Double, afterExperts: LinkCost? = nil,
                 sweep: [LinkTimePoint]? = nil) {
-        self.gbps = gbps
-        self.efficiency = efficiency
-        self.latencyMicros = latencyMicros
-        self.afterExperts = afterExperts
-        self.sweep = Self.canonical(sweep)
-    }
-
-    /// A sweep sorted by bytes, nil when it has no point.
-    static func canonical(_ sweep: [LinkTimePoint]?) -> [LinkTimePoint]? {
-        guard let sweep, !sweep.isEmpty else { return nil }
-        return sweep.sorted { $0.bytes < $1.bytes }
+        self.init(LinkCost(gbps: gbps, latencyMicros: latencyMicros, sweep: sweep), efficiency: efficiency,
+                  afterExperts: afterExperts)
     }
 
     /// Achieved bytes per second.
@@ -196,7 +197,7 @@ public struct LinkSpec: Sendable, Equatable {
     /// when set), a dispatch the route and permute (the link itself).
     public func state(for exchange: AllToAllModel.Exchange) -> LinkSpec {
         guard exchange == .combine, let cost = afterExperts else { return self }
-        return LinkSpec(gbps: cost.gbps, efficiency: efficiency, latencyMicros: cost.latencyMicros, sweep: cost.sweep)
+        return LinkSpec(cost, efficiency: efficiency)
     }
 
     /// One message's latency, seconds: the smallest message of `sweep` when there is
@@ -245,21 +246,37 @@ public struct LinkTimePoint: Sendable, Equatable {
     }
 }
 
-/// A link's bandwidth (GB/s per device per direction) and one message's latency (µs) in
-/// one state of the host (`LinkSpec.afterExperts`), and optionally its measured times.
+/// A link's bandwidth (GB/s per device per direction), one message's latency (µs) and
+/// optionally its measured times, in one state of the host: the link's own
+/// (`LinkSpec.cost`) or after the experts (`LinkSpec.afterExperts`).
 public struct LinkCost: Sendable, Equatable {
     public var gbps: Double
     public var latencyMicros: Double
-    /// Measured times in this state, as `LinkSpec.sweep` (kept sorted by bytes, nil
-    /// rather than empty).
+    /// Measured all-to-allv times by link bytes (`sweep: [{bytes, us}]`, nil by default:
+    /// the line `latencyMicros` + bytes / `gbps`), kept sorted by bytes, nil rather than
+    /// empty. Written by `epsim calibrate` from its OSU-style sweep, where the host's time
+    /// is not a line in the bytes: under Open MPI's shared memory it steps at the eager
+    /// limit (9–11 µs at 2 KiB per peer, 24–42 µs at 4 KiB, across one day's calibrations)
+    /// and bends above it; the fitted line missed its own sweep by 33–76 % between 4 KiB
+    /// and 128 KiB per peer and by 12–28 % at 256 KiB (docs/model.md, "This host"). With
+    /// it, `LinkSpec.seconds(bytes:)` interpolates the measurements; `gbps` carries on
+    /// beyond the largest. The points are link bytes at the rank count calibrated (Size ×
+    /// (ranks − 1)): at another rank count the eager step, which is per message, falls at
+    /// other link bytes.
     public var sweep: [LinkTimePoint]? {
-        didSet { sweep = LinkSpec.canonical(sweep) }
+        didSet { sweep = Self.canonical(sweep) }
     }
 
     public init(gbps: Double, latencyMicros: Double, sweep: [LinkTimePoint]? = nil) {
         self.gbps = gbps
         self.latencyMicros = latencyMicros
-        self.sweep = LinkSpec.canonical(sweep)
+        self.sweep = Self.canonical(sweep)
+    }
+
+    /// A sweep sorted by bytes, nil when it has no point.
+    private static func canonical(_ sweep: [LinkTimePoint]?) -> [LinkTimePoint]? {
+        guard let sweep, !sweep.isEmpty else { return nil }
+        return sweep.sorted { $0.bytes < $1.bytes }
     }
 }
 

@@ -66,9 +66,11 @@ public struct CalibrationResult {
         public var errorSummary: String {
             "median \(String(format2: medianError * 100)) %, max \(String(format2: maxError * 100)) %"
         }
-        /// The measured times as a link's `sweep`: each row's link bytes and Avg Latency.
-        public var points: [LinkTimePoint] {
-            rows.map { LinkTimePoint(bytes: Int64($0.linkBytes), micros: $0.average * 1e6) }
+        /// The link's cost in a system file's units: the fit (µs, GB/s) and, as its
+        /// `sweep`, each row's link bytes and Avg Latency.
+        public var cost: LinkCost {
+            LinkCost(gbps: fit.bytesPerSecond / 1e9, latencyMicros: fit.latencySeconds * 1e6,
+                     sweep: rows.map { LinkTimePoint(bytes: Int64($0.linkBytes), micros: $0.average * 1e6) })
         }
     }
 
@@ -223,11 +225,7 @@ public struct CalibrationResult {
 
     /// The system file's content.
     public var system: SystemSpec {
-        let fit = dispatchSweep.fit.cost, combine = combineSweep.fit.cost
-        let link = LinkSpec(gbps: fit.gbps, efficiency: 1, latencyMicros: fit.latencyMicros,
-                            afterExperts: LinkCost(gbps: combine.gbps, latencyMicros: combine.latencyMicros,
-                                                   sweep: combineSweep.points),
-                            sweep: dispatchSweep.points)
+        let link = LinkSpec(dispatchSweep.cost, efficiency: 1, afterExperts: combineSweep.cost)
         let points = expert.map {
             EfficiencyPoint(rows: $0.rows, hidden: $0.hidden, ffn: $0.ffn, milliseconds: deviceSeconds($0) * 1e3)
         }

@@ -1,5 +1,3 @@
-import EpsimCore
-
 /// The all-to-allv model of a link, fitted to a measured sweep: one latency and one
 /// bandwidth, as the target-system model uses them (../shared/DESIGN.md, "Target
 /// system"): time = latency + bytes / bandwidth, where `bytes` is what one rank sends
@@ -14,9 +12,6 @@ public struct LinkFit: Sendable, Equatable {
         self.latencySeconds = latencySeconds
         self.bytesPerSecond = bytesPerSecond
     }
-
-    /// The fit in a system file's units (µs, GB/s).
-    public var cost: LinkCost { LinkCost(gbps: bytesPerSecond / 1e9, latencyMicros: latencySeconds * 1e6) }
 
     /// The model's time for `bytes` on the link, seconds.
     public func seconds(bytes: Double) -> Double {
